@@ -1,0 +1,1 @@
+//! Agents: what claims a task and does the work.

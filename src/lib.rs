@@ -1,0 +1,32 @@
+//! # hookroom
+//!
+//! Signed webhooks in, tasks in rooms that agents claim out, and every task's
+//! life reported as job status.
+//!
+//! ```text
+//! HTTP request ─► WebhookService (tower)
+//!                  1. size limit, method, source lookup
+//!                  2. Verifier::verify(headers, raw body)    verify/
+//!                  3. Source::parse → Verified<Event>         source/
+//!                  4. Router::route → Route | ignored         route/
+//!                  5. TaskStore::insert (idempotent)          task/
+//!                  6. StatusSink: job PENDING                 status/
+//!                  7. 202 {task_id, room}                     service/
+//! Agent runtime ─► TaskStore::claim → Agent::handle           agent/
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod agent;
+pub mod clock;
+pub mod error_code;
+pub mod event;
+pub mod route;
+pub mod service;
+pub mod source;
+pub mod status;
+pub mod task;
+pub mod verify;
+
+pub use error_code::ErrorCode;
+pub use event::{Event, Verified};

@@ -1,0 +1,43 @@
+//! Step 4 of the data flow: choosing the room (and priority) for an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::{Event, Verified};
+
+/// Where an event goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Target room.
+    pub room: Arc<str>,
+    /// Task priority: 1 is claimed before 2.
+    pub priority: u32,
+    /// How long the task may stay unclaimed before it expires (`None`: never).
+    pub ttl: Option<Duration>,
+}
+
+/// What the router decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteDecision {
+    /// Store a task in this room.
+    Deliver(Route),
+    /// Acknowledge the delivery without storing a task.
+    Ignore {
+        /// Why, for the answer body and the operations log.
+        reason: String,
+    },
+}
+
+/// Chooses a room for each verified event.
+///
+/// Called on the hot path of every request: implementations must not block.
+pub trait Router: std::fmt::Debug + Send + Sync + 'static {
+    /// Decides where `event` goes.
+    fn route(&self, event: &Verified<Event>) -> RouteDecision;
+}
+
+impl<R: Router + ?Sized> Router for Arc<R> {
+    fn route(&self, event: &Verified<Event>) -> RouteDecision {
+        (**self).route(event)
+    }
+}

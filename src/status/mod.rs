@@ -1,0 +1,160 @@
+//! Job status: every task's life reported as a job (seed 001's model).
+
+pub mod job;
+
+pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error_code::ErrorCode;
+
+/// One lifecycle change of a job, as pushed to a [`StatusSink`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum JobEvent {
+    /// A job was created (status `PENDING`): `POST /api/jobs`.
+    Created {
+        /// Job id (the task id).
+        job_id: String,
+        /// When.
+        at: OffsetDateTime,
+        /// What the job is about (room, source, event, title, …).
+        input_data: Value,
+        /// Free-form metadata.
+        metadata: Map<String, Value>,
+    },
+    /// Status or progress changed: `POST /api/jobs/{id}/status`.
+    Status {
+        /// Job id.
+        job_id: String,
+        /// When.
+        at: OffsetDateTime,
+        /// New status (`RUNNING`, `NEEDS_INPUT`, or `PENDING` when a task is
+        /// put back for a retry).
+        status: JobStatus,
+        /// Progress report, if any.
+        progress: Option<Progress>,
+        /// Human message.
+        message: Option<String>,
+        /// Step name.
+        step: Option<String>,
+    },
+    /// An artifact was attached while running.
+    Artifact {
+        /// Job id.
+        job_id: String,
+        /// When.
+        at: OffsetDateTime,
+        /// The artifact.
+        artifact: Artifact,
+    },
+    /// The job ended: `POST /api/jobs/{id}/complete`.
+    Completed {
+        /// Job id.
+        job_id: String,
+        /// When.
+        at: OffsetDateTime,
+        /// `DONE` or `FAILED`.
+        final_status: JobStatus,
+        /// Summary (result, or failure reason such as `{"reason":"expired"}`).
+        summary: Option<Value>,
+        /// Final artifacts.
+        artifacts: Vec<crate::status::Artifact>,
+        /// Human message.
+        message: Option<String>,
+    },
+}
+
+impl JobEvent {
+    /// The job this event is about.
+    pub fn job_id(&self) -> &str {
+        match self {
+            Self::Created { job_id, .. }
+            | Self::Status { job_id, .. }
+            | Self::Artifact { job_id, .. }
+            | Self::Completed { job_id, .. } => job_id,
+        }
+    }
+}
+
+/// Receives every job lifecycle change.
+///
+/// # Contract
+/// A sink failure is reported to the caller but never loses the task: the
+/// task store stays the source of truth.
+#[async_trait::async_trait]
+pub trait StatusSink: std::fmt::Debug + Send + Sync + 'static {
+    /// Records one lifecycle change.
+    async fn publish(&self, event: JobEvent) -> Result<(), SinkError>;
+}
+
+#[async_trait::async_trait]
+impl<S: StatusSink + ?Sized> StatusSink for std::sync::Arc<S> {
+    async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
+        (**self).publish(event).await
+    }
+}
+
+/// A sink that drops every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopStatusSink;
+
+#[async_trait::async_trait]
+impl StatusSink for NoopStatusSink {
+    async fn publish(&self, _event: JobEvent) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Why a sink could not record an event. Codes follow seed 001's `E_*` set.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The job is unknown to the sink (`E_JOB_NOT_FOUND`).
+    JobNotFound {
+        /// The job id.
+        job_id: String,
+    },
+    /// The transition is not allowed, e.g. updating a finished job (`E_INVALID_STATUS`).
+    InvalidStatus {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The backend failed (`E_WEBHOOK_FAILED`).
+    Backend {
+        /// Which sink.
+        sink: &'static str,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl ErrorCode for SinkError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::JobNotFound { .. } => "E_JOB_NOT_FOUND",
+            Self::InvalidStatus { .. } => "E_INVALID_STATUS",
+            Self::Backend { .. } => "E_WEBHOOK_FAILED",
+        }
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::JobNotFound { job_id } => write!(f, "job `{job_id}` not found"),
+            Self::InvalidStatus { reason } => write!(f, "invalid status change: {reason}"),
+            Self::Backend { sink, source } => write!(f, "{sink} status sink failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Backend { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
