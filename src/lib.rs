@@ -19,6 +19,9 @@
 
 pub mod agent;
 pub mod clock;
+#[cfg(any(test, feature = "integration"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
+pub mod conformance;
 pub mod error_code;
 pub mod event;
 pub mod route;

@@ -1,0 +1,1 @@
+//! Conformance checks for [`StatusSink`](crate::status::StatusSink) backends.

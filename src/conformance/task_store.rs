@@ -1,0 +1,1 @@
+//! Conformance checks for [`TaskStore`](crate::task::TaskStore) backends.
