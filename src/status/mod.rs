@@ -1,8 +1,13 @@
 //! Job status: every task's life reported as a job (seed 001's model).
 
+pub mod api;
+mod hook;
 pub mod job;
+mod memory;
 
+pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
+pub use memory::InMemoryStatusSink;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
