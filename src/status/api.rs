@@ -25,7 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::{Artifact, HistoryEntry, Job, JobStatus, Progress};
+use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, Progress};
 
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -107,6 +107,59 @@ pub struct JobView {
     /// Its history, oldest first (`None` unless `include_history` was set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
+}
+
+impl JobCreateRequest {
+    /// The [`JobEvent::Created`] this request asks for, under `job_id` (the
+    /// server's choice when the request names none).
+    pub fn into_event(self, job_id: impl Into<String>, at: OffsetDateTime) -> JobEvent {
+        JobEvent::Created {
+            job_id: self.job_id.unwrap_or_else(|| job_id.into()),
+            at,
+            input_data: self.input_data,
+            metadata: self.metadata,
+        }
+    }
+}
+
+impl JobCreateResponse {
+    /// The answer for a newly created job.
+    pub fn for_job(job: &Job) -> Self {
+        Self {
+            job_id: job.job_id.clone(),
+            status: job.status,
+            created_at: job.created_at,
+            message: Some("Job created successfully".to_owned()),
+        }
+    }
+}
+
+impl StatusUpdateRequest {
+    /// The [`JobEvent::Status`] this request asks for.
+    pub fn into_event(self, job_id: impl Into<String>, at: OffsetDateTime) -> JobEvent {
+        JobEvent::Status {
+            job_id: job_id.into(),
+            at,
+            status: self.status,
+            progress: self.progress,
+            message: self.message,
+            step: self.step,
+        }
+    }
+}
+
+impl JobCompleteRequest {
+    /// The [`JobEvent::Completed`] this request asks for.
+    pub fn into_event(self, job_id: impl Into<String>, at: OffsetDateTime) -> JobEvent {
+        JobEvent::Completed {
+            job_id: job_id.into(),
+            at,
+            final_status: self.final_status,
+            summary: self.summary,
+            artifacts: self.final_artifacts,
+            message: self.completion_message,
+        }
+    }
 }
 
 /// Reads JSON `null` as the type's default (an empty map or list).
@@ -337,6 +390,52 @@ mod tests {
         }
         assert!(serde_json::from_value::<JobStatus>(json!("running")).is_err());
         assert!("Done".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn bodies_become_the_events_they_ask_for() {
+        let at = datetime!(2024-01-15 10:30:00 UTC);
+        let create = JobCreateRequest {
+            job_id: None,
+            input_data: json!({"room": "r"}),
+            metadata: Map::new(),
+        };
+        let event = create.into_event("server-id", at);
+        assert_eq!(event.job_id(), "server-id");
+        let named = JobCreateRequest {
+            job_id: Some("task-1".into()),
+            ..JobCreateRequest::default()
+        };
+        assert_eq!(named.into_event("server-id", at).job_id(), "task-1");
+
+        let update = StatusUpdateRequest {
+            status: JobStatus::NeedsInput,
+            progress: None,
+            message: Some("approve?".into()),
+            step: None,
+        };
+        assert!(matches!(
+            update.into_event("j", at),
+            JobEvent::Status { status: JobStatus::NeedsInput, message: Some(ref m), .. } if m == "approve?"
+        ));
+        let complete = JobCompleteRequest {
+            final_status: JobStatus::Failed,
+            summary: Some(json!({"reason": "expired"})),
+            final_artifacts: vec![Artifact::default()],
+            completion_message: None,
+        };
+        assert!(matches!(
+            complete.into_event("j", at),
+            JobEvent::Completed { final_status: JobStatus::Failed, ref artifacts, .. } if artifacts.len() == 1
+        ));
+    }
+
+    #[test]
+    fn created_response_describes_the_job() {
+        let job: Job = serde_json::from_value(seed_job()).expect("job");
+        let response = JobCreateResponse::for_job(&job);
+        assert_eq!(response.job_id, job.job_id);
+        assert_eq!(response.created_at, job.created_at);
     }
 
     #[test]
