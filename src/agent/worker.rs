@@ -906,6 +906,23 @@ mod tests {
     }
 
     #[test]
+    fn every_build_error_has_a_code_and_message() {
+        let errors = [
+            WorkerBuildError::NoRooms,
+            WorkerBuildError::ZeroConcurrency,
+            WorkerBuildError::ZeroDuration { setting: "lease" },
+            WorkerBuildError::HeartbeatNotBelowLease {
+                heartbeat: Duration::from_secs(2),
+                lease: Duration::from_secs(1),
+            },
+        ];
+        for err in errors {
+            assert!(err.code().starts_with("worker_"));
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
     fn defaults_follow_the_seed() {
         let worker = builder().room("r").build().unwrap();
         let config = &worker.shared.config;
