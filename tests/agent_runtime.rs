@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+// Same constructor as `hookroom::task::InMemoryTaskStore::with_clock`.
 use store_double::StoreDouble as Store;
 
 /// Store time = a manual offset plus tokio's (paused) elapsed time.
@@ -60,7 +61,7 @@ impl Fixture {
     fn new() -> Self {
         let clock = TestClock::new();
         Self {
-            store: Arc::new(Store::with_clock(clock.clone())),
+            store: Arc::new(Store::with_clock(Arc::new(clock.clone()))),
             sink: InMemoryStatusSink::new(),
             clock,
         }
@@ -691,7 +692,7 @@ impl SpawnChecked for hookroom::agent::WorkerBuilder {
 /// A small, obviously-correct [`TaskStore`] for driving the runtime.
 mod store_double {
     use std::collections::HashMap;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use async_trait::async_trait;
@@ -706,7 +707,7 @@ mod store_double {
 
     #[derive(Debug)]
     pub(crate) struct StoreDouble {
-        clock: Box<dyn Clock>,
+        clock: Arc<dyn Clock>,
         state: Mutex<State>,
     }
 
@@ -726,9 +727,9 @@ mod store_double {
     }
 
     impl StoreDouble {
-        pub(crate) fn with_clock(clock: impl Clock) -> Self {
+        pub(crate) fn with_clock(clock: Arc<dyn Clock>) -> Self {
             Self {
-                clock: Box::new(clock),
+                clock,
                 state: Mutex::default(),
             }
         }
