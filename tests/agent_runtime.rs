@@ -679,6 +679,53 @@ async fn notifications_wake_an_idle_worker_and_rooms_take_turns() {
     assert_eq!(order, ["b", "a", "b", "a", "b"]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn only_capable_agents_claim_and_unknown_jobs_are_created() {
+    let fx = Fixture::new();
+    let inserted = fx
+        .store
+        .insert(NewTask {
+            room: "work".into(),
+            title: "render".into(),
+            description: String::new(),
+            priority: 1,
+            source: "test".into(),
+            source_event: "render".into(),
+            source_url: Some("https://example.com/1".into()),
+            delivery_id: "d-1".into(),
+            payload: "{}".into(),
+            required_capabilities: vec!["gpu".into()],
+            ttl: None,
+        })
+        .await
+        .unwrap();
+    // No `Created` was published for this task: the worker creates the job.
+    let plain = agent_fn(|_task, _job| async { Ok(AgentOutput::new().with_result(json!("cpu"))) });
+    let cpu = quick_worker(&fx, plain).name("cpu").spawn_checked();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(fx.task(&inserted.id).await.status, JobStatus::Pending);
+    assert_eq!(cpu.stats().claimed, 0);
+
+    let gpu_agent =
+        agent_fn(|_task, _job| async { Ok(AgentOutput::new().with_result(json!("gpu"))) })
+            .with_capabilities(["gpu", "cuda"]);
+    let gpu = quick_worker(&fx, gpu_agent).name("gpu").spawn_checked();
+    let done = fx.wait_status(&inserted.id, JobStatus::Done).await;
+    assert_eq!(done.claimed_by.as_deref(), Some("gpu"));
+    assert_eq!(done.result, Some(json!("gpu")));
+    cpu.shutdown().await;
+    gpu.shutdown().await;
+
+    let view = fx.sink.get(inserted.id.as_str(), true).unwrap();
+    assert_eq!(view.job.input_data["title"], json!("render"));
+    assert_eq!(
+        view.job.input_data["source_url"],
+        json!("https://example.com/1")
+    );
+    use JobStatus::*;
+    assert_eq!(fx.statuses(&inserted.id), [Pending, Running, Done]);
+}
+
 trait SpawnChecked {
     fn spawn_checked(self) -> hookroom::agent::RunningWorker;
 }
