@@ -726,6 +726,61 @@ async fn only_capable_agents_claim_and_unknown_jobs_are_created() {
     assert_eq!(fx.statuses(&inserted.id), [Pending, Running, Done]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn many_workers_finish_every_task_exactly_once() {
+    const TASKS: usize = 200;
+    let fx = Fixture::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let runs = Arc::clone(&runs);
+        let agent = agent_fn(move |task: Task, job: JobHandle| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let n: u64 = task.title.parse().unwrap_or(0);
+                tokio::time::sleep(Duration::from_secs(1 + n % 20)).await;
+                if n % 5 == 0 && job.attempt() == 1 {
+                    return Err(AgentError::retryable("first try of every fifth task"));
+                }
+                Ok(AgentOutput::new().with_result(json!(n)))
+            }
+        });
+        workers.push(
+            quick_worker(&fx, agent)
+                .name(format!("worker-{w}"))
+                .concurrency(4)
+                .spawn_checked(),
+        );
+    }
+    let mut ids = Vec::new();
+    for n in 0..TASKS {
+        ids.push(fx.insert("work", &n.to_string(), None).await);
+    }
+    for id in &ids {
+        fx.wait_status(id, JobStatus::Done).await;
+    }
+    let mut completed = 0;
+    let mut retried = 0;
+    for worker in workers {
+        let stats = worker.shutdown().await;
+        assert_eq!(
+            (stats.lease_lost, stats.failed, stats.sink_errors),
+            (0, 0, 0)
+        );
+        completed += stats.completed;
+        retried += stats.retried;
+    }
+    assert_eq!(completed, TASKS as u64);
+    assert_eq!(retried, (TASKS / 5) as u64);
+    assert_eq!(runs.load(Ordering::SeqCst), TASKS + TASKS / 5);
+    for (n, id) in ids.iter().enumerate() {
+        let statuses = fx.statuses(id);
+        let dones = statuses.iter().filter(|s| **s == JobStatus::Done).count();
+        assert_eq!(dones, 1, "task {n} ended {dones} times");
+        assert_eq!(fx.task(id).await.result, Some(json!(n)));
+    }
+}
+
 trait SpawnChecked {
     fn spawn_checked(self) -> hookroom::agent::RunningWorker;
 }
