@@ -55,19 +55,24 @@
 //! }
 //! ```
 
+mod builder;
 mod fn_agent;
 mod handler;
 mod job_handle;
 mod output;
 mod report;
 mod retry;
+mod run;
 mod stats;
+#[cfg(test)]
+mod test_helpers;
 mod worker;
 
+pub use builder::{WorkerBuildError, WorkerBuilder};
 pub use fn_agent::{FnAgent, agent_fn};
 pub use handler::Agent;
 pub use job_handle::{JobError, JobHandle};
 pub use output::{AgentError, AgentOutput, BoxError};
 pub use retry::RetryPolicy;
 pub use stats::WorkerStats;
-pub use worker::{RunningWorker, Worker, WorkerBuildError, WorkerBuilder};
+pub use worker::{RunningWorker, Worker};
