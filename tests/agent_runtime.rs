@@ -472,6 +472,44 @@ async fn shutdown_finishes_fast_tasks_and_releases_slow_ones() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn shutdown_releases_a_task_waiting_for_input() {
+    let fx = Fixture::new();
+    let agent = agent_fn(|_task, job: JobHandle| async move {
+        let answer = job.ask_input("which label?").await?;
+        Ok(AgentOutput::new().with_result(answer))
+    });
+    let running = quick_worker(&fx, agent)
+        .grace_period(Duration::from_secs(5))
+        .spawn_checked();
+    let id = fx.insert("work", "ask", None).await;
+    fx.wait_status(&id, JobStatus::NeedsInput).await;
+    let stats = running.shutdown().await;
+    assert_eq!(stats.released, 1);
+    let task = fx.task(&id).await;
+    assert_eq!(task.status, JobStatus::Pending);
+    assert_eq!(task.attempts, 0, "a released claim does not count");
+
+    // The next worker asks again and gets its answer.
+    let agent = agent_fn(|_task, job: JobHandle| async move {
+        let answer = job.ask_input("which label?").await?;
+        Ok(AgentOutput::new().with_result(answer))
+    });
+    let next = quick_worker(&fx, agent).spawn_checked();
+    fx.wait_status(&id, JobStatus::NeedsInput).await;
+    fx.store.provide_input(&id, json!("bug")).await.unwrap();
+    let done = fx.wait_status(&id, JobStatus::Done).await;
+    assert_eq!(done.result, Some(json!("bug")));
+    next.shutdown().await;
+    use JobStatus::*;
+    assert_eq!(
+        fx.statuses(&id),
+        [
+            Pending, Running, NeedsInput, Pending, Running, NeedsInput, Running, Done
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn progress_and_artifacts_reach_the_sink_in_order() {
     let fx = Fixture::new();
     let artifact = |name: &str| Artifact {

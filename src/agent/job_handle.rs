@@ -55,9 +55,14 @@ pub enum JobError {
 }
 
 impl From<StoreError> for JobError {
+    /// A token that no longer holds the task, or a task someone else already
+    /// finished, both mean the claim is gone.
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotHeld { id } => Self::LeaseLost { id },
+            StoreError::InvalidTransition { id, from, .. } if from.is_terminal() => {
+                Self::LeaseLost { id }
+            }
             other => Self::Store(other),
         }
     }
@@ -271,6 +276,18 @@ mod tests {
         assert!(matches!(err, JobError::LeaseLost { .. }));
         assert_eq!(err.code(), "lease_lost");
         assert_eq!(err.to_string(), "claim on task `t` was lost");
+        let finished = JobError::from(StoreError::InvalidTransition {
+            id: TaskId::from("t"),
+            from: crate::status::JobStatus::Done,
+            operation: "request_input",
+        });
+        assert!(matches!(finished, JobError::LeaseLost { .. }));
+        let refused = JobError::from(StoreError::InvalidTransition {
+            id: TaskId::from("t"),
+            from: crate::status::JobStatus::NeedsInput,
+            operation: "request_input",
+        });
+        assert!(matches!(refused, JobError::Store(_)));
         let err = JobError::from(StoreError::NotFound {
             id: TaskId::from("t"),
         });
