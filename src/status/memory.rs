@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::api::JobView;
+use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// Default cap of [`InMemoryStatusSink::list`] when no limit is given.
@@ -136,6 +136,27 @@ impl InMemoryStatusSink {
             .take(limit.unwrap_or(DEFAULT_LIST_LIMIT))
             .map(|record| record.job.clone())
             .collect()
+    }
+
+    /// Creates a job from a `POST /api/jobs` body, under the request's
+    /// `job_id` or a fresh UUID, and answers as the seed does.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidStatus`] when the requested id is taken.
+    pub fn create(
+        &self,
+        request: JobCreateRequest,
+        at: OffsetDateTime,
+    ) -> Result<JobCreateResponse, SinkError> {
+        let event = request.into_event(uuid::Uuid::new_v4().to_string(), at);
+        let job_id = event.job_id().to_owned();
+        let mut registry = self.lock();
+        registry.apply(event)?;
+        let record = registry
+            .jobs
+            .get(&job_id)
+            .ok_or(SinkError::JobNotFound { job_id })?;
+        Ok(JobCreateResponse::for_job(&record.job))
     }
 
     /// Number of jobs kept.
@@ -524,6 +545,26 @@ mod tests {
         let history = sink.get("a", true).unwrap().history.unwrap();
         assert_eq!(history.len(), 2);
         assert_eq!(history[1].status, JobStatus::Done);
+    }
+
+    #[test]
+    fn create_answers_like_the_seed() {
+        let sink = InMemoryStatusSink::new();
+        let response = sink.create(JobCreateRequest::default(), T0).unwrap();
+        assert_eq!(response.status, JobStatus::Pending);
+        assert_eq!(response.created_at, T0);
+        assert!(uuid::Uuid::parse_str(&response.job_id).is_ok());
+        assert!(sink.get(&response.job_id, false).is_some());
+
+        let named = JobCreateRequest {
+            job_id: Some("task-7".into()),
+            ..JobCreateRequest::default()
+        };
+        assert_eq!(sink.create(named.clone(), T0).unwrap().job_id, "task-7");
+        assert!(matches!(
+            sink.create(named, T0),
+            Err(SinkError::InvalidStatus { .. })
+        ));
     }
 
     #[test]
