@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-// Same constructor as `hookroom::task::InMemoryTaskStore::with_clock`.
+// Built like `InMemoryTaskStore::with_clock(Arc<dyn Clock>)`, so either store drives these tests.
 use store_double::StoreDouble as Store;
 
 /// Store time = a manual offset plus tokio's (paused) elapsed time.
