@@ -2,10 +2,12 @@
 //! them durable, claimable and fenced.
 
 mod error;
+mod memory;
 mod model;
 mod payload;
 
 pub use error::StoreError;
+pub use memory::InMemoryTaskStore;
 pub use model::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Task, TaskId, TaskQuery,
 };
