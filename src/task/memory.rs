@@ -797,3 +797,45 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::conformance::task_store as suite;
+
+    fn store() -> (InMemoryTaskStore, ManualClock) {
+        let clock = ManualClock::at_unix(1_700_000_000);
+        (InMemoryTaskStore::with_clock(Arc::new(clock.clone())), clock)
+    }
+
+    /// Every check, each on the concrete store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn in_memory_conformance() {
+        let (store, clock) = store();
+        suite::insert_idempotent(&store, &clock).await;
+        suite::get_and_list(&store, &clock).await;
+        suite::claim_order(&store, &clock).await;
+        suite::claim_capabilities(&store, &clock).await;
+        suite::claim_exclusive_and_fenced(&store, &clock).await;
+        suite::heartbeat_extends_lease(&store, &clock).await;
+        suite::complete_fail_release(&store, &clock).await;
+        suite::illegal_transitions(&store, &clock).await;
+        suite::retry_not_before(&store, &clock).await;
+        suite::needs_input_round_trip(&store, &clock).await;
+        suite::lease_expiry(&store, &clock).await;
+        suite::ttl_expiry(&store, &clock).await;
+        suite::watch_notifies(&store, &clock).await;
+        suite::state_machine(&store, &clock, 512).await;
+        let report = suite::claim_race(Arc::new(store), 8, 10_000).await;
+        assert_eq!(report.claims_per_agent.len(), 8);
+    }
+
+    /// The whole list again through `Arc<dyn TaskStore>`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn arc_dyn_conformance() {
+        let (store, clock) = store();
+        let store: Arc<dyn TaskStore> = Arc::new(store);
+        suite::run_all(store, &clock).await;
+    }
+}
