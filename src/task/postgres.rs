@@ -40,7 +40,7 @@ const DEFAULT_POOL_SIZE: usize = 16;
 const COLUMNS: &str = "id, room, title, description, priority, status, source, source_event, \
      source_url, delivery_id, payload, required_capabilities, created_at, updated_at, expires_at, \
      not_before, claimed_by, lease_expires_at, attempts, input_request, input, result, failure, \
-     claim_seq";
+     claim_token";
 
 /// A [`TaskStore`] on a PostgreSQL database, shared safely by many processes.
 ///
@@ -174,11 +174,24 @@ struct Statements {
     list: String,
     claim: String,
     expire: String,
+    leases_all: String,
+    leases_task: String,
+    leases_room: String,
 }
 
 impl Statements {
     fn new(t: &str) -> Self {
+        // Held tasks whose lease has ended go back to PENDING as of the
+        // lease's end, before any read or write looks at them.
+        let leases = format!(
+            "UPDATE {t} SET status = 'PENDING', claimed_by = NULL, lease_expires_at = NULL, \
+             input_request = NULL, input = NULL, updated_at = lease_expires_at \
+             WHERE status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $1"
+        );
         Self {
+            leases_task: format!("{leases} AND id = $2"),
+            leases_room: format!("{leases} AND room = $2"),
+            leases_all: leases,
             schema: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
                     seq                   BIGSERIAL PRIMARY KEY,
@@ -201,7 +214,7 @@ impl Statements {
                     claimed_by            TEXT,
                     lease_expires_at      BIGINT,
                     attempts              BIGINT NOT NULL DEFAULT 0,
-                    claim_seq             BIGINT NOT NULL DEFAULT 0,
+                    claim_token           TEXT,
                     input_request         TEXT,
                     input                 TEXT,
                     result                TEXT,
@@ -210,6 +223,7 @@ impl Statements {
                 );
                 CREATE INDEX IF NOT EXISTS {t}_claim ON {t} (room, status, priority, created_at, seq);
                 CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (status, expires_at);
+                CREATE INDEX IF NOT EXISTS {t}_lease ON {t} (status, lease_expires_at);
                 CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);"
             ),
             insert: format!(
@@ -231,13 +245,12 @@ impl Statements {
             ),
             claim: format!(
                 "UPDATE {t} AS t SET status = 'RUNNING', claimed_by = $3, lease_expires_at = $4, \
-                   attempts = t.attempts + 1, claim_seq = t.claim_seq + 1, not_before = NULL, \
+                   attempts = t.attempts + 1, claim_token = $6, not_before = NULL, expires_at = NULL, \
                    input_request = NULL, input = NULL, updated_at = $2 \
                  FROM (SELECT seq FROM {t} \
                        WHERE room = $1 \
-                         AND ((status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
-                               AND (expires_at IS NULL OR expires_at > $2)) \
-                           OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2)) \
+                         AND status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
+                         AND (expires_at IS NULL OR expires_at > $2) \
                          AND required_capabilities <@ $5::TEXT[] \
                        ORDER BY priority ASC, created_at ASC, seq ASC \
                        LIMIT 1 FOR UPDATE SKIP LOCKED) AS next \
@@ -281,7 +294,7 @@ fn duration_nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-fn task_from_row(row: &Row) -> Result<(Task, i64), StoreError> {
+fn task_from_row(row: &Row) -> Result<(Task, Option<String>), StoreError> {
     fn json(s: Option<String>) -> Option<serde_json::Value> {
         s.and_then(|s| serde_json::from_str(&s).ok())
     }
@@ -322,7 +335,7 @@ fn task_from_row(row: &Row) -> Result<(Task, i64), StoreError> {
         result: json(row.try_get("result").map_err(backend)?),
         failure: row.try_get("failure").map_err(backend)?,
     };
-    Ok((task, row.try_get("claim_seq").map_err(backend)?))
+    Ok((task, row.try_get("claim_token").map_err(backend)?))
 }
 
 /// What a held-task operation writes, once the claim is checked.
@@ -384,6 +397,9 @@ impl PostgresTaskStore {
         let t = &*self.table;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(&self.sql.leases_task, &[&now, &id.as_str()])
+            .await
+            .map_err(backend)?;
         let row = tx
             .query_opt(
                 &format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
@@ -392,8 +408,15 @@ impl PostgresTaskStore {
             .await
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
-        let (task, claim_seq) = task_from_row(&row)?;
-        check_held(&task, claim_seq, token, from_nanos(now), operation, allowed)?;
+        let (task, current) = task_from_row(&row)?;
+        check_held(
+            &task,
+            current.as_deref(),
+            token,
+            from_nanos(now),
+            operation,
+            allowed,
+        )?;
         let id_str = id.as_str().to_owned();
         let mut taken = None;
         type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
@@ -532,6 +555,10 @@ impl TaskStore for PostgresTaskStore {
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
         let client = self.client().await?;
+        client
+            .execute(&self.sql.leases_task, &[&self.now(), &id.as_str()])
+            .await
+            .map_err(backend)?;
         let row = client
             .query_opt(&self.sql.get, &[&id.as_str()])
             .await
@@ -541,6 +568,10 @@ impl TaskStore for PostgresTaskStore {
 
     async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
         let client = self.client().await?;
+        client
+            .execute(&self.sql.leases_all, &[&self.now()])
+            .await
+            .map_err(backend)?;
         let limit = i64::try_from(query.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
         let status = query.status.map(JobStatus::as_str);
         let rows = client
@@ -558,7 +589,12 @@ impl TaskStore for PostgresTaskStore {
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         let now = self.now();
         let lease = now.saturating_add(duration_nanos(request.lease));
+        let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
         let client = self.client().await?;
+        client
+            .execute(&self.sql.leases_room, &[&now, &request.room])
+            .await
+            .map_err(backend)?;
         let row = client
             .query_opt(
                 &self.sql.claim,
@@ -568,6 +604,7 @@ impl TaskStore for PostgresTaskStore {
                     &request.agent,
                     &lease,
                     &request.capabilities,
+                    &token.as_str(),
                 ],
             )
             .await
@@ -575,11 +612,8 @@ impl TaskStore for PostgresTaskStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let (task, claim_seq) = task_from_row(&row)?;
-        Ok(Some(Claimed {
-            task,
-            token: ClaimToken::new(claim_seq.to_string()),
-        }))
+        let (task, _) = task_from_row(&row)?;
+        Ok(Some(Claimed { task, token }))
     }
 
     async fn heartbeat(
@@ -684,6 +718,12 @@ impl TaskStore for PostgresTaskStore {
         let t = &*self.table;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
+        tx.execute(&self.sql.leases_task, &[&now, &id.as_str()])
+            .await
+            .map_err(backend)?;
+        tx.execute(&self.sql.leases_task, &[&now, &id.as_str()])
+            .await
+            .map_err(backend)?;
         let row = tx
             .query_opt(
                 &format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
