@@ -12,9 +12,10 @@ use crate::status::JobStatus;
 /// `current`, `None` when unclaimed) holds `task` at `now`, and that the task's state allows
 /// `operation`, which is legal only in the `allowed` states.
 ///
-/// Errors, first match wins: a task in a terminal state → `InvalidTransition`;
-/// a token that is not the live claim's (or a lease that has run out) →
-/// `NotHeld`; a state `operation` is not allowed in → `InvalidTransition`.
+/// Errors, first match wins: a finished task → `InvalidTransition` for its
+/// last claim's token, `NotHeld` for any other; a token that is not the live
+/// claim's, or whose lease has run out → `NotHeld`; a state `operation` is
+/// not allowed in → `InvalidTransition`.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn check_held(
     task: &Task,
@@ -25,16 +26,20 @@ pub(crate) fn check_held(
     allowed: &[JobStatus],
 ) -> Result<(), StoreError> {
     let id = &task.id;
-    if task.status.is_terminal() {
-        return Err(StoreError::InvalidTransition {
-            id: id.clone(),
-            from: task.status,
-            operation,
-        });
-    }
     let token_matches = current.is_some_and(|current| {
         subtle::ConstantTimeEq::ct_eq(current.as_bytes(), token.as_str().as_bytes()).into()
     });
+    if task.status.is_terminal() {
+        return Err(if token_matches {
+            StoreError::InvalidTransition {
+                id: id.clone(),
+                from: task.status,
+                operation,
+            }
+        } else {
+            StoreError::NotHeld { id: id.clone() }
+        });
+    }
     let held = matches!(task.status, JobStatus::Running | JobStatus::NeedsInput)
         && token_matches
         && task.lease_expires_at.is_some_and(|lease| lease > now);

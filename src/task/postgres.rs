@@ -174,24 +174,11 @@ struct Statements {
     list: String,
     claim: String,
     expire: String,
-    leases_all: String,
-    leases_task: String,
-    leases_room: String,
 }
 
 impl Statements {
     fn new(t: &str) -> Self {
-        // Held tasks whose lease has ended go back to PENDING as of the
-        // lease's end, before any read or write looks at them.
-        let leases = format!(
-            "UPDATE {t} SET status = 'PENDING', claimed_by = NULL, lease_expires_at = NULL, \
-             input_request = NULL, input = NULL, updated_at = lease_expires_at \
-             WHERE status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $1"
-        );
         Self {
-            leases_task: format!("{leases} AND id = $2"),
-            leases_room: format!("{leases} AND room = $2"),
-            leases_all: leases,
             schema: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
                     seq                   BIGSERIAL PRIMARY KEY,
@@ -249,8 +236,9 @@ impl Statements {
                    input_request = NULL, input = NULL, updated_at = $2 \
                  FROM (SELECT seq FROM {t} \
                        WHERE room = $1 \
-                         AND status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
-                         AND (expires_at IS NULL OR expires_at > $2) \
+                         AND ((status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
+                               AND (expires_at IS NULL OR expires_at > $2)) \
+                           OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2)) \
                          AND required_capabilities <@ $5::TEXT[] \
                        ORDER BY priority ASC, created_at ASC, seq ASC \
                        LIMIT 1 FOR UPDATE SKIP LOCKED) AS next \
@@ -397,9 +385,6 @@ impl PostgresTaskStore {
         let t = &*self.table;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(&self.sql.leases_task, &[&now, &id.as_str()])
-            .await
-            .map_err(backend)?;
         let row = tx
             .query_opt(
                 &format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
@@ -555,10 +540,6 @@ impl TaskStore for PostgresTaskStore {
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
         let client = self.client().await?;
-        client
-            .execute(&self.sql.leases_task, &[&self.now(), &id.as_str()])
-            .await
-            .map_err(backend)?;
         let row = client
             .query_opt(&self.sql.get, &[&id.as_str()])
             .await
@@ -568,10 +549,6 @@ impl TaskStore for PostgresTaskStore {
 
     async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
         let client = self.client().await?;
-        client
-            .execute(&self.sql.leases_all, &[&self.now()])
-            .await
-            .map_err(backend)?;
         let limit = i64::try_from(query.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
         let status = query.status.map(JobStatus::as_str);
         let rows = client
@@ -591,10 +568,6 @@ impl TaskStore for PostgresTaskStore {
         let lease = now.saturating_add(duration_nanos(request.lease));
         let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
         let client = self.client().await?;
-        client
-            .execute(&self.sql.leases_room, &[&now, &request.room])
-            .await
-            .map_err(backend)?;
         let row = client
             .query_opt(
                 &self.sql.claim,
@@ -718,12 +691,6 @@ impl TaskStore for PostgresTaskStore {
         let t = &*self.table;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        tx.execute(&self.sql.leases_task, &[&now, &id.as_str()])
-            .await
-            .map_err(backend)?;
-        tx.execute(&self.sql.leases_task, &[&now, &id.as_str()])
-            .await
-            .map_err(backend)?;
         let row = tx
             .query_opt(
                 &format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),

@@ -209,7 +209,6 @@ impl SqliteTaskStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            expire_leases(&tx, now, Scope::Task(id.as_str()))?;
             let (task, current) =
                 fetch(&tx, &id)?.ok_or(StoreError::NotFound { id: id.clone() })?;
             check_held(
@@ -226,29 +225,6 @@ impl SqliteTaskStore {
         })
         .await
     }
-}
-
-/// Which tasks [`expire_leases`] looks at.
-enum Scope<'a> {
-    All,
-    Task(&'a str),
-    Room(&'a str),
-}
-
-/// Puts every held task whose lease has ended back to `PENDING`, as of the
-/// lease's end, so reads and writes all see the same state.
-fn expire_leases(conn: &Connection, now: i64, scope: Scope<'_>) -> Result<(), StoreError> {
-    const SET: &str = "UPDATE hookroom_tasks SET status = 'PENDING', claimed_by = NULL, \
-         lease_expires_at = NULL, input_request = NULL, input = NULL, \
-         updated_at = lease_expires_at \
-         WHERE status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= ?1";
-    match scope {
-        Scope::All => conn.execute(SET, params![now]),
-        Scope::Task(id) => conn.execute(&format!("{SET} AND id = ?2"), params![now, id]),
-        Scope::Room(room) => conn.execute(&format!("{SET} AND room = ?2"), params![now, room]),
-    }
-    .map_err(backend)?;
-    Ok(())
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -393,17 +369,13 @@ impl TaskStore for SqliteTaskStore {
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
         let id = id.clone();
-        self.with_conn(move |conn, now| {
-            expire_leases(conn, now, Scope::Task(id.as_str()))?;
-            Ok(fetch(conn, &id)?.map(|(t, _)| t))
-        })
-        .await
+        self.with_conn(move |conn, _| Ok(fetch(conn, &id)?.map(|(t, _)| t)))
+            .await
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
         let query = query.clone();
-        self.with_conn(move |conn, now| {
-            expire_leases(conn, now, Scope::All)?;
+        self.with_conn(move |conn, _| {
             let limit =
                 i64::try_from(query.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
             let mut stmt = conn
@@ -436,14 +408,14 @@ impl TaskStore for SqliteTaskStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            expire_leases(&tx, now, Scope::Room(&request.room))?;
             let chosen = {
                 let mut stmt = tx
                     .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM hookroom_tasks \
                          WHERE room = ?1 AND ( \
-                           status = 'PENDING' AND (not_before IS NULL OR not_before <= ?2) \
-                           AND (expires_at IS NULL OR expires_at > ?2)) \
+                           (status = 'PENDING' AND (not_before IS NULL OR not_before <= ?2) \
+                              AND (expires_at IS NULL OR expires_at > ?2)) \
+                           OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= ?2)) \
                          ORDER BY priority ASC, created_at ASC, seq ASC"
                     ))
                     .map_err(backend)?;
@@ -626,7 +598,6 @@ impl TaskStore for SqliteTaskStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            expire_leases(&tx, now, Scope::Task(id.as_str()))?;
             let task = fetch_task(&tx, &id)?;
             if task.status != JobStatus::NeedsInput {
                 return Err(StoreError::InvalidTransition {
