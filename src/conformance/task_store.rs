@@ -254,6 +254,7 @@ pub async fn claim_order(store: &dyn TaskStore, clock: &ManualClock) {
         .expect("claim")
     {
         order.push(claimed.task.id);
+        assert!(order.len() <= 6, "a held task was handed out again");
     }
     assert_eq!(
         order,
@@ -1040,11 +1041,13 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
         report.retries += retries;
     }
 
-    let completed = completed.lock().unwrap_or_else(PoisonError::into_inner);
-    let wrong: Vec<_> = completed
+    let wrong: Vec<(usize, u32)> = completed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .enumerate()
         .filter(|(_, count)| **count != 1)
+        .map(|(index, count)| (index, *count))
         .collect();
     assert!(
         wrong.is_empty(),

@@ -100,7 +100,7 @@ pub struct InMemoryTaskStore {
     /// Task id → where the task lives.
     directory: [RwLock<HashMap<TaskId, Location>>; SHARDS],
     /// source → delivery id → task id, sharded by `(source, delivery id)`.
-    dedup: [Mutex<HashMap<Box<str>, HashMap<Box<str>, TaskId>>>; SHARDS],
+    dedup: [Mutex<DedupShard>; SHARDS],
     hasher: RandomState,
     next_seq: AtomicU64,
     next_token: AtomicU64,
@@ -332,7 +332,7 @@ impl TaskStore for InMemoryTaskStore {
                 state.task(seq).map(|task| (created, seq, task.clone()))
             }));
         }
-        found.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        found.sort_unstable_by_key(|(created, seq, _)| std::cmp::Reverse((*created, *seq)));
         found.truncate(limit);
         Ok(found.into_iter().map(|(_, _, task)| task).collect())
     }
@@ -537,6 +537,9 @@ impl TaskStore for InMemoryTaskStore {
         Some(self.room_or_create(room).notify.subscribe())
     }
 }
+
+/// source → delivery id → task id. Nested so each source name is stored once.
+type DedupShard = HashMap<Box<str>, HashMap<Box<str>, TaskId>>;
 
 /// States in which a claim is held (and may be heartbeaten, failed, released).
 const HELD: &[JobStatus] = &[JobStatus::Running, JobStatus::NeedsInput];
@@ -806,7 +809,10 @@ mod tests {
 
     fn store() -> (InMemoryTaskStore, ManualClock) {
         let clock = ManualClock::at_unix(1_700_000_000);
-        (InMemoryTaskStore::with_clock(Arc::new(clock.clone())), clock)
+        (
+            InMemoryTaskStore::with_clock(Arc::new(clock.clone())),
+            clock,
+        )
     }
 
     /// Every check, each on the concrete store.
