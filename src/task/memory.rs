@@ -97,8 +97,8 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 pub struct InMemoryTaskStore {
     clock: Arc<dyn Clock>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
-    /// Task id → where the task lives.
-    directory: [RwLock<HashMap<TaskId, Location>>; SHARDS],
+    /// Task id (the UUID's 128 bits) → where the task lives.
+    directory: [RwLock<HashMap<u128, Location>>; SHARDS],
     /// source → delivery id → task id, sharded by `(source, delivery id)`.
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: RandomState,
@@ -165,10 +165,13 @@ impl InMemoryTaskStore {
     }
 
     fn locate(&self, id: &TaskId) -> Result<Location, StoreError> {
-        let shard = self.shard(id);
+        // Every id this store hands out is a UUID; anything else is unknown.
+        let key = uuid::Uuid::try_parse(id.as_str())
+            .map_err(|_| StoreError::NotFound { id: id.clone() })?
+            .as_u128();
         self.directory
-            .get(shard)
-            .and_then(|d| read(d).get(id).cloned())
+            .get(directory_shard(key))
+            .and_then(|d| read(d).get(&key).cloned())
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })
     }
 
@@ -183,7 +186,9 @@ impl InMemoryTaskStore {
         let now = self.clock.now();
         let mut state = lock(&location.room.state);
         state.normalize(now);
-        if !state.tasks.contains_key(&location.seq) {
+        // The UUID parser also accepts other spellings of the id: only the
+        // exact id names the task.
+        if state.task(location.seq).is_none_or(|task| task.id != *id) {
             return Err(StoreError::NotFound { id: id.clone() });
         }
         op(&mut state, location.seq, now)
@@ -206,27 +211,28 @@ impl TaskStore for InMemoryTaskStore {
             return Err(internal("dedup shard out of range"));
         };
         let mut dedup = lock(dedup);
-        if let Some(id) = dedup
+        if let Some(key) = dedup
             .get(new.source.as_str())
             .and_then(|by_delivery| by_delivery.get(new.delivery_id.as_str()))
         {
             return Ok(Inserted {
-                id: id.clone(),
+                id: TaskId::from(uuid::Uuid::from_u128(*key).to_string()),
                 duplicate: true,
             });
         }
 
-        let id = TaskId::random();
+        let uuid = uuid::Uuid::new_v4();
+        let key = uuid.as_u128();
+        let id = TaskId::from(uuid.to_string());
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let room = self.room_or_create(&new.room);
         // The directory entry goes in before the task becomes claimable, so
         // whoever claims it can always find it by id.
-        let directory_shard = self.shard(&id);
-        let Some(directory) = self.directory.get(directory_shard) else {
+        let Some(directory) = self.directory.get(directory_shard(key)) else {
             return Err(internal("directory shard out of range"));
         };
         write(directory).insert(
-            id.clone(),
+            key,
             Location {
                 room: room.clone(),
                 seq,
@@ -281,11 +287,11 @@ impl TaskStore for InMemoryTaskStore {
 
         match dedup.get_mut(source.as_str()) {
             Some(by_delivery) => {
-                by_delivery.insert(delivery_id.into_boxed_str(), id.clone());
+                by_delivery.insert(delivery_id.into_boxed_str(), key);
             }
             None => {
                 let mut by_delivery = HashMap::new();
-                by_delivery.insert(delivery_id.into_boxed_str(), id.clone());
+                by_delivery.insert(delivery_id.into_boxed_str(), key);
                 dedup.insert(source.into_boxed_str(), by_delivery);
             }
         }
@@ -538,8 +544,14 @@ impl TaskStore for InMemoryTaskStore {
     }
 }
 
-/// source → delivery id → task id. Nested so each source name is stored once.
-type DedupShard = HashMap<Box<str>, HashMap<Box<str>, TaskId>>;
+/// source → delivery id → task id (as UUID bits). Nested so each source
+/// name is stored once.
+type DedupShard = HashMap<Box<str>, HashMap<Box<str>, u128>>;
+
+/// The directory shard of a task: v4 UUIDs are random in their low bits.
+fn directory_shard(key: u128) -> usize {
+    (key % SHARDS as u128) as usize
+}
 
 /// States in which a claim is held (and may be heartbeaten, failed, released).
 const HELD: &[JobStatus] = &[JobStatus::Running, JobStatus::NeedsInput];
@@ -835,6 +847,106 @@ mod tests {
         suite::state_machine(&store, &clock, 512).await;
         let report = suite::claim_race(Arc::new(store), 8, 10_000).await;
         assert_eq!(report.claims_per_agent.len(), 8);
+    }
+
+    fn new_task(delivery: &str) -> NewTask {
+        NewTask {
+            room: "room".into(),
+            title: "title".into(),
+            description: String::new(),
+            priority: 1,
+            source: "github".into(),
+            source_event: "push".into(),
+            source_url: None,
+            delivery_id: delivery.into(),
+            payload: "{}".into(),
+            required_capabilities: Vec::new(),
+            ttl: None,
+        }
+    }
+
+    fn request() -> ClaimRequest {
+        ClaimRequest {
+            room: "room".into(),
+            agent: "agent".into(),
+            capabilities: Vec::new(),
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_exact_id_spelling_finds_a_task() {
+        let (store, _) = store();
+        let id = store.insert(new_task("1")).await.expect("insert").id;
+        assert!(store.get(&id).await.expect("get").is_some());
+        let braced = TaskId::from(format!("{{{id}}}"));
+        let upper = TaskId::from(id.as_str().to_uppercase());
+        for other in [braced, upper, TaskId::from("not a uuid"), TaskId::from("")] {
+            assert!(store.get(&other).await.expect("get").is_none(), "{other}");
+            assert!(matches!(
+                store.provide_input(&other, serde_json::json!(1)).await,
+                Err(StoreError::NotFound { .. })
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn watchers_hear_of_tasks_they_could_now_claim() {
+        let (store, _) = store();
+        let mut watch = store.watch("room").expect("memory store notifies");
+        let id = store.insert(new_task("1")).await.expect("insert").id;
+        assert_eq!(watch.try_recv().ok(), Some(id.clone()), "insert");
+        let duplicate = store.insert(new_task("1")).await.expect("insert");
+        assert!(duplicate.duplicate);
+        assert!(watch.try_recv().is_err(), "a duplicate is not news");
+
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        assert!(watch.try_recv().is_err(), "a claim is not news");
+        store.release(&id, &claimed.token).await.expect("release");
+        assert_eq!(watch.try_recv().ok(), Some(id.clone()), "release");
+
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        let retry = FailAction::Retry {
+            after: Duration::ZERO,
+        };
+        store
+            .fail(&id, &claimed.token, "x", retry)
+            .await
+            .expect("fail");
+        assert_eq!(watch.try_recv().ok(), Some(id.clone()), "retry");
+
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        store
+            .request_input(&id, &claimed.token, "?")
+            .await
+            .expect("request_input");
+        store
+            .provide_input(&id, serde_json::json!("answer"))
+            .await
+            .expect("provide_input");
+        assert_eq!(watch.try_recv().ok(), Some(id), "input");
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_recovered_not_panicked_on() {
+        let mutex = Arc::new(Mutex::new(7));
+        let poisoner = mutex.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.lock();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(mutex.is_poisoned());
+        assert_eq!(*lock(&mutex), 7);
+    }
+
+    #[tokio::test]
+    async fn debug_counts_rooms_without_dumping_tasks() {
+        let (store, _) = store();
+        store.insert(new_task("1")).await.expect("insert");
+        let debug = format!("{store:?}");
+        assert!(debug.contains("rooms: 1"), "{debug}");
+        assert!(!debug.contains("title"), "{debug}");
     }
 
     /// The whole list again through `Arc<dyn TaskStore>`.
