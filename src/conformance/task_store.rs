@@ -934,6 +934,8 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
                 task.description = index.to_string();
                 let inserted = store.insert(task).await.expect("insert");
                 got.push((index, inserted));
+                // A store that never waits would let one task run to the end.
+                tokio::task::yield_now().await;
             }
             got
         }));
@@ -970,6 +972,11 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
             let request = request(&room, &name, &[], 3_600);
             while let Some(Claimed { task, token }) = store.claim(&request).await.expect("claim") {
                 claims += 1;
+                // Each task is claimed at most twice; more means a loop.
+                assert!(claims <= 2 * tasks, "{name} claimed more than there is");
+                // Let the other agents in between, even on a store that
+                // never waits.
+                tokio::task::yield_now().await;
                 let fresh_hold = held
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

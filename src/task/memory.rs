@@ -847,6 +847,11 @@ mod tests {
         suite::state_machine(&store, &clock, 512).await;
         let report = suite::claim_race(Arc::new(store), 8, 10_000).await;
         assert_eq!(report.claims_per_agent.len(), 8);
+        assert!(
+            report.claims_per_agent.iter().all(|claims| *claims > 0),
+            "every agent got work: {report:?}"
+        );
+        println!("claim race: {report:?}");
     }
 
     fn new_task(delivery: &str) -> NewTask {
