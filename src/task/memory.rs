@@ -33,7 +33,8 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 ///
 /// Nothing survives a restart, so it suits tests, examples and gateways whose
 /// webhooks can be redelivered. Time comes from the [`Clock`] it is built
-/// with, so tests move leases and TTLs forward by hand.
+/// with, so tests move leases and TTLs forward by hand. Finished tasks stay
+/// until [`purge_finished`](Self::purge_finished) forgets them.
 ///
 /// # Concurrency
 /// Each room has its own lock, so agents of different rooms never contend;
@@ -139,6 +140,57 @@ impl InMemoryTaskStore {
             next_seq: AtomicU64::new(1),
             next_token: AtomicU64::new(1),
         }
+    }
+
+    /// Forgets every `DONE` or `FAILED` task last changed before
+    /// `finished_before`, and returns how many it forgot.
+    ///
+    /// The store keeps finished tasks (and their idempotency entries) until
+    /// told otherwise, so a long-running process calls this now and then to
+    /// bound its memory. A redelivery of a forgotten task's webhook is a new
+    /// task: purge only what its sender no longer retries.
+    pub fn purge_finished(&self, finished_before: OffsetDateTime) -> usize {
+        let mut forgotten = Vec::new();
+        for room in self.all_rooms() {
+            let mut state = lock(&room.state);
+            let finished: Vec<u64> = state
+                .tasks
+                .iter()
+                .filter(|(_, stored)| {
+                    stored.task.status.is_terminal() && stored.task.updated_at < finished_before
+                })
+                .map(|(seq, _)| *seq)
+                .collect();
+            for seq in finished {
+                if let Some(stored) = state.tasks.remove(&seq) {
+                    forgotten.push(stored.task);
+                }
+            }
+        }
+        // The room locks are released first: inserts take the index locks
+        // before a room's.
+        for task in &forgotten {
+            let Ok(uuid) = uuid::Uuid::try_parse(task.id.as_str()) else {
+                continue;
+            };
+            let key = uuid.as_u128();
+            if let Some(directory) = self.directory.get(directory_shard(key)) {
+                write(directory).remove(&key);
+            }
+            let shard = self.shard(&(task.source.as_str(), task.delivery_id.as_str()));
+            if let Some(dedup) = self.dedup.get(shard) {
+                let mut dedup = lock(dedup);
+                if let Some(by_delivery) = dedup.get_mut(task.source.as_str()) {
+                    if by_delivery.get(task.delivery_id.as_str()) == Some(&key) {
+                        by_delivery.remove(task.delivery_id.as_str());
+                    }
+                    if by_delivery.is_empty() {
+                        dedup.remove(task.source.as_str());
+                    }
+                }
+            }
+        }
+        forgotten.len()
     }
 
     fn room(&self, name: &str) -> Option<Arc<Room>> {
@@ -952,6 +1004,55 @@ mod tests {
         let debug = format!("{store:?}");
         assert!(debug.contains("rooms: 1"), "{debug}");
         assert!(!debug.contains("title"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn purge_forgets_only_old_finished_tasks() {
+        let (store, clock) = store();
+        let done = store.insert(new_task("done")).await.expect("insert").id;
+        let failed = store.insert(new_task("failed")).await.expect("insert").id;
+        let pending = store.insert(new_task("pending")).await.expect("insert").id;
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        store
+            .complete(&done, &claimed.token, None)
+            .await
+            .expect("complete");
+        clock.advance(Duration::from_secs(10));
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        store
+            .fail(&failed, &claimed.token, "no", FailAction::Fail)
+            .await
+            .expect("fail");
+
+        let cutoff = clock.now() - time::Duration::seconds(5);
+        assert_eq!(store.purge_finished(cutoff), 1);
+        assert!(store.get(&done).await.expect("get").is_none());
+        assert!(
+            store.get(&failed).await.expect("get").is_some(),
+            "too recent"
+        );
+        assert!(
+            store.get(&pending).await.expect("get").is_some(),
+            "not finished"
+        );
+        let redelivered = store.insert(new_task("done")).await.expect("insert");
+        assert!(!redelivered.duplicate, "the purged delivery is forgotten");
+        assert_ne!(redelivered.id, done);
+        assert!(
+            store
+                .insert(new_task("failed"))
+                .await
+                .expect("insert")
+                .duplicate
+        );
+
+        assert_eq!(
+            store.purge_finished(clock.now() + time::Duration::seconds(1)),
+            1
+        );
+        assert!(store.get(&failed).await.expect("get").is_none());
+        let all = store.list(&TaskQuery::default()).await.expect("list");
+        assert_eq!(all.len(), 2, "the pending task and the redelivery remain");
     }
 
     /// The whole list again through `Arc<dyn TaskStore>`.
