@@ -45,10 +45,10 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 /// is recovered rather than turned into a panic.
 ///
 /// Expired leases and due retries are applied lazily, by whichever call next
-/// touches the room: a `RUNNING` or `NEEDS_INPUT` task whose lease ran out
-/// reads as `PENDING` (with `updated_at` set to the moment the lease ran out)
-/// and its old token is refused from then on. The clock is assumed not to run
-/// backwards.
+/// touches the room. A `RUNNING` or `NEEDS_INPUT` task whose lease ran out
+/// keeps reading as it was (with its lease end in the past) until a claim
+/// takes it over, as in every backend; its token is refused from the moment
+/// the lease ends. The clock is assumed not to run backwards.
 ///
 /// # Notifications
 /// [`watch`](TaskStore::watch) returns a per-room broadcast receiver. It gets
@@ -420,6 +420,9 @@ impl TaskStore for InMemoryTaskStore {
         task.updated_at = now;
         task.not_before = None;
         task.expires_at = None;
+        // A task taken over from a lapsed claim drops that claim's question.
+        task.input_request = None;
+        task.input = None;
         let task = (**task).clone();
         state.leases.insert((lease_until, seq));
         Ok(Some(Claimed {
@@ -435,7 +438,7 @@ impl TaskStore for InMemoryTaskStore {
         lease: Duration,
     ) -> Result<Task, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "heartbeat", HELD)?;
+            let task = state.held(id, seq, token, now, "heartbeat", HELD)?;
             let old = task.lease_expires_at;
             let until = deadline(now, lease);
             task.lease_expires_at = Some(until);
@@ -456,7 +459,7 @@ impl TaskStore for InMemoryTaskStore {
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "complete", &[JobStatus::Running])?;
+            let task = state.held(id, seq, token, now, "complete", &[JobStatus::Running])?;
             let lease = task.lease_expires_at.take();
             task.status = JobStatus::Done;
             task.result = result;
@@ -475,7 +478,7 @@ impl TaskStore for InMemoryTaskStore {
         action: FailAction,
     ) -> Result<Task, StoreError> {
         let task = self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "fail", HELD)?;
+            let task = state.held(id, seq, token, now, "fail", HELD)?;
             let lease = task.lease_expires_at.take();
             task.failure = Some(reason.to_owned());
             task.updated_at = now;
@@ -501,7 +504,7 @@ impl TaskStore for InMemoryTaskStore {
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
         let task = self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "release", HELD)?;
+            let task = state.held(id, seq, token, now, "release", HELD)?;
             let lease = task.lease_expires_at.take();
             back_to_pending(task);
             task.attempts = task.attempts.saturating_sub(1);
@@ -522,7 +525,7 @@ impl TaskStore for InMemoryTaskStore {
         prompt: &str,
     ) -> Result<Task, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "request_input", &[JobStatus::Running])?;
+            let task = state.held(id, seq, token, now, "request_input", &[JobStatus::Running])?;
             task.status = JobStatus::NeedsInput;
             task.input_request = Some(prompt.to_owned());
             task.input = None;
@@ -561,7 +564,7 @@ impl TaskStore for InMemoryTaskStore {
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "take_input", &[JobStatus::NeedsInput])?;
+            let task = state.held(id, seq, token, now, "take_input", &[JobStatus::NeedsInput])?;
             let Some(input) = task.input.take() else {
                 return Ok(None);
             };
@@ -632,7 +635,7 @@ impl Room {
 struct Stored {
     /// Boxed so the room's map stays dense; tasks are large.
     task: Box<Task>,
-    /// The current claim's fencing token; 0 while nobody holds the task.
+    /// The last claim's fencing token; 0 before the first claim.
     token: u64,
     /// `required_capabilities`, sorted and deduplicated, shared with every
     /// task of the room that requires the same set.
@@ -680,23 +683,18 @@ impl RoomState {
         shared
     }
 
-    /// Applies what the passing of time did: leases that ran out put their
-    /// task back, retries that are due become claimable, pending tasks past
-    /// their TTL stop being claimable.
+    /// Applies what the passing of time did to the indexes: tasks whose
+    /// lease ran out and retries that are due become claimable, pending
+    /// tasks past their TTL stop being claimable.
     fn normalize(&mut self, now: OffsetDateTime) {
         while let Some(&(until, seq)) = self.leases.first() {
             if until > now {
                 break;
             }
             self.leases.pop_first();
-            if let Some(stored) = self.tasks.get_mut(&seq) {
-                stored.token = 0;
-                let task = &mut stored.task;
-                back_to_pending(task);
-                task.lease_expires_at = None;
-                task.updated_at = until;
-                self.enqueue(seq, now);
-            }
+            // The task reads as it was until a claim takes it over; `held`
+            // already refuses its token, as the lease is in the past.
+            self.enqueue(seq, now);
         }
         while let Some(&(due, seq)) = self.delayed.first() {
             if due > now {
@@ -715,7 +713,8 @@ impl RoomState {
         }
     }
 
-    /// Files a `PENDING` task under the index its times call for.
+    /// Files a `PENDING` task (or a held one whose lease ran out) under the
+    /// index its times call for.
     fn enqueue(&mut self, seq: u64, now: OffsetDateTime) {
         let Some(stored) = self.tasks.get(&seq) else {
             return;
@@ -769,16 +768,20 @@ impl RoomState {
             .map(|&(_, _, seq)| seq)
     }
 
-    /// The task, if `token` holds it and its state allows `operation`.
+    /// The task, if `token` holds it at `now` and its state allows
+    /// `operation`.
     ///
-    /// Precedence: a finished task refuses everything (`InvalidTransition`);
-    /// otherwise a token that does not hold the task gets `NotHeld`; otherwise
-    /// a state outside `allowed` gets `InvalidTransition`.
+    /// The same rules as every other backend: a finished task answers
+    /// `InvalidTransition` to its last holder and `NotHeld` to anyone else;
+    /// a task is held by its last claim's token while it is `RUNNING` or
+    /// `NEEDS_INPUT` and the lease runs; a held task in a state outside
+    /// `allowed` answers `InvalidTransition`.
     fn held(
         &mut self,
         id: &TaskId,
         seq: u64,
         token: &ClaimToken,
+        now: OffsetDateTime,
         operation: &'static str,
         allowed: &[JobStatus],
     ) -> Result<&mut Task, StoreError> {
@@ -786,15 +789,21 @@ impl RoomState {
             return Err(StoreError::NotFound { id: id.clone() });
         };
         let status = stored.task.status;
+        let presented = token.as_str().parse::<u64>().ok();
+        let last_claim = stored.token != 0 && presented == Some(stored.token);
         if status.is_terminal() {
-            return Err(StoreError::InvalidTransition {
-                id: id.clone(),
-                from: status,
-                operation,
+            return Err(if last_claim {
+                StoreError::InvalidTransition {
+                    id: id.clone(),
+                    from: status,
+                    operation,
+                }
+            } else {
+                StoreError::NotHeld { id: id.clone() }
             });
         }
-        let presented = token.as_str().parse::<u64>().ok();
-        if stored.token == 0 || presented != Some(stored.token) {
+        let lease_runs = stored.task.lease_expires_at.is_some_and(|end| end > now);
+        if !(last_claim && HELD.contains(&status) && lease_runs) {
             return Err(StoreError::NotHeld { id: id.clone() });
         }
         if !allowed.contains(&status) {
@@ -807,12 +816,9 @@ impl RoomState {
         Ok(&mut stored.task)
     }
 
-    /// Drops the claim's token and lease index entry (the task's fields are
-    /// already updated by the caller).
+    /// Drops an ended claim's lease index entry (the caller has updated the
+    /// task's fields; the token stays as the last claim's).
     fn end_claim(&mut self, seq: u64, lease: Option<OffsetDateTime>) {
-        if let Some(stored) = self.tasks.get_mut(&seq) {
-            stored.token = 0;
-        }
         if let Some(lease) = lease {
             self.leases.remove(&(lease, seq));
         }
