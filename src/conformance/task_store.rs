@@ -87,7 +87,8 @@ use crate::task::{
 ///
 /// The concurrency check uses 8 agents and 10,000 tasks and spawns tokio
 /// tasks, so call this from a multi-thread runtime
-/// (`#[tokio::test(flavor = "multi_thread")]`).
+/// (`#[tokio::test(flavor = "multi_thread")]`). The state machine runs
+/// proptest's default number of cases (256; `PROPTEST_CASES` overrides it).
 pub async fn run_all(store: Arc<dyn TaskStore>, clock: &ManualClock) {
     insert_idempotent(&*store, clock).await;
     get_and_list(&*store, clock).await;
@@ -102,7 +103,8 @@ pub async fn run_all(store: Arc<dyn TaskStore>, clock: &ManualClock) {
     lease_expiry(&*store, clock).await;
     ttl_expiry(&*store, clock).await;
     watch_notifies(&*store, clock).await;
-    state_machine(&*store, clock, 256).await;
+    // proptest's default case count: 256, or `PROPTEST_CASES`.
+    state_machine(&*store, clock, Config::default().cases).await;
     claim_race(store, 8, 10_000).await;
 }
 
