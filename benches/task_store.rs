@@ -132,6 +132,30 @@ fn claim_complete(c: &mut Criterion) {
             });
         });
     }
+    // Tasks spread over 8 capability sets; the agent has every capability,
+    // so each claim compares the heads of 8 indexes.
+    let rt = runtime(1);
+    group.bench_function("capability_sets/8", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let store = InMemoryTaskStore::new();
+            let payload = payload();
+            for n in 0..iters {
+                let mut task = new_task(n, payload.clone());
+                task.required_capabilities = vec![format!("cap-{}", n % 8)];
+                store.insert(task).await.expect("insert");
+            }
+            let mut request = request(0);
+            request.capabilities = (0..8).map(|c| format!("cap-{c}")).collect();
+            let start = Instant::now();
+            while let Some(claimed) = store.claim(&request).await.expect("claim") {
+                store
+                    .complete(&claimed.task.id, &claimed.token, None)
+                    .await
+                    .expect("complete");
+            }
+            start.elapsed()
+        });
+    });
     group.finish();
 }
 

@@ -22,8 +22,9 @@ use crate::status::JobStatus;
 /// How many shards the id directory and the idempotency index are split into,
 /// so inserts and lookups in different shards never wait on each other.
 const SHARDS: usize = 16;
-/// Notifications a slow watcher may fall behind by before it sees `Lagged`.
-const NOTIFY_CAPACITY: usize = 1024;
+/// Notifications a slow watcher may fall behind by before it sees `Lagged`
+/// (they are hints, so a small buffer per room is enough).
+const NOTIFY_CAPACITY: usize = 256;
 /// `TaskQuery::limit` when the caller gives none.
 const DEFAULT_LIST_LIMIT: usize = 100;
 /// Where a deadline lands when `now + duration` does not fit in a date.
