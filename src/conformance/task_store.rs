@@ -35,22 +35,29 @@
 //!   earlier insert.
 //! - `list`: newest `created_at` first, the later insert first on ties.
 //! - A claim sets `status = RUNNING`, `claimed_by`, `lease_expires_at = now +
-//!   lease`, `attempts += 1`, and clears `not_before` and `expires_at` (a TTL
-//!   bounds how long a task waits for its *first* claim).
-//! - A held task (`RUNNING` or `NEEDS_INPUT`) whose lease ends reads as
-//!   `PENDING` with `claimed_by`, `lease_expires_at`, `input_request` and
-//!   `input` cleared and `updated_at` equal to the old lease end; its token
-//!   is refused from then on, re-claimed or not.
-//! - `release` and `fail(Retry)` clear the same fields; `release` takes one
-//!   off `attempts`; `fail(Retry { after })` sets `not_before = now + after`
-//!   and `failure`. `complete` and `fail(Fail)` keep `claimed_by` and clear
+//!   lease`, `attempts += 1`, and clears `not_before`, `expires_at` (a TTL
+//!   bounds how long a task waits for its *first* claim), `input_request` and
+//!   `input`.
+//! - A token holds its task while the task is `RUNNING` or `NEEDS_INPUT`,
+//!   the token is the task's last claim's, and the lease runs (`now <
+//!   lease_expires_at`). Tokens need only differ among the claims of one task.
+//! - A held task whose lease ends is claimable again at once, but reads as it
+//!   was (status, `claimed_by`, the past `lease_expires_at`, `updated_at`)
+//!   until a claim takes it over; its token is refused from the lease's end.
+//! - `release` and `fail(Retry)` set `PENDING` and clear `claimed_by`,
+//!   `lease_expires_at`, `input_request` and `input`; `release` takes one off
+//!   `attempts`; `fail(Retry { after })` sets `not_before = now + after` and
+//!   `failure`. `complete` and `fail(Fail)` keep `claimed_by` and clear
 //!   `lease_expires_at`.
 //! - Errors, first match wins: unknown id → `NotFound`; task `DONE` or
-//!   `FAILED` → `InvalidTransition`; (token operations) token not the current
-//!   claim's → `NotHeld`; state not allowed → `InvalidTransition`. Allowed
-//!   states: `heartbeat`, `fail`, `release`: `RUNNING` or `NEEDS_INPUT`;
-//!   `complete`, `request_input`: `RUNNING`; `take_input`, `provide_input`:
-//!   `NEEDS_INPUT`. `InvalidTransition::operation` is the method's name.
+//!   `FAILED` → `InvalidTransition` for its last claim's token, `NotHeld` for
+//!   any other; (token operations) token not holding the task → `NotHeld`;
+//!   state not allowed → `InvalidTransition`. Allowed states: `heartbeat`,
+//!   `fail`, `release`: `RUNNING` or `NEEDS_INPUT`; `complete`,
+//!   `request_input`: `RUNNING`; `take_input`, `provide_input`:
+//!   `NEEDS_INPUT` (`provide_input` needs no token, so a finished task answers
+//!   it `InvalidTransition`). `InvalidTransition::operation` is the method's
+//!   name.
 //! - `request_input` clears any earlier `input`; `provide_input` replaces an
 //!   untaken one; `take_input` with input moves to `RUNNING` and clears
 //!   `input` and `input_request`, without input it changes nothing.
@@ -80,7 +87,8 @@ use crate::task::{
 ///
 /// The concurrency check uses 8 agents and 10,000 tasks and spawns tokio
 /// tasks, so call this from a multi-thread runtime
-/// (`#[tokio::test(flavor = "multi_thread")]`).
+/// (`#[tokio::test(flavor = "multi_thread")]`). The state machine runs
+/// proptest's default number of cases (256; `PROPTEST_CASES` overrides it).
 pub async fn run_all(store: Arc<dyn TaskStore>, clock: &ManualClock) {
     insert_idempotent(&*store, clock).await;
     get_and_list(&*store, clock).await;
@@ -95,7 +103,8 @@ pub async fn run_all(store: Arc<dyn TaskStore>, clock: &ManualClock) {
     lease_expiry(&*store, clock).await;
     ttl_expiry(&*store, clock).await;
     watch_notifies(&*store, clock).await;
-    state_machine(&*store, clock, 256).await;
+    // proptest's default case count: 256, or `PROPTEST_CASES`.
+    state_machine(&*store, clock, Config::default().cases).await;
     claim_race(store, 8, 10_000).await;
 }
 
@@ -254,6 +263,7 @@ pub async fn claim_order(store: &dyn TaskStore, clock: &ManualClock) {
         .expect("claim")
     {
         order.push(claimed.task.id);
+        assert!(order.len() <= 6, "a held task was handed out again");
     }
     assert_eq!(
         order,
@@ -339,11 +349,6 @@ pub async fn claim_exclusive_and_fenced(store: &dyn TaskStore, clock: &ManualClo
             .is_none()
     );
 
-    // Tokens are per task and per claim.
-    assert_eq!(
-        err(store.heartbeat(&id, &second.token, secs(10)).await),
-        ErrKind::NotHeld
-    );
     let bogus = ClaimToken::new("not-a-token");
     assert_eq!(
         err(store.complete(&id, &bogus, None).await),
@@ -357,6 +362,8 @@ pub async fn claim_exclusive_and_fenced(store: &dyn TaskStore, clock: &ManualClo
     assert_ne!(regained.token, first.token, "a new claim gets a new token");
     assert_eq!(regained.task.attempts, 2);
     assert_eq!(regained.task.claimed_by.as_deref(), Some("c"));
+    assert_eq!(regained.task.lease_expires_at, Some(clock.now() + secs(10)));
+    assert_eq!(regained.task.updated_at, clock.now());
 
     let stale = &first.token;
     assert_eq!(
@@ -539,6 +546,16 @@ pub async fn illegal_transitions(store: &dyn TaskStore, _clock: &ManualClock) {
         assert_eq!(
             err(store.provide_input(id, json!(1)).await),
             invalid("provide_input")
+        );
+        // Anyone but the last holder is simply not holding it.
+        let stranger = ClaimToken::new("not-the-last-claim");
+        assert_eq!(
+            err(store.complete(id, &stranger, None).await),
+            ErrKind::NotHeld
+        );
+        assert_eq!(
+            err(store.heartbeat(id, &stranger, secs(5)).await),
+            ErrKind::NotHeld
         );
         assert_eq!(get(store, id).await.status, from, "still {from}");
     }
@@ -755,21 +772,26 @@ pub async fn needs_input_round_trip(store: &dyn TaskStore, clock: &ManualClock) 
         .await
         .expect("request_input");
     clock.advance(secs(10));
-    let lost = get(store, &id).await;
-    assert_eq!(lost.status, JobStatus::Pending);
-    assert_eq!(lost.input_request, None);
     assert_eq!(
         err(store.take_input(&id, &claimed.token).await),
         ErrKind::NotHeld
     );
     assert_eq!(
-        err(store.provide_input(&id, json!(1)).await),
-        invalid(JobStatus::Pending, "provide_input")
+        err(store.heartbeat(&id, &claimed.token, secs(10)).await),
+        ErrKind::NotHeld
     );
+    let taken_over = claim(store, &room, "b", &[], 10).await;
+    assert_eq!(taken_over.task.id, id);
+    assert_eq!(taken_over.task.status, JobStatus::Running);
+    assert_eq!(
+        taken_over.task.input_request, None,
+        "the old claim's question went with it"
+    );
+    assert_eq!(taken_over.task.input, None);
 }
 
-/// A lease that runs out puts the task back to `PENDING` (visible at once)
-/// and kills its token even before anyone re-claims it.
+/// A lease that runs out kills its token at once, even before anyone
+/// re-claims the task; the task reads as it was until a claim takes it over.
 pub async fn lease_expiry(store: &dyn TaskStore, clock: &ManualClock) {
     let ns = Namespace::new();
     let room = ns.room("lease");
@@ -777,27 +799,22 @@ pub async fn lease_expiry(store: &dyn TaskStore, clock: &ManualClock) {
         .await
         .id;
     let claimed = claim(store, &room, "a", &[], 10).await;
-    let lease_end = clock.now() + secs(10);
 
     clock.advance(secs(9));
-    assert_eq!(get(store, &id).await.status, JobStatus::Running);
-    clock.advance(secs(5));
-    let lost = get(store, &id).await;
-    assert_eq!(lost.status, JobStatus::Pending);
-    assert_eq!(lost.claimed_by, None);
-    assert_eq!(lost.lease_expires_at, None);
-    assert_eq!(lost.attempts, 1);
+    store
+        .heartbeat(&id, &claimed.token, secs(1))
+        .await
+        .expect("one second of lease is left");
+    clock.advance(secs(1));
+    let lapsed = get(store, &id).await;
     assert_eq!(
-        lost.updated_at, lease_end,
-        "it went back when the lease ended"
+        (lapsed.status, lapsed.claimed_by.as_deref()),
+        (JobStatus::Running, Some("a")),
+        "a lapsed claim reads as it was"
     );
-    assert!(
-        list(store, Some(&room), Some(JobStatus::Running), None, None)
-            .await
-            .is_empty()
-    );
+    assert_eq!(lapsed.lease_expires_at, Some(clock.now()));
     assert_eq!(
-        list(store, Some(&room), Some(JobStatus::Pending), None, None).await,
+        list(store, Some(&room), Some(JobStatus::Running), None, None).await,
         vec![id.clone()]
     );
     assert_eq!(
@@ -811,8 +828,15 @@ pub async fn lease_expiry(store: &dyn TaskStore, clock: &ManualClock) {
     );
 
     let again = claim(store, &room, "b", &[], 10).await;
-    assert_eq!(again.task.id, id);
+    assert_eq!(again.task.id, id, "the lease's end made it claimable");
     assert_eq!(again.task.attempts, 2);
+    assert_eq!(again.task.claimed_by.as_deref(), Some("b"));
+    assert_eq!(again.task.lease_expires_at, Some(clock.now() + secs(10)));
+    assert_ne!(again.token, claimed.token);
+    assert_eq!(
+        err(store.release(&id, &claimed.token).await),
+        ErrKind::NotHeld
+    );
 }
 
 /// A pending task past its TTL is not claimable, and `expire_pending` fails
@@ -933,6 +957,8 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
                 task.description = index.to_string();
                 let inserted = store.insert(task).await.expect("insert");
                 got.push((index, inserted));
+                // A store that never waits would let one task run to the end.
+                tokio::task::yield_now().await;
             }
             got
         }));
@@ -969,6 +995,11 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
             let request = request(&room, &name, &[], 3_600);
             while let Some(Claimed { task, token }) = store.claim(&request).await.expect("claim") {
                 claims += 1;
+                // Each task is claimed at most twice; more means a loop.
+                assert!(claims <= 2 * tasks, "{name} claimed more than there is");
+                // Let the other agents in between, even on a store that
+                // never waits.
+                tokio::task::yield_now().await;
                 let fresh_hold = held
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -1040,11 +1071,13 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
         report.retries += retries;
     }
 
-    let completed = completed.lock().unwrap_or_else(PoisonError::into_inner);
-    let wrong: Vec<_> = completed
+    let wrong: Vec<(usize, u32)> = completed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .enumerate()
         .filter(|(_, count)| **count != 1)
+        .map(|(index, count)| (index, *count))
         .collect();
     assert!(
         wrong.is_empty(),
@@ -1255,26 +1288,16 @@ fn kind(error: &StoreError) -> ErrKind {
 struct Model {
     /// In insert order.
     tasks: Vec<Task>,
-    /// Index of the token that holds each task, if held.
-    holder: Vec<Option<usize>>,
+    /// The store's token of each task's last claim.
+    last_token: Vec<Option<ClaimToken>>,
+    /// Every token each task's claims got, to check fencing.
+    tokens_of: Vec<Vec<ClaimToken>>,
     dedup: HashMap<(String, String), usize>,
-    tokens_issued: usize,
 }
 
 type ModelResult<T> = Result<T, ErrKind>;
 
 impl Model {
-    /// Leases that ended put their task back.
-    fn tick(&mut self, now: OffsetDateTime) {
-        for (task, holder) in self.tasks.iter_mut().zip(&mut self.holder) {
-            if let Some(end) = task.lease_expires_at.filter(|end| *end <= now) {
-                to_pending(task);
-                task.updated_at = end;
-                *holder = None;
-            }
-        }
-    }
-
     fn insert(&mut self, new: NewTask, id: TaskId, now: OffsetDateTime) -> (usize, bool) {
         let key = (new.source.clone(), new.delivery_id.clone());
         if let Some(&index) = self.dedup.get(&key) {
@@ -1307,28 +1330,31 @@ impl Model {
             result: None,
             failure: None,
         });
-        self.holder.push(None);
+        self.last_token.push(None);
+        self.tokens_of.push(Vec::new());
         (index, false)
     }
 
-    fn claim(&mut self, request: &ClaimRequest, now: OffsetDateTime) -> Option<(usize, usize)> {
+    /// Claims the best claimable task; the caller records the token.
+    fn claim(&mut self, request: &ClaimRequest, now: OffsetDateTime) -> Option<usize> {
         let index = self
             .tasks
             .iter()
             .enumerate()
             .filter(|(_, t)| {
-                t.room == request.room
-                    && t.status == JobStatus::Pending
+                let waiting = t.status == JobStatus::Pending
                     && t.not_before.is_none_or(|due| due <= now)
-                    && t.expires_at.is_none_or(|end| end > now)
+                    && t.expires_at.is_none_or(|end| end > now);
+                let lapsed =
+                    HELD.contains(&t.status) && t.lease_expires_at.is_some_and(|end| end <= now);
+                t.room == request.room
+                    && (waiting || lapsed)
                     && t.required_capabilities
                         .iter()
                         .all(|c| request.capabilities.contains(c))
             })
             .min_by_key(|(index, t)| (t.priority, t.created_at, *index))
             .map(|(index, _)| index)?;
-        let token = self.tokens_issued;
-        self.tokens_issued += 1;
         let task = &mut self.tasks[index];
         task.status = JobStatus::Running;
         task.claimed_by = Some(request.agent.clone());
@@ -1337,24 +1363,33 @@ impl Model {
         task.updated_at = now;
         task.not_before = None;
         task.expires_at = None;
-        self.holder[index] = Some(token);
-        Some((index, token))
+        task.input_request = None;
+        task.input = None;
+        Some(index)
     }
 
     /// The held task, or the error the contract names.
     fn held(
-        &mut self,
+        &self,
         index: Option<usize>,
-        token: Option<usize>,
+        token: &ClaimToken,
+        now: OffsetDateTime,
         operation: &'static str,
         allowed: &[JobStatus],
     ) -> ModelResult<usize> {
         let index = index.ok_or(ErrKind::NotFound)?;
-        let from = self.tasks[index].status;
+        let task = &self.tasks[index];
+        let from = task.status;
+        let last_claim = self.last_token[index].as_ref() == Some(token);
         if from.is_terminal() {
-            return Err(ErrKind::InvalidTransition { from, operation });
+            return Err(if last_claim {
+                ErrKind::InvalidTransition { from, operation }
+            } else {
+                ErrKind::NotHeld
+            });
         }
-        if self.holder[index].is_none() || self.holder[index] != token {
+        let lease_runs = task.lease_expires_at.is_some_and(|end| end > now);
+        if !(last_claim && HELD.contains(&from) && lease_runs) {
             return Err(ErrKind::NotHeld);
         }
         if !allowed.contains(&from) {
@@ -1386,7 +1421,6 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
 
     for (step, op) in ops.iter().enumerate() {
         let now = clock.now();
-        model.tick(now);
         let pick_task = |n: usize| -> (Option<usize>, TaskId) {
             let len = model.tasks.len();
             let n = n % (len + 1);
@@ -1395,12 +1429,9 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 None => (None, unknown_id.clone()),
             }
         };
-        let pick_token = |n: usize| -> (Option<usize>, ClaimToken) {
+        let pick_token = |n: usize| -> ClaimToken {
             let n = n % (tokens.len() + 1);
-            match tokens.get(n) {
-                Some(token) => (Some(n), token.clone()),
-                None => (None, bogus_token.clone()),
-            }
+            tokens.get(n).unwrap_or(&bogus_token).clone()
         };
         let fail = |what: String| Err(format!("step {step} ({op:?}): {what}"));
         match op {
@@ -1450,34 +1481,35 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 let expected = model.claim(&request, now);
                 match (got, expected) {
                     (None, None) => {}
-                    (Some(claimed), Some((index, token))) => {
+                    (Some(claimed), Some(index)) => {
                         if claimed.task != model.tasks[index] {
                             return fail(format!(
                                 "claimed {:?}, model expected {:?}",
                                 claimed.task, model.tasks[index]
                             ));
                         }
-                        if tokens.contains(&claimed.token) {
-                            return fail("a claim token was reused".into());
+                        if model.tokens_of[index].contains(&claimed.token) {
+                            return fail("a new claim of the task got an old token".into());
                         }
-                        debug_assert_eq!(tokens.len(), token);
+                        model.tokens_of[index].push(claimed.token.clone());
+                        model.last_token[index] = Some(claimed.token.clone());
                         tokens.push(claimed.token);
                     }
                     (got, expected) => {
                         return fail(format!(
                             "claim gave {:?}, model expected task {:?}",
                             got.map(|c| c.task.id),
-                            expected.map(|(index, _)| &model.tasks[index].id)
+                            expected.map(|index| &model.tasks[index].id)
                         ));
                     }
                 }
             }
             Op::Heartbeat { task, token, lease } => {
-                let ((index, id), (token_index, token)) = (pick_task(*task), pick_token(*token));
+                let ((index, id), token) = (pick_task(*task), pick_token(*token));
                 let got = store
                     .heartbeat(&id, &token, Duration::from_secs(*lease))
                     .await;
-                let expected = model.held(index, token_index, "heartbeat", HELD).map(|i| {
+                let expected = model.held(index, &token, now, "heartbeat", HELD).map(|i| {
                     let t = &mut model.tasks[i];
                     t.lease_expires_at = Some(now + Duration::from_secs(*lease));
                     t.updated_at = now;
@@ -1486,13 +1518,12 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 compare(got, expected).or_else(fail)?;
             }
             Op::Complete { task, token } => {
-                let ((index, id), (token_index, token)) = (pick_task(*task), pick_token(*token));
+                let ((index, id), token) = (pick_task(*task), pick_token(*token));
                 let result = json!({"step": step});
                 let got = store.complete(&id, &token, Some(result.clone())).await;
                 let expected = model
-                    .held(index, token_index, "complete", &[JobStatus::Running])
+                    .held(index, &token, now, "complete", &[JobStatus::Running])
                     .map(|i| {
-                        model.holder[i] = None;
                         let t = &mut model.tasks[i];
                         t.status = JobStatus::Done;
                         t.result = Some(result);
@@ -1507,7 +1538,7 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 token,
                 retry_after,
             } => {
-                let ((index, id), (token_index, token)) = (pick_task(*task), pick_token(*token));
+                let ((index, id), token) = (pick_task(*task), pick_token(*token));
                 let action = match retry_after {
                     Some(after) => FailAction::Retry {
                         after: Duration::from_secs(*after),
@@ -1516,8 +1547,7 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 };
                 let reason = format!("reason {step}");
                 let got = store.fail(&id, &token, &reason, action).await;
-                let expected = model.held(index, token_index, "fail", HELD).map(|i| {
-                    model.holder[i] = None;
+                let expected = model.held(index, &token, now, "fail", HELD).map(|i| {
                     let t = &mut model.tasks[i];
                     t.failure = Some(reason);
                     t.updated_at = now;
@@ -1534,10 +1564,9 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 compare(got, expected).or_else(fail)?;
             }
             Op::Release { task, token } => {
-                let ((index, id), (token_index, token)) = (pick_task(*task), pick_token(*token));
+                let ((index, id), token) = (pick_task(*task), pick_token(*token));
                 let got = store.release(&id, &token).await;
-                let expected = model.held(index, token_index, "release", HELD).map(|i| {
-                    model.holder[i] = None;
+                let expected = model.held(index, &token, now, "release", HELD).map(|i| {
                     let t = &mut model.tasks[i];
                     to_pending(t);
                     t.attempts -= 1;
@@ -1547,11 +1576,11 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 compare(got, expected).or_else(fail)?;
             }
             Op::RequestInput { task, token } => {
-                let ((index, id), (token_index, token)) = (pick_task(*task), pick_token(*token));
+                let ((index, id), token) = (pick_task(*task), pick_token(*token));
                 let prompt = format!("question {step}");
                 let got = store.request_input(&id, &token, &prompt).await;
                 let expected = model
-                    .held(index, token_index, "request_input", &[JobStatus::Running])
+                    .held(index, &token, now, "request_input", &[JobStatus::Running])
                     .map(|i| {
                         let t = &mut model.tasks[i];
                         t.status = JobStatus::NeedsInput;
@@ -1583,10 +1612,10 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
                 compare(got, expected).or_else(fail)?;
             }
             Op::TakeInput { task, token } => {
-                let ((index, id), (token_index, token)) = (pick_task(*task), pick_token(*token));
+                let ((index, id), token) = (pick_task(*task), pick_token(*token));
                 let got = store.take_input(&id, &token).await;
                 let expected = model
-                    .held(index, token_index, "take_input", &[JobStatus::NeedsInput])
+                    .held(index, &token, now, "take_input", &[JobStatus::NeedsInput])
                     .map(|i| {
                         let t = &mut model.tasks[i];
                         let input = t.input.take();
@@ -1665,7 +1694,6 @@ async fn run_ops(store: &dyn TaskStore, clock: &ManualClock, ops: &[Op]) -> Resu
         }
 
         // Every task, as `get` sees it now, must equal the model's.
-        model.tick(clock.now());
         for expected in &model.tasks {
             match store.get(&expected.id).await {
                 Ok(Some(got)) if got == *expected => {}

@@ -22,8 +22,9 @@ use crate::status::JobStatus;
 /// How many shards the id directory and the idempotency index are split into,
 /// so inserts and lookups in different shards never wait on each other.
 const SHARDS: usize = 16;
-/// Notifications a slow watcher may fall behind by before it sees `Lagged`.
-const NOTIFY_CAPACITY: usize = 1024;
+/// Notifications a slow watcher may fall behind by before it sees `Lagged`
+/// (they are hints, so a small buffer per room is enough).
+const NOTIFY_CAPACITY: usize = 256;
 /// `TaskQuery::limit` when the caller gives none.
 const DEFAULT_LIST_LIMIT: usize = 100;
 /// Where a deadline lands when `now + duration` does not fit in a date.
@@ -33,7 +34,8 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 ///
 /// Nothing survives a restart, so it suits tests, examples and gateways whose
 /// webhooks can be redelivered. Time comes from the [`Clock`] it is built
-/// with, so tests move leases and TTLs forward by hand.
+/// with, so tests move leases and TTLs forward by hand. Finished tasks stay
+/// until [`purge_finished`](Self::purge_finished) forgets them.
 ///
 /// # Concurrency
 /// Each room has its own lock, so agents of different rooms never contend;
@@ -44,10 +46,10 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 /// is recovered rather than turned into a panic.
 ///
 /// Expired leases and due retries are applied lazily, by whichever call next
-/// touches the room: a `RUNNING` or `NEEDS_INPUT` task whose lease ran out
-/// reads as `PENDING` (with `updated_at` set to the moment the lease ran out)
-/// and its old token is refused from then on. The clock is assumed not to run
-/// backwards.
+/// touches the room. A `RUNNING` or `NEEDS_INPUT` task whose lease ran out
+/// keeps reading as it was (with its lease end in the past) until a claim
+/// takes it over, as in every backend; its token is refused from the moment
+/// the lease ends. The clock is assumed not to run backwards.
 ///
 /// # Notifications
 /// [`watch`](TaskStore::watch) returns a per-room broadcast receiver. It gets
@@ -97,10 +99,10 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 pub struct InMemoryTaskStore {
     clock: Arc<dyn Clock>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
-    /// Task id → where the task lives.
-    directory: [RwLock<HashMap<TaskId, Location>>; SHARDS],
+    /// Task id (the UUID's 128 bits) → where the task lives.
+    directory: [RwLock<HashMap<u128, Location>>; SHARDS],
     /// source → delivery id → task id, sharded by `(source, delivery id)`.
-    dedup: [Mutex<HashMap<Box<str>, HashMap<Box<str>, TaskId>>>; SHARDS],
+    dedup: [Mutex<DedupShard>; SHARDS],
     hasher: RandomState,
     next_seq: AtomicU64,
     next_token: AtomicU64,
@@ -141,6 +143,57 @@ impl InMemoryTaskStore {
         }
     }
 
+    /// Forgets every `DONE` or `FAILED` task last changed before
+    /// `finished_before`, and returns how many it forgot.
+    ///
+    /// The store keeps finished tasks (and their idempotency entries) until
+    /// told otherwise, so a long-running process calls this now and then to
+    /// bound its memory. A redelivery of a forgotten task's webhook is a new
+    /// task: purge only what its sender no longer retries.
+    pub fn purge_finished(&self, finished_before: OffsetDateTime) -> usize {
+        let mut forgotten = Vec::new();
+        for room in self.all_rooms() {
+            let mut state = lock(&room.state);
+            let finished: Vec<u64> = state
+                .tasks
+                .iter()
+                .filter(|(_, stored)| {
+                    stored.task.status.is_terminal() && stored.task.updated_at < finished_before
+                })
+                .map(|(seq, _)| *seq)
+                .collect();
+            for seq in finished {
+                if let Some(stored) = state.tasks.remove(&seq) {
+                    forgotten.push(stored.task);
+                }
+            }
+        }
+        // The room locks are released first: inserts take the index locks
+        // before a room's.
+        for task in &forgotten {
+            let Ok(uuid) = uuid::Uuid::try_parse(task.id.as_str()) else {
+                continue;
+            };
+            let key = uuid.as_u128();
+            if let Some(directory) = self.directory.get(directory_shard(key)) {
+                write(directory).remove(&key);
+            }
+            let shard = self.shard(&(task.source.as_str(), task.delivery_id.as_str()));
+            if let Some(dedup) = self.dedup.get(shard) {
+                let mut dedup = lock(dedup);
+                if let Some(by_delivery) = dedup.get_mut(task.source.as_str()) {
+                    if by_delivery.get(task.delivery_id.as_str()) == Some(&key) {
+                        by_delivery.remove(task.delivery_id.as_str());
+                    }
+                    if by_delivery.is_empty() {
+                        dedup.remove(task.source.as_str());
+                    }
+                }
+            }
+        }
+        forgotten.len()
+    }
+
     fn room(&self, name: &str) -> Option<Arc<Room>> {
         read(&self.rooms).get(name).cloned()
     }
@@ -165,10 +218,13 @@ impl InMemoryTaskStore {
     }
 
     fn locate(&self, id: &TaskId) -> Result<Location, StoreError> {
-        let shard = self.shard(id);
+        // Every id this store hands out is a UUID; anything else is unknown.
+        let key = uuid::Uuid::try_parse(id.as_str())
+            .map_err(|_| StoreError::NotFound { id: id.clone() })?
+            .as_u128();
         self.directory
-            .get(shard)
-            .and_then(|d| read(d).get(id).cloned())
+            .get(directory_shard(key))
+            .and_then(|d| read(d).get(&key).cloned())
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })
     }
 
@@ -183,7 +239,9 @@ impl InMemoryTaskStore {
         let now = self.clock.now();
         let mut state = lock(&location.room.state);
         state.normalize(now);
-        if !state.tasks.contains_key(&location.seq) {
+        // The UUID parser also accepts other spellings of the id: only the
+        // exact id names the task.
+        if state.task(location.seq).is_none_or(|task| task.id != *id) {
             return Err(StoreError::NotFound { id: id.clone() });
         }
         op(&mut state, location.seq, now)
@@ -206,27 +264,28 @@ impl TaskStore for InMemoryTaskStore {
             return Err(internal("dedup shard out of range"));
         };
         let mut dedup = lock(dedup);
-        if let Some(id) = dedup
+        if let Some(key) = dedup
             .get(new.source.as_str())
             .and_then(|by_delivery| by_delivery.get(new.delivery_id.as_str()))
         {
             return Ok(Inserted {
-                id: id.clone(),
+                id: TaskId::from(uuid::Uuid::from_u128(*key).to_string()),
                 duplicate: true,
             });
         }
 
-        let id = TaskId::random();
+        let uuid = uuid::Uuid::new_v4();
+        let key = uuid.as_u128();
+        let id = TaskId::from(uuid.to_string());
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let room = self.room_or_create(&new.room);
         // The directory entry goes in before the task becomes claimable, so
         // whoever claims it can always find it by id.
-        let directory_shard = self.shard(&id);
-        let Some(directory) = self.directory.get(directory_shard) else {
+        let Some(directory) = self.directory.get(directory_shard(key)) else {
             return Err(internal("directory shard out of range"));
         };
         write(directory).insert(
-            id.clone(),
+            key,
             Location {
                 room: room.clone(),
                 seq,
@@ -281,11 +340,11 @@ impl TaskStore for InMemoryTaskStore {
 
         match dedup.get_mut(source.as_str()) {
             Some(by_delivery) => {
-                by_delivery.insert(delivery_id.into_boxed_str(), id.clone());
+                by_delivery.insert(delivery_id.into_boxed_str(), key);
             }
             None => {
                 let mut by_delivery = HashMap::new();
-                by_delivery.insert(delivery_id.into_boxed_str(), id.clone());
+                by_delivery.insert(delivery_id.into_boxed_str(), key);
                 dedup.insert(source.into_boxed_str(), by_delivery);
             }
         }
@@ -332,7 +391,7 @@ impl TaskStore for InMemoryTaskStore {
                 state.task(seq).map(|task| (created, seq, task.clone()))
             }));
         }
-        found.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        found.sort_unstable_by_key(|(created, seq, _)| std::cmp::Reverse((*created, *seq)));
         found.truncate(limit);
         Ok(found.into_iter().map(|(_, _, task)| task).collect())
     }
@@ -362,6 +421,9 @@ impl TaskStore for InMemoryTaskStore {
         task.updated_at = now;
         task.not_before = None;
         task.expires_at = None;
+        // A task taken over from a lapsed claim drops that claim's question.
+        task.input_request = None;
+        task.input = None;
         let task = (**task).clone();
         state.leases.insert((lease_until, seq));
         Ok(Some(Claimed {
@@ -377,7 +439,7 @@ impl TaskStore for InMemoryTaskStore {
         lease: Duration,
     ) -> Result<Task, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "heartbeat", HELD)?;
+            let task = state.held(id, seq, token, now, "heartbeat", HELD)?;
             let old = task.lease_expires_at;
             let until = deadline(now, lease);
             task.lease_expires_at = Some(until);
@@ -398,7 +460,7 @@ impl TaskStore for InMemoryTaskStore {
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "complete", &[JobStatus::Running])?;
+            let task = state.held(id, seq, token, now, "complete", &[JobStatus::Running])?;
             let lease = task.lease_expires_at.take();
             task.status = JobStatus::Done;
             task.result = result;
@@ -417,7 +479,7 @@ impl TaskStore for InMemoryTaskStore {
         action: FailAction,
     ) -> Result<Task, StoreError> {
         let task = self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "fail", HELD)?;
+            let task = state.held(id, seq, token, now, "fail", HELD)?;
             let lease = task.lease_expires_at.take();
             task.failure = Some(reason.to_owned());
             task.updated_at = now;
@@ -443,7 +505,7 @@ impl TaskStore for InMemoryTaskStore {
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
         let task = self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "release", HELD)?;
+            let task = state.held(id, seq, token, now, "release", HELD)?;
             let lease = task.lease_expires_at.take();
             back_to_pending(task);
             task.attempts = task.attempts.saturating_sub(1);
@@ -464,7 +526,7 @@ impl TaskStore for InMemoryTaskStore {
         prompt: &str,
     ) -> Result<Task, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "request_input", &[JobStatus::Running])?;
+            let task = state.held(id, seq, token, now, "request_input", &[JobStatus::Running])?;
             task.status = JobStatus::NeedsInput;
             task.input_request = Some(prompt.to_owned());
             task.input = None;
@@ -503,7 +565,7 @@ impl TaskStore for InMemoryTaskStore {
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, "take_input", &[JobStatus::NeedsInput])?;
+            let task = state.held(id, seq, token, now, "take_input", &[JobStatus::NeedsInput])?;
             let Some(input) = task.input.take() else {
                 return Ok(None);
             };
@@ -538,6 +600,15 @@ impl TaskStore for InMemoryTaskStore {
     }
 }
 
+/// source → delivery id → task id (as UUID bits). Nested so each source
+/// name is stored once.
+type DedupShard = HashMap<Box<str>, HashMap<Box<str>, u128>>;
+
+/// The directory shard of a task: v4 UUIDs are random in their low bits.
+fn directory_shard(key: u128) -> usize {
+    (key % SHARDS as u128) as usize
+}
+
 /// States in which a claim is held (and may be heartbeaten, failed, released).
 const HELD: &[JobStatus] = &[JobStatus::Running, JobStatus::NeedsInput];
 
@@ -565,7 +636,7 @@ impl Room {
 struct Stored {
     /// Boxed so the room's map stays dense; tasks are large.
     task: Box<Task>,
-    /// The current claim's fencing token; 0 while nobody holds the task.
+    /// The last claim's fencing token; 0 before the first claim.
     token: u64,
     /// `required_capabilities`, sorted and deduplicated, shared with every
     /// task of the room that requires the same set.
@@ -613,23 +684,18 @@ impl RoomState {
         shared
     }
 
-    /// Applies what the passing of time did: leases that ran out put their
-    /// task back, retries that are due become claimable, pending tasks past
-    /// their TTL stop being claimable.
+    /// Applies what the passing of time did to the indexes: tasks whose
+    /// lease ran out and retries that are due become claimable, pending
+    /// tasks past their TTL stop being claimable.
     fn normalize(&mut self, now: OffsetDateTime) {
         while let Some(&(until, seq)) = self.leases.first() {
             if until > now {
                 break;
             }
             self.leases.pop_first();
-            if let Some(stored) = self.tasks.get_mut(&seq) {
-                stored.token = 0;
-                let task = &mut stored.task;
-                back_to_pending(task);
-                task.lease_expires_at = None;
-                task.updated_at = until;
-                self.enqueue(seq, now);
-            }
+            // The task reads as it was until a claim takes it over; `held`
+            // already refuses its token, as the lease is in the past.
+            self.enqueue(seq, now);
         }
         while let Some(&(due, seq)) = self.delayed.first() {
             if due > now {
@@ -648,7 +714,8 @@ impl RoomState {
         }
     }
 
-    /// Files a `PENDING` task under the index its times call for.
+    /// Files a `PENDING` task (or a held one whose lease ran out) under the
+    /// index its times call for.
     fn enqueue(&mut self, seq: u64, now: OffsetDateTime) {
         let Some(stored) = self.tasks.get(&seq) else {
             return;
@@ -702,16 +769,20 @@ impl RoomState {
             .map(|&(_, _, seq)| seq)
     }
 
-    /// The task, if `token` holds it and its state allows `operation`.
+    /// The task, if `token` holds it at `now` and its state allows
+    /// `operation`.
     ///
-    /// Precedence: a finished task refuses everything (`InvalidTransition`);
-    /// otherwise a token that does not hold the task gets `NotHeld`; otherwise
-    /// a state outside `allowed` gets `InvalidTransition`.
+    /// The same rules as every other backend: a finished task answers
+    /// `InvalidTransition` to its last holder and `NotHeld` to anyone else;
+    /// a task is held by its last claim's token while it is `RUNNING` or
+    /// `NEEDS_INPUT` and the lease runs; a held task in a state outside
+    /// `allowed` answers `InvalidTransition`.
     fn held(
         &mut self,
         id: &TaskId,
         seq: u64,
         token: &ClaimToken,
+        now: OffsetDateTime,
         operation: &'static str,
         allowed: &[JobStatus],
     ) -> Result<&mut Task, StoreError> {
@@ -719,15 +790,21 @@ impl RoomState {
             return Err(StoreError::NotFound { id: id.clone() });
         };
         let status = stored.task.status;
+        let presented = token.as_str().parse::<u64>().ok();
+        let last_claim = stored.token != 0 && presented == Some(stored.token);
         if status.is_terminal() {
-            return Err(StoreError::InvalidTransition {
-                id: id.clone(),
-                from: status,
-                operation,
+            return Err(if last_claim {
+                StoreError::InvalidTransition {
+                    id: id.clone(),
+                    from: status,
+                    operation,
+                }
+            } else {
+                StoreError::NotHeld { id: id.clone() }
             });
         }
-        let presented = token.as_str().parse::<u64>().ok();
-        if stored.token == 0 || presented != Some(stored.token) {
+        let lease_runs = stored.task.lease_expires_at.is_some_and(|end| end > now);
+        if !(last_claim && HELD.contains(&status) && lease_runs) {
             return Err(StoreError::NotHeld { id: id.clone() });
         }
         if !allowed.contains(&status) {
@@ -740,12 +817,9 @@ impl RoomState {
         Ok(&mut stored.task)
     }
 
-    /// Drops the claim's token and lease index entry (the task's fields are
-    /// already updated by the caller).
+    /// Drops an ended claim's lease index entry (the caller has updated the
+    /// task's fields; the token stays as the last claim's).
     fn end_claim(&mut self, seq: u64, lease: Option<OffsetDateTime>) {
-        if let Some(stored) = self.tasks.get_mut(&seq) {
-            stored.token = 0;
-        }
         if let Some(lease) = lease {
             self.leases.remove(&(lease, seq));
         }
@@ -806,7 +880,10 @@ mod tests {
 
     fn store() -> (InMemoryTaskStore, ManualClock) {
         let clock = ManualClock::at_unix(1_700_000_000);
-        (InMemoryTaskStore::with_clock(Arc::new(clock.clone())), clock)
+        (
+            InMemoryTaskStore::with_clock(Arc::new(clock.clone())),
+            clock,
+        )
     }
 
     /// Every check, each on the concrete store.
@@ -829,6 +906,160 @@ mod tests {
         suite::state_machine(&store, &clock, 512).await;
         let report = suite::claim_race(Arc::new(store), 8, 10_000).await;
         assert_eq!(report.claims_per_agent.len(), 8);
+        assert!(
+            report.claims_per_agent.iter().all(|claims| *claims > 0),
+            "every agent got work: {report:?}"
+        );
+        println!("claim race: {report:?}");
+    }
+
+    fn new_task(delivery: &str) -> NewTask {
+        NewTask {
+            room: "room".into(),
+            title: "title".into(),
+            description: String::new(),
+            priority: 1,
+            source: "github".into(),
+            source_event: "push".into(),
+            source_url: None,
+            delivery_id: delivery.into(),
+            payload: "{}".into(),
+            required_capabilities: Vec::new(),
+            ttl: None,
+        }
+    }
+
+    fn request() -> ClaimRequest {
+        ClaimRequest {
+            room: "room".into(),
+            agent: "agent".into(),
+            capabilities: Vec::new(),
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_exact_id_spelling_finds_a_task() {
+        let (store, _) = store();
+        let id = store.insert(new_task("1")).await.expect("insert").id;
+        assert!(store.get(&id).await.expect("get").is_some());
+        let braced = TaskId::from(format!("{{{id}}}"));
+        let upper = TaskId::from(id.as_str().to_uppercase());
+        for other in [braced, upper, TaskId::from("not a uuid"), TaskId::from("")] {
+            assert!(store.get(&other).await.expect("get").is_none(), "{other}");
+            assert!(matches!(
+                store.provide_input(&other, serde_json::json!(1)).await,
+                Err(StoreError::NotFound { .. })
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn watchers_hear_of_tasks_they_could_now_claim() {
+        let (store, _) = store();
+        let mut watch = store.watch("room").expect("memory store notifies");
+        let id = store.insert(new_task("1")).await.expect("insert").id;
+        assert_eq!(watch.try_recv().ok(), Some(id.clone()), "insert");
+        let duplicate = store.insert(new_task("1")).await.expect("insert");
+        assert!(duplicate.duplicate);
+        assert!(watch.try_recv().is_err(), "a duplicate is not news");
+
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        assert!(watch.try_recv().is_err(), "a claim is not news");
+        store.release(&id, &claimed.token).await.expect("release");
+        assert_eq!(watch.try_recv().ok(), Some(id.clone()), "release");
+
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        let retry = FailAction::Retry {
+            after: Duration::ZERO,
+        };
+        store
+            .fail(&id, &claimed.token, "x", retry)
+            .await
+            .expect("fail");
+        assert_eq!(watch.try_recv().ok(), Some(id.clone()), "retry");
+
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        store
+            .request_input(&id, &claimed.token, "?")
+            .await
+            .expect("request_input");
+        store
+            .provide_input(&id, serde_json::json!("answer"))
+            .await
+            .expect("provide_input");
+        assert_eq!(watch.try_recv().ok(), Some(id), "input");
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_recovered_not_panicked_on() {
+        let mutex = Arc::new(Mutex::new(7));
+        let poisoner = mutex.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.lock();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(mutex.is_poisoned());
+        assert_eq!(*lock(&mutex), 7);
+    }
+
+    #[tokio::test]
+    async fn debug_counts_rooms_without_dumping_tasks() {
+        let (store, _) = store();
+        store.insert(new_task("1")).await.expect("insert");
+        let debug = format!("{store:?}");
+        assert!(debug.contains("rooms: 1"), "{debug}");
+        assert!(!debug.contains("title"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn purge_forgets_only_old_finished_tasks() {
+        let (store, clock) = store();
+        let done = store.insert(new_task("done")).await.expect("insert").id;
+        let failed = store.insert(new_task("failed")).await.expect("insert").id;
+        let pending = store.insert(new_task("pending")).await.expect("insert").id;
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        store
+            .complete(&done, &claimed.token, None)
+            .await
+            .expect("complete");
+        clock.advance(Duration::from_secs(10));
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        store
+            .fail(&failed, &claimed.token, "no", FailAction::Fail)
+            .await
+            .expect("fail");
+
+        let cutoff = clock.now() - time::Duration::seconds(5);
+        assert_eq!(store.purge_finished(cutoff), 1);
+        assert!(store.get(&done).await.expect("get").is_none());
+        assert!(
+            store.get(&failed).await.expect("get").is_some(),
+            "too recent"
+        );
+        assert!(
+            store.get(&pending).await.expect("get").is_some(),
+            "not finished"
+        );
+        let redelivered = store.insert(new_task("done")).await.expect("insert");
+        assert!(!redelivered.duplicate, "the purged delivery is forgotten");
+        assert_ne!(redelivered.id, done);
+        assert!(
+            store
+                .insert(new_task("failed"))
+                .await
+                .expect("insert")
+                .duplicate
+        );
+
+        assert_eq!(
+            store.purge_finished(clock.now() + time::Duration::seconds(1)),
+            1
+        );
+        assert!(store.get(&failed).await.expect("get").is_none());
+        let all = store.list(&TaskQuery::default()).await.expect("list");
+        assert_eq!(all.len(), 2, "the pending task and the redelivery remain");
     }
 
     /// The whole list again through `Arc<dyn TaskStore>`.
