@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hookroom::route::{Router, RoutesConfig, RuleRouter};
+use hookroom::route::{FieldFilter, Router, RoutesConfig, RuleRouter};
 use hookroom::source::{GithubSource, Parsed, Source};
 use hookroom::verify::Verification;
 use hookroom::{Event, Verified};
@@ -95,6 +95,20 @@ fn bench_route(c: &mut Criterion) {
     });
     g.bench_function("rule_router/issues.labeled_filter_4.8k", |b| {
         b.iter(|| router.route(black_box(&labeled)))
+    });
+    g.finish();
+
+    let filter = FieldFilter::new("label", &serde_json::json!("AI-WIP")).expect("filter");
+    let body = fixture("issues.labeled.json");
+    let mut g = c.benchmark_group("filter_label_issues.labeled_4.8k");
+    g.bench_function("streaming_matches_json", |b| {
+        b.iter(|| filter.matches_json(black_box(&body)))
+    });
+    g.bench_function("value_parse_then_matches", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<serde_json::Value>(black_box(&body))
+                .is_ok_and(|v| filter.matches(&v))
+        })
     });
     g.finish();
 

@@ -445,3 +445,25 @@ fn errors_never_echo_body_text() {
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("SECRET"));
 }
+
+/// Found by fuzzing: serde_json skips strings without checking their UTF-8,
+/// so a body with an invalid byte in an unread field used to parse, and the
+/// stored payload was then not valid JSON for later readers.
+#[test]
+fn invalid_utf8_in_an_unread_field_is_an_invalid_body() {
+    for (source, file, h) in sources() {
+        if file.ends_with(".txt") {
+            continue;
+        }
+        let mut b = body(file).to_vec();
+        // Corrupt the last string value's first character.
+        let at = b.iter().rposition(|&c| c == b'"').unwrap();
+        let start = b[..at].iter().rposition(|&c| c == b'"').unwrap() + 1;
+        b[start] = 0xfb;
+        let err = source
+            .parse("s", &h, Bytes::from(b), Verification::assertion(0))
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_body", "{file}");
+        assert!(err.to_string().contains("UTF-8"), "{file}: {err}");
+    }
+}

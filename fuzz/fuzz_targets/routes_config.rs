@@ -8,7 +8,9 @@ use hookroom::{Event, Verified};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(config) = RoutesConfig::from_slice(data) else { return };
+    let Ok(config) = RoutesConfig::from_slice(data) else {
+        return;
+    };
     let _ = config.resolve_secrets_with(&|name| (name.len() % 2 == 0).then(|| name.to_owned()));
     let _ = config.to_json();
     let router = RuleRouter::from_config(&config).expect("a validated config always compiles");
@@ -19,7 +21,9 @@ fuzz_target!(|data: &[u8]| {
         title: String::new(),
         description: String::new(),
         url: None,
-        payload: Bytes::from_static(br#"{"label":{"name":"AI-WIP"},"issue":{"labels":[{"name":"bug"}],"number":1}}"#),
+        payload: Bytes::from_static(
+            br#"{"label":{"name":"AI-WIP"},"issue":{"labels":[{"name":"bug"}],"number":1}}"#,
+        ),
     };
     let _ = router.route(&Verified::new(event, Verification::assertion(0)));
 });

@@ -14,9 +14,17 @@ fuzz_target!(|data: &[u8]| {
         None => (&b""[..], data),
     };
     let body = Bytes::copy_from_slice(body);
-    let _ = GenericSource::new().parse("generic", &headers, body.clone(), Verification::assertion(0));
+    let _ = GenericSource::new().parse(
+        "generic",
+        &headers,
+        body.clone(),
+        Verification::assertion(0),
+    );
     if let Ok(Ok(locator)) = std::str::from_utf8(pointer).map(Locator::pointer) {
-        let source = GenericSource::new().event_fallback(None).event_from(vec![locator.clone()]).title_from(locator);
+        let source = GenericSource::new()
+            .event_fallback(None)
+            .event_from(vec![locator.clone()])
+            .title_from(locator);
         let _ = source.parse("generic", &headers, body, Verification::assertion(0));
     }
 });

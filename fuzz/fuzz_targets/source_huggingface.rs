@@ -8,5 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let headers = http::HeaderMap::new();
-    let _ = HuggingFaceSource::new().parse("huggingface", &headers, Bytes::copy_from_slice(data), Verification::assertion(0));
+    let _ = HuggingFaceSource::new().parse(
+        "huggingface",
+        &headers,
+        Bytes::copy_from_slice(data),
+        Verification::assertion(0),
+    );
 });

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 
 use super::json::{
-    PointerToken, Scalar, body_sha256_hex, header_str, invalid_json, parse_pointer, seek,
+    PointerToken, Scalar, body_sha256_hex, header_str, invalid_json, parse_pointer, seek, utf8,
 };
 use super::{ParseError, Parsed, Source};
 use crate::error_code::ErrorCode;
@@ -193,7 +193,7 @@ impl GenericSource {
 /// so validated) once.
 struct Lookup<'a> {
     headers: &'a HeaderMap,
-    body: &'a [u8],
+    body: &'a str,
     walked: bool,
 }
 
@@ -239,7 +239,7 @@ impl Source for GenericSource {
     ) -> Result<Parsed, ParseError> {
         let mut look = Lookup {
             headers,
-            body: &body,
+            body: utf8(&body)?,
             walked: false,
         };
         let name = match (look.first(&self.event)?, &self.event_fallback) {
@@ -273,7 +273,8 @@ impl Source for GenericSource {
             None => None,
         };
         if !look.walked {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| invalid_json(&e))?;
+            serde_json::from_str::<serde::de::IgnoredAny>(look.body)
+                .map_err(|e| invalid_json(&e))?;
         }
         let event = Event {
             source: source.to_owned(),

@@ -253,19 +253,30 @@ pub(crate) fn req_u64(v: &OptScalar<'_>, path: &str) -> Result<u64, ParseError> 
     }
 }
 
-/// Deserializes a whole body into `T`, which must be a JSON object.
+/// Deserializes a whole body into `T`, which must be a JSON object encoded
+/// in UTF-8.
 ///
 /// Syntax errors become [`ParseError::InvalidBody`] with serde's position
 /// (never the body's text); a body that is valid JSON but not an object is
 /// reported the same way.
 pub(crate) fn from_body<'a, T: de::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
-    match serde_json::from_slice::<Obj<T>>(body) {
+    let text = utf8(body)?;
+    match serde_json::from_str::<Obj<T>>(text) {
         Ok(Obj::Ok(t)) => Ok(t),
         Ok(Obj::WrongType) => Err(ParseError::InvalidBody {
             reason: "expected a JSON object".to_owned(),
         }),
         Err(e) => Err(invalid_json(&e)),
     }
+}
+
+/// The body as text. JSON is UTF-8 (RFC 8259), and serde_json does not
+/// check the strings it skips, so the whole body is checked here once: a
+/// stored payload is always valid JSON for whoever reads it later.
+pub(crate) fn utf8(body: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(body).map_err(|e| ParseError::InvalidBody {
+        reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+    })
 }
 
 /// A body error from a serde_json error, keeping only its category and
@@ -302,10 +313,10 @@ pub(crate) fn parse_pointer(pointer: &str) -> Option<Box<[PointerToken]>> {
 /// Finds the value at a JSON pointer in one streaming pass, skipping every
 /// other subtree without allocating it. `Ok(None)`: the path does not exist.
 pub(crate) fn seek<'a>(
-    body: &'a [u8],
+    body: &'a str,
     tokens: &[PointerToken],
 ) -> Result<Option<Scalar<'a>>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(body);
     let found = Seek { tokens }.deserialize(&mut de)?;
     de.end()?;
     Ok(found)
@@ -418,7 +429,7 @@ mod tests {
 
     #[test]
     fn seek_finds_nested_values_and_array_elements() {
-        let body = br#"{"a":{"b":[10,{"c~/d":"x\"y"}]},"z":1}"#;
+        let body = r#"{"a":{"b":[10,{"c~/d":"x\"y"}]},"z":1}"#;
         let t = parse_pointer("/a/b/1/c~0~1d").unwrap();
         assert_eq!(seek(body, &t).unwrap(), Some(Scalar::Str("x\"y".into())));
         let t = parse_pointer("/a/b/0").unwrap();
@@ -430,7 +441,7 @@ mod tests {
         let t = parse_pointer("/a").unwrap();
         assert_eq!(seek(body, &t).unwrap(), Some(Scalar::Composite));
         assert!(parse_pointer("a/b").is_none());
-        assert!(seek(b"{\"a\":1} x", &t).is_err());
+        assert!(seek("{\"a\":1} x", &t).is_err());
     }
 
     #[test]
@@ -448,5 +459,13 @@ mod tests {
         assert!(!err.to_string().contains("secret"));
         let err = from_body::<T>(b"{\"x\":").err().unwrap();
         assert!(matches!(err, ParseError::InvalidBody { .. }));
+        // Invalid UTF-8 in a string that would only be skipped.
+        let err = from_body::<T>(b"{\"skipped\":\"\xfb\"}").err().unwrap();
+        assert_eq!(
+            err,
+            ParseError::InvalidBody {
+                reason: "invalid UTF-8 at byte 12".into()
+            }
+        );
     }
 }
