@@ -1,8 +1,9 @@
-//! GitHub parser: any body under each kind of `X-GitHub-Event`.
+//! GitHub parser: any body under each kind of `X-GitHub-Event`. An accepted
+//! body is always valid JSON and kept byte for byte.
 #![no_main]
 
 use bytes::Bytes;
-use hookroom::source::{GithubSource, Source};
+use hookroom::source::{GithubSource, Parsed, Source};
 use hookroom::verify::Verification;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,15 +21,17 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "x-github-event",
-        http::HeaderValue::from_static(EVENTS[pick as usize % EVENTS.len()]),
-    );
+    let event = EVENTS[pick as usize % EVENTS.len()];
+    headers.insert("x-github-event", http::HeaderValue::from_static(event));
     headers.insert("x-github-delivery", http::HeaderValue::from_static("d"));
-    let _ = GithubSource::new().parse(
+    let parsed = GithubSource::new().parse(
         "github",
         &headers,
         Bytes::copy_from_slice(body),
         Verification::assertion(0),
     );
+    if let Ok(Parsed::Event(e)) = parsed {
+        assert!(serde_json::from_slice::<serde_json::Value>(&e.payload).is_ok());
+        assert_eq!(&e.payload[..], body);
+    }
 });

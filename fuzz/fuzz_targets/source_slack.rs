@@ -1,8 +1,9 @@
-//! Slack parser: any body as JSON, as a form, and with no content type.
+//! Slack parser: any body as JSON, as a form, and with no content type. An
+//! accepted JSON body is always valid JSON.
 #![no_main]
 
 use bytes::Bytes;
-use hookroom::source::{SlackSource, Source};
+use hookroom::source::{Parsed, SlackSource, Source};
 use hookroom::verify::Verification;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,10 +21,16 @@ fuzz_target!(|data: &[u8]| {
     if let Some(ct) = TYPES[pick as usize % TYPES.len()] {
         headers.insert("content-type", http::HeaderValue::from_static(ct));
     }
-    let _ = SlackSource::new().parse(
+    let parsed = SlackSource::new().parse(
         "slack",
         &headers,
         Bytes::copy_from_slice(body),
         Verification::assertion(0),
     );
+    if let Ok(Parsed::Event(e)) = parsed {
+        assert!(!e.name.is_empty() && !e.delivery_id.is_empty());
+        if pick % 3 == 0 {
+            assert!(serde_json::from_slice::<serde_json::Value>(&e.payload).is_ok());
+        }
+    }
 });
