@@ -209,7 +209,7 @@ impl Lookup<'_> {
 
     fn one(&mut self, locator: &Locator) -> Result<Option<String>, ParseError> {
         match locator {
-            Locator::Header(name) => Ok(header_str(self.headers, name.as_str())
+            Locator::Header(name) => Ok(header_str(self.headers, name)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)),
             Locator::Pointer(p) => {

@@ -1,7 +1,7 @@
 //! GitHub webhooks (`X-GitHub-Event`, `X-GitHub-Delivery`).
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 
 use super::json::{
@@ -11,8 +11,8 @@ use super::{ParseError, Parsed, Source};
 use crate::event::{Event, Verified};
 use crate::verify::Verification;
 
-const EVENT_HEADER: &str = "x-github-event";
-const DELIVERY_HEADER: &str = "x-github-delivery";
+const EVENT_HEADER: HeaderName = HeaderName::from_static("x-github-event");
+const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-github-delivery");
 
 /// Parses GitHub webhook deliveries.
 ///
@@ -120,12 +120,12 @@ impl Source for GithubSource {
         body: Bytes,
         proof: Verification,
     ) -> Result<Parsed, ParseError> {
-        let kind = header_str(headers, EVENT_HEADER)
+        let kind = header_str(headers, &EVENT_HEADER)
             .filter(|v| !v.is_empty())
             .ok_or(ParseError::MissingHeader {
                 header: "X-GitHub-Event",
             })?;
-        let delivery_id = header_str(headers, DELIVERY_HEADER)
+        let delivery_id = header_str(headers, &DELIVERY_HEADER)
             .filter(|v| !v.is_empty())
             .ok_or(ParseError::MissingHeader {
                 header: "X-GitHub-Delivery",

@@ -165,7 +165,7 @@ impl Source for HuggingFaceSource {
         let header_id = self
             .delivery_header
             .as_ref()
-            .and_then(|h| header_str(headers, h.as_str()))
+            .and_then(|h| header_str(headers, h))
             .filter(|v| !v.is_empty());
         let delivery_id = match header_id {
             Some(id) => id.to_owned(),

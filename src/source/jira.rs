@@ -1,7 +1,7 @@
 //! Jira (Cloud and Data Center) webhooks.
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 
 use super::json::{
@@ -11,7 +11,7 @@ use super::{ParseError, Parsed, Source};
 use crate::event::{Event, Verified};
 use crate::verify::Verification;
 
-const DELIVERY_HEADER: &str = "x-atlassian-webhook-identifier";
+const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-atlassian-webhook-identifier");
 
 /// Parses Jira webhook deliveries.
 ///
@@ -97,7 +97,7 @@ impl Source for JiraSource {
                 field: "/webhookEvent".to_owned(),
             });
         }
-        let delivery_id = match header_str(headers, DELIVERY_HEADER).filter(|v| !v.is_empty()) {
+        let delivery_id = match header_str(headers, &DELIVERY_HEADER).filter(|v| !v.is_empty()) {
             Some(id) => id.to_owned(),
             None => body_sha256_hex(&body),
         };

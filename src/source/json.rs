@@ -419,7 +419,10 @@ pub(crate) fn truncate_chars(text: &str, max: usize) -> &str {
 }
 
 /// A header's value as text, if present and visible ASCII.
-pub(crate) fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn header_str<'h>(
+    headers: &'h http::HeaderMap,
+    name: &http::HeaderName,
+) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -138,11 +138,12 @@ impl Source for SlackSource {
 }
 
 fn is_form(headers: &HeaderMap, body: &[u8]) -> bool {
-    match header_str(headers, "content-type") {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    match header_str(headers, &http::header::CONTENT_TYPE) {
         Some(ct) => ct
             .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("application/x-www-form-urlencoded"),
+            .get(..FORM.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(FORM)),
         None => body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{'),
     }
 }
@@ -298,6 +299,19 @@ mod tests {
         let e = event(parse(None, body));
         assert_eq!(e.title.chars().count(), "[Slack] ".len() + 50);
         assert_eq!(e.name, "message");
+    }
+
+    #[test]
+    fn content_type_is_matched_case_insensitively() {
+        let e = event(parse(
+            Some("Application/X-WWW-Form-URLEncoded; charset=utf-8"),
+            "command=%2Fa&trigger_id=t",
+        ));
+        assert_eq!(e.name, "slash_command.a");
+        assert!(matches!(
+            parse(Some("application/json"), "command=%2Fa&trigger_id=t"),
+            Err(ParseError::InvalidBody { .. })
+        ));
     }
 
     #[test]
