@@ -21,11 +21,14 @@ const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-github-delivery")
 ///   `action` (`push`, `ping`).
 /// - Delivery id: the `X-GitHub-Delivery` header (stable across redeliveries).
 /// - Title: `[PR] opened #2: Update the README…` for payloads with a
-///   `pull_request`, `[Issue] labeled #1: …` for payloads with an `issue`,
+///   `pull_request`, `[Issue] labeled #1: …` for payloads with an `issue`
+///   (`[Issue comment] created #1: …` when a `comment` comes with it),
 ///   `[Push] owner/repo refs/heads/main (3 commits)`, `[Ping] owner/repo: zen`,
 ///   otherwise `[GitHub] event.action owner/repo`.
-/// - URL: the pull request's or issue's `html_url`, a push's `compare` link,
-///   else the repository's `html_url`.
+/// - URL: the comment's, pull request's or issue's `html_url`, a push's
+///   `compare` link, else the repository's `html_url`.
+/// - Description: the comment's, pull request's or issue's body, or a push's
+///   head commit message.
 ///
 /// Only those fields are read: the rest of the body is skipped by the
 /// parser and kept untouched as the event payload.
@@ -84,6 +87,17 @@ struct Body<'a> {
     // ping
     #[serde(borrow)]
     zen: OptScalar<'a>,
+    // issue_comment, pull_request_review_comment, commit_comment, …
+    #[serde(borrow)]
+    comment: OptObj<GhComment<'a>>,
+}
+
+#[derive(Deserialize)]
+struct GhComment<'a> {
+    #[serde(borrow)]
+    html_url: OptScalar<'a>,
+    #[serde(borrow)]
+    body: OptScalar<'a>,
 }
 
 #[derive(Deserialize)]
@@ -142,11 +156,12 @@ impl Source for GithubSource {
         let repo_url = repo.and_then(|r| lax_str(&r.html_url));
         let verb = action.unwrap_or(kind);
 
+        let comment = opt_obj(&b.comment, "/comment")?;
         let (title, description, url) = if let Some(pr) = opt_obj(&b.pull_request, "/pull_request")?
         {
-            numbered("PR", verb, pr, "/pull_request")?
+            numbered("PR", verb, pr, "/pull_request", comment)?
         } else if let Some(issue) = opt_obj(&b.issue, "/issue")? {
-            numbered("Issue", verb, issue, "/issue")?
+            numbered("Issue", verb, issue, "/issue", comment)?
         } else if kind == "push" {
             let git_ref = req_str(&b.git_ref, "/ref")?;
             let n = b.commits.map_or(0, |c| c.0);
@@ -188,18 +203,29 @@ impl Source for GithubSource {
     }
 }
 
+/// Title, description and URL of an event about a pull request or an issue;
+/// for a comment on one, the comment's text and link.
 fn numbered(
     label: &str,
     verb: &str,
     item: &Numbered<'_>,
     path: &str,
+    comment: Option<&GhComment<'_>>,
 ) -> Result<(String, String, Option<String>), ParseError> {
     let number = req_u64(&item.number, &format!("{path}/number"))?;
     let title = req_str(&item.title, &format!("{path}/title"))?;
+    let (label_suffix, body, url) = match comment {
+        Some(c) => (
+            " comment",
+            lax_str(&c.body),
+            lax_str(&c.html_url).or(lax_str(&item.html_url)),
+        ),
+        None => ("", lax_str(&item.body), lax_str(&item.html_url)),
+    };
     Ok((
-        format!("[{label}] {verb} #{number}: {title}"),
-        lax_str(&item.body).unwrap_or("").to_owned(),
-        lax_str(&item.html_url).map(str::to_owned),
+        format!("[{label}{label_suffix}] {verb} #{number}: {title}"),
+        body.unwrap_or("").to_owned(),
+        url.map(str::to_owned),
     ))
 }
 
@@ -276,6 +302,28 @@ mod tests {
             parse("push", r#"{"commits":[]}"#),
             Err(ParseError::MissingField {
                 field: "/ref".into()
+            })
+        );
+    }
+
+    #[test]
+    fn comments_are_titled_and_linked_as_comments() {
+        let e = parse(
+            "issue_comment",
+            r#"{"action":"created","issue":{"number":7,"title":"Bug","html_url":"https://x/i/7","body":"issue text"},"comment":{"html_url":"https://x/i/7#c1","body":"me too"}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.name, "issue_comment.created");
+        assert_eq!(e.title, "[Issue comment] created #7: Bug");
+        assert_eq!(e.url.as_deref(), Some("https://x/i/7#c1"));
+        assert_eq!(e.description, "me too");
+        assert_eq!(
+            parse(
+                "issue_comment",
+                r#"{"action":"created","issue":{"number":7,"title":"B"},"comment":5}"#
+            ),
+            Err(ParseError::MissingField {
+                field: "/comment".into()
             })
         );
     }
