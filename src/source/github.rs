@@ -170,15 +170,24 @@ impl Source for GithubSource {
                 Some(c) => lax_str(&c.message).unwrap_or(""),
                 None => "",
             };
+            let repo_part = if repo_name.is_empty() {
+                String::new()
+            } else {
+                format!("{repo_name} ")
+            };
             (
-                format!("[Push] {repo_name} {git_ref} ({n} commit{plural})"),
+                format!("[Push] {repo_part}{git_ref} ({n} commit{plural})"),
                 message.to_owned(),
                 lax_str(&b.compare).or(repo_url).map(str::to_owned),
             )
         } else if kind == "ping" {
             let zen = lax_str(&b.zen).unwrap_or("");
             (
-                format!("[Ping] {repo_name}: {zen}"),
+                if repo_name.is_empty() {
+                    format!("[Ping] {zen}")
+                } else {
+                    format!("[Ping] {repo_name}: {zen}")
+                },
                 String::new(),
                 repo_url.map(str::to_owned),
             )
@@ -339,5 +348,16 @@ mod tests {
         assert_eq!(e.title, "[GitHub] star.created o/r");
         assert_eq!(e.url.as_deref(), Some("https://github.com/o/r"));
         assert_eq!(parse("meta", "{}").unwrap().title, "[GitHub] meta");
+        // Organization hooks have no repository.
+        assert_eq!(
+            parse("ping", r#"{"zen":"Keep it simple."}"#).unwrap().title,
+            "[Ping] Keep it simple."
+        );
+        assert_eq!(
+            parse("push", r#"{"ref":"refs/heads/x","commits":[1,2]}"#)
+                .unwrap()
+                .title,
+            "[Push] refs/heads/x (2 commits)"
+        );
     }
 }

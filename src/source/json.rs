@@ -331,7 +331,8 @@ impl<'de> DeserializeSeed<'de> for Seek<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         if self.tokens.is_empty() {
-            de::Deserialize::deserialize(d).map(Some)
+            // `null` reads as absent.
+            <Option<Scalar<'de>> as de::Deserialize>::deserialize(d)
         } else {
             d.deserialize_any(self)
         }
@@ -443,6 +444,7 @@ mod tests {
         assert_eq!(seek(body, &t).unwrap(), None);
         let t = parse_pointer("/a").unwrap();
         assert_eq!(seek(body, &t).unwrap(), Some(Scalar::Composite));
+        assert_eq!(seek(r#"{"a":null}"#, &t).unwrap(), None);
         assert!(parse_pointer("a/b").is_none());
         assert!(seek("{\"a\":1} x", &t).is_err());
     }
