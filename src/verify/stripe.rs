@@ -116,7 +116,8 @@ impl<'a> StripeSignatureHeader<'a> {
     /// lowercase hex digits, `None` otherwise (such an entry never matches).
     pub fn v1_signatures(&self) -> impl Iterator<Item = Option<[u8; TAG_LEN]>> + 'a {
         elements(self.raw)
-            .filter_map(|(key, value)| (key == b"v1").then(|| decode_hex_lower::<TAG_LEN>(value)))
+            .filter(|(key, _)| *key == b"v1")
+            .map(|(_, value)| decode_hex_lower::<TAG_LEN>(value))
     }
 }
 
