@@ -68,9 +68,20 @@ impl HmacKeys {
             let mut mac = key.clone();
             feed(&mut mac);
             let tag: [u8; TAG_LEN] = mac.finalize().into_bytes().into();
-            bool::from(tag.ct_eq(presented)).then_some(index)
+            tags_equal(&tag, presented).then_some(index)
         })
     }
+}
+
+/// Compares two tags in constant time.
+///
+/// The bytes' differences are OR-ed together without branching (the
+/// compiler turns this into a few vector instructions) and only the final
+/// accumulator goes through `subtle`, which is much cheaper than a `subtle`
+/// comparison per byte and just as independent of where the tags differ.
+pub(crate) fn tags_equal<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    bool::from(diff.ct_eq(&0))
 }
 
 /// Computes the HMAC key schedule for `key`.
@@ -115,7 +126,7 @@ impl TokenDigests {
         let presented: [u8; 32] = Sha256::digest(presented).into();
         self.digests
             .iter()
-            .position(|digest| bool::from(digest.ct_eq(&presented)))
+            .position(|digest| tags_equal(digest, &presented))
     }
 }
 
@@ -141,50 +152,112 @@ pub(crate) fn header_once<'h>(
     Ok(value.as_bytes())
 }
 
+/// Marks a byte that is not a digit of the alphabet in the decode tables.
+const INVALID: u8 = 0xff;
+
+/// Lowercase hex digit values; everything else is [`INVALID`].
+const HEX_LOWER: [u8; 256] = hex_table(false);
+/// Hex digit values of either case.
+const HEX_ANY: [u8; 256] = hex_table(true);
+
+const fn hex_table(upper: bool) -> [u8; 256] {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        if upper {
+            table[b'A' as usize + i] = 10 + i as u8;
+        }
+        i += 1;
+    }
+    table
+}
+
 /// Decodes exactly `2 * N` lowercase hex digits; anything else is `None`.
 pub(crate) fn decode_hex_lower<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    decode_hex::<N>(text, false)
+    decode_hex::<N>(text, &HEX_LOWER)
 }
 
 /// Decodes exactly `2 * N` hex digits of either case.
 pub(crate) fn decode_hex_any_case<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    decode_hex::<N>(text, true)
+    decode_hex::<N>(text, &HEX_ANY)
 }
 
-fn decode_hex<const N: usize>(text: &[u8], allow_upper: bool) -> Option<[u8; N]> {
+fn decode_hex<const N: usize>(text: &[u8], table: &[u8; 256]) -> Option<[u8; N]> {
     if text.len() != N * 2 {
         return None;
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' if allow_upper => Some(c - b'A' + 10),
-        _ => None,
-    };
+    // Table lookups with the error bits OR-ed together: no branch per digit.
     let mut out = [0u8; N];
+    let mut invalid = 0u8;
     for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *byte = (nibble(*hi)? << 4) | nibble(*lo)?;
+        let &[hi, lo] = pair else { return None };
+        let (hi, lo) = (table[usize::from(hi)], table[usize::from(lo)]);
+        invalid |= hi | lo;
+        *byte = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (invalid & 0xf0 == 0).then_some(out)
 }
 
-/// Decodes canonical, padded standard base64 into exactly `N` bytes.
+/// Standard base64 digit values; everything else is [`INVALID`].
+const BASE64: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes canonical, padded standard base64 of exactly `N` bytes.
+///
+/// The length is checked first, so doubled or truncated values are never
+/// decoded; non-canonical trailing bits are rejected, so each `N`-byte value
+/// has exactly one accepted spelling.
 pub(crate) fn decode_base64<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    // Padded base64 of N bytes is exactly this long; checking first keeps
-    // doubled or truncated values from being decoded at all.
     if text.len() != N.div_ceil(3) * 4 {
         return None;
     }
-    // The decoder wants room for its estimate (a multiple of 3).
-    let mut buffer = [0u8; 96];
-    let buffer = buffer.get_mut(..N.div_ceil(3) * 3)?;
-    let written = base64::engine::general_purpose::STANDARD
-        .decode_slice(text, buffer)
-        .ok()?;
-    buffer.get(..written)?.try_into().ok()
+    let mut out = [0u8; N];
+    let mut invalid = 0u8;
+    let mut noncanonical = 0u8;
+    let full = N / 3;
+    for (bytes, quad) in out.chunks_exact_mut(3).zip(text.chunks_exact(4)).take(full) {
+        let &[a, b, c, d] = quad else { return None };
+        let [a, b, c, d] = [a, b, c, d].map(|x| BASE64[usize::from(x)]);
+        invalid |= a | b | c | d;
+        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        bytes.copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    let tail = text.get(full * 4..)?;
+    let rest = out.get_mut(full * 3..)?;
+    match (rest, tail) {
+        ([], []) => {}
+        ([x], [a, b, b'=', b'=']) => {
+            let [a, b] = [*a, *b].map(|x| BASE64[usize::from(x)]);
+            invalid |= a | b;
+            noncanonical |= b & 0x0f;
+            *x = (a << 2) | (b >> 4);
+        }
+        ([x, y], [a, b, c, b'=']) => {
+            let [a, b, c] = [*a, *b, *c].map(|x| BASE64[usize::from(x)]);
+            invalid |= a | b | c;
+            noncanonical |= c & 0x03;
+            *x = (a << 2) | (b >> 4);
+            *y = (b << 4) | (c >> 2);
+        }
+        _ => return None,
+    }
+    // Digit values are < 64: a top bit set means a byte outside the alphabet.
+    (invalid & 0xc0 == 0 && noncanonical == 0).then_some(out)
 }
-
 /// Encodes `bytes` as lowercase hex.
 pub(crate) fn encode_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
@@ -271,6 +344,42 @@ mod tests {
         assert!(decode_base64::<32>(b64.replace("OE=", "OF=").as_bytes()).is_none());
         let sig64 = encode_base64(&[7u8; 64]);
         assert_eq!(decode_base64::<64>(sig64.as_bytes()), Some([7u8; 64]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn base64_decoding_agrees_with_the_base64_crate(text in "[A-Za-z0-9+/=]{43,45}") {
+            let ours = decode_base64::<32>(text.as_bytes());
+            let theirs = base64::engine::general_purpose::STANDARD
+                .decode(&text)
+                .ok()
+                .filter(|bytes| bytes.len() == 32);
+            proptest::prop_assert_eq!(ours.map(Vec::from), theirs);
+        }
+
+        #[test]
+        fn base64_round_trips(bytes: [u8; 32], wide in proptest::collection::vec(proptest::prelude::any::<u8>(), 64)) {
+            proptest::prop_assert_eq!(decode_base64::<32>(encode_base64(&bytes).as_bytes()), Some(bytes));
+            let decoded = decode_base64::<64>(encode_base64(&wide).as_bytes()).map(Vec::from);
+            proptest::prop_assert_eq!(decoded, Some(wide));
+        }
+
+        #[test]
+        fn hex_decoding_agrees_with_the_hex_crate(text in "[0-9a-fA-Fg ]{63,65}") {
+            let theirs = hex::decode(&text).ok().filter(|bytes| bytes.len() == 32);
+            proptest::prop_assert_eq!(decode_hex_any_case::<32>(text.as_bytes()).map(Vec::from), theirs.clone());
+            let lower_only = theirs.filter(|_| !text.bytes().any(|b| b.is_ascii_uppercase()));
+            proptest::prop_assert_eq!(decode_hex_lower::<32>(text.as_bytes()).map(Vec::from), lower_only);
+        }
+
+        #[test]
+        fn tags_equal_is_equality(a: [u8; 32], b: [u8; 32], i in 0usize..32, flip in 1u8..) {
+            proptest::prop_assert_eq!(tags_equal(&a, &b), a == b);
+            let mut c = a;
+            c[i] ^= flip;
+            proptest::prop_assert!(!tags_equal(&a, &c));
+            proptest::prop_assert!(tags_equal(&a, &a));
+        }
     }
 
     #[test]

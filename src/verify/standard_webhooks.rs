@@ -66,12 +66,11 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hmac::Mac;
 use http::{HeaderMap, HeaderName};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::common::{
     HmacKeys, HmacSha256, TAG_LEN, TimeWindow, decode_base64, encode_base64, header_once, hmac_tag,
-    parse_unix_seconds,
+    parse_unix_seconds, tags_equal,
 };
 use super::{ConfigError, Secret, Secrets, Verification, Verifier, VerifyError};
 use crate::clock::Clock;
@@ -155,7 +154,7 @@ impl Verifier for StandardWebhooksVerifier {
         for (index, tag) in self.keys.tags(feed) {
             for entry in parse_signatures(request.signatures) {
                 if let SignatureEntry::V1(presented) = entry {
-                    if bool::from(tag.ct_eq(&presented)) {
+                    if tags_equal(&tag, &presented) {
                         return Ok(Verification::assertion(index));
                     }
                 }

@@ -32,11 +32,10 @@ use std::time::Duration;
 
 use hmac::Mac;
 use http::{HeaderMap, HeaderName};
-use subtle::ConstantTimeEq;
 
 use super::common::{
     HmacKeys, TAG_LEN, TimeWindow, decode_hex_lower, encode_hex, header_once, hmac_tag,
-    parse_unix_seconds,
+    parse_unix_seconds, tags_equal,
 };
 use super::{Secrets, Verification, Verifier, VerifyError};
 use crate::clock::Clock;
@@ -89,7 +88,7 @@ impl Verifier for StripeVerifier {
         };
         for (index, tag) in self.keys.tags(feed) {
             for presented in header.v1_signatures().flatten() {
-                if bool::from(tag.ct_eq(&presented)) {
+                if tags_equal(&tag, &presented) {
                     return Ok(Verification::assertion(index));
                 }
             }
