@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(seconds) = slack::parse_timestamp(data) {
         assert!(seconds >= 0);
-        assert_eq!(seconds.to_string().len() <= data.len(), true);
+        assert!(seconds.to_string().len() <= data.len());
     }
 });
