@@ -11,7 +11,8 @@ use super::ConfigError;
 /// Secret key material (an HMAC key, a shared token).
 ///
 /// `Debug` and `Display` print `[redacted]`; the bytes are overwritten with
-/// zeros when the value is dropped. Build one directly, from an environment
+/// zeros when the value is dropped. There is deliberately no `PartialEq`: an
+/// ordinary `==` would compare in variable time. Build one directly, from an environment
 /// variable, or from a file:
 ///
 /// ```
@@ -26,7 +27,7 @@ use super::ConfigError;
 /// let err = Secret::from_env("HOOKROOM_DOC_UNSET_VARIABLE").unwrap_err();
 /// assert_eq!(err.to_string(), "environment variable `HOOKROOM_DOC_UNSET_VARIABLE` is not set");
 /// ```
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Secret {
     bytes: Vec<u8>,
 }
@@ -157,7 +158,7 @@ impl From<Vec<u8>> for Secret {
 /// assert_eq!(secrets.len(), 2);
 /// assert_eq!(format!("{secrets:?}"), "Secrets([redacted; 2])");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Secrets {
     list: Vec<Secret>,
 }

@@ -301,25 +301,61 @@ pub enum SignatureEntry<'a> {
 /// [`parse_signatures`].
 #[derive(Debug, Clone)]
 pub struct Signatures<'a> {
-    rest: std::slice::Split<'a, u8, fn(&u8) -> bool>,
+    rest: &'a [u8],
+}
+
+impl<'a> Signatures<'a> {
+    /// Takes the next `len`-byte signature when it ends the entry, without
+    /// scanning it for the following space (the common, well-formed case).
+    fn take_exact(&mut self, after_comma: &'a [u8], len: usize) -> Option<&'a [u8]> {
+        let (signature, after) = after_comma.split_at_checked(len)?;
+        if !matches!(after.first(), None | Some(b' ')) {
+            return None;
+        }
+        self.rest = after;
+        Some(signature)
+    }
+
+    /// Takes the rest of the entry, up to the next space.
+    fn take_entry(&mut self, from: &'a [u8]) -> &'a [u8] {
+        let end = from.iter().position(|&b| b == b' ').unwrap_or(from.len());
+        let (entry, after) = from.split_at(end);
+        self.rest = after;
+        entry
+    }
 }
 
 impl<'a> Iterator for Signatures<'a> {
     type Item = SignatureEntry<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let entry = self.rest.by_ref().find(|piece| !piece.is_empty())?;
-        let Some(comma) = entry.iter().position(|&b| b == b',') else {
-            return Some(SignatureEntry::Unknown { version: entry });
+        let start = self.rest.iter().position(|&b| b != b' ')?;
+        let entry = self.rest.get(start..).unwrap_or_default();
+        // Versions are short: find the comma (or the entry's end) first.
+        let comma = entry.iter().position(|&b| b == b',' || b == b' ');
+        let Some(comma) = comma.filter(|&i| entry.get(i) == Some(&b',')) else {
+            let version = self.take_entry(entry);
+            return Some(SignatureEntry::Unknown { version });
         };
-        let (version, signature) = entry.split_at(comma);
-        let signature = signature.get(1..).unwrap_or_default();
+        let (version, after_version) = entry.split_at(comma);
+        let after_comma = after_version.get(1..).unwrap_or_default();
+        let expected = match version {
+            b"v1" => TAG_LEN.div_ceil(3) * 4,
+            b"v1a" => 64usize.div_ceil(3) * 4,
+            _ => {
+                self.take_entry(after_comma);
+                return Some(SignatureEntry::Unknown { version });
+            }
+        };
+        let Some(signature) = self.take_exact(after_comma, expected) else {
+            self.take_entry(after_comma);
+            return Some(SignatureEntry::Malformed { version });
+        };
         Some(match version {
             b"v1" => decode_base64::<TAG_LEN>(signature)
                 .map_or(SignatureEntry::Malformed { version }, SignatureEntry::V1),
-            b"v1a" => decode_base64::<64>(signature)
+            _ => decode_base64::<64>(signature)
                 .map_or(SignatureEntry::Malformed { version }, SignatureEntry::V1a),
-            _ => SignatureEntry::Unknown { version },
         })
     }
 }
@@ -336,10 +372,7 @@ impl<'a> Iterator for Signatures<'a> {
 /// assert_eq!(entries[2], SignatureEntry::Malformed { version: b"v1" });
 /// ```
 pub fn parse_signatures(value: &[u8]) -> Signatures<'_> {
-    let is_space: fn(&u8) -> bool = |b| *b == b' ';
-    Signatures {
-        rest: value.split(is_space),
-    }
+    Signatures { rest: value }
 }
 
 /// Decodes a `whsec_<base64>` secret (the prefix is optional) into the raw

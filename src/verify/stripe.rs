@@ -97,12 +97,20 @@ impl Verifier for StripeVerifier {
     }
 }
 
+/// How many `v1` entries [`parse_header`] decodes while validating; Stripe
+/// sends one, or two while a secret rolls. Further entries are decoded when
+/// iterated.
+const INLINE_V1: usize = 2;
+
 /// A parsed `Stripe-Signature` value, borrowing from the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StripeSignatureHeader<'a> {
     timestamp: i64,
     timestamp_text: &'a [u8],
     raw: &'a [u8],
+    /// The first `v1` entries, decoded (`None`: not 64 lowercase hex digits).
+    inline: [Option<[u8; TAG_LEN]>; INLINE_V1],
+    v1_count: usize,
 }
 
 impl<'a> StripeSignatureHeader<'a> {
@@ -114,27 +122,38 @@ impl<'a> StripeSignatureHeader<'a> {
     /// The `v1` entries in order: `Some(tag)` when the entry is exactly 64
     /// lowercase hex digits, `None` otherwise (such an entry never matches).
     pub fn v1_signatures(&self) -> impl Iterator<Item = Option<[u8; TAG_LEN]>> + 'a {
-        elements(self.raw)
-            .filter(|(key, _)| *key == b"v1")
-            .map(|(_, value)| decode_hex_lower::<TAG_LEN>(value))
+        let inline = self.inline.into_iter().take(self.v1_count.min(INLINE_V1));
+        let rest = if self.v1_count > INLINE_V1 {
+            self.raw
+        } else {
+            &[]
+        };
+        inline.chain(
+            elements(rest)
+                .filter(|(key, _)| *key == b"v1")
+                .skip(INLINE_V1)
+                .map(|(_, value)| decode_hex_lower::<TAG_LEN>(value)),
+        )
     }
 }
 
 /// `key=value` elements of the header, split on `,` and the first `=`.
 fn elements(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    raw.split(|&b| b == b',').map(|element| {
-        let element = element.trim_ascii();
-        match element.iter().position(|&b| b == b'=') {
-            Some(eq) => (
-                element.get(..eq).unwrap_or_default(),
-                element.get(eq + 1..).unwrap_or_default(),
-            ),
-            None => (element, &[][..]),
-        }
-    })
+    raw.split(|&b| b == b',')
+        .filter(|_| !raw.is_empty())
+        .map(|element| {
+            let element = element.trim_ascii();
+            match element.iter().position(|&b| b == b'=') {
+                Some(eq) => (
+                    element.get(..eq).unwrap_or_default(),
+                    element.get(eq + 1..).unwrap_or_default(),
+                ),
+                None => (element, &[][..]),
+            }
+        })
 }
 
-/// Parses a `Stripe-Signature` value without allocating.
+/// Parses a `Stripe-Signature` value in one pass, without allocating.
 ///
 /// Requires exactly one `t=` with plain decimal seconds, at least one `v1=`,
 /// and `key=value` form for every element; unknown keys are ignored.
@@ -143,28 +162,38 @@ fn elements(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// [`VerifyError::MalformedHeader`].
 pub fn parse_header(value: &[u8]) -> Result<StripeSignatureHeader<'_>, VerifyError> {
     let mut timestamp_text = None;
-    let mut has_v1 = false;
+    let mut inline = [None; INLINE_V1];
+    let mut v1_count = 0;
+    if value.is_empty() {
+        return Err(MALFORMED);
+    }
     for (key, value) in elements(value) {
+        if key.is_empty() || value.is_empty() {
+            return Err(MALFORMED);
+        }
         match key {
-            b"" => return Err(MALFORMED),
             b"t" if timestamp_text.is_some() => return Err(MALFORMED),
             b"t" => timestamp_text = Some(value),
-            b"v1" => has_v1 = true,
+            b"v1" => {
+                if let Some(slot) = inline.get_mut(v1_count) {
+                    *slot = decode_hex_lower::<TAG_LEN>(value);
+                }
+                v1_count += 1;
+            }
             _ => {}
-        }
-        if value.is_empty() {
-            return Err(MALFORMED);
         }
     }
     let timestamp_text = timestamp_text.ok_or(MALFORMED)?;
     let timestamp = parse_unix_seconds(timestamp_text).ok_or(MALFORMED)?;
-    if !has_v1 {
+    if v1_count == 0 {
         return Err(MALFORMED);
     }
     Ok(StripeSignatureHeader {
         timestamp,
         timestamp_text,
         raw: value,
+        inline,
+        v1_count,
     })
 }
 
@@ -229,6 +258,22 @@ mod tests {
         assert_eq!(ok.timestamp(), NOW);
         let sigs: Vec<_> = ok.v1_signatures().collect();
         assert_eq!(sigs, vec![Some([0xaa; 32]), None]);
+
+        // Entries past the inline ones are still seen, in order.
+        let b = "b".repeat(64);
+        let value = format!("v1=x,t={NOW},v1={tag},v0={b},v1={b},v1=nope,v1={tag}");
+        let many = parse_header(value.as_bytes()).unwrap();
+        let sigs: Vec<_> = many.v1_signatures().collect();
+        assert_eq!(
+            sigs,
+            vec![
+                None,
+                Some([0xaa; 32]),
+                Some([0xbb; 32]),
+                None,
+                Some([0xaa; 32])
+            ]
+        );
     }
 
     #[test]
