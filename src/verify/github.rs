@@ -79,7 +79,7 @@ pub(crate) fn parse_prefixed_hex(
 ) -> Result<[u8; TAG_LEN], VerifyError> {
     value
         .strip_prefix(PREFIX)
-        .and_then(decode_hex_lower::<TAG_LEN>)
+        .and_then(decode_hex_lower)
         .ok_or(VerifyError::MalformedHeader { header: label })
 }
 

@@ -73,7 +73,7 @@ impl SignatureEncoding {
     /// Decodes exactly one 32-byte tag; wrong lengths are `None`.
     pub fn decode(self, text: &[u8]) -> Option<[u8; TAG_LEN]> {
         match self {
-            Self::Hex => decode_hex_any_case::<TAG_LEN>(text),
+            Self::Hex => decode_hex_any_case(text),
             Self::Base64 => decode_base64::<TAG_LEN>(text),
         }
     }

@@ -111,7 +111,7 @@ impl Verifier for SlackVerifier {
 pub fn parse_signature(value: &[u8]) -> Result<[u8; TAG_LEN], VerifyError> {
     value
         .strip_prefix(PREFIX)
-        .and_then(decode_hex_lower::<TAG_LEN>)
+        .and_then(decode_hex_lower)
         .ok_or(VerifyError::MalformedHeader {
             header: SIGNATURE_HEADER,
         })

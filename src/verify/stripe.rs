@@ -132,7 +132,7 @@ impl<'a> StripeSignatureHeader<'a> {
             elements(rest)
                 .filter(|(key, _)| *key == b"v1")
                 .skip(INLINE_V1)
-                .map(|(_, value)| decode_hex_lower::<TAG_LEN>(value)),
+                .map(|(_, value)| decode_hex_lower(value)),
         )
     }
 }
@@ -176,7 +176,7 @@ pub fn parse_header(value: &[u8]) -> Result<StripeSignatureHeader<'_>, VerifyErr
             b"t" => timestamp_text = Some(value),
             b"v1" => {
                 if let Some(slot) = inline.get_mut(v1_count) {
-                    *slot = decode_hex_lower::<TAG_LEN>(value);
+                    *slot = decode_hex_lower(value);
                 }
                 v1_count += 1;
             }
