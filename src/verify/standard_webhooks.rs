@@ -347,16 +347,19 @@ impl<'a> Iterator for Signatures<'a> {
                 return Some(SignatureEntry::Unknown { version });
             }
         };
-        let Some(signature) = self.take_exact(after_comma, expected) else {
-            self.take_entry(after_comma);
-            return Some(SignatureEntry::Malformed { version });
-        };
-        Some(match version {
-            b"v1" => decode_base64::<TAG_LEN>(signature)
-                .map_or(SignatureEntry::Malformed { version }, SignatureEntry::V1),
-            _ => decode_base64::<64>(signature)
-                .map_or(SignatureEntry::Malformed { version }, SignatureEntry::V1a),
-        })
+        if let Some(signature) = self.take_exact(after_comma, expected) {
+            let decoded = match version {
+                b"v1" => decode_base64::<TAG_LEN>(signature).map(SignatureEntry::V1),
+                _ => decode_base64::<64>(signature).map(SignatureEntry::V1a),
+            };
+            if decoded.is_some() {
+                return decoded;
+            }
+        }
+        // Not a well-formed signature: the entry ends at the next space,
+        // wherever that is (it may lie inside the `expected` bytes taken above).
+        self.take_entry(after_comma);
+        Some(SignatureEntry::Malformed { version })
     }
 }
 
@@ -564,6 +567,52 @@ mod tests {
                 header: SIGNATURE_HEADER
             })
         );
+    }
+
+    proptest::proptest! {
+        /// The fast path (taking a signature by its known length) splits
+        /// exactly like splitting on spaces.
+        #[test]
+        fn entries_are_the_space_separated_pieces(
+            pieces in proptest::collection::vec("(v1|v1a|v2|)(,|)[A-Za-z0-9+/= ]{0,90}", 0..4),
+        ) {
+            let value = pieces.join(" ");
+            let expected: Vec<&[u8]> = value
+                .as_bytes()
+                .split(|&b| b == b' ')
+                .filter(|p| !p.is_empty())
+                .collect();
+            let parsed: Vec<SignatureEntry<'_>> = parse_signatures(value.as_bytes()).collect();
+            proptest::prop_assert_eq!(parsed.len(), expected.len());
+            for (entry, piece) in parsed.iter().zip(&expected) {
+                let (version, signature) = match piece.iter().position(|&b| b == b',') {
+                    Some(i) => (&piece[..i], &piece[i + 1..]),
+                    None => (*piece, &b""[..]),
+                };
+                let reference = match (version, piece.contains(&b',')) {
+                    (b"v1", true) => decode_base64::<TAG_LEN>(signature)
+                        .map_or(SignatureEntry::Malformed { version }, SignatureEntry::V1),
+                    (b"v1a", true) => decode_base64::<64>(signature)
+                        .map_or(SignatureEntry::Malformed { version }, SignatureEntry::V1a),
+                    _ => SignatureEntry::Unknown { version },
+                };
+                proptest::prop_assert_eq!(entry, &reference);
+            }
+        }
+    }
+
+    #[test]
+    fn a_space_inside_the_expected_length_ends_the_entry() {
+        let value = format!(
+            "v1,AAAA v2,{} v1,{}",
+            "B".repeat(29),
+            SIG.strip_prefix("v1,").unwrap()
+        );
+        let entries: Vec<_> = parse_signatures(value.as_bytes()).collect();
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert_eq!(entries[0], SignatureEntry::Malformed { version: b"v1" });
+        assert_eq!(entries[1], SignatureEntry::Unknown { version: b"v2" });
+        assert!(matches!(entries[2], SignatureEntry::V1(_)));
     }
 
     #[test]
