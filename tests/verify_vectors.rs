@@ -123,7 +123,9 @@ fn every_vector_is_rejected_after_any_one_byte_change() {
         for i in 0..v.secret.len() {
             let mut secret = v.secret.clone();
             secret[i] ^= 0x01;
-            if let Some(changed) = verifier_for_changed_secret(&v, &secret) {
+            // A changed Standard Webhooks secret may no longer be base64:
+            // then it is refused when the verifier is built.
+            if let Some(changed) = verifier(&v.scheme, &secret, v.now) {
                 assert!(
                     changed.verify(&headers, &v.body).is_err(),
                     "{} secret byte {i}",
@@ -163,10 +165,6 @@ fn every_vector_is_rejected_after_any_one_byte_change() {
             v.scheme
         );
     }
-}
-
-fn verifier_for_changed_secret(v: &Vector, secret: &[u8]) -> Option<Box<dyn Verifier>> {
-    verifier(&v.scheme, secret, v.now)
 }
 
 #[test]
