@@ -1,0 +1,111 @@
+//! [`Gateway`]: ingest, health and operations under one prefix, as one service.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::error::IngestError;
+use super::health::HealthService;
+use super::ingest::WebhookService;
+use super::operations::OperationsService;
+use super::{ResponseFuture, ServiceBody};
+
+/// One tower service serving, under the ingest service's prefix:
+///
+/// | path | service |
+/// | --- | --- |
+/// | `{prefix}/webhook/{source}` | [`WebhookService`] |
+/// | `{prefix}/health` | [`HealthService`] (unless [removed](Gateway::without_health)) |
+/// | `{prefix}/operations` | [`OperationsService`] (unless [removed](Gateway::without_operations)) |
+///
+/// Anything else is `404 not_found`. Matching is plain string comparison: no
+/// router dependency.
+///
+/// ```
+/// # async fn demo(ingest: hookroom::service::WebhookService) {
+/// use hookroom::service::Gateway;
+/// use tower::ServiceExt;
+///
+/// let gateway = Gateway::new(ingest);
+/// let response = gateway
+///     .oneshot(http::Request::get("/operations?limit=5").body(String::new()).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    ingest: WebhookService,
+    health: Option<HealthService>,
+    operations: Option<OperationsService>,
+    health_path: String,
+    operations_path: String,
+}
+
+impl Gateway {
+    /// Serves `ingest` with its default [`HealthService`] and an
+    /// [`OperationsService`] over its operations log.
+    pub fn new(ingest: WebhookService) -> Self {
+        let prefix = ingest.prefix();
+        Self {
+            health_path: format!("{prefix}/health"),
+            operations_path: format!("{prefix}/operations"),
+            health: Some(ingest.health_service()),
+            operations: Some(OperationsService::new(ingest.operations_log())),
+            ingest,
+        }
+    }
+
+    /// Replaces the health service (e.g. one that also reports a route count).
+    pub fn with_health(mut self, health: HealthService) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Serves no `/health`.
+    pub fn without_health(mut self) -> Self {
+        self.health = None;
+        self
+    }
+
+    /// Serves no `/operations`.
+    pub fn without_operations(mut self) -> Self {
+        self.operations = None;
+        self
+    }
+}
+
+impl<B> Service<Request<B>> for Gateway
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let path = request.uri().path();
+        if path == self.health_path {
+            if let Some(health) = &mut self.health {
+                return health.call(request);
+            }
+        } else if path == self.operations_path {
+            if let Some(operations) = &mut self.operations {
+                return Box::pin(operations.call(request));
+            }
+        } else if self.ingest.source_in_path(path).is_some() {
+            return self.ingest.call(request);
+        }
+        Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())))
+    }
+}
