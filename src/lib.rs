@@ -14,6 +14,19 @@
 //!                  7. 202 {task_id, room}                     service/
 //! Agent runtime ─► TaskStore::claim → Agent::handle           agent/
 //! ```
+//!
+//! Every stage is a trait with an in-memory implementation, so any one can be
+//! swapped: [`verify::Verifier`], [`route::Router`], [`task::TaskStore`],
+//! [`agent::Agent`] and [`status::StatusSink`].
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `memory` | yes | in-memory task store and status sink |
+//! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store (bundled SQLite) |
+//! | `integration` | no | the public `conformance` suites for third-party backends |
+//! | `full` | no | all of the above |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

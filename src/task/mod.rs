@@ -4,12 +4,17 @@
 mod error;
 mod model;
 mod payload;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use error::StoreError;
 pub use model::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Task, TaskId, TaskQuery,
 };
 pub use payload::Payload;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteTaskStore;
 
 use std::time::Duration;
 
