@@ -597,3 +597,256 @@ fn mark_sensitive(headers: &mut HeaderMap) {
 fn is_sensitive(name: &HeaderName) -> bool {
     SENSITIVE_HEADERS.contains(&name.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use http_body::Frame;
+    use http_body_util::Full;
+    use tower_service::Service;
+
+    use super::*;
+    use crate::event::{Event, Verified};
+    use crate::route::Route;
+    use crate::source::ParseError;
+    use crate::task::{
+        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, StoreError, Task, TaskId,
+        TaskQuery,
+    };
+    use crate::verify::{Verification, VerifyError};
+
+    /// Accepts only requests whose signature header the service marked sensitive.
+    #[derive(Debug)]
+    struct RequiresSensitive;
+
+    impl Verifier for RequiresSensitive {
+        fn verify(&self, headers: &HeaderMap, _: &[u8]) -> Result<Verification, VerifyError> {
+            match headers.get("x-hub-signature-256") {
+                Some(v) if v.is_sensitive() => Ok(Verification::assertion(0)),
+                Some(_) => Err(VerifyError::SignatureMismatch),
+                None => Err(VerifyError::MissingHeader {
+                    header: "x-hub-signature-256",
+                }),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct Fixed;
+
+    impl Source for Fixed {
+        fn parse(
+            &self,
+            source: &str,
+            _: &HeaderMap,
+            body: Bytes,
+            proof: Verification,
+        ) -> Result<Parsed, ParseError> {
+            Ok(Parsed::Event(Verified::new(
+                Event {
+                    source: source.into(),
+                    name: "push".into(),
+                    delivery_id: "d-1".into(),
+                    title: "push".into(),
+                    description: String::new(),
+                    url: None,
+                    payload: body,
+                },
+                proof,
+            )))
+        }
+    }
+
+    #[derive(Debug)]
+    struct Everything;
+
+    impl Router for Everything {
+        fn route(&self, _: &Verified<Event>) -> RouteDecision {
+            RouteDecision::Deliver(Route {
+                room: "all".into(),
+                priority: 1,
+                ttl: Some(Duration::from_secs(60)),
+            })
+        }
+    }
+
+    /// A store whose every operation fails, as an unreachable database would.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    fn down() -> StoreError {
+        StoreError::Backend {
+            store: "unreachable",
+            source: "connection refused".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TaskStore for Unreachable {
+        async fn insert(&self, _: NewTask) -> Result<Inserted, StoreError> {
+            Err(down())
+        }
+        async fn get(&self, _: &TaskId) -> Result<Option<Task>, StoreError> {
+            Err(down())
+        }
+        async fn list(&self, _: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+            Err(down())
+        }
+        async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
+            Err(down())
+        }
+        async fn heartbeat(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: Duration,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn complete(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: Option<serde_json::Value>,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn fail(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: &str,
+            _: FailAction,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn release(&self, _: &TaskId, _: &ClaimToken) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn request_input(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: &str,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn provide_input(
+            &self,
+            _: &TaskId,
+            _: serde_json::Value,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn take_input(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+        ) -> Result<Option<serde_json::Value>, StoreError> {
+            Err(down())
+        }
+        async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
+            Err(down())
+        }
+    }
+
+    /// A body that must never be read: polling it is an error.
+    struct MustNotRead;
+
+    impl Body for MustNotRead {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(Some(Err(std::io::Error::other("body was read"))))
+        }
+    }
+
+    fn service() -> WebhookService {
+        WebhookService::builder(Arc::new(Everything), Arc::new(Unreachable))
+            .source("github", Arc::new(RequiresSensitive), Arc::new(Fixed))
+            .body_limit(16)
+            .prefix("hooks/")
+            .build()
+    }
+
+    fn code(response: &Response<ServiceBody>) -> u16 {
+        response.status().as_u16()
+    }
+
+    #[test]
+    fn paths_are_matched_exactly_under_the_prefix() {
+        let svc = service();
+        assert_eq!(svc.prefix(), "/hooks");
+        assert_eq!(svc.source_in_path("/hooks/webhook/github"), Some("github"));
+        for path in [
+            "/webhook/github",
+            "/hooks/webhook/",
+            "/hooks/webhook/a/b",
+            "/hooksx/webhook/a",
+        ] {
+            assert_eq!(svc.source_in_path(path), None, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_oversize_is_refused_without_reading_the_body() {
+        let mut request = Request::post("/hooks/webhook/github")
+            .header("content-length", "17")
+            .body(MustNotRead)
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("x-hub-signature-256", "sig".parse().unwrap());
+        let response = service().call(request).await.unwrap();
+        assert_eq!(code(&response), 413);
+    }
+
+    #[tokio::test]
+    async fn unreadable_body_is_400() {
+        let request = Request::post("/hooks/webhook/github")
+            .body(MustNotRead)
+            .unwrap();
+        let response = service().call(request).await.unwrap();
+        assert_eq!(code(&response), 400);
+    }
+
+    #[tokio::test]
+    async fn signature_headers_reach_the_verifier_marked_sensitive_and_store_failure_is_503() {
+        let svc = service();
+        let request = Request::post("/hooks/webhook/github")
+            .header("x-hub-signature-256", "sha256=00")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        // The verifier accepted (header was sensitive); the unreachable store
+        // turns the delivery into a 503, never a 2xx.
+        let response = svc.clone().call(request).await.unwrap();
+        assert_eq!(code(&response), 503);
+        let recorded = svc.operations_log().recent(1);
+        assert_eq!(recorded[0].outcome, "store_unavailable");
+        assert_eq!(recorded[0].delivery_id.as_deref(), Some("d-1"));
+        assert_eq!(recorded[0].task_id, None);
+    }
+
+    #[tokio::test]
+    async fn health_reports_an_unreachable_store_as_503() {
+        let response = service()
+            .health_service()
+            .call(Request::get("/health").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code(&response), 503);
+    }
+
+    #[test]
+    fn sensitive_header_names_are_lowercase() {
+        for name in SENSITIVE_HEADERS {
+            assert!(HeaderName::from_static(name) == *name);
+        }
+    }
+}
