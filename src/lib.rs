@@ -25,6 +25,7 @@
 //! | --- | --- | --- |
 //! | `memory` | yes | in-memory task store and status sink |
 //! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store (bundled SQLite) |
+//! | `postgres` | no | `task::PostgresTaskStore`, shared by many gateways and agents |
 //! | `integration` | no | the public `conformance` suites for third-party backends |
 //! | `full` | no | all of the above |
 

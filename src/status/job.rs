@@ -83,12 +83,32 @@ pub struct Progress {
     /// Number of steps finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_steps: Option<u32>,
-    /// Percentage done, 0–100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Percentage done, 0–100. A whole number is written without a fraction
+    /// (`40`, not `40.0`), as senders wrote it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_numbers_as_integers"
+    )]
     pub percentage: Option<f64>,
     /// Human estimate of the time left, e.g. `"5 minutes"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_remaining: Option<String>,
+}
+
+/// Writes a whole `f64` as a JSON integer so that `40` read from the wire is
+/// written back as `40`, not `40.0` (equal JSON values compare equal).
+fn whole_numbers_as_integers<S: serde::Serializer>(
+    value: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    // Below 2^53 every whole f64 is exactly representable as an i64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match *value {
+        Some(v) if v.fract() == 0.0 && v.abs() < EXACT => serializer.serialize_i64(v as i64),
+        Some(v) => serializer.serialize_f64(v),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// A file or object a job produced.
@@ -154,4 +174,59 @@ pub struct HistoryEntry {
     /// Step name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_done_and_failed_are_terminal() {
+        assert!(JobStatus::Done.is_terminal());
+        assert!(JobStatus::Failed.is_terminal());
+        assert!(!JobStatus::Pending.is_terminal());
+        assert!(!JobStatus::Running.is_terminal());
+        assert!(!JobStatus::NeedsInput.is_terminal());
+    }
+
+    #[test]
+    fn display_is_the_wire_name() {
+        assert_eq!(JobStatus::NeedsInput.to_string(), "NEEDS_INPUT");
+        assert!(UnknownStatus.to_string().contains("NEEDS_INPUT"));
+    }
+
+    #[test]
+    fn empty_progress_and_artifact_write_only_what_is_set() {
+        let progress = Progress::default();
+        assert_eq!(serde_json::to_string(&progress).unwrap(), "{}");
+        let artifact = Artifact {
+            name: "a.txt".into(),
+            kind: Some("text".into()),
+            ..Artifact::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&artifact).unwrap(),
+            r#"{"name":"a.txt","type":"text"}"#
+        );
+    }
+
+    #[test]
+    fn large_and_fractional_percentages_stay_floats() {
+        let progress = Progress {
+            percentage: Some(99.75),
+            ..Progress::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&progress).unwrap(),
+            r#"{"percentage":99.75}"#
+        );
+        let progress = Progress {
+            percentage: Some(100.0),
+            ..Progress::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&progress).unwrap(),
+            r#"{"percentage":100}"#
+        );
+    }
 }

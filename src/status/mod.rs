@@ -1,8 +1,13 @@
 //! Job status: every task's life reported as a job (seed 001's model).
 
+pub mod api;
+mod hook;
 pub mod job;
+mod memory;
 
+pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
+pub use memory::InMemoryStatusSink;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -156,5 +161,47 @@ impl std::error::Error for SinkError {
             Self::Backend { source, .. } => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_errors_carry_seed_codes_and_format() {
+        let errors = [
+            SinkError::JobNotFound { job_id: "j".into() },
+            SinkError::InvalidStatus {
+                reason: "job `j` already ended DONE".into(),
+            },
+            SinkError::Backend {
+                sink: "http",
+                source: "connection refused".into(),
+            },
+        ];
+        let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
+        assert_eq!(
+            codes,
+            ["E_JOB_NOT_FOUND", "E_INVALID_STATUS", "E_WEBHOOK_FAILED"]
+        );
+        assert_eq!(errors[0].to_string(), "job `j` not found");
+        assert_eq!(
+            errors[2].to_string(),
+            "http status sink failed: connection refused"
+        );
+        assert!(std::error::Error::source(&errors[2]).is_some());
+        assert!(std::error::Error::source(&errors[0]).is_none());
+    }
+
+    #[tokio::test]
+    async fn noop_sink_accepts_everything() {
+        let event = JobEvent::Artifact {
+            job_id: "j".into(),
+            at: OffsetDateTime::UNIX_EPOCH,
+            artifact: Artifact::default(),
+        };
+        assert_eq!(event.job_id(), "j");
+        assert!(NoopStatusSink.publish(event).await.is_ok());
     }
 }

@@ -38,6 +38,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use super::fence::{check_held, has_capabilities};
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
     TaskId, TaskQuery, TaskStore,
@@ -208,7 +209,14 @@ impl SqliteTaskStore {
                 .map_err(backend)?;
             let (task, claim_seq) =
                 fetch(&tx, &id)?.ok_or(StoreError::NotFound { id: id.clone() })?;
-            check_held(&task, claim_seq, &token, now, operation, allowed)?;
+            check_held(
+                &task,
+                claim_seq,
+                &token,
+                from_nanos(now),
+                operation,
+                allowed,
+            )?;
             let out = f(&tx, &task, now)?;
             tx.commit().map_err(backend)?;
             Ok(out)
@@ -300,53 +308,6 @@ fn fetch_task(conn: &Connection, id: &TaskId) -> Result<Task, StoreError> {
     fetch(conn, id)?
         .map(|(t, _)| t)
         .ok_or_else(|| StoreError::NotFound { id: id.clone() })
-}
-
-/// Whether `token` is the live claim on `task`, and the task's state allows
-/// `operation`.
-fn check_held(
-    task: &Task,
-    claim_seq: i64,
-    token: &ClaimToken,
-    now: i64,
-    operation: &'static str,
-    allowed: &[JobStatus],
-) -> Result<(), StoreError> {
-    let id = &task.id;
-    let token_matches = token.as_str() == claim_seq.to_string();
-    if task.status.is_terminal() {
-        return Err(if token_matches {
-            StoreError::InvalidTransition {
-                id: id.clone(),
-                from: task.status,
-                operation,
-            }
-        } else {
-            StoreError::NotHeld { id: id.clone() }
-        });
-    }
-    let held = matches!(task.status, JobStatus::Running | JobStatus::NeedsInput)
-        && token_matches
-        && task
-            .lease_expires_at
-            .is_some_and(|lease| to_nanos(lease) > now);
-    if !held {
-        return Err(StoreError::NotHeld { id: id.clone() });
-    }
-    if !allowed.contains(&task.status) {
-        return Err(StoreError::InvalidTransition {
-            id: id.clone(),
-            from: task.status,
-            operation,
-        });
-    }
-    Ok(())
-}
-
-fn has_capabilities(task: &Task, capabilities: &[String]) -> bool {
-    task.required_capabilities
-        .iter()
-        .all(|need| capabilities.iter().any(|have| have == need))
 }
 
 #[async_trait]

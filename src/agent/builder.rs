@@ -1,0 +1,330 @@
+//! [`WorkerBuilder`]: a worker's settings, checked before it starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::report::Reporter;
+use super::worker::{Config, Shared};
+use super::{Agent, RetryPolicy, Worker};
+use crate::clock::{Clock, SystemClock};
+use crate::error_code::ErrorCode;
+use crate::status::{NoopStatusSink, StatusSink};
+use crate::task::TaskStore;
+
+/// Settings of a [`Worker`]; every one has a default but the rooms.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`sink`](Self::sink) | [`NoopStatusSink`] |
+/// | [`clock`](Self::clock) (event timestamps) | [`SystemClock`] |
+/// | [`name`](Self::name) (`claimed_by`) | the agent's name |
+/// | [`concurrency`](Self::concurrency) | 1 task in flight |
+/// | [`timeout`](Self::timeout) | 30 s (seed 001) |
+/// | [`lease`](Self::lease) | 60 s |
+/// | [`heartbeat_interval`](Self::heartbeat_interval) | a third of the lease |
+/// | [`poll_interval`](Self::poll_interval) | 1 s (also the fallback when the store notifies) |
+/// | [`input_poll_interval`](Self::input_poll_interval) | 1 s |
+/// | [`retry`](Self::retry) | [`RetryPolicy::default`]: 3 tries, 1 s then 2 s |
+/// | [`grace_period`](Self::grace_period) | 30 s |
+/// | [`reaper_interval`](Self::reaper_interval) | every 30 s |
+#[derive(Debug)]
+pub struct WorkerBuilder {
+    agent: Arc<dyn Agent>,
+    store: Arc<dyn TaskStore>,
+    sink: Arc<dyn StatusSink>,
+    clock: Arc<dyn Clock>,
+    rooms: Vec<String>,
+    name: Option<String>,
+    concurrency: usize,
+    timeout: Duration,
+    lease: Duration,
+    heartbeat: Option<Duration>,
+    poll_interval: Duration,
+    input_poll: Duration,
+    retry: RetryPolicy,
+    grace: Duration,
+    reaper: Option<Duration>,
+}
+
+/// Why a [`WorkerBuilder`] refused its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerBuildError {
+    /// No room to claim from.
+    NoRooms,
+    /// Concurrency 0 would never run anything.
+    ZeroConcurrency,
+    /// A duration setting is zero.
+    ZeroDuration {
+        /// Which setting.
+        setting: &'static str,
+    },
+    /// Heartbeats must come more often than the lease runs out.
+    HeartbeatNotBelowLease {
+        /// The heartbeat interval.
+        heartbeat: Duration,
+        /// The lease.
+        lease: Duration,
+    },
+}
+
+impl ErrorCode for WorkerBuildError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NoRooms => "worker_no_rooms",
+            Self::ZeroConcurrency => "worker_zero_concurrency",
+            Self::ZeroDuration { .. } => "worker_zero_duration",
+            Self::HeartbeatNotBelowLease { .. } => "worker_heartbeat_not_below_lease",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkerBuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoRooms => f.write_str("a worker needs at least one room"),
+            Self::ZeroConcurrency => f.write_str("worker concurrency must be at least 1"),
+            Self::ZeroDuration { setting } => write!(f, "worker {setting} must not be zero"),
+            Self::HeartbeatNotBelowLease { heartbeat, lease } => write!(
+                f,
+                "heartbeat interval {heartbeat:?} must be shorter than the lease {lease:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WorkerBuildError {}
+
+impl WorkerBuilder {
+    /// Sends job status to `sink`.
+    pub fn sink(mut self, sink: impl StatusSink) -> Self {
+        self.sink = Arc::new(sink);
+        self
+    }
+
+    /// Stamps job events with `clock` (use the store's clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Adds a room to claim from.
+    pub fn room(mut self, room: impl Into<String>) -> Self {
+        self.rooms.push(room.into());
+        self
+    }
+
+    /// Adds several rooms; they are served in turn.
+    pub fn rooms<I, S>(mut self, rooms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rooms.extend(rooms.into_iter().map(Into::into));
+        self
+    }
+
+    /// Name recorded as `claimed_by` (default: the agent's name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Tasks in flight at once.
+    pub fn concurrency(mut self, tasks: usize) -> Self {
+        self.concurrency = tasks;
+        self
+    }
+
+    /// Longest run of the agent on one task; time spent waiting for input
+    /// does not count.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Lease asked for on each claim and heartbeat.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How often a running task's lease is extended (must be below the lease).
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.heartbeat = Some(every);
+        self
+    }
+
+    /// How long to wait before claiming again when the rooms were empty.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every;
+        self
+    }
+
+    /// How often [`JobHandle::ask_input`](super::JobHandle::ask_input) checks for an answer.
+    pub fn input_poll_interval(mut self, every: Duration) -> Self {
+        self.input_poll = every;
+        self
+    }
+
+    /// Tries and backoff of failed runs.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long in-flight tasks may run on after shutdown is asked for
+    /// before they are released.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How often to expire pending tasks past their TTL (`None`: never; let
+    /// another worker or process do it).
+    pub fn reaper_interval(mut self, every: Option<Duration>) -> Self {
+        self.reaper = every;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// A [`WorkerBuildError`] naming the first bad setting.
+    pub fn build(self) -> Result<Worker, WorkerBuildError> {
+        if self.rooms.is_empty() {
+            return Err(WorkerBuildError::NoRooms);
+        }
+        if self.concurrency == 0 {
+            return Err(WorkerBuildError::ZeroConcurrency);
+        }
+        let heartbeat = self.heartbeat.unwrap_or(self.lease / 3);
+        for (setting, value) in [
+            ("timeout", self.timeout),
+            ("lease", self.lease),
+            ("heartbeat interval", heartbeat),
+            ("poll interval", self.poll_interval),
+            ("input poll interval", self.input_poll),
+            ("reaper interval", self.reaper.unwrap_or(Duration::MAX)),
+        ] {
+            if value.is_zero() {
+                return Err(WorkerBuildError::ZeroDuration { setting });
+            }
+        }
+        if heartbeat >= self.lease {
+            return Err(WorkerBuildError::HeartbeatNotBelowLease {
+                heartbeat,
+                lease: self.lease,
+            });
+        }
+        let config = Config {
+            rooms: self.rooms,
+            name: self.name.unwrap_or_else(|| self.agent.name().to_owned()),
+            capabilities: self.agent.capabilities(),
+            concurrency: self.concurrency,
+            timeout: self.timeout,
+            lease: self.lease,
+            heartbeat,
+            poll_interval: self.poll_interval,
+            input_poll: self.input_poll,
+            retry: self.retry,
+            grace: self.grace,
+            reaper: self.reaper,
+        };
+        Ok(Worker {
+            shared: Arc::new(Shared {
+                agent: self.agent,
+                store: self.store,
+                reporter: Reporter {
+                    sink: self.sink,
+                    clock: self.clock,
+                    counters: Arc::default(),
+                },
+                config,
+            }),
+        })
+    }
+}
+
+impl Worker {
+    /// A builder for a worker running `agent` on tasks of `store`.
+    pub fn builder(agent: impl Agent, store: Arc<dyn TaskStore>) -> WorkerBuilder {
+        WorkerBuilder {
+            agent: Arc::new(agent),
+            store,
+            sink: Arc::new(NoopStatusSink),
+            clock: Arc::new(SystemClock),
+            rooms: Vec::new(),
+            name: None,
+            concurrency: 1,
+            timeout: Duration::from_secs(30),
+            lease: Duration::from_secs(60),
+            heartbeat: None,
+            poll_interval: Duration::from_secs(1),
+            input_poll: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            grace: Duration::from_secs(30),
+            reaper: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::WorkerStats;
+    use crate::agent::test_helpers::noop_builder as builder;
+
+    #[test]
+    fn builder_rejects_bad_settings() {
+        assert_eq!(builder().build().unwrap_err(), WorkerBuildError::NoRooms);
+        let err = builder().room("r").concurrency(0).build().unwrap_err();
+        assert_eq!(err, WorkerBuildError::ZeroConcurrency);
+        let err = builder()
+            .room("r")
+            .lease(Duration::from_secs(10))
+            .heartbeat_interval(Duration::from_secs(10))
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            WorkerBuildError::HeartbeatNotBelowLease { .. }
+        ));
+        assert_eq!(err.code(), "worker_heartbeat_not_below_lease");
+        let err = builder()
+            .room("r")
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, WorkerBuildError::ZeroDuration { setting: "timeout" });
+        assert_eq!(err.to_string(), "worker timeout must not be zero");
+    }
+
+    #[test]
+    fn every_build_error_has_a_code_and_message() {
+        let errors = [
+            WorkerBuildError::NoRooms,
+            WorkerBuildError::ZeroConcurrency,
+            WorkerBuildError::ZeroDuration { setting: "lease" },
+            WorkerBuildError::HeartbeatNotBelowLease {
+                heartbeat: Duration::from_secs(2),
+                lease: Duration::from_secs(1),
+            },
+        ];
+        for err in errors {
+            assert!(err.code().starts_with("worker_"));
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let worker = builder().room("r").build().unwrap();
+        let config = &worker.shared.config;
+        assert_eq!(config.timeout, Duration::from_secs(30));
+        assert_eq!(config.retry.max_attempts(), 3);
+        assert_eq!(config.heartbeat, Duration::from_secs(20));
+        assert_eq!(config.name, "noop");
+        assert_eq!(worker.stats(), WorkerStats::default());
+    }
+}

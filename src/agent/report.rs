@@ -1,0 +1,113 @@
+//! Status reporting shared by the worker and job handles: sink failures are
+//! logged and counted, never returned.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::stats::Counters;
+use crate::clock::Clock;
+use crate::error_code::ErrorCode;
+use crate::status::{JobEvent, JobStatus, Progress, SinkError, StatusSink};
+use crate::task::Task;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Reporter {
+    pub(crate) sink: Arc<dyn StatusSink>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Reporter {
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Publishes `event`; a refusal is logged and counted.
+    pub(crate) async fn publish(&self, event: JobEvent) {
+        if let Err(err) = self.sink.publish(event.clone()).await {
+            self.refused(&event, &err);
+        }
+    }
+
+    /// A status change; when the sink has never heard of the job (a task
+    /// inserted without a `Created` event), creates it first.
+    pub(crate) async fn status(
+        &self,
+        task: &Task,
+        status: JobStatus,
+        progress: Option<Progress>,
+        message: Option<String>,
+    ) {
+        let event = JobEvent::Status {
+            job_id: task.id.to_string(),
+            at: self.now(),
+            status,
+            progress,
+            message,
+            step: None,
+        };
+        self.publish_for(task, event).await;
+    }
+
+    /// The end of a task's job (creating the job first if the sink never
+    /// heard of it).
+    pub(crate) async fn completed(
+        &self,
+        task: &Task,
+        final_status: JobStatus,
+        summary: Option<Value>,
+        artifacts: Vec<crate::status::Artifact>,
+        message: Option<String>,
+    ) {
+        let event = JobEvent::Completed {
+            job_id: task.id.to_string(),
+            at: self.now(),
+            final_status,
+            summary,
+            artifacts,
+            message,
+        };
+        self.publish_for(task, event).await;
+    }
+
+    async fn publish_for(&self, task: &Task, event: JobEvent) {
+        match self.sink.publish(event.clone()).await {
+            Ok(()) => {}
+            Err(SinkError::JobNotFound { .. }) => {
+                self.publish(created_event(task)).await;
+                self.publish(event).await;
+            }
+            Err(err) => self.refused(&event, &err),
+        }
+    }
+
+    fn refused(&self, event: &JobEvent, err: &SinkError) {
+        Counters::bump(&self.counters.sink_errors);
+        tracing::warn!(
+            job_id = event.job_id(),
+            code = err.code(),
+            error = %err,
+            "status sink did not take a job event; the task is unaffected"
+        );
+    }
+}
+
+/// The `Created` event for a task, describing it without its payload.
+pub(crate) fn created_event(task: &Task) -> JobEvent {
+    JobEvent::Created {
+        job_id: task.id.to_string(),
+        at: task.created_at,
+        input_data: json!({
+            "room": task.room,
+            "title": task.title,
+            "source": task.source,
+            "source_event": task.source_event,
+            "source_url": task.source_url,
+            "delivery_id": task.delivery_id,
+            "priority": task.priority,
+        }),
+        metadata: Map::new(),
+    }
+}

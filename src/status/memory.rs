@@ -1,0 +1,588 @@
+//! [`InMemoryStatusSink`]: a job registry with history, the backing store of
+//! the Jobs API and the sink tests read back from.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::api::{JobCreateRequest, JobCreateResponse, JobView};
+use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+
+/// Default cap of [`InMemoryStatusSink::list`] when no limit is given.
+const DEFAULT_LIST_LIMIT: usize = 100;
+
+/// Keeps every job with its history and answers queries.
+///
+/// Events are applied atomically, one at a time, under one lock that is never
+/// held across an `.await`. Clones share the same registry.
+///
+/// | event | effect |
+/// | --- | --- |
+/// | [`JobEvent::Created`] | new `PENDING` job; history `Job created` |
+/// | [`JobEvent::Status`] | status and progress replaced; history entry (step defaults to the progress's current step) |
+/// | [`JobEvent::Artifact`] | artifact appended; history entry `artifact attached: {name}` |
+/// | [`JobEvent::Completed`] | final status; summary in `metadata.summary`, failure reason in `metadata.error_message`, seconds since creation in `metadata.processing_time`; artifacts appended; history entry |
+///
+/// Refused, with nothing changed: any event but `Created` for an unknown job
+/// ([`SinkError::JobNotFound`]); `Created` for a known job, `Status` with a
+/// final status, `Completed` with a non-final one, and every event after the
+/// job ended ([`SinkError::InvalidStatus`]).
+///
+/// # Bounded memory
+/// [`with_max_jobs`](Self::with_max_jobs) caps the number of jobs: creating
+/// one more evicts the job that finished longest ago, or, when none has
+/// finished, the oldest job. [`with_max_history`](Self::with_max_history)
+/// keeps only the newest entries of each history.
+///
+/// # Example
+/// ```
+/// use hookroom::status::{InMemoryStatusSink, JobEvent, JobStatus, StatusSink};
+/// use time::OffsetDateTime;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sink = InMemoryStatusSink::new();
+/// let at = OffsetDateTime::now_utc();
+/// sink.publish(JobEvent::Created {
+///     job_id: "job-1".into(),
+///     at,
+///     input_data: serde_json::json!({"room": "github"}),
+///     metadata: Default::default(),
+/// })
+/// .await
+/// .unwrap();
+/// sink.publish(JobEvent::Completed {
+///     job_id: "job-1".into(),
+///     at,
+///     final_status: JobStatus::Done,
+///     summary: Some(serde_json::json!({"labels": 2})),
+///     artifacts: vec![],
+///     message: Some("tagged".into()),
+/// })
+/// .await
+/// .unwrap();
+///
+/// let view = sink.get("job-1", true).unwrap();
+/// assert_eq!(view.job.status, JobStatus::Done);
+/// assert_eq!(view.history.unwrap().len(), 2);
+/// assert_eq!(sink.list(Some(JobStatus::Done), None).len(), 1);
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStatusSink {
+    registry: Arc<Mutex<Registry>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    jobs: HashMap<String, Record>,
+    /// Creation sequence → job id, oldest first.
+    by_creation: BTreeMap<u64, String>,
+    /// Finished job ids, in the order they finished.
+    finished: VecDeque<String>,
+    next_seq: u64,
+    max_jobs: Option<usize>,
+    max_history: Option<usize>,
+}
+
+#[derive(Debug)]
+struct Record {
+    seq: u64,
+    job: Job,
+    history: VecDeque<HistoryEntry>,
+}
+
+impl InMemoryStatusSink {
+    /// An empty, unbounded registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps at most `max` jobs (at least one), evicting the longest-finished
+    /// job (or, when none has finished, the oldest) to make room.
+    pub fn with_max_jobs(self, max: usize) -> Self {
+        self.lock().max_jobs = Some(max.max(1));
+        self
+    }
+
+    /// Keeps at most the newest `max` history entries (at least one) per job.
+    pub fn with_max_history(self, max: usize) -> Self {
+        self.lock().max_history = Some(max.max(1));
+        self
+    }
+
+    /// One job, with its history (oldest first) when `include_history`.
+    pub fn get(&self, job_id: &str, include_history: bool) -> Option<JobView> {
+        let registry = self.lock();
+        let record = registry.jobs.get(job_id)?;
+        Some(JobView {
+            job: record.job.clone(),
+            history: include_history.then(|| record.history.iter().cloned().collect()),
+        })
+    }
+
+    /// Jobs newest first, only those in `status` when given, at most `limit`
+    /// (default 100).
+    pub fn list(&self, status: Option<JobStatus>, limit: Option<usize>) -> Vec<Job> {
+        let registry = self.lock();
+        registry
+            .by_creation
+            .values()
+            .rev()
+            .filter_map(|id| registry.jobs.get(id))
+            .filter(|record| status.is_none_or(|s| record.job.status == s))
+            .take(limit.unwrap_or(DEFAULT_LIST_LIMIT))
+            .map(|record| record.job.clone())
+            .collect()
+    }
+
+    /// Creates a job from a `POST /api/jobs` body, under the request's
+    /// `job_id` or a fresh UUID, and answers as the seed does.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidStatus`] when the requested id is taken.
+    pub fn create(
+        &self,
+        request: JobCreateRequest,
+        at: OffsetDateTime,
+    ) -> Result<JobCreateResponse, SinkError> {
+        let event = request.into_event(uuid::Uuid::new_v4().to_string(), at);
+        let job_id = event.job_id().to_owned();
+        let mut registry = self.lock();
+        registry.apply(event)?;
+        let record = registry
+            .jobs
+            .get(&job_id)
+            .ok_or(SinkError::JobNotFound { job_id })?;
+        Ok(JobCreateResponse::for_job(&record.job))
+    }
+
+    /// Number of jobs kept.
+    pub fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    /// Whether no job is kept.
+    pub fn is_empty(&self) -> bool {
+        self.lock().jobs.is_empty()
+    }
+
+    /// Applies one event; the contract is in the type's docs.
+    ///
+    /// # Errors
+    /// [`SinkError::JobNotFound`] or [`SinkError::InvalidStatus`]; nothing is
+    /// changed then.
+    pub fn apply(&self, event: JobEvent) -> Result<(), SinkError> {
+        self.lock().apply(event)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock cannot leave a half-applied event:
+        // every event is validated before anything is changed.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl StatusSink for InMemoryStatusSink {
+    async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
+        self.apply(event)
+    }
+}
+
+impl Registry {
+    fn apply(&mut self, event: JobEvent) -> Result<(), SinkError> {
+        match event {
+            JobEvent::Created {
+                job_id,
+                at,
+                input_data,
+                metadata,
+            } => self.create(job_id, at, input_data, metadata),
+            JobEvent::Status {
+                job_id,
+                at,
+                status,
+                progress,
+                message,
+                step,
+            } => {
+                if status.is_terminal() {
+                    return Err(SinkError::InvalidStatus {
+                        reason: format!("{status} ends a job; use completion"),
+                    });
+                }
+                let max_history = self.max_history;
+                let record = self.running_record(&job_id)?;
+                let step = step.or_else(|| progress.as_ref()?.current_step.clone());
+                if progress.is_some() {
+                    record.job.progress = progress;
+                }
+                record.job.status = status;
+                record.push(at, message, step, max_history);
+                Ok(())
+            }
+            JobEvent::Artifact {
+                job_id,
+                at,
+                artifact,
+            } => {
+                let max_history = self.max_history;
+                let record = self.running_record(&job_id)?;
+                let message = format!("artifact attached: {}", artifact.name);
+                record.job.artifacts.push(artifact);
+                record.push(at, Some(message), None, max_history);
+                Ok(())
+            }
+            JobEvent::Completed {
+                job_id,
+                at,
+                final_status,
+                summary,
+                artifacts,
+                message,
+            } => {
+                if !final_status.is_terminal() {
+                    return Err(SinkError::InvalidStatus {
+                        reason: format!("{final_status} is not a final status"),
+                    });
+                }
+                let max_history = self.max_history;
+                let record = self.running_record(&job_id)?;
+                record.complete(at, final_status, summary, artifacts, message, max_history);
+                self.finished.push_back(job_id);
+                Ok(())
+            }
+        }
+    }
+
+    fn create(
+        &mut self,
+        job_id: String,
+        at: OffsetDateTime,
+        input_data: Value,
+        metadata: Map<String, Value>,
+    ) -> Result<(), SinkError> {
+        if self.jobs.contains_key(&job_id) {
+            return Err(SinkError::InvalidStatus {
+                reason: format!("job `{job_id}` already exists"),
+            });
+        }
+        if let Some(max) = self.max_jobs {
+            while self.jobs.len() >= max && self.evict_one() {}
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut record = Record {
+            seq,
+            job: Job {
+                job_id: job_id.clone(),
+                status: JobStatus::Pending,
+                created_at: at,
+                updated_at: at,
+                input_data,
+                progress: None,
+                artifacts: Vec::new(),
+                metadata,
+            },
+            history: VecDeque::new(),
+        };
+        record.push(
+            at,
+            Some("Job created".to_owned()),
+            Some("initialization".to_owned()),
+            self.max_history,
+        );
+        self.by_creation.insert(seq, job_id.clone());
+        self.jobs.insert(job_id, record);
+        Ok(())
+    }
+
+    /// Removes the longest-finished job, or the oldest one; `false` when empty.
+    fn evict_one(&mut self) -> bool {
+        while let Some(id) = self.finished.pop_front() {
+            if let Some(record) = self.jobs.remove(&id) {
+                self.by_creation.remove(&record.seq);
+                return true;
+            }
+        }
+        match self.by_creation.pop_first() {
+            Some((_, id)) => {
+                self.jobs.remove(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The record of a job that may still change.
+    fn running_record(&mut self, job_id: &str) -> Result<&mut Record, SinkError> {
+        let record = self
+            .jobs
+            .get_mut(job_id)
+            .ok_or_else(|| SinkError::JobNotFound {
+                job_id: job_id.to_owned(),
+            })?;
+        if record.job.status.is_terminal() {
+            return Err(SinkError::InvalidStatus {
+                reason: format!("job `{job_id}` already ended {}", record.job.status),
+            });
+        }
+        Ok(record)
+    }
+}
+
+impl Record {
+    fn push(
+        &mut self,
+        at: OffsetDateTime,
+        message: Option<String>,
+        step: Option<String>,
+        max_history: Option<usize>,
+    ) {
+        // A late event never moves `updated_at` backwards.
+        self.job.updated_at = self.job.updated_at.max(at);
+        self.history.push_back(HistoryEntry {
+            timestamp: at,
+            status: self.job.status,
+            message,
+            step,
+        });
+        if let Some(max) = max_history {
+            while self.history.len() > max {
+                self.history.pop_front();
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        at: OffsetDateTime,
+        final_status: JobStatus,
+        summary: Option<Value>,
+        artifacts: Vec<Artifact>,
+        message: Option<String>,
+        max_history: Option<usize>,
+    ) {
+        let metadata = &mut self.job.metadata;
+        if final_status == JobStatus::Failed {
+            let reason = message
+                .clone()
+                .or_else(|| summary.as_ref()?.get("reason")?.as_str().map(str::to_owned));
+            if let Some(reason) = reason {
+                metadata.insert("error_message".to_owned(), Value::String(reason));
+            }
+        }
+        if let Some(summary) = summary {
+            metadata.insert("summary".to_owned(), summary);
+        }
+        if !metadata.contains_key("processing_time") {
+            let seconds = (at - self.job.created_at).as_seconds_f64().max(0.0);
+            if let Some(n) = serde_json::Number::from_f64(seconds) {
+                metadata.insert("processing_time".to_owned(), Value::Number(n));
+            }
+        }
+        self.job.artifacts.extend(artifacts);
+        self.job.status = final_status;
+        self.push(at, message, None, max_history);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::status::Progress;
+
+    const T0: OffsetDateTime = datetime!(2024-01-15 10:30:00 UTC);
+
+    fn created(id: &str) -> JobEvent {
+        JobEvent::Created {
+            job_id: id.into(),
+            at: T0,
+            input_data: json!({"room": "r"}),
+            metadata: Map::new(),
+        }
+    }
+
+    fn status(id: &str, status: JobStatus) -> JobEvent {
+        JobEvent::Status {
+            job_id: id.into(),
+            at: T0,
+            status,
+            progress: None,
+            message: None,
+            step: None,
+        }
+    }
+
+    fn completed(id: &str, final_status: JobStatus, summary: Option<Value>) -> JobEvent {
+        JobEvent::Completed {
+            job_id: id.into(),
+            at: T0 + time::Duration::seconds(90),
+            final_status,
+            summary,
+            artifacts: vec![],
+            message: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn passes_the_status_sink_conformance_suite() {
+        let sink = InMemoryStatusSink::new();
+        crate::conformance::status_sink::run_all(Arc::new(sink.clone()), &sink).await;
+    }
+
+    #[tokio::test]
+    async fn passes_the_suite_through_dyn_and_bounded() {
+        let sink = InMemoryStatusSink::new().with_max_jobs(10_000);
+        let dynamic: Arc<dyn StatusSink> = Arc::new(sink.clone());
+        crate::conformance::status_sink::run_all(dynamic, &sink).await;
+    }
+
+    #[test]
+    fn failure_reason_and_processing_time_land_in_metadata() {
+        let sink = InMemoryStatusSink::new();
+        sink.apply(created("a")).unwrap();
+        sink.apply(completed(
+            "a",
+            JobStatus::Failed,
+            Some(json!({"reason": "expired"})),
+        ))
+        .unwrap();
+        let job = sink.get("a", false).unwrap().job;
+        assert_eq!(job.metadata["error_message"], json!("expired"));
+        assert_eq!(job.metadata["summary"], json!({"reason": "expired"}));
+        assert_eq!(job.metadata["processing_time"], json!(90.0));
+        assert_eq!(job.updated_at, T0 + time::Duration::seconds(90));
+    }
+
+    #[test]
+    fn step_defaults_to_the_progress_step_and_progress_is_kept() {
+        let sink = InMemoryStatusSink::new();
+        sink.apply(created("a")).unwrap();
+        sink.apply(JobEvent::Status {
+            job_id: "a".into(),
+            at: T0,
+            status: JobStatus::Running,
+            progress: Some(Progress {
+                current_step: Some("parse".into()),
+                percentage: Some(10.0),
+                ..Progress::default()
+            }),
+            message: None,
+            step: None,
+        })
+        .unwrap();
+        // A status change without progress keeps the last report.
+        sink.apply(status("a", JobStatus::NeedsInput)).unwrap();
+        let view = sink.get("a", true).unwrap();
+        let history = view.history.unwrap();
+        assert_eq!(history[1].step.as_deref(), Some("parse"));
+        assert_eq!(history[2].step, None);
+        assert_eq!(view.job.progress.unwrap().percentage, Some(10.0));
+    }
+
+    #[test]
+    fn refused_events_change_nothing() {
+        let sink = InMemoryStatusSink::new();
+        sink.apply(created("a")).unwrap();
+        assert!(matches!(
+            sink.apply(created("a")),
+            Err(SinkError::InvalidStatus { .. })
+        ));
+        assert!(matches!(
+            sink.apply(status("a", JobStatus::Done)),
+            Err(SinkError::InvalidStatus { .. })
+        ));
+        assert!(matches!(
+            sink.apply(completed("a", JobStatus::Running, None)),
+            Err(SinkError::InvalidStatus { .. })
+        ));
+        let view = sink.get("a", true).unwrap();
+        assert_eq!(view.job.status, JobStatus::Pending);
+        assert_eq!(view.history.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn eviction_prefers_the_longest_finished_job() {
+        let sink = InMemoryStatusSink::new().with_max_jobs(3);
+        for id in ["a", "b", "c"] {
+            sink.apply(created(id)).unwrap();
+        }
+        sink.apply(completed("c", JobStatus::Done, None)).unwrap();
+        sink.apply(completed("b", JobStatus::Done, None)).unwrap();
+        sink.apply(created("d")).unwrap();
+        // `c` finished first, so it goes; the unfinished `a` stays.
+        assert!(sink.get("c", false).is_none());
+        assert!(sink.get("a", false).is_some());
+        sink.apply(created("e")).unwrap();
+        assert!(sink.get("b", false).is_none());
+        // Nothing finished: the oldest job makes room.
+        sink.apply(created("f")).unwrap();
+        assert!(sink.get("a", false).is_none());
+        assert_eq!(sink.len(), 3);
+        let ids: Vec<_> = sink
+            .list(None, None)
+            .into_iter()
+            .map(|job| job.job_id)
+            .collect();
+        assert_eq!(ids, ["f", "e", "d"]);
+    }
+
+    #[test]
+    fn history_is_capped_to_the_newest_entries() {
+        let sink = InMemoryStatusSink::new().with_max_history(2);
+        sink.apply(created("a")).unwrap();
+        for _ in 0..5 {
+            sink.apply(status("a", JobStatus::Running)).unwrap();
+        }
+        sink.apply(completed("a", JobStatus::Done, None)).unwrap();
+        let history = sink.get("a", true).unwrap().history.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].status, JobStatus::Done);
+    }
+
+    #[test]
+    fn create_answers_like_the_seed() {
+        let sink = InMemoryStatusSink::new();
+        let response = sink.create(JobCreateRequest::default(), T0).unwrap();
+        assert_eq!(response.status, JobStatus::Pending);
+        assert_eq!(response.created_at, T0);
+        assert!(uuid::Uuid::parse_str(&response.job_id).is_ok());
+        assert!(sink.get(&response.job_id, false).is_some());
+
+        let named = JobCreateRequest {
+            job_id: Some("task-7".into()),
+            ..JobCreateRequest::default()
+        };
+        assert_eq!(sink.create(named.clone(), T0).unwrap().job_id, "task-7");
+        assert!(matches!(
+            sink.create(named, T0),
+            Err(SinkError::InvalidStatus { .. })
+        ));
+    }
+
+    #[test]
+    fn list_filters_by_status_and_limits() {
+        let sink = InMemoryStatusSink::new();
+        assert!(sink.is_empty());
+        for i in 0..5 {
+            sink.apply(created(&format!("j{i}"))).unwrap();
+        }
+        sink.apply(status("j1", JobStatus::Running)).unwrap();
+        sink.apply(status("j3", JobStatus::Running)).unwrap();
+        let running: Vec<_> = sink
+            .list(Some(JobStatus::Running), None)
+            .into_iter()
+            .map(|job| job.job_id)
+            .collect();
+        assert_eq!(running, ["j3", "j1"]);
+        assert_eq!(sink.list(None, Some(2)).len(), 2);
+        assert_eq!(sink.list(Some(JobStatus::Done), None).len(), 0);
+    }
+}

@@ -1,0 +1,61 @@
+//! The claim rules every backend shares: who holds a task, and which
+//! operations its state allows. Backends that keep state elsewhere (SQL) load
+//! the row and ask these functions, so every backend refuses the same calls
+//! with the same error.
+
+use time::OffsetDateTime;
+
+use super::{ClaimToken, StoreError, Task};
+use crate::status::JobStatus;
+
+/// Checks that `token` (the backend's current claim sequence is
+/// `claim_seq`) holds `task` at `now`, and that the task's state allows
+/// `operation`, which is legal only in the `allowed` states.
+///
+/// A task in a terminal state answers `InvalidTransition` to its last holder
+/// and `NotHeld` to anyone else; a lease that has run out is no longer held.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn check_held(
+    task: &Task,
+    claim_seq: i64,
+    token: &ClaimToken,
+    now: OffsetDateTime,
+    operation: &'static str,
+    allowed: &[JobStatus],
+) -> Result<(), StoreError> {
+    let id = &task.id;
+    let token_matches = token.as_str().parse::<i64>().ok() == Some(claim_seq);
+    if task.status.is_terminal() {
+        return Err(if token_matches {
+            StoreError::InvalidTransition {
+                id: id.clone(),
+                from: task.status,
+                operation,
+            }
+        } else {
+            StoreError::NotHeld { id: id.clone() }
+        });
+    }
+    let held = matches!(task.status, JobStatus::Running | JobStatus::NeedsInput)
+        && token_matches
+        && task.lease_expires_at.is_some_and(|lease| lease > now);
+    if !held {
+        return Err(StoreError::NotHeld { id: id.clone() });
+    }
+    if !allowed.contains(&task.status) {
+        return Err(StoreError::InvalidTransition {
+            id: id.clone(),
+            from: task.status,
+            operation,
+        });
+    }
+    Ok(())
+}
+
+/// Whether an agent with `capabilities` may claim `task`.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn has_capabilities(task: &Task, capabilities: &[String]) -> bool {
+    task.required_capabilities
+        .iter()
+        .all(|need| capabilities.iter().any(|have| have == need))
+}
