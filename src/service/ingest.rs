@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, Request, Response, StatusCode, request::Parts};
 use http_body::Body;
@@ -562,6 +562,11 @@ impl Inner {
 
     /// Reads the body, refusing a declared length over the limit before
     /// reading anything and an undeclared one as soon as it crosses it.
+    ///
+    /// The bytes are copied into one allocation of exactly their size: a
+    /// body that arrived as a single chunk is otherwise a view into the
+    /// connection's read buffer, and storing it as the task payload would
+    /// keep that whole buffer alive for as long as the task lives.
     async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, IngestError>
     where
         B: Body + Send + 'static,
@@ -576,13 +581,30 @@ impl Inner {
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(IngestError::PayloadTooLarge { limit });
         }
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) if error.is::<LengthLimitError>() => {
-                Err(IngestError::PayloadTooLarge { limit })
+        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit));
+        let mut bytes = Vec::with_capacity(capacity);
+        let mut body = std::pin::pin!(Limited::new(body, limit));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| {
+                if error.is::<LengthLimitError>() {
+                    IngestError::PayloadTooLarge { limit }
+                } else {
+                    IngestError::BodyRead
+                }
+            })?;
+            if let Ok(mut data) = frame.into_data() {
+                while data.has_remaining() {
+                    let chunk = data.chunk();
+                    bytes.extend_from_slice(chunk);
+                    let n = chunk.len();
+                    data.advance(n);
+                }
             }
-            Err(_) => Err(IngestError::BodyRead),
         }
+        if bytes.capacity() != bytes.len() {
+            bytes.shrink_to_fit();
+        }
+        Ok(Bytes::from(bytes))
     }
 }
 
