@@ -13,6 +13,26 @@
 //! [`http_body::Body`], so they mount in hyper, axum (`route_service`,
 //! `nest_service`) or any tower stack.
 //!
+//! # Mounting
+//!
+//! In axum, next to the application's own routes (axum's `ConnectInfo` can
+//! be copied into [`PeerAddr`] by a small middleware; see
+//! `examples/axum.rs`):
+//!
+//! ```
+//! # fn app(ingest: hookroom::service::WebhookService) -> axum::Router {
+//! use hookroom::service::OperationsService;
+//!
+//! axum::Router::new()
+//!     .route_service("/webhook/{source}", ingest.clone())
+//!     .route_service("/health", ingest.health_service())
+//!     .route_service("/operations", OperationsService::new(ingest.operations_log()))
+//! # }
+//! ```
+//!
+//! In hyper, or anything else taking a tower service, serve a [`Gateway`]
+//! (see `examples/gateway.rs` and `examples/hyper.rs`).
+//!
 //! Client addresses for allowlists come from a [`PeerAddr`] the server puts
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
 //! when that peer is a configured trusted proxy.
