@@ -1,5 +1,5 @@
 //! `PostgresTaskStore` against a throwaway PostgreSQL server.
-#![cfg(feature = "postgres")]
+#![cfg(all(feature = "postgres", feature = "integration"))]
 
 mod support;
 
@@ -65,4 +65,17 @@ async fn postgres_task_store() {
         .complete(&reclaimed.task.id, &reclaimed.token, None)
         .await
         .expect("holder completes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_task_store_conformance() {
+    let pg = TestPostgres::start();
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let store = PostgresTaskStore::builder(&pg.url)
+        .with_table("conformance_tasks")
+        .with_clock(Arc::new(clock.clone()))
+        .build()
+        .await
+        .expect("connect");
+    hookroom::conformance::task_store::run_all(Arc::new(store), &clock).await;
 }

@@ -8,23 +8,27 @@ use time::OffsetDateTime;
 use super::{ClaimToken, StoreError, Task};
 use crate::status::JobStatus;
 
-/// Checks that `token` (the backend's current claim sequence is
-/// `claim_seq`) holds `task` at `now`, and that the task's state allows
+/// Checks that `token` (the backend's current claim token is
+/// `current`, `None` when unclaimed) holds `task` at `now`, and that the task's state allows
 /// `operation`, which is legal only in the `allowed` states.
 ///
-/// A task in a terminal state answers `InvalidTransition` to its last holder
-/// and `NotHeld` to anyone else; a lease that has run out is no longer held.
+/// Errors, first match wins: a finished task → `InvalidTransition` for its
+/// last claim's token, `NotHeld` for any other; a token that is not the live
+/// claim's, or whose lease has run out → `NotHeld`; a state `operation` is
+/// not allowed in → `InvalidTransition`.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn check_held(
     task: &Task,
-    claim_seq: i64,
+    current: Option<&str>,
     token: &ClaimToken,
     now: OffsetDateTime,
     operation: &'static str,
     allowed: &[JobStatus],
 ) -> Result<(), StoreError> {
     let id = &task.id;
-    let token_matches = token.as_str().parse::<i64>().ok() == Some(claim_seq);
+    let token_matches = current.is_some_and(|current| {
+        subtle::ConstantTimeEq::ct_eq(current.as_bytes(), token.as_str().as_bytes()).into()
+    });
     if task.status.is_terminal() {
         return Err(if token_matches {
             StoreError::InvalidTransition {

@@ -3,6 +3,7 @@
 
 mod error;
 mod fence;
+mod memory;
 mod model;
 mod payload;
 #[cfg(feature = "postgres")]
@@ -11,6 +12,7 @@ mod postgres;
 mod sqlite;
 
 pub use error::StoreError;
+pub use memory::InMemoryTaskStore;
 pub use model::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Task, TaskId, TaskQuery,
 };

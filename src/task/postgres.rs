@@ -40,7 +40,7 @@ const DEFAULT_POOL_SIZE: usize = 16;
 const COLUMNS: &str = "id, room, title, description, priority, status, source, source_event, \
      source_url, delivery_id, payload, required_capabilities, created_at, updated_at, expires_at, \
      not_before, claimed_by, lease_expires_at, attempts, input_request, input, result, failure, \
-     claim_seq";
+     claim_token";
 
 /// A [`TaskStore`] on a PostgreSQL database, shared safely by many processes.
 ///
@@ -201,7 +201,7 @@ impl Statements {
                     claimed_by            TEXT,
                     lease_expires_at      BIGINT,
                     attempts              BIGINT NOT NULL DEFAULT 0,
-                    claim_seq             BIGINT NOT NULL DEFAULT 0,
+                    claim_token           TEXT,
                     input_request         TEXT,
                     input                 TEXT,
                     result                TEXT,
@@ -210,6 +210,7 @@ impl Statements {
                 );
                 CREATE INDEX IF NOT EXISTS {t}_claim ON {t} (room, status, priority, created_at, seq);
                 CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (status, expires_at);
+                CREATE INDEX IF NOT EXISTS {t}_lease ON {t} (status, lease_expires_at);
                 CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);"
             ),
             insert: format!(
@@ -231,7 +232,7 @@ impl Statements {
             ),
             claim: format!(
                 "UPDATE {t} AS t SET status = 'RUNNING', claimed_by = $3, lease_expires_at = $4, \
-                   attempts = t.attempts + 1, claim_seq = t.claim_seq + 1, not_before = NULL, \
+                   attempts = t.attempts + 1, claim_token = $6, not_before = NULL, expires_at = NULL, \
                    input_request = NULL, input = NULL, updated_at = $2 \
                  FROM (SELECT seq FROM {t} \
                        WHERE room = $1 \
@@ -281,7 +282,7 @@ fn duration_nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-fn task_from_row(row: &Row) -> Result<(Task, i64), StoreError> {
+fn task_from_row(row: &Row) -> Result<(Task, Option<String>), StoreError> {
     fn json(s: Option<String>) -> Option<serde_json::Value> {
         s.and_then(|s| serde_json::from_str(&s).ok())
     }
@@ -322,7 +323,7 @@ fn task_from_row(row: &Row) -> Result<(Task, i64), StoreError> {
         result: json(row.try_get("result").map_err(backend)?),
         failure: row.try_get("failure").map_err(backend)?,
     };
-    Ok((task, row.try_get("claim_seq").map_err(backend)?))
+    Ok((task, row.try_get("claim_token").map_err(backend)?))
 }
 
 /// What a held-task operation writes, once the claim is checked.
@@ -392,8 +393,15 @@ impl PostgresTaskStore {
             .await
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
-        let (task, claim_seq) = task_from_row(&row)?;
-        check_held(&task, claim_seq, token, from_nanos(now), operation, allowed)?;
+        let (task, current) = task_from_row(&row)?;
+        check_held(
+            &task,
+            current.as_deref(),
+            token,
+            from_nanos(now),
+            operation,
+            allowed,
+        )?;
         let id_str = id.as_str().to_owned();
         let mut taken = None;
         type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
@@ -558,6 +566,7 @@ impl TaskStore for PostgresTaskStore {
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         let now = self.now();
         let lease = now.saturating_add(duration_nanos(request.lease));
+        let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -568,6 +577,7 @@ impl TaskStore for PostgresTaskStore {
                     &request.agent,
                     &lease,
                     &request.capabilities,
+                    &token.as_str(),
                 ],
             )
             .await
@@ -575,11 +585,8 @@ impl TaskStore for PostgresTaskStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let (task, claim_seq) = task_from_row(&row)?;
-        Ok(Some(Claimed {
-            task,
-            token: ClaimToken::new(claim_seq.to_string()),
-        }))
+        let (task, _) = task_from_row(&row)?;
+        Ok(Some(Claimed { task, token }))
     }
 
     async fn heartbeat(

@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS hookroom_tasks (
     claimed_by            TEXT,
     lease_expires_at      INTEGER,
     attempts              INTEGER NOT NULL DEFAULT 0,
-    claim_seq             INTEGER NOT NULL DEFAULT 0,
+    claim_token           TEXT,
     input_request         TEXT,
     input                 TEXT,
     result                TEXT,
@@ -79,15 +79,17 @@ CREATE TABLE IF NOT EXISTS hookroom_tasks (
     UNIQUE (source, delivery_id)
 );
 CREATE INDEX IF NOT EXISTS hookroom_tasks_claim
-    ON hookroom_tasks (room, status, priority, seq);
+    ON hookroom_tasks (room, status, priority, created_at, seq);
 CREATE INDEX IF NOT EXISTS hookroom_tasks_expiry
     ON hookroom_tasks (status, expires_at);
+CREATE INDEX IF NOT EXISTS hookroom_tasks_lease
+    ON hookroom_tasks (status, lease_expires_at);
 ";
 
 const COLUMNS: &str = "id, room, title, description, priority, status, source, source_event, \
      source_url, delivery_id, payload, required_capabilities, created_at, updated_at, expires_at, \
      not_before, claimed_by, lease_expires_at, attempts, input_request, input, result, failure, \
-     claim_seq";
+     claim_token";
 
 /// A durable [`TaskStore`] in one SQLite database file.
 ///
@@ -207,11 +209,11 @@ impl SqliteTaskStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            let (task, claim_seq) =
+            let (task, current) =
                 fetch(&tx, &id)?.ok_or(StoreError::NotFound { id: id.clone() })?;
             check_held(
                 &task,
-                claim_seq,
+                current.as_deref(),
                 &token,
                 from_nanos(now),
                 operation,
@@ -255,7 +257,7 @@ fn json_column(v: Option<&serde_json::Value>) -> Option<String> {
 }
 
 /// Reads a task row (in `COLUMNS` order) and its claim sequence.
-fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(Task, i64)> {
+fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(Task, Option<String>)> {
     fn parse_json(s: Option<String>) -> Option<serde_json::Value> {
         s.and_then(|s| serde_json::from_str(&s).ok())
     }
@@ -294,7 +296,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(Task, i64)> {
     Ok((task, row.get(23)?))
 }
 
-fn fetch(conn: &Connection, id: &TaskId) -> Result<Option<(Task, i64)>, StoreError> {
+fn fetch(conn: &Connection, id: &TaskId) -> Result<Option<(Task, Option<String>)>, StoreError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM hookroom_tasks WHERE id = ?1"),
         params![id.as_str()],
@@ -422,33 +424,31 @@ impl TaskStore for SqliteTaskStore {
                     .map_err(backend)?;
                 let mut chosen = None;
                 for row in rows.by_ref() {
-                    let (task, claim_seq) = row.map_err(backend)?;
+                    let (task, _) = row.map_err(backend)?;
                     if has_capabilities(&task, &request.capabilities) {
-                        chosen = Some((task.id, claim_seq));
+                        chosen = Some(task.id);
                         break;
                     }
                 }
                 chosen
             };
-            let Some((id, claim_seq)) = chosen else {
+            let Some(id) = chosen else {
                 return Ok(None);
             };
-            let next_seq = claim_seq.saturating_add(1);
+            let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
             let lease = now.saturating_add(duration_nanos(request.lease));
             tx.execute(
                 "UPDATE hookroom_tasks SET status = 'RUNNING', claimed_by = ?2, \
-                 lease_expires_at = ?3, attempts = attempts + 1, claim_seq = ?4, \
-                 not_before = NULL, input_request = NULL, input = NULL, updated_at = ?5 \
+                 lease_expires_at = ?3, attempts = attempts + 1, claim_token = ?4, \
+                 not_before = NULL, expires_at = NULL, input_request = NULL, input = NULL, \
+                 updated_at = ?5 \
                  WHERE id = ?1",
-                params![id.as_str(), request.agent, lease, next_seq, now],
+                params![id.as_str(), request.agent, lease, token.as_str(), now],
             )
             .map_err(backend)?;
             let task = fetch_task(&tx, &id)?;
             tx.commit().map_err(backend)?;
-            Ok(Some(Claimed {
-                task,
-                token: ClaimToken::new(next_seq.to_string()),
-            }))
+            Ok(Some(Claimed { task, token }))
         })
         .await
     }
@@ -707,6 +707,14 @@ mod tests {
             capabilities: vec![],
             lease: Duration::from_secs(30),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance() {
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let store =
+            SqliteTaskStore::open_in_memory_with_clock(Arc::new(clock.clone())).expect("open");
+        crate::conformance::task_store::run_all(Arc::new(store), &clock).await;
     }
 
     #[tokio::test]
