@@ -1,4 +1,21 @@
 //! Step 4 of the data flow: choosing the room (and priority) for an event.
+//!
+//! [`Router`] is the contract; [`RuleRouter`] is the reference router over
+//! the rules of a routes file ([`RoutesConfig`], the seed's
+//! `.masc/webhook_routes.json` shape), changeable at run time without
+//! locking the hot path.
+
+mod config;
+mod filter;
+mod glob;
+mod rule;
+mod secret;
+
+pub use config::{ConfigError, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+pub use filter::{FieldFilter, FilterError};
+pub use glob::{Glob, GlobError};
+pub use rule::{RouteEntry, RouteId, RuleRouter};
+pub use secret::{ResolvedSecret, SecretSource};
 
 use std::sync::Arc;
 use std::time::Duration;

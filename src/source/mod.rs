@@ -1,6 +1,31 @@
 //! Step 3 of the data flow: turning a verified request into an [`Event`].
 //!
-//! One module per provider; each implements [`Source`].
+//! One module per provider; each implements [`Source`]:
+//!
+//! | source | event name | delivery id |
+//! | --- | --- | --- |
+//! | [`GithubSource`] | `{X-GitHub-Event}.{action}` | `X-GitHub-Delivery` |
+//! | [`SlackSource`] | inner `event.type`; `slash_command.{cmd}`; interaction `type` | `event_id` / `trigger_id` |
+//! | [`JiraSource`] | `webhookEvent` without `jira:` | `X-Atlassian-Webhook-Identifier` |
+//! | [`HuggingFaceSource`] | `{event.scope}.{event.action}` | configured header, else body SHA-256 |
+//! | [`GenericSource`] | configurable header / JSON pointer | configurable, else body SHA-256 |
+//!
+//! Parsers read only the fields they need through small borrowed structs;
+//! the rest of the body is skipped, never built into a JSON tree, and the raw
+//! bytes become the event payload untouched.
+
+mod generic;
+mod github;
+mod huggingface;
+mod jira;
+pub(crate) mod json;
+mod slack;
+
+pub use generic::{GENERIC_FALLBACK_EVENT, GenericSource, InvalidPointer, JsonPointer, Locator};
+pub use github::GithubSource;
+pub use huggingface::HuggingFaceSource;
+pub use jira::JiraSource;
+pub use slack::SlackSource;
 
 use bytes::Bytes;
 use http::HeaderMap;

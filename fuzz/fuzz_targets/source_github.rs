@@ -1,0 +1,37 @@
+//! GitHub parser: any body under each kind of `X-GitHub-Event`. An accepted
+//! body is always valid JSON and kept byte for byte.
+#![no_main]
+
+use bytes::Bytes;
+use hookroom::source::{GithubSource, Parsed, Source};
+use hookroom::verify::Verification;
+use libfuzzer_sys::fuzz_target;
+
+const EVENTS: [&str; 6] = [
+    "pull_request",
+    "issues",
+    "push",
+    "ping",
+    "issue_comment",
+    "star",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let mut headers = http::HeaderMap::new();
+    let event = EVENTS[pick as usize % EVENTS.len()];
+    headers.insert("x-github-event", http::HeaderValue::from_static(event));
+    headers.insert("x-github-delivery", http::HeaderValue::from_static("d"));
+    let parsed = GithubSource::new().parse(
+        "github",
+        &headers,
+        Bytes::copy_from_slice(body),
+        Verification::assertion(0),
+    );
+    if let Ok(Parsed::Event(e)) = parsed {
+        assert!(serde_json::from_slice::<serde_json::Value>(&e.payload).is_ok());
+        assert_eq!(&e.payload[..], body);
+    }
+});

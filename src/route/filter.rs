@@ -1,0 +1,387 @@
+//! Payload filters: `{"label": "AI-WIP"}`, `{"pull_request.draft": false}`.
+
+use std::fmt;
+
+use serde::de;
+use serde_json::Value;
+
+/// One `field: value` condition of a route's `filter`.
+///
+/// `field` is a dotted path into the JSON payload (`pull_request.user.login`).
+/// Matching rules, chosen so that the seed's `{"label": "AI-WIP"}` reads the
+/// way GitHub payloads are shaped:
+///
+/// 1. An **array** met anywhere on the path matches if **any element**
+///    matches the rest of the path (`issue.labels` over GitHub's label list,
+///    `issue.labels.name` too).
+/// 2. An **object** at the end of the path is compared through its `name`
+///    field (GitHub's `label`, `labels[]`, `milestone`, … are objects with a
+///    `name`): `{"label": "AI-WIP"}` matches `"label": {"name": "AI-WIP", …}`.
+/// 3. Otherwise the value must equal the expected one with the same JSON
+///    type: strings to strings, booleans to booleans, numbers by value
+///    (`1` equals `1.0`). `"42"` does not match `42`.
+///
+/// Filters only see JSON payloads; a form-encoded body never matches one.
+#[derive(Clone, PartialEq)]
+pub struct FieldFilter {
+    field: Box<str>,
+    path: Box<[Box<str>]>,
+    expected: Expected,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Expected {
+    Str(Box<str>),
+    Num(f64),
+    Bool(bool),
+}
+
+/// Why a filter entry is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilterError {
+    /// The field path is empty or has an empty segment (`a..b`).
+    EmptyPathSegment,
+    /// The expected value is `null`, an array or an object.
+    UnsupportedValue,
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EmptyPathSegment => "the field path is empty or has an empty segment",
+            Self::UnsupportedValue => "the expected value must be a string, a number or a boolean",
+        })
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+impl FieldFilter {
+    /// Compiles one `field: expected` condition.
+    ///
+    /// # Errors
+    /// See [`FilterError`].
+    pub fn new(field: &str, expected: &Value) -> Result<Self, FilterError> {
+        let path: Box<[Box<str>]> = field.split('.').map(Box::from).collect();
+        if path.iter().any(|s| s.is_empty()) {
+            return Err(FilterError::EmptyPathSegment);
+        }
+        let expected = match expected {
+            Value::String(s) => Expected::Str(s.as_str().into()),
+            Value::Bool(b) => Expected::Bool(*b),
+            Value::Number(n) => Expected::Num(n.as_f64().ok_or(FilterError::UnsupportedValue)?),
+            Value::Null | Value::Array(_) | Value::Object(_) => {
+                return Err(FilterError::UnsupportedValue);
+            }
+        };
+        Ok(Self {
+            field: field.into(),
+            path,
+            expected,
+        })
+    }
+
+    /// The dotted field path as written.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// Whether `payload` satisfies this condition.
+    pub fn matches(&self, payload: &Value) -> bool {
+        matches_at(payload, &self.path, &self.expected)
+    }
+
+    /// Whether the raw JSON `payload` satisfies this condition, in one
+    /// streaming pass that skips everything off the path and builds no tree.
+    /// A body that is not valid JSON never matches.
+    ///
+    /// Gives the same answer as [`matches`](Self::matches) on the parsed
+    /// payload (including the last of duplicate keys deciding).
+    pub fn matches_json(&self, payload: &[u8]) -> bool {
+        // serde_json does not check the UTF-8 of strings it skips; the tree
+        // form rejects such a body, so this one must too.
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return false;
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let seed = Seek {
+            path: &self.path,
+            expected: &self.expected,
+        };
+        matches!(de::DeserializeSeed::deserialize(seed, &mut de), Ok(true)) && de.end().is_ok()
+    }
+}
+
+/// Streaming form of `matches_at`.
+struct Seek<'p> {
+    path: &'p [Box<str>],
+    expected: &'p Expected,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Seek<'_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Seek<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut hit = false;
+        // Every element is consumed (the rest of the document must still be
+        // read); elements after a hit are only skipped.
+        while !hit {
+            match seq.next_element_seed(Seek { ..self })? {
+                Some(m) => hit = m,
+                None => return Ok(false),
+            }
+        }
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(hit)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let (key, rest, leaf) = match self.path.split_first() {
+            Some((head, rest)) => (&**head, rest, false),
+            None => ("name", self.path, true),
+        };
+        // Like `serde_json::Value`, the last of duplicate keys decides.
+        let mut hit = false;
+        while let Some(k) = map.next_key::<Key<'de>>()? {
+            if k.0 == key {
+                hit = if leaf {
+                    map.next_value_seed(Leaf(self.expected))?
+                } else {
+                    map.next_value_seed(Seek {
+                        path: rest,
+                        expected: self.expected,
+                    })?
+                };
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(hit)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(self.path.is_empty() && matches!(self.expected, Expected::Str(e) if &**e == v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<bool, E> {
+        Ok(self.path.is_empty() && *self.expected == Expected::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<bool, E> {
+        Ok(self.path.is_empty() && num_equals(v as f64, self.expected))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<bool, E> {
+        Ok(self.path.is_empty() && num_equals(v as f64, self.expected))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<bool, E> {
+        Ok(self.path.is_empty() && num_equals(v, self.expected))
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// A leaf compared without fan-out (an object's `name`).
+struct Leaf<'p>(&'p Expected);
+
+impl<'de> de::DeserializeSeed<'de> for Leaf<'_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Leaf<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        de::IgnoredAny.visit_seq(seq).map(|_| false)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        de::IgnoredAny.visit_map(map).map(|_| false)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(matches!(self.0, Expected::Str(e) if &**e == v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<bool, E> {
+        Ok(*self.0 == Expected::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<bool, E> {
+        Ok(num_equals(v as f64, self.0))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<bool, E> {
+        Ok(num_equals(v as f64, self.0))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<bool, E> {
+        Ok(num_equals(v, self.0))
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// An object key, borrowed from the payload when it has no escapes.
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn num_equals(v: f64, expected: &Expected) -> bool {
+    matches!(expected, Expected::Num(e) if *e == v)
+}
+
+impl fmt::Debug for FieldFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldFilter")
+            .field("field", &self.field)
+            .field("expected", &self.expected)
+            .finish()
+    }
+}
+
+// Recursion depth is bounded by the payload's nesting, which serde_json caps
+// at 128 levels when parsing.
+fn matches_at(v: &Value, path: &[Box<str>], expected: &Expected) -> bool {
+    if let Value::Array(items) = v {
+        return items.iter().any(|item| matches_at(item, path, expected));
+    }
+    match path.split_first() {
+        Some((head, rest)) => match v {
+            Value::Object(map) => map
+                .get(&**head)
+                .is_some_and(|child| matches_at(child, rest, expected)),
+            _ => false,
+        },
+        None => match v {
+            Value::Object(map) => map
+                .get("name")
+                .is_some_and(|name| leaf_equals(name, expected)),
+            leaf => leaf_equals(leaf, expected),
+        },
+    }
+}
+
+fn leaf_equals(v: &Value, expected: &Expected) -> bool {
+    match (v, expected) {
+        (Value::String(s), Expected::Str(e)) => s.as_str() == &**e,
+        (Value::Bool(b), Expected::Bool(e)) => b == e,
+        (Value::Number(n), Expected::Num(e)) => n.as_f64().is_some_and(|n| n == *e),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A filter whose `matches` checks the tree and streaming forms agree.
+    struct Both(FieldFilter);
+
+    impl Both {
+        fn matches(&self, v: &Value) -> bool {
+            let tree = self.0.matches(v);
+            let stream = self.0.matches_json(v.to_string().as_bytes());
+            assert_eq!(tree, stream, "{:?} on {v}", self.0);
+            tree
+        }
+    }
+
+    fn f(field: &str, v: Value) -> Both {
+        Both(FieldFilter::new(field, &v).unwrap())
+    }
+
+    #[test]
+    fn object_at_the_end_compares_its_name() {
+        let p = json!({"label": {"name": "AI-WIP", "color": "5319e7"}});
+        assert!(f("label", json!("AI-WIP")).matches(&p));
+        assert!(f("label.name", json!("AI-WIP")).matches(&p));
+        assert!(!f("label", json!("bug")).matches(&p));
+        assert!(!f("label.color", json!("AI-WIP")).matches(&p));
+    }
+
+    #[test]
+    fn arrays_match_if_any_element_matches() {
+        let p =
+            json!({"issue": {"labels": [{"name": "bug"}, {"name": "AI-WIP"}], "tags": ["a", "b"]}});
+        assert!(f("issue.labels", json!("AI-WIP")).matches(&p));
+        assert!(f("issue.labels.name", json!("bug")).matches(&p));
+        assert!(!f("issue.labels", json!("none")).matches(&p));
+        assert!(f("issue.tags", json!("b")).matches(&p));
+    }
+
+    #[test]
+    fn scalars_compare_with_their_type() {
+        let p = json!({"n": 42, "draft": false, "s": "42", "x": null});
+        assert!(f("n", json!(42)).matches(&p));
+        assert!(f("n", json!(42.0)).matches(&p));
+        assert!(!f("n", json!("42")).matches(&p));
+        assert!(f("s", json!("42")).matches(&p));
+        assert!(f("draft", json!(false)).matches(&p));
+        assert!(!f("x", json!("null")).matches(&p));
+        assert!(!f("missing.deeper", json!(1)).matches(&p));
+        assert!(!f("n.deeper", json!(1)).matches(&p));
+    }
+
+    #[test]
+    fn name_is_a_leaf_and_invalid_json_never_matches() {
+        let p = json!({"label": {"name": ["AI-WIP"]}, "l2": {"name": {"name": "x"}}});
+        assert!(!f("label", json!("AI-WIP")).matches(&p));
+        assert!(!f("l2", json!("x")).matches(&p));
+        let filter = FieldFilter::new("a", &json!(1)).unwrap();
+        assert!(!filter.matches_json(br#"{"a":1"#));
+        assert!(!filter.matches_json(br#"{"a":1} x"#));
+        assert!(filter.matches_json(br#"{"a":1.0} "#));
+        assert!(filter.matches_json(br#"[{"b":2},{"a":1}]"#));
+        assert!(!filter.matches_json(br#"{"a":1,"a":2}"#));
+        assert!(filter.matches_json(br#"{"a":2,"a":1}"#));
+        assert!(!filter.matches_json(b"{\"a\":1,\"b\":\"\xfb\"}"));
+    }
+
+    #[test]
+    fn bad_filters_are_rejected() {
+        assert_eq!(
+            FieldFilter::new("a..b", &json!(1)),
+            Err(FilterError::EmptyPathSegment)
+        );
+        assert_eq!(
+            FieldFilter::new("", &json!(1)),
+            Err(FilterError::EmptyPathSegment)
+        );
+        assert_eq!(
+            FieldFilter::new("a", &json!(null)),
+            Err(FilterError::UnsupportedValue)
+        );
+        assert_eq!(
+            FieldFilter::new("a", &json!([1])),
+            Err(FilterError::UnsupportedValue)
+        );
+    }
+}
