@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, Request, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
@@ -20,322 +19,133 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use sha2::Sha256;
 use tower_service::Service;
 
-use hookroom::clock::{Clock, ManualClock};
-use hookroom::route::{Route, RouteDecision, Router};
-use hookroom::service::{Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService};
-use hookroom::source::{ParseError, Parsed, Source};
-use hookroom::status::{JobEvent, JobStatus, SinkError, StatusSink};
-use hookroom::task::{
-    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
-    TaskId, TaskQuery, TaskStore,
+use hookroom::clock::ManualClock;
+use hookroom::route::{RoutesConfig, RuleRouter};
+use hookroom::service::{
+    Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService, WebhookServiceBuilder,
 };
-use hookroom::verify::{Verification, Verifier, VerifyError};
-use hookroom::{Event, Verified};
+use hookroom::source::{GenericSource, GithubSource, HuggingFaceSource, JiraSource, SlackSource};
+use hookroom::status::{JobEvent, SinkError, StatusSink};
+use hookroom::task::{
+    ClaimRequest, ClaimToken, Claimed, FailAction, InMemoryTaskStore, Inserted, NewTask, Payload,
+    StoreError, Task, TaskId, TaskQuery, TaskStore,
+};
+use hookroom::verify::{
+    self, GithubVerifier, HmacVerifier, HuggingFaceVerifier, JiraVerifier, SlackVerifier,
+};
 
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const JIRA_SECRET: &str = "jira-webhook-secret";
 const HF_SECRET: &str = "hf-shared-secret";
+const GENERIC_SECRET: &str = "generic-secret";
 const NOW: i64 = 1_700_000_000;
 
 // ---------------------------------------------------------------------------
-// Test doubles written against the traits only.
+// The real verifiers, parsers, router and memory store; two failure-injecting
+// wrappers (store and sink) to prove that nothing is acknowledged that was
+// not stored.
 // ---------------------------------------------------------------------------
 
-fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    for part in parts {
-        mac.update(part);
-    }
-    hex::encode(mac.finalize().into_bytes())
+const ROUTES: &str = r#"{
+  "routes": [
+    {"source": "github", "event": "pull_request.*", "target_room": "pr-review", "priority": 2},
+    {"source": "github", "event": "issues.labeled", "filter": {"label": "AI-WIP"}, "target_room": "auto-code", "priority": 1},
+    {"source": "slack", "event": "*", "target_room": "slack-support", "priority": 3},
+    {"source": "jira", "event": "issue_created", "target_room": "jira-work", "priority": 3},
+    {"source": "huggingface", "event": "discussion.comment.*", "target_room": "hf-tagging"},
+    {"source": "generic", "event": "*", "target_room": "generic-inbox"},
+    {"source": "limited", "event": "*", "target_room": "limited"},
+    {"source": "hf", "event": "*", "target_room": "hf"}
+  ]
+}"#;
+
+fn router() -> Arc<RuleRouter> {
+    let config = RoutesConfig::from_json(ROUTES).unwrap();
+    Arc::new(RuleRouter::from_config(&config).unwrap())
 }
 
-/// GitHub's `X-Hub-Signature-256` scheme.
-#[derive(Debug)]
-struct HubSignature(&'static str);
-
-impl Verifier for HubSignature {
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verification, VerifyError> {
-        const H: &str = "x-hub-signature-256";
-        let value = headers
-            .get(H)
-            .ok_or(VerifyError::MissingHeader { header: H })?
-            .to_str()
-            .map_err(|_| VerifyError::MalformedHeader { header: H })?;
-        let hex_sig = value
-            .strip_prefix("sha256=")
-            .ok_or(VerifyError::MalformedHeader { header: H })?;
-        let sig = hex::decode(hex_sig).map_err(|_| VerifyError::MalformedHeader { header: H })?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).unwrap();
-        mac.update(body);
-        mac.verify_slice(&sig)
-            .map(|()| Verification::assertion(0))
-            .map_err(|_| VerifyError::SignatureMismatch)
-    }
-}
-
-/// Slack's v0 scheme with a five-minute window.
-#[derive(Debug)]
-struct SlackV0(ManualClock);
-
-impl Verifier for SlackV0 {
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verification, VerifyError> {
-        let text = |h: &'static str| -> Result<&str, VerifyError> {
-            headers
-                .get(h)
-                .ok_or(VerifyError::MissingHeader { header: h })?
-                .to_str()
-                .map_err(|_| VerifyError::MalformedHeader { header: h })
-        };
-        let ts = text("x-slack-request-timestamp")?;
-        let sig = text("x-slack-signature")?;
-        let at: i64 = ts.parse().map_err(|_| VerifyError::MalformedHeader {
-            header: "x-slack-request-timestamp",
-        })?;
-        if (self.0.unix_seconds() - at).abs() > 300 {
-            return Err(VerifyError::TimestampOutOfTolerance);
-        }
-        let expected = format!(
-            "v0={}",
-            hmac_hex(SLACK_SECRET, &[b"v0:", ts.as_bytes(), b":", body])
-        );
-        if expected == sig {
-            Ok(Verification::assertion(0))
-        } else {
-            Err(VerifyError::SignatureMismatch)
-        }
-    }
-}
-
-/// Hugging Face's `X-Webhook-Secret` shared secret.
-#[derive(Debug)]
-struct SharedSecret(&'static str);
-
-impl Verifier for SharedSecret {
-    fn verify(&self, headers: &HeaderMap, _body: &[u8]) -> Result<Verification, VerifyError> {
-        match headers.get("x-webhook-secret") {
-            None => Err(VerifyError::MissingHeader {
-                header: "x-webhook-secret",
-            }),
-            Some(v) if v.as_bytes() == self.0.as_bytes() => Ok(Verification::assertion(0)),
-            Some(_) => Err(VerifyError::SignatureMismatch),
-        }
-    }
-}
-
-/// A parser that reads the event name and delivery id from JSON pointers or
-/// headers, enough for every provider's fixture.
-#[derive(Debug)]
-struct PointerSource {
-    name_header: Option<&'static str>,
-    name_pointers: &'static [&'static str],
-    delivery_header: Option<&'static str>,
-    delivery_pointer: Option<&'static str>,
-}
-
-impl Source for PointerSource {
-    fn parse(
-        &self,
-        source: &str,
-        headers: &HeaderMap,
-        body: Bytes,
-        proof: Verification,
-    ) -> Result<Parsed, ParseError> {
-        let json: Value = serde_json::from_slice(&body).map_err(|e| ParseError::InvalidBody {
-            reason: e.to_string(),
-        })?;
-        if json["type"] == "url_verification" {
-            let challenge = json["challenge"].as_str().ok_or(ParseError::MissingField {
-                field: "/challenge".into(),
-            })?;
-            return Ok(Parsed::Challenge(challenge.to_owned()));
-        }
-        let header = |h: &'static str| {
-            headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .ok_or(ParseError::MissingHeader { header: h })
-        };
-        let pointer = |p: &str| {
-            json.pointer(p)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or(ParseError::MissingField { field: p.into() })
-        };
-        let mut name_parts = Vec::new();
-        if let Some(h) = self.name_header {
-            name_parts.push(header(h)?);
-        }
-        for p in self.name_pointers {
-            if let Ok(part) = pointer(p) {
-                name_parts.push(part);
-            }
-        }
-        if name_parts.is_empty() {
-            return Err(ParseError::MissingField {
-                field: self.name_pointers.first().copied().unwrap_or("").into(),
-            });
-        }
-        let delivery_id = match (self.delivery_header, self.delivery_pointer) {
-            (Some(h), _) => header(h)?,
-            (None, Some(p)) => pointer(p)?,
-            (None, None) => hex::encode(&body[..body.len().min(16)]),
-        };
-        let name = name_parts.join(".");
-        Ok(Parsed::Event(Verified::new(
-            Event {
-                source: source.to_owned(),
-                title: format!("[{source}] {name}"),
-                name,
-                delivery_id,
-                description: String::new(),
-                url: None,
-                payload: body,
-            },
-            proof,
-        )))
-    }
-}
-
-/// `ping` is ignored; everything else goes to `<source>-room`.
-#[derive(Debug)]
-struct BySource;
-
-impl Router for BySource {
-    fn route(&self, event: &Verified<Event>) -> RouteDecision {
-        if event.name == "ping" {
-            return RouteDecision::Ignore {
-                reason: "no route for ping".into(),
-            };
-        }
-        RouteDecision::Deliver(Route {
-            room: format!("{}-room", event.source).into(),
-            priority: 2,
-            ttl: None,
-        })
-    }
-}
-
-/// A store keeping tasks in a map; `insert` fails while `failing` is set.
+/// The memory store; `insert` and `get` fail while `failing` is set.
 #[derive(Debug, Default)]
-struct MapStore {
-    tasks: Mutex<Vec<Task>>,
+struct FlakyStore {
+    inner: InMemoryTaskStore,
     failing: AtomicBool,
 }
 
-fn unsupported() -> StoreError {
-    StoreError::Backend {
-        store: "map",
-        source: "not supported by the test double".into(),
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend {
+                store: "flaky",
+                source: "connection refused to db.internal:5432".into(),
+            });
+        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
-impl TaskStore for MapStore {
+impl TaskStore for FlakyStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend {
-                store: "map",
-                source: "connection refused to db.internal:5432".into(),
-            });
-        }
-        let mut tasks = self.tasks.lock().unwrap();
-        if let Some(t) = tasks
-            .iter()
-            .find(|t| t.source == task.source && t.delivery_id == task.delivery_id)
-        {
-            return Ok(Inserted {
-                id: t.id.clone(),
-                duplicate: true,
-            });
-        }
-        let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
-        let id = TaskId::random();
-        tasks.push(Task {
-            id: id.clone(),
-            room: task.room,
-            title: task.title,
-            description: task.description,
-            priority: task.priority,
-            status: JobStatus::Pending,
-            source: task.source,
-            source_event: task.source_event,
-            source_url: task.source_url,
-            delivery_id: task.delivery_id,
-            payload: task.payload,
-            required_capabilities: task.required_capabilities,
-            created_at: now,
-            updated_at: now,
-            expires_at: None,
-            not_before: None,
-            claimed_by: None,
-            lease_expires_at: None,
-            attempts: 0,
-            input_request: None,
-            input: None,
-            result: None,
-            failure: None,
-        });
-        Ok(Inserted {
-            id,
-            duplicate: false,
-        })
+        self.check()?;
+        self.inner.insert(task).await
     }
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(unsupported());
-        }
-        Ok(self
-            .tasks
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|t| &t.id == id)
-            .cloned())
+        self.check()?;
+        self.inner.get(id).await
     }
-    async fn list(&self, _: &TaskQuery) -> Result<Vec<Task>, StoreError> {
-        Ok(self.tasks.lock().unwrap().clone())
+    async fn list(&self, q: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+        self.inner.list(q).await
     }
-    async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
-        Err(unsupported())
+    async fn claim(&self, r: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
+        self.inner.claim(r).await
     }
-    async fn heartbeat(&self, _: &TaskId, _: &ClaimToken, _: Duration) -> Result<Task, StoreError> {
-        Err(unsupported())
+    async fn heartbeat(
+        &self,
+        id: &TaskId,
+        t: &ClaimToken,
+        l: Duration,
+    ) -> Result<Task, StoreError> {
+        self.inner.heartbeat(id, t, l).await
     }
     async fn complete(
         &self,
-        _: &TaskId,
-        _: &ClaimToken,
-        _: Option<Value>,
+        id: &TaskId,
+        t: &ClaimToken,
+        r: Option<Value>,
     ) -> Result<Task, StoreError> {
-        Err(unsupported())
+        self.inner.complete(id, t, r).await
     }
     async fn fail(
         &self,
-        _: &TaskId,
-        _: &ClaimToken,
-        _: &str,
-        _: FailAction,
+        id: &TaskId,
+        t: &ClaimToken,
+        why: &str,
+        a: FailAction,
     ) -> Result<Task, StoreError> {
-        Err(unsupported())
+        self.inner.fail(id, t, why, a).await
     }
-    async fn release(&self, _: &TaskId, _: &ClaimToken) -> Result<Task, StoreError> {
-        Err(unsupported())
+    async fn release(&self, id: &TaskId, t: &ClaimToken) -> Result<Task, StoreError> {
+        self.inner.release(id, t).await
     }
-    async fn request_input(&self, _: &TaskId, _: &ClaimToken, _: &str) -> Result<Task, StoreError> {
-        Err(unsupported())
+    async fn request_input(
+        &self,
+        id: &TaskId,
+        t: &ClaimToken,
+        p: &str,
+    ) -> Result<Task, StoreError> {
+        self.inner.request_input(id, t, p).await
     }
-    async fn provide_input(&self, _: &TaskId, _: Value) -> Result<Task, StoreError> {
-        Err(unsupported())
+    async fn provide_input(&self, id: &TaskId, v: Value) -> Result<Task, StoreError> {
+        self.inner.provide_input(id, v).await
     }
-    async fn take_input(&self, _: &TaskId, _: &ClaimToken) -> Result<Option<Value>, StoreError> {
-        Err(unsupported())
+    async fn take_input(&self, id: &TaskId, t: &ClaimToken) -> Result<Option<Value>, StoreError> {
+        self.inner.take_input(id, t).await
     }
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
-        Ok(Vec::new())
+        self.inner.expire_pending().await
     }
 }
 
@@ -367,7 +177,7 @@ impl StatusSink for RecordingSink {
 struct Harness {
     addr: SocketAddr,
     client: Client<HttpConnector, BoxBody<Bytes, Infallible>>,
-    store: Arc<MapStore>,
+    store: Arc<FlakyStore>,
     sink: Arc<RecordingSink>,
     clock: ManualClock,
 }
@@ -392,49 +202,40 @@ fn fixture_headers(path: &str) -> Vec<(String, String)> {
 }
 
 fn build(
-    store: Arc<MapStore>,
+    store: Arc<FlakyStore>,
     sink: Arc<RecordingSink>,
     clock: ManualClock,
-    tune: impl FnOnce(
-        hookroom::service::WebhookServiceBuilder,
-    ) -> hookroom::service::WebhookServiceBuilder,
+    tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
 ) -> Gateway {
-    let github = Arc::new(PointerSource {
-        name_header: Some("x-github-event"),
-        name_pointers: &["/action"],
-        delivery_header: Some("x-github-delivery"),
-        delivery_pointer: None,
-    });
-    let slack = Arc::new(PointerSource {
-        name_header: None,
-        name_pointers: &["/event/type"],
-        delivery_header: None,
-        delivery_pointer: Some("/event_id"),
-    });
-    let jira = Arc::new(PointerSource {
-        name_header: None,
-        name_pointers: &["/webhookEvent"],
-        delivery_header: Some("x-atlassian-webhook-identifier"),
-        delivery_pointer: None,
-    });
-    let huggingface = Arc::new(PointerSource {
-        name_header: None,
-        name_pointers: &["/event/scope", "/event/action"],
-        delivery_header: None,
-        delivery_pointer: None,
-    });
-    let builder = WebhookService::builder(Arc::new(BySource), store)
+    let generic = HmacVerifier::builder("x-signature")
+        .prefix("sha256=")
+        .build(GENERIC_SECRET)
+        .unwrap();
+    let builder = WebhookService::builder(router(), store)
         .status_sink(sink)
         .clock(Arc::new(clock.clone()))
         .body_limit(64 * 1024)
-        .source("github", Arc::new(HubSignature(GITHUB_SECRET)), github)
-        .source("slack", Arc::new(SlackV0(clock)), slack)
-        .source("jira", Arc::new(HubSignature(GITHUB_SECRET)), jira)
+        .source(
+            "github",
+            Arc::new(GithubVerifier::new(GITHUB_SECRET)),
+            Arc::new(GithubSource::new()),
+        )
+        .source(
+            "slack",
+            Arc::new(SlackVerifier::new(SLACK_SECRET).with_clock(clock)),
+            Arc::new(SlackSource::new()),
+        )
+        .source(
+            "jira",
+            Arc::new(JiraVerifier::new(JIRA_SECRET)),
+            Arc::new(JiraSource::new()),
+        )
         .source(
             "huggingface",
-            Arc::new(SharedSecret(HF_SECRET)),
-            huggingface,
-        );
+            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceSource::new()),
+        )
+        .source("generic", Arc::new(generic), Arc::new(GenericSource::new()));
     Gateway::new(tune(builder).build())
 }
 
@@ -443,12 +244,8 @@ impl Harness {
         Self::start_with(|b| b).await
     }
 
-    async fn start_with(
-        tune: impl FnOnce(
-            hookroom::service::WebhookServiceBuilder,
-        ) -> hookroom::service::WebhookServiceBuilder,
-    ) -> Self {
-        let store = Arc::new(MapStore::default());
+    async fn start_with(tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder) -> Self {
+        let store = Arc::new(FlakyStore::default());
         let sink = Arc::new(RecordingSink::default());
         let clock = ManualClock::at_unix(NOW);
         let gateway = build(store.clone(), sink.clone(), clock.clone(), tune);
@@ -518,8 +315,8 @@ impl Harness {
             .await
     }
 
-    fn tasks(&self) -> Vec<Task> {
-        self.store.tasks.lock().unwrap().clone()
+    async fn tasks(&self) -> Vec<Task> {
+        self.store.list(&TaskQuery::default()).await.unwrap()
     }
 }
 
@@ -534,23 +331,18 @@ fn github_headers(event: &str, delivery: &str, body: &[u8]) -> Vec<(String, Stri
         h("x-github-delivery", delivery),
         h(
             "x-hub-signature-256",
-            &format!("sha256={}", hmac_hex(GITHUB_SECRET, &[body])),
+            &verify::github::sign(GITHUB_SECRET.as_bytes(), body),
         ),
     ]
 }
 
 fn slack_headers(ts: i64, body: &[u8]) -> Vec<(String, String)> {
+    let signature = verify::slack::sign(SLACK_SECRET.as_bytes(), ts, body);
     let ts = ts.to_string();
     vec![
         h("content-type", "application/json"),
         h("x-slack-request-timestamp", &ts),
-        h(
-            "x-slack-signature",
-            &format!(
-                "v0={}",
-                hmac_hex(SLACK_SECRET, &[b"v0:", ts.as_bytes(), b":", body])
-            ),
-        ),
+        h("x-slack-signature", &signature),
     ]
 }
 
@@ -600,8 +392,8 @@ async fn github_fixture_with_its_real_signature_is_accepted_and_stored() {
 
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.json);
     assert_eq!(answer.json["status"], "accepted");
-    assert_eq!(answer.json["room"], "github-room");
-    let tasks = harness.tasks();
+    assert_eq!(answer.json["room"], "pr-review");
+    let tasks = harness.tasks().await;
     assert_eq!(tasks.len(), 1);
     assert_eq!(answer.json["task_id"], tasks[0].id.as_str());
     assert_eq!(tasks[0].source_event, "pull_request.opened");
@@ -620,11 +412,35 @@ async fn every_source_accepts_a_valid_delivery() {
     let jira = fixture("jira/jira_issue_created.json");
     let mut jira_headers = fixture_headers("jira/jira_issue_created.headers.json");
     jira_headers.push(h(
-        "x-hub-signature-256",
-        &format!("sha256={}", hmac_hex(GITHUB_SECRET, &[&jira])),
+        "x-hub-signature",
+        &verify::jira::sign(JIRA_SECRET.as_bytes(), &jira),
     ));
     let hf = fixture("huggingface/discussion.comment.create.json");
     let issues = fixture("github/issues.labeled.json");
+    let slash = fixture("slack/slash_command.form.txt");
+    let mut slash_headers = slack_headers(NOW, &slash);
+    slash_headers[0].1 = "application/x-www-form-urlencoded".into();
+    let generic = fixture("standard/user.created.json");
+    let generic_headers = [
+        h("content-type", "application/json"),
+        h("webhook-id", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"),
+        h(
+            "x-signature",
+            &format!(
+                "sha256={}",
+                hex::encode(
+                    <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(
+                        GENERIC_SECRET.as_bytes()
+                    )
+                    .map(|mut mac| {
+                        hmac::Mac::update(&mut mac, &generic);
+                        hmac::Mac::finalize(mac).into_bytes()
+                    })
+                    .unwrap()
+                )
+            ),
+        ),
+    ];
 
     let answers = [
         harness
@@ -638,6 +454,10 @@ async fn every_source_accepts_a_valid_delivery() {
             .post("/webhook/slack", &slack_headers(NOW, &slack), slack.clone())
             .await,
         harness.post("/webhook/jira", &jira_headers, jira).await,
+        harness.post("/webhook/slack", &slash_headers, slash).await,
+        harness
+            .post("/webhook/generic", &generic_headers, generic)
+            .await,
         harness
             .post(
                 "/webhook/huggingface",
@@ -651,6 +471,7 @@ async fn every_source_accepts_a_valid_delivery() {
     }
     let mut events: Vec<String> = harness
         .tasks()
+        .await
         .into_iter()
         .map(|t| format!("{}:{}", t.room, t.source_event))
         .collect();
@@ -658,10 +479,12 @@ async fn every_source_accepts_a_valid_delivery() {
     assert_eq!(
         events,
         [
-            "github-room:issues.labeled",
-            "huggingface-room:discussion.comment.create",
-            "jira-room:jira:issue_created",
-            "slack-room:app_mention",
+            "auto-code:issues.labeled",
+            "generic-inbox:user.created",
+            "hf-tagging:discussion.comment.create",
+            "jira-work:issue_created",
+            "slack-support:app_mention",
+            "slack-support:slash_command.weather",
         ]
     );
 }
@@ -695,7 +518,7 @@ async fn bad_or_missing_signature_is_401_and_stores_nothing() {
         )
         .await;
     assert_error(&wrong_secret, 401, "signature_mismatch");
-    assert!(harness.tasks().is_empty());
+    assert!(harness.tasks().await.is_empty());
 }
 
 #[tokio::test]
@@ -743,7 +566,7 @@ async fn slack_url_verification_answers_the_challenge() {
         answer.json["challenge"],
         "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
     );
-    assert!(harness.tasks().is_empty());
+    assert!(harness.tasks().await.is_empty());
 }
 
 #[tokio::test]
@@ -759,9 +582,27 @@ async fn duplicate_delivery_is_200_with_the_first_task_id() {
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.json["status"], "duplicate");
     assert_eq!(second.json["task_id"], first.json["task_id"]);
-    assert_eq!(harness.tasks().len(), 1);
+    assert_eq!(harness.tasks().await.len(), 1);
     // Only the first insert creates a job.
     assert_eq!(harness.sink.events.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn slack_retry_of_a_stored_event_is_a_duplicate() {
+    let harness = Harness::start().await;
+    let body = fixture("slack/event_callback.app_mention.json");
+    let first = harness
+        .post("/webhook/slack", &slack_headers(NOW, &body), body.clone())
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.json);
+    let mut retry = slack_headers(NOW + 60, &body);
+    retry.push(h("x-slack-retry-num", "1"));
+    retry.push(h("x-slack-retry-reason", "http_timeout"));
+    let second = harness.post("/webhook/slack", &retry, body).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.json);
+    assert_eq!(second.json["status"], "duplicate");
+    assert_eq!(second.json["task_id"], first.json["task_id"]);
+    assert_eq!(harness.tasks().await.len(), 1);
 }
 
 #[tokio::test]
@@ -777,8 +618,9 @@ async fn ignored_event_is_200_with_reason_and_no_task() {
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     assert_eq!(answer.json["status"], "ignored");
-    assert_eq!(answer.json["reason"], "no route for ping");
-    assert!(harness.tasks().is_empty());
+    let reason = answer.json["reason"].as_str().unwrap();
+    assert!(reason.contains("no route matches"), "{reason}");
+    assert!(harness.tasks().await.is_empty());
 }
 
 #[tokio::test]
@@ -799,7 +641,7 @@ async fn malformed_json_and_missing_header_are_400() {
     headers.remove(2); // x-github-delivery
     let answer = harness.post("/webhook/github", &headers, body).await;
     assert_error(&answer, 400, "missing_header");
-    assert!(harness.tasks().is_empty());
+    assert!(harness.tasks().await.is_empty());
 }
 
 #[tokio::test]
@@ -844,7 +686,7 @@ async fn oversize_body_is_413_with_and_without_content_length() {
         )
         .await;
     assert_error(&answer, 401, "signature_mismatch");
-    assert!(harness.tasks().is_empty());
+    assert!(harness.tasks().await.is_empty());
 }
 
 #[tokio::test]
@@ -891,7 +733,7 @@ async fn every_2xx_means_the_task_is_in_the_store() {
             "task {id} acknowledged but not stored"
         );
     }
-    assert_eq!(harness.tasks().len(), 20);
+    assert_eq!(harness.tasks().await.len(), 20);
 }
 
 #[tokio::test]
@@ -941,7 +783,7 @@ async fn created_job_is_published_and_a_failing_sink_does_not_fail_the_request()
             },
         ] => {
             assert_eq!(answer.json["task_id"], job_id.as_str());
-            assert_eq!(input_data["room"], "github-room");
+            assert_eq!(input_data["room"], "pr-review");
             assert_eq!(input_data["event"], "pull_request.opened");
         }
         other => panic!("expected one Created event, got {other:?}"),
@@ -957,7 +799,7 @@ async fn created_job_is_published_and_a_failing_sink_does_not_fail_the_request()
         )
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED);
-    assert_eq!(harness.tasks().len(), 2);
+    assert_eq!(harness.tasks().await.len(), 2);
 }
 
 #[tokio::test]
@@ -965,22 +807,15 @@ async fn rate_limit_answers_429_with_retry_after_then_recovers() {
     let harness = Harness::start_with(|b| {
         b.source_with(
             "limited",
-            Arc::new(SharedSecret(HF_SECRET)),
-            Arc::new(PointerSource {
-                name_header: None,
-                name_pointers: &["/event/scope", "/event/action"],
-                delivery_header: None,
-                delivery_pointer: Some("/id"),
-            }),
+            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(GenericSource::new()),
             SourceOptions::new().rate_limit(RateLimit::new(1, 2)),
         )
     })
     .await;
     let secret = [h("x-webhook-secret", HF_SECRET)];
     let send = |n: u32| {
-        let body = Bytes::from(format!(
-            "{{\"id\":\"{n}\",\"event\":{{\"scope\":\"repo\",\"action\":\"update\"}}}}"
-        ));
+        let body = Bytes::from(format!("{{\"id\":\"{n}\",\"type\":\"repo.update\"}}"));
         harness.post("/webhook/limited", &secret, body)
     };
     assert_eq!(send(1).await.status, StatusCode::ACCEPTED);
@@ -1006,16 +841,11 @@ async fn rate_limit_answers_429_with_retry_after_then_recovers() {
 
 #[tokio::test]
 async fn allowlist_uses_the_peer_and_trusts_forwarded_only_from_proxies() {
-    let allow_only_10 = |b: hookroom::service::WebhookServiceBuilder| {
+    let allow_only_10 = |b: WebhookServiceBuilder| {
         b.source_with(
             "hf",
-            Arc::new(SharedSecret(HF_SECRET)),
-            Arc::new(PointerSource {
-                name_header: None,
-                name_pointers: &["/event/scope", "/event/action"],
-                delivery_header: None,
-                delivery_pointer: None,
-            }),
+            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceSource::new()),
             SourceOptions::new().allow("10.0.0.0/8".parse().unwrap()),
         )
     };
@@ -1054,7 +884,7 @@ async fn health_and_operations_report_the_deliveries() {
     assert_eq!(health.json["status"], "healthy");
     assert_eq!(
         health.json["components"]["sources"]["configured"],
-        serde_json::json!(["github", "huggingface", "jira", "slack"])
+        serde_json::json!(["generic", "github", "huggingface", "jira", "slack"])
     );
 
     let body = fixture("github/pull_request.opened.json");
@@ -1087,7 +917,7 @@ async fn health_and_operations_report_the_deliveries() {
         list[1]["delivery_id"],
         "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     );
-    assert_eq!(list[1]["room"], "github-room");
+    assert_eq!(list[1]["room"], "pr-review");
 }
 
 #[tokio::test]
