@@ -3,10 +3,13 @@
 pub mod api;
 mod hook;
 pub mod job;
+#[cfg(feature = "memory")]
 mod memory;
 
 pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
+#[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
 
 use serde_json::{Map, Value};

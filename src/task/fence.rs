@@ -57,7 +57,7 @@ pub(crate) fn check_held(
 }
 
 /// Whether an agent with `capabilities` may claim `task`.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn has_capabilities(task: &Task, capabilities: &[String]) -> bool {
     task.required_capabilities
         .iter()

@@ -3,6 +3,7 @@
 
 mod error;
 mod fence;
+#[cfg(feature = "memory")]
 mod memory;
 mod model;
 mod payload;
@@ -12,6 +13,8 @@ mod postgres;
 mod sqlite;
 
 pub use error::StoreError;
+#[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryTaskStore;
 pub use model::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Task, TaskId, TaskQuery,

@@ -1,11 +1,66 @@
 //! Step 2 of the data flow: proving a request came from its sender.
 //!
 //! A [`Verifier`] checks the raw body bytes exactly as received against the
-//! request headers. Verification is synchronous and allocation-free.
+//! request headers. Verification is synchronous; the HMAC schemes (GitHub,
+//! Jira, Slack, Standard Webhooks `v1`, Stripe, generic HMAC) allocate nothing
+//! per request: keys are prepared once, signatures are decoded into stack
+//! arrays, and signed parts are fed to the MAC one after another.
+//!
+//! | scheme | verifier | headers |
+//! | --- | --- | --- |
+//! | [GitHub](github) | [`GithubVerifier`] | `X-Hub-Signature-256: sha256=<hex>` |
+//! | [Jira / Atlassian](jira) | [`JiraVerifier`] | `X-Hub-Signature: sha256=<hex>` |
+//! | [Slack v0](slack) | [`SlackVerifier`] | `X-Slack-Signature: v0=<hex>`, `X-Slack-Request-Timestamp` |
+//! | [Hugging Face](huggingface) | [`HuggingFaceVerifier`] | `X-Webhook-Secret: <secret>` |
+//! | [Standard Webhooks](standard_webhooks) | [`StandardWebhooksVerifier`], [`StandardWebhooksAsymmetricVerifier`] | `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64> v1a,<b64>` |
+//! | [Stripe](stripe) | [`StripeVerifier`] | `Stripe-Signature: t=…,v1=<hex>` |
+//! | [any HMAC-SHA256 sender](hmac) | [`HmacVerifier`] | configurable |
+//! | [bearer token](bearer) | [`BearerVerifier`] | `Authorization: Bearer <token>` |
+//!
+//! Every verifier takes several secrets ([`Secrets`], newest first) and
+//! reports which one matched in [`Verification::key_index`]. Timestamped
+//! schemes reject requests further than their tolerance (300 s by default)
+//! from their [`Clock`](crate::clock::Clock), in the past or the future.
+//! Comparisons are constant-time; a signature of the wrong length (truncated,
+//! extended, doubled) is never compared. Each scheme module also has a `sign`
+//! function: what a sender computes.
+//!
+//! ```
+//! use hookroom::verify::{github, GithubVerifier, Secret, Secrets, Verifier};
+//! use http::HeaderMap;
+//!
+//! // Rotation: the new secret first, the old one until senders stop using it.
+//! let verifier = GithubVerifier::new(Secrets::from(Secret::from("new")).with("old"));
+//!
+//! let body = br#"{"zen":"Keep it logically awesome."}"#;
+//! let mut headers = HeaderMap::new();
+//! headers.insert("X-Hub-Signature-256", github::sign(b"old", body).parse()?);
+//! assert_eq!(verifier.verify(&headers, body)?.key_index(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod bearer;
+mod common;
 mod error;
+pub mod github;
+pub mod hmac;
+pub mod huggingface;
+pub mod jira;
+mod secret;
+pub mod slack;
+pub mod standard_webhooks;
+pub mod stripe;
 
-pub use error::VerifyError;
+pub use bearer::BearerVerifier;
+pub use error::{ConfigError, VerifyError};
+pub use github::GithubVerifier;
+pub use hmac::{HmacVerifier, HmacVerifierBuilder, SignatureEncoding, SignedContent};
+pub use huggingface::HuggingFaceVerifier;
+pub use jira::JiraVerifier;
+pub use secret::{Secret, Secrets};
+pub use slack::SlackVerifier;
+pub use standard_webhooks::{StandardWebhooksAsymmetricVerifier, StandardWebhooksVerifier};
+pub use stripe::StripeVerifier;
 
 use http::HeaderMap;
 
