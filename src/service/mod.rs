@@ -1,1 +1,70 @@
 //! The HTTP surface, as tower services.
+//!
+//! | service | path | answers |
+//! | --- | --- | --- |
+//! | [`WebhookService`] | `POST {prefix}/webhook/{source}` | `202` accepted, `200` duplicate / ignored / Slack challenge, `401`, `400`, `403`, `404`, `405`, `413`, `429`, `503` |
+//! | [`HealthService`] | `GET {prefix}/health` | `200` healthy / `503` unhealthy |
+//! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | `200`, newest first, with the total |
+//! | [`Gateway`] | all three under one prefix | |
+//!
+//! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
+//! [`IngestError::status`] is the one place that maps errors to statuses.
+//! The services are plain [`tower_service::Service`]s over any
+//! [`http_body::Body`], so they mount in hyper, axum (`route_service`,
+//! `nest_service`) or any tower stack.
+//!
+//! # Mounting
+//!
+//! In axum, next to the application's own routes (axum's `ConnectInfo` can
+//! be copied into [`PeerAddr`] by a small middleware; see
+//! `examples/axum.rs`):
+//!
+//! ```
+//! # fn app(ingest: hookroom::service::WebhookService) -> axum::Router {
+//! use hookroom::service::OperationsService;
+//!
+//! axum::Router::new()
+//!     .route_service("/webhook/{source}", ingest.clone())
+//!     .route_service("/health", ingest.health_service())
+//!     .route_service("/operations", OperationsService::new(ingest.operations_log()))
+//! # }
+//! ```
+//!
+//! In hyper, or anything else taking a tower service, serve a [`Gateway`]
+//! (see `examples/gateway.rs` and `examples/hyper.rs`).
+//!
+//! Client addresses for allowlists come from a [`PeerAddr`] the server puts
+//! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
+//! when that peer is a configured trusted proxy.
+
+mod client_addr;
+mod error;
+mod gateway;
+mod health;
+mod ingest;
+mod operations;
+mod rate_limit;
+
+pub use client_addr::PeerAddr;
+pub use error::IngestError;
+pub use gateway::Gateway;
+pub use health::{DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
+pub use ingest::{
+    DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceOptions, WebhookService, WebhookServiceBuilder,
+};
+pub use operations::{
+    DEFAULT_OPERATIONS_CAPACITY, DEFAULT_OPERATIONS_LIMIT, Operation, OperationsLog,
+    OperationsService,
+};
+pub use rate_limit::RateLimit;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The response body of every service here: a complete JSON document.
+pub type ServiceBody = http_body_util::Full<bytes::Bytes>;
+
+/// The future of the services here.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<ServiceBody>, Infallible>> + Send + 'static>>;

@@ -1,0 +1,298 @@
+//! The example gateway: `/webhook/{source}`, `/health` and `/operations` at
+//! the root of 127.0.0.1:8935.
+//!
+//! ```text
+//! cargo run --example gateway
+//! cargo run --example gateway -- --config examples/routes.json --listen 127.0.0.1:8935 --store memory
+//! ```
+//!
+//! Secrets come from the `${ENV_VAR}` references in the routes file (a
+//! string or a list per source, for rotation).
+//!
+//! Development mode: when no `--config` is given, the shipped
+//! `examples/routes.json` is used, and each variable it references that is
+//! not set stands in for a printed development secret
+//! (`hookroom-dev-<variable>`, e.g. `hookroom-dev-github-webhook-secret`),
+//! with a warning — so the README's command works on a fresh machine. With
+//! an explicit `--config`, a missing variable is a startup error naming it;
+//! `--strict` makes the shipped file strict too.
+//!
+//! On start it prints the endpoints and a ready-to-paste, signed `curl` for
+//! a test GitHub `pull_request.opened` delivery. Ctrl-C stops it gracefully
+//! (in-flight requests finish).
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tower_service::Service;
+
+use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
+use hookroom::service::{Gateway, PeerAddr, RouteCount, WebhookService};
+use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
+use hookroom::status::InMemoryStatusSink;
+use hookroom::task::{InMemoryTaskStore, TaskStore};
+use hookroom::verify::{
+    self, GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secret, Secrets, SlackVerifier,
+    Verifier,
+};
+
+const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/routes.json");
+const USAGE: &str =
+    "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict]";
+
+struct Args {
+    config: Option<PathBuf>,
+    listen: SocketAddr,
+    store: String,
+    strict: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        config: None,
+        listen: SocketAddr::from(([127, 0, 0, 1], 8935)),
+        store: "memory".into(),
+        strict: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--config" => args.config = Some(PathBuf::from(value()?)),
+            "--listen" => {
+                let v = value()?;
+                args.listen = v.parse().map_err(|_| {
+                    format!("--listen: `{v}` is not an address like 127.0.0.1:8935")
+                })?;
+            }
+            "--store" => args.store = value()?,
+            "--strict" => args.strict = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown flag `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+fn open_store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
+    if spec == "memory" {
+        return Ok(Arc::new(InMemoryTaskStore::new()));
+    }
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        return hookroom::task::SqliteTaskStore::open(path)
+            .map(|store| Arc::new(store) as Arc<dyn TaskStore>)
+            .map_err(|e| format!("--store {spec}: {e}"));
+    }
+    Err(format!(
+        "--store {spec}: unsupported; use `memory`{}",
+        if cfg!(feature = "sqlite") {
+            " or `sqlite:PATH`"
+        } else {
+            " (or build with --features sqlite for `sqlite:PATH`)"
+        }
+    ))
+}
+
+/// The development secret standing in for an unset `var`.
+fn dev_secret(var: &str) -> String {
+    format!(
+        "hookroom-dev-{}",
+        var.to_ascii_lowercase().replace('_', "-")
+    )
+}
+
+/// The verifier and parser for a built-in source name.
+fn builtin(name: &str, secrets: Secrets) -> Option<(Arc<dyn Verifier>, Arc<dyn Source>)> {
+    Some(match name {
+        "github" => (
+            Arc::new(GithubVerifier::new(secrets)),
+            Arc::new(GithubSource::new()),
+        ),
+        "slack" => (
+            Arc::new(SlackVerifier::new(secrets)),
+            Arc::new(SlackSource::new()),
+        ),
+        "jira" => (
+            Arc::new(JiraVerifier::new(secrets)),
+            Arc::new(JiraSource::new()),
+        ),
+        "huggingface" => (
+            Arc::new(HuggingFaceVerifier::new(secrets)),
+            Arc::new(HuggingFaceSource::new()),
+        ),
+        _ => return None,
+    })
+}
+
+/// A `pull_request.opened` body small enough to paste.
+const TEST_BODY: &str = r#"{"action":"opened","pull_request":{"number":42,"title":"Test PR","html_url":"https://github.com/octo-org/hello/pull/42"},"repository":{"full_name":"octo-org/hello","html_url":"https://github.com/octo-org/hello"}}"#;
+
+fn print_banner(listen: SocketAddr, sources: &[String], github_secret: Option<&[u8]>) {
+    println!("hookroom gateway listening on http://{listen}");
+    for source in sources {
+        println!("  POST http://{listen}/webhook/{source}");
+    }
+    println!("  GET  http://{listen}/health");
+    println!("  GET  http://{listen}/operations?limit=20");
+    if let Some(secret) = github_secret {
+        let signature = verify::github::sign(secret, TEST_BODY.as_bytes());
+        let delivery = uuid::Uuid::new_v4();
+        println!("\nA signed test delivery (paste it twice: the second answer is a duplicate):\n");
+        println!(
+            "curl -sS -X POST http://{listen}/webhook/github \\\n  \
+             -H 'Content-Type: application/json' \\\n  \
+             -H 'X-GitHub-Event: pull_request' \\\n  \
+             -H 'X-GitHub-Delivery: {delivery}' \\\n  \
+             -H 'X-Hub-Signature-256: {signature}' \\\n  \
+             --data-binary '{TEST_BODY}'\n"
+        );
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let store = open_store(&args.store)?;
+    let dev_mode = args.config.is_none() && !args.strict;
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SHIPPED_CONFIG));
+    let config = RoutesConfig::from_path(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let defaulted = RefCell::new(Vec::new());
+    let env = |var: &str| {
+        std::env::var(var).ok().or_else(|| {
+            dev_mode.then(|| {
+                defaulted.borrow_mut().push(var.to_owned());
+                dev_secret(var)
+            })
+        })
+    };
+    let secrets = config.resolve_secrets_with(&env).map_err(|e| match &e {
+        ConfigError::MissingEnvVar { var, .. } => format!(
+            "{}: {e}\n  export {var}=<the secret configured at the sender> and start again",
+            path.display()
+        ),
+        _ => format!("{}: {e}", path.display()),
+    })?;
+    for var in defaulted.into_inner() {
+        eprintln!(
+            "WARNING (development mode): {var} is not set; using the development secret `{}`.\n         \
+             Set it (export {var}=...) before exposing this gateway, or pass --config / --strict.",
+            dev_secret(&var)
+        );
+    }
+    let router =
+        Arc::new(RuleRouter::from_config(&config).map_err(|e| format!("{}: {e}", path.display()))?);
+    let counted = Arc::clone(&router);
+    let route_count: RouteCount = Arc::new(move || counted.routes().len());
+
+    let mut builder =
+        // The job registry keeps the last 10 000 jobs: memory stays bounded
+        // by what the task store holds.
+        WebhookService::builder(router, store)
+            .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)));
+    let mut sources = Vec::new();
+    let mut github_secret = None;
+    for (name, resolved) in secrets {
+        if name == "github" {
+            github_secret = resolved
+                .first()
+                .map(|s| zeroize::Zeroizing::new(s.expose().to_vec()));
+        }
+        let secrets: Secrets = resolved
+            .iter()
+            .map(|s| Secret::from_bytes(s.expose().to_vec()))
+            .collect();
+        match builtin(&name, secrets) {
+            Some((verifier, parser)) => {
+                builder = builder.source(name.clone(), verifier, parser);
+                sources.push(name);
+            }
+            None => {
+                eprintln!("note: source `{name}` has secrets but no built-in parser; not served")
+            }
+        }
+    }
+    if sources.is_empty() {
+        return Err(format!(
+            "{}: no source with secrets; nothing to serve",
+            path.display()
+        ));
+    }
+    let ingest = builder.build();
+    let gateway =
+        Gateway::new(ingest.clone()).with_health(ingest.health_service().routes_count(route_count));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listen = listener.local_addr().map_err(|e| e.to_string())?;
+    print_banner(
+        listen,
+        &sources,
+        github_secret.as_ref().map(|s| s.as_slice()),
+    );
+
+    let graceful = GracefulShutdown::new();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        eprintln!("accept: {error}");
+                        continue;
+                    }
+                };
+                let gateway = gateway.clone();
+                let service = service_fn(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer));
+                    gateway.clone().call(request)
+                });
+                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut ctrl_c => {
+                println!("shutting down: finishing in-flight requests");
+                break;
+            }
+        }
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => eprintln!("gave up waiting after 10 s"),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("gateway: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

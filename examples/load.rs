@@ -1,0 +1,282 @@
+//! Drives the gateway over loopback HTTP next to a bare hyper handler, in the
+//! same run, and prints requests/s, p50/p99 latency, the ratio, and RSS.
+//!
+//! ```text
+//! cargo run --release --example load -- --duration 10 --connections 64
+//! cargo run --release --example load -- --duration 60   # sustained: RSS flat?
+//! ```
+//!
+//! Every request is a signed 1 KiB GitHub `pull_request.opened` delivery with
+//! a unique `X-GitHub-Delivery`, so each one becomes a new task in the
+//! in-memory store (that is the only memory that should grow).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+
+use hookroom::service::{Gateway, WebhookService};
+use hookroom::status::InMemoryStatusSink;
+use hookroom::task::InMemoryTaskStore;
+
+#[path = "support/pipeline.rs"]
+mod pipeline;
+
+struct Args {
+    duration: Duration,
+    connections: usize,
+}
+
+fn args() -> Result<Args, String> {
+    let mut parsed = Args {
+        duration: Duration::from_secs(10),
+        connections: 64,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--duration" => {
+                parsed.duration = Duration::from_secs(
+                    value
+                        .parse()
+                        .map_err(|_| "--duration takes whole seconds")?,
+                )
+            }
+            "--connections" => {
+                parsed.connections = value.parse().map_err(|_| "--connections takes a number")?
+            }
+            other => {
+                return Err(format!(
+                    "unknown flag {other} (flags: --duration SECS, --connections N)"
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Resident set size of this process in KiB, from `/proc/self/status`.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn serve<S>(service: S) -> SocketAddr
+where
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+struct Run {
+    requests: u64,
+    failures: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+    accepted: u64,
+}
+
+impl Run {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let rank = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[rank]) / 1000.0
+    }
+}
+
+/// A unique delivery id, except for the `dup` tag: there every connection
+/// cycles through 100 ids, so after the first round every delivery is a
+/// duplicate and the store stops growing.
+fn delivery_id(tag: &str, conn: usize, n: u64) -> String {
+    if tag == "dup" {
+        format!("dup-{conn}-{}", n % 100)
+    } else {
+        format!("{tag}-{conn}-{n}")
+    }
+}
+
+/// `connections` keep-alive connections, each sending one request at a time
+/// until `duration` has passed.
+async fn drive(addr: SocketAddr, connections: usize, duration: Duration, tag: &'static str) -> Run {
+    let (body, signature) = pipeline::signed_pull_request();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for conn in 0..connections {
+        let (body, signature) = (body.clone(), signature.clone());
+        workers.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            let _ = stream.set_nodelay(true);
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("handshake");
+            tokio::spawn(connection);
+            let mut latencies = Vec::with_capacity(64 * 1024);
+            let mut failures = 0u64;
+            let mut accepted = 0u64;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let request = Request::post("/webhook/github")
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", delivery_id(tag, conn, n))
+                    .header("x-hub-signature-256", signature.as_str())
+                    .body(Full::new(body.clone()))
+                    .expect("request");
+                let sent = Instant::now();
+                if sender.ready().await.is_err() {
+                    failures += 1;
+                    break;
+                }
+                match sender.send_request(request).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        let ok = status == StatusCode::ACCEPTED || status == StatusCode::OK;
+                        let _ = response.into_body().collect().await;
+                        latencies
+                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        failures += u64::from(!ok);
+                        accepted += u64::from(status == StatusCode::ACCEPTED);
+                    }
+                    Err(_) => {
+                        failures += 1;
+                        break;
+                    }
+                }
+            }
+            (latencies, failures, accepted)
+        }));
+    }
+    let mut run = Run {
+        requests: 0,
+        failures: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+        accepted: 0,
+    };
+    for worker in workers {
+        let (latencies, failures, accepted) = worker.await.expect("worker");
+        run.failures += failures;
+        run.accepted += accepted;
+        run.latencies_us.extend(latencies);
+    }
+    run.elapsed = started.elapsed();
+    run.requests = run.latencies_us.len() as u64;
+    run.latencies_us.sort_unstable();
+    run
+}
+
+fn main() {
+    let args = match args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let rss_start = rss_kib();
+        let bare = serve(hyper::service::service_fn(|request: Request<Incoming>| async move {
+            let _ = request.into_body().collect().await;
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+        }))
+        .await;
+
+        let store = Arc::new(InMemoryTaskStore::new());
+        let ingest = WebhookService::builder(pipeline::router(), store.clone())
+            .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)))
+            .source("github", pipeline::github_verifier(), pipeline::github_source())
+            .build();
+        let gateway = serve(TowerToHyperService::new(Gateway::new(ingest))).await;
+
+        // Warm both paths (connection setup, allocator, branch predictors).
+        drive(bare, args.connections, Duration::from_secs(1), "warm-bare").await;
+        let warm = drive(gateway, args.connections, Duration::from_secs(1), "warm-gw").await;
+
+        let bare_run = drive(bare, args.connections, args.duration, "bare").await;
+        let rss_before = rss_kib();
+        let gateway_run = drive(gateway, args.connections, args.duration, "gw").await;
+        let rss_after = rss_kib();
+        // Same load, but redeliveries only: nothing new to store, so memory
+        // must stay flat (operations log and job registry are bounded).
+        let dup_run = drive(gateway, args.connections, args.duration, "dup").await;
+        let rss_dup = rss_kib();
+        // Every 202 is one stored task (listing them all would itself allocate).
+        let stored = warm.accepted + gateway_run.accepted;
+
+        println!(
+            "{} connections, {:?} per target, {}-byte signed GitHub pull_request.opened",
+            args.connections,
+            args.duration,
+            pipeline::signed_pull_request().0.len()
+        );
+        println!("{:<10} {:>12} {:>10} {:>10} {:>9}", "target", "requests/s", "p50 ms", "p99 ms", "failures");
+        for (name, run) in [("bare", &bare_run), ("gateway", &gateway_run), ("duplicates", &dup_run)] {
+            println!(
+                "{:<10} {:>12.0} {:>10.3} {:>10.3} {:>9}",
+                name,
+                run.rps(),
+                run.percentile(0.50),
+                run.percentile(0.99),
+                run.failures
+            );
+        }
+        println!("ratio gateway/bare: {:.2}x", gateway_run.rps() / bare_run.rps());
+        if let (Some(after), Some(dup)) = (rss_after, rss_dup) {
+            println!(
+                "RSS over the duplicates-only run: {after} KiB -> {dup} KiB ({:+} KiB)",
+                i64::try_from(dup).unwrap_or(i64::MAX) - i64::try_from(after).unwrap_or(i64::MAX)
+            );
+        }
+        if let (Some(start), Some(before), Some(after)) = (rss_start, rss_before, rss_after) {
+            println!(
+                "RSS: {start} KiB at start, {before} KiB before the gateway run, {after} KiB after it \
+                 ({stored} tasks stored in all; {:.0} bytes of growth per task stored during the run)",
+                (after.saturating_sub(before) * 1024) as f64 / gateway_run.accepted.max(1) as f64
+            );
+        }
+    });
+}

@@ -1,0 +1,271 @@
+//! [`Gateway`]: ingest, health and operations under one prefix, as one service.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::error::IngestError;
+use super::health::HealthService;
+use super::ingest::WebhookService;
+use super::operations::OperationsService;
+use super::{ResponseFuture, ServiceBody};
+
+/// One tower service serving, under the ingest service's prefix:
+///
+/// | path | service |
+/// | --- | --- |
+/// | `{prefix}/webhook/{source}` | [`WebhookService`] |
+/// | `{prefix}/health` | [`HealthService`] (unless [removed](Gateway::without_health)) |
+/// | `{prefix}/operations` | [`OperationsService`] (unless [removed](Gateway::without_operations)) |
+///
+/// Anything else is `404 not_found`. Matching is plain string comparison: no
+/// router dependency.
+///
+/// ```
+/// # async fn demo(ingest: hookroom::service::WebhookService) {
+/// use hookroom::service::Gateway;
+/// use tower::ServiceExt;
+///
+/// let gateway = Gateway::new(ingest);
+/// let response = gateway
+///     .oneshot(http::Request::get("/operations?limit=5").body(String::new()).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    ingest: WebhookService,
+    health: Option<HealthService>,
+    operations: Option<OperationsService>,
+    health_path: String,
+    operations_path: String,
+}
+
+impl Gateway {
+    /// Serves `ingest` with its default [`HealthService`] and an
+    /// [`OperationsService`] over its operations log.
+    pub fn new(ingest: WebhookService) -> Self {
+        let prefix = ingest.prefix();
+        Self {
+            health_path: format!("{prefix}/health"),
+            operations_path: format!("{prefix}/operations"),
+            health: Some(ingest.health_service()),
+            operations: Some(OperationsService::new(ingest.operations_log())),
+            ingest,
+        }
+    }
+
+    /// Replaces the health service (e.g. one that also reports a route count).
+    pub fn with_health(mut self, health: HealthService) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Serves no `/health`.
+    pub fn without_health(mut self) -> Self {
+        self.health = None;
+        self
+    }
+
+    /// Serves no `/operations`.
+    pub fn without_operations(mut self) -> Self {
+        self.operations = None;
+        self
+    }
+}
+
+impl<B> Service<Request<B>> for Gateway
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let path = request.uri().path();
+        if path == self.health_path {
+            if let Some(health) = &mut self.health {
+                return health.call(request);
+            }
+        } else if path == self.operations_path {
+            if let Some(operations) = &mut self.operations {
+                return Box::pin(operations.call(request));
+            }
+        } else if self.ingest.source_in_path(path).is_some() {
+            return self.ingest.call(request);
+        }
+        Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+    use crate::event::{Event, Verified};
+    use crate::route::{RouteDecision, Router};
+    use crate::status::NoopStatusSink;
+    use crate::task::{
+        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
+        TaskQuery, TaskStore,
+    };
+
+    #[derive(Debug)]
+    struct Nowhere;
+
+    impl Router for Nowhere {
+        fn route(&self, _: &Verified<Event>) -> RouteDecision {
+            RouteDecision::Ignore {
+                reason: "nowhere".into(),
+            }
+        }
+    }
+
+    /// Answers the health probe; nothing else is reached in these tests.
+    #[derive(Debug)]
+    struct Empty;
+
+    fn none() -> StoreError {
+        StoreError::Backend {
+            store: "empty",
+            source: "not used".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TaskStore for Empty {
+        async fn insert(&self, _: NewTask) -> Result<Inserted, StoreError> {
+            Err(none())
+        }
+        async fn get(&self, _: &TaskId) -> Result<Option<Task>, StoreError> {
+            Ok(None)
+        }
+        async fn list(&self, _: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
+            Ok(None)
+        }
+        async fn heartbeat(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: std::time::Duration,
+        ) -> Result<Task, StoreError> {
+            Err(none())
+        }
+        async fn complete(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: Option<serde_json::Value>,
+        ) -> Result<Task, StoreError> {
+            Err(none())
+        }
+        async fn fail(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: &str,
+            _: FailAction,
+        ) -> Result<Task, StoreError> {
+            Err(none())
+        }
+        async fn release(&self, _: &TaskId, _: &ClaimToken) -> Result<Task, StoreError> {
+            Err(none())
+        }
+        async fn request_input(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: &str,
+        ) -> Result<Task, StoreError> {
+            Err(none())
+        }
+        async fn provide_input(
+            &self,
+            _: &TaskId,
+            _: serde_json::Value,
+        ) -> Result<Task, StoreError> {
+            Err(none())
+        }
+        async fn take_input(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+        ) -> Result<Option<serde_json::Value>, StoreError> {
+            Err(none())
+        }
+        async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn ingest() -> WebhookService {
+        WebhookService::builder(Arc::new(Nowhere), Arc::new(Empty))
+            .status_sink(Arc::new(NoopStatusSink))
+            .prefix("/api")
+            .build()
+    }
+
+    async fn get(gateway: &mut Gateway, path: &str) -> (u16, serde_json::Value) {
+        let response = gateway
+            .call(Request::get(path).body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn paths_dispatch_under_the_prefix() {
+        let health = ingest().health_service().routes_count(Arc::new(|| 7));
+        let mut gateway = Gateway::new(ingest()).with_health(health);
+        let (status, body) = get(&mut gateway, "/api/health").await;
+        // No sources configured: the gateway cannot ingest anything.
+        assert_eq!(status, 503);
+        assert_eq!(body["components"]["sources"]["error"], "no_sources");
+        assert_eq!(body["components"]["routes"]["count"], 7);
+        assert_eq!(body["components"]["store"]["status"], "up");
+
+        let (status, body) = get(&mut gateway, "/api/operations").await;
+        assert_eq!((status, body["total"].as_u64()), (200, Some(0)));
+        let (status, body) = get(&mut gateway, "/api/webhook/x").await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (405, &"method_not_allowed".into())
+        );
+        let (status, _) = get(&mut gateway, "/health").await;
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn removed_services_answer_404() {
+        let mut gateway = Gateway::new(ingest()).without_health().without_operations();
+        for path in ["/api/health", "/api/operations"] {
+            let (status, body) = get(&mut gateway, path).await;
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (404, &"not_found".into()),
+                "{path}"
+            );
+        }
+    }
+}

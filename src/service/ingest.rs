@@ -1,0 +1,874 @@
+//! [`WebhookService`]: `POST {prefix}/webhook/{source}` — verify, parse, route,
+//! store, acknowledge.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http::header::{self, HeaderName};
+use http::{HeaderMap, Method, Request, Response, StatusCode, request::Parts};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use ipnet::IpNet;
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::client_addr::{PeerAddr, client_ip, is_in};
+use super::error::{IngestError, json_response};
+use super::health::HealthService;
+use super::operations::{Operation, OperationsLog};
+use super::rate_limit::{Bucket, RateLimit};
+use super::{ResponseFuture, ServiceBody};
+use crate::clock::{Clock, SystemClock};
+use crate::error_code::ErrorCode;
+use crate::route::{RouteDecision, Router};
+use crate::source::{Parsed, Source};
+use crate::status::{JobEvent, NoopStatusSink, StatusSink};
+use crate::task::{NewTask, Payload, TaskStore};
+use crate::verify::Verifier;
+
+/// The default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Headers that carry signatures or secrets. The service marks them
+/// [sensitive](http::HeaderValue::set_sensitive) as soon as it sees the
+/// request, so no layer below it logs their values.
+pub const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-slack-signature",
+    "x-webhook-secret",
+    "webhook-signature",
+    "stripe-signature",
+];
+
+/// Per-source options: a rate limit and an IP allowlist.
+///
+/// ```
+/// use hookroom::service::{RateLimit, SourceOptions};
+///
+/// let options = SourceOptions::new()
+///     .rate_limit(RateLimit::new(20, 40))
+///     .allow("140.82.112.0/20".parse().unwrap());
+/// assert_eq!(options.allowlist().len(), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    rate_limit: Option<RateLimit>,
+    allow: Vec<IpNet>,
+}
+
+impl SourceOptions {
+    /// No rate limit, any address.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `429` with `Retry-After` once `limit` is exceeded.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Admits requests from `net` (call once per network). With at least one
+    /// network configured, every other address — and a request whose address
+    /// is unknown — gets `403`.
+    pub fn allow(mut self, net: IpNet) -> Self {
+        self.allow.push(net);
+        self
+    }
+
+    /// The configured rate limit.
+    pub fn limit(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+
+    /// The configured allowlist (empty: any address).
+    pub fn allowlist(&self) -> &[IpNet] {
+        &self.allow
+    }
+}
+
+#[derive(Debug)]
+struct SourceEntry {
+    verifier: Arc<dyn Verifier>,
+    parser: Arc<dyn Source>,
+    allow: Vec<IpNet>,
+    bucket: Option<Bucket>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    prefix: String,
+    sources: HashMap<String, SourceEntry>,
+    router: Arc<dyn Router>,
+    store: Arc<dyn TaskStore>,
+    sink: Arc<dyn StatusSink>,
+    body_limit: usize,
+    trusted_proxies: Vec<IpNet>,
+    operations: Arc<OperationsLog>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The ingest service: a [`tower_service::Service`] for
+/// `POST {prefix}/webhook/{source}`.
+///
+/// Each request goes through: method check (`405`), source lookup (`404`),
+/// IP allowlist (`403`), rate limit (`429`), body limit while streaming
+/// (`413`), [`Verifier`] (`401`), [`Source`] parser (`400`, or Slack's
+/// challenge), [`Router`] (`200 ignored`), [`TaskStore::insert`] (`503` when it
+/// fails), then `202 {"status":"accepted","task_id":…,"room":…}` or
+/// `200 {"status":"duplicate","task_id":…}`. A `2xx` is only ever sent after
+/// the store returned. Every answer is recorded in the [`OperationsLog`].
+///
+/// Cloning is cheap and clones share everything.
+///
+/// # Example
+/// ```
+/// # use std::sync::Arc;
+/// # use bytes::Bytes;
+/// # use http::HeaderMap;
+/// # use hookroom::{Event, Verified};
+/// # use hookroom::route::{Route, RouteDecision, Router};
+/// # use hookroom::source::{ParseError, Parsed, Source};
+/// # use hookroom::verify::{Verification, Verifier, VerifyError};
+/// # #[derive(Debug)] struct AnyVerifier;
+/// # impl Verifier for AnyVerifier {
+/// #     fn verify(&self, _: &HeaderMap, _: &[u8]) -> Result<Verification, VerifyError> {
+/// #         Ok(Verification::assertion(0))
+/// #     }
+/// # }
+/// # #[derive(Debug)] struct OneEvent;
+/// # impl Source for OneEvent {
+/// #     fn parse(&self, source: &str, _: &HeaderMap, body: Bytes, proof: Verification)
+/// #         -> Result<Parsed, ParseError> {
+/// #         Ok(Parsed::Event(Verified::new(Event {
+/// #             source: source.into(), name: "ping".into(), delivery_id: "d-1".into(),
+/// #             title: "ping".into(), description: String::new(), url: None, payload: body,
+/// #         }, proof)))
+/// #     }
+/// # }
+/// # #[derive(Debug)] struct OneRoom;
+/// # impl Router for OneRoom {
+/// #     fn route(&self, _: &Verified<Event>) -> RouteDecision {
+/// #         RouteDecision::Deliver(Route { room: "dev".into(), priority: 2, ttl: None })
+/// #     }
+/// # }
+/// # async fn demo(store: Arc<dyn hookroom::task::TaskStore>) {
+/// use hookroom::service::WebhookService;
+/// use tower::ServiceExt;
+///
+/// let service = WebhookService::builder(Arc::new(OneRoom), store)
+///     .source("github", Arc::new(AnyVerifier), Arc::new(OneEvent))
+///     .build();
+/// let response = service
+///     .oneshot(http::Request::post("/webhook/github").body(String::from("{}")).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(response.status(), 202);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct WebhookService {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`WebhookService`]; see [`WebhookService::builder`].
+#[derive(Debug)]
+pub struct WebhookServiceBuilder {
+    prefix: String,
+    sources: HashMap<String, SourceEntry>,
+    router: Arc<dyn Router>,
+    store: Arc<dyn TaskStore>,
+    sink: Arc<dyn StatusSink>,
+    body_limit: usize,
+    trusted_proxies: Vec<IpNet>,
+    operations: Option<Arc<OperationsLog>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WebhookServiceBuilder {
+    /// Serves `verifier` and `parser` under `/webhook/{name}`, with default
+    /// options. Registering a name again replaces it.
+    pub fn source(
+        self,
+        name: impl Into<String>,
+        verifier: Arc<dyn Verifier>,
+        parser: Arc<dyn Source>,
+    ) -> Self {
+        self.source_with(name, verifier, parser, SourceOptions::default())
+    }
+
+    /// Like [`source`](Self::source), with a rate limit and/or allowlist.
+    pub fn source_with(
+        mut self,
+        name: impl Into<String>,
+        verifier: Arc<dyn Verifier>,
+        parser: Arc<dyn Source>,
+        options: SourceOptions,
+    ) -> Self {
+        self.sources.insert(
+            name.into(),
+            SourceEntry {
+                verifier,
+                parser,
+                allow: options.allow,
+                bucket: options.rate_limit.map(Bucket::new),
+            },
+        );
+        self
+    }
+
+    /// Where job lifecycle changes go (default: [`NoopStatusSink`]).
+    pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// The largest accepted body in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Serves under `prefix` (e.g. `/hooks` → `/hooks/webhook/{source}`).
+    /// A missing leading `/` is added and trailing `/`s are dropped.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        let trimmed = prefix.trim_end_matches('/');
+        self.prefix = if trimmed.is_empty() || trimmed.starts_with('/') {
+            trimmed.to_owned()
+        } else {
+            format!("/{trimmed}")
+        };
+        self
+    }
+
+    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed when
+    /// checking allowlists. Without this, only the connection's [`PeerAddr`]
+    /// counts.
+    pub fn trusted_proxies(mut self, nets: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = nets.into_iter().collect();
+        self
+    }
+
+    /// Records into `log` (default: a new log of
+    /// [`DEFAULT_OPERATIONS_CAPACITY`](super::DEFAULT_OPERATIONS_CAPACITY)).
+    pub fn operations_log(mut self, log: Arc<OperationsLog>) -> Self {
+        self.operations = Some(log);
+        self
+    }
+
+    /// The clock for rate limits and timestamps (default [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> WebhookService {
+        WebhookService {
+            inner: Arc::new(Inner {
+                prefix: self.prefix,
+                sources: self.sources,
+                router: self.router,
+                store: self.store,
+                sink: self.sink,
+                body_limit: self.body_limit,
+                trusted_proxies: self.trusted_proxies,
+                operations: self.operations.unwrap_or_default(),
+                clock: self.clock,
+            }),
+        }
+    }
+}
+
+impl WebhookService {
+    /// Starts a builder routing with `router` and storing into `store`.
+    pub fn builder(router: Arc<dyn Router>, store: Arc<dyn TaskStore>) -> WebhookServiceBuilder {
+        WebhookServiceBuilder {
+            prefix: String::new(),
+            sources: HashMap::new(),
+            router,
+            store,
+            sink: Arc::new(NoopStatusSink),
+            body_limit: DEFAULT_BODY_LIMIT,
+            trusted_proxies: Vec::new(),
+            operations: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The path prefix (`""` at the root).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The configured source names, sorted.
+    pub fn source_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.sources.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The operations log this service records into.
+    pub fn operations_log(&self) -> Arc<OperationsLog> {
+        Arc::clone(&self.inner.operations)
+    }
+
+    /// The task store.
+    pub fn store(&self) -> Arc<dyn TaskStore> {
+        Arc::clone(&self.inner.store)
+    }
+
+    /// A `/health` service over this service's store and sources.
+    pub fn health_service(&self) -> HealthService {
+        HealthService::new(self.store())
+            .sources(self.source_names())
+            .clock(Arc::clone(&self.inner.clock))
+    }
+
+    /// The source name in `path`, when `path` is `{prefix}/webhook/{name}`.
+    pub(crate) fn source_in_path<'p>(&self, path: &'p str) -> Option<&'p str> {
+        let name = path
+            .strip_prefix(self.inner.prefix.as_str())?
+            .strip_prefix("/webhook/")?;
+        (!name.is_empty() && !name.contains('/')).then_some(name)
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for WebhookService
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let service = self.clone();
+        let Some(name) = service
+            .source_in_path(request.uri().path())
+            .map(str::to_owned)
+        else {
+            return Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())));
+        };
+        let span = tracing::info_span!(
+            "webhook",
+            source = %name,
+            event = tracing::field::Empty,
+            delivery_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        Box::pin(async move { Ok(service.inner.handle(name, request).await) }.instrument(span))
+    }
+}
+
+/// A successful answer.
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum Ack<'a> {
+    Accepted { task_id: &'a str, room: &'a str },
+    Duplicate { task_id: &'a str },
+    Ignored { reason: &'a str },
+}
+
+impl Inner {
+    async fn handle<B>(&self, name: String, request: Request<B>) -> Response<ServiceBody>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut operation = Operation {
+            timestamp: self.clock.now(),
+            source: name,
+            event: None,
+            delivery_id: None,
+            outcome: "",
+            task_id: None,
+            room: None,
+            status: 0,
+        };
+        let response = match self.ingest(request, &mut operation).await {
+            Ok(response) => response,
+            Err(error) => {
+                operation.outcome = error.code();
+                match &error {
+                    IngestError::Store(cause) => {
+                        tracing::error!(error = %cause, "task store refused the delivery")
+                    }
+                    IngestError::Verify(_) => tracing::warn!(%error, "webhook rejected"),
+                    _ => tracing::debug!(%error, "webhook rejected"),
+                }
+                error.to_response()
+            }
+        };
+        operation.status = response.status().as_u16();
+        let span = tracing::Span::current();
+        span.record("outcome", operation.outcome);
+        span.record("status", operation.status);
+        self.operations.record(operation);
+        response
+    }
+
+    async fn ingest<B>(
+        &self,
+        request: Request<B>,
+        operation: &mut Operation,
+    ) -> Result<Response<ServiceBody>, IngestError>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (mut parts, body) = request.into_parts();
+        mark_sensitive(&mut parts.headers);
+        if parts.method != Method::POST {
+            return Err(IngestError::MethodNotAllowed { allow: "POST" });
+        }
+        let entry = self
+            .sources
+            .get(operation.source.as_str())
+            .ok_or(IngestError::UnknownSource)?;
+        self.check_admission(entry, &parts)?;
+        let body = self.read_body(&parts.headers, body).await?;
+
+        let proof = entry.verifier.verify(&parts.headers, &body)?;
+        let event = match entry
+            .parser
+            .parse(&operation.source, &parts.headers, body, proof)?
+        {
+            Parsed::Challenge(challenge) => {
+                operation.outcome = "challenge";
+                #[derive(Serialize)]
+                struct Challenge<'a> {
+                    challenge: &'a str,
+                }
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &Challenge {
+                        challenge: &challenge,
+                    },
+                ));
+            }
+            Parsed::Event(event) => event,
+        };
+        let span = tracing::Span::current();
+        span.record("event", event.name.as_str());
+        span.record("delivery_id", event.delivery_id.as_str());
+        operation.event = Some(event.name.clone());
+        operation.delivery_id = Some(event.delivery_id.clone());
+
+        let route = match self.router.route(&event) {
+            RouteDecision::Ignore { reason } => {
+                operation.outcome = "ignored";
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &Ack::Ignored { reason: &reason },
+                ));
+            }
+            RouteDecision::Deliver(route) => route,
+        };
+        let event = event.into_inner();
+        let room = route.room.to_string();
+        let created_input = serde_json::json!({
+            "room": room,
+            "source": event.source,
+            "event": event.name,
+            "delivery_id": event.delivery_id,
+            "title": event.title,
+            "url": event.url,
+        });
+        let inserted = self
+            .store
+            .insert(NewTask {
+                room: room.clone(),
+                title: event.title,
+                description: event.description,
+                priority: route.priority,
+                source: event.source,
+                source_event: event.name,
+                source_url: event.url,
+                delivery_id: event.delivery_id,
+                payload: Payload::from(event.payload),
+                required_capabilities: Vec::new(),
+                ttl: route.ttl,
+            })
+            .await?;
+        operation.task_id = Some(inserted.id.to_string());
+        operation.room = Some(room.clone());
+        if inserted.duplicate {
+            operation.outcome = "duplicate";
+            return Ok(json_response(
+                StatusCode::OK,
+                &Ack::Duplicate {
+                    task_id: inserted.id.as_str(),
+                },
+            ));
+        }
+        operation.outcome = "accepted";
+        // Published before answering so that a job's PENDING always precedes
+        // the RUNNING an agent may report right after claiming. The task is
+        // already durable: a sink failure is logged, not turned into an error.
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("priority".into(), route.priority.into());
+        if let Err(error) = self
+            .sink
+            .publish(JobEvent::Created {
+                job_id: inserted.id.to_string(),
+                at: self.clock.now(),
+                input_data: created_input,
+                metadata,
+            })
+            .await
+        {
+            tracing::warn!(%error, code = error.code(), task_id = %inserted.id, "status sink refused the created job");
+        }
+        Ok(json_response(
+            StatusCode::ACCEPTED,
+            &Ack::Accepted {
+                task_id: inserted.id.as_str(),
+                room: &room,
+            },
+        ))
+    }
+
+    /// Allowlist, then rate limit: both before any body byte is read.
+    fn check_admission(&self, entry: &SourceEntry, parts: &Parts) -> Result<(), IngestError> {
+        if !entry.allow.is_empty() {
+            let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+            match client_ip(peer, &parts.headers, &self.trusted_proxies) {
+                Some(ip) if is_in(ip, &entry.allow) => {}
+                _ => return Err(IngestError::AddressNotAllowed),
+            }
+        }
+        if let Some(bucket) = &entry.bucket {
+            bucket
+                .acquire(self.clock.as_ref())
+                .map_err(|retry_after| IngestError::RateLimited { retry_after })?;
+        }
+        Ok(())
+    }
+
+    /// Reads the body, refusing a declared length over the limit before
+    /// reading anything and an undeclared one as soon as it crosses it.
+    ///
+    /// The bytes are copied into one allocation of exactly their size: a
+    /// body that arrived as a single chunk is otherwise a view into the
+    /// connection's read buffer, and storing it as the task payload would
+    /// keep that whole buffer alive for as long as the task lives.
+    async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, IngestError>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.body_limit;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(IngestError::PayloadTooLarge { limit });
+        }
+        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit));
+        let mut bytes = Vec::with_capacity(capacity);
+        let mut body = std::pin::pin!(Limited::new(body, limit));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| {
+                if error.is::<LengthLimitError>() {
+                    IngestError::PayloadTooLarge { limit }
+                } else {
+                    IngestError::BodyRead
+                }
+            })?;
+            if let Ok(mut data) = frame.into_data() {
+                while data.has_remaining() {
+                    let chunk = data.chunk();
+                    bytes.extend_from_slice(chunk);
+                    let n = chunk.len();
+                    data.advance(n);
+                }
+            }
+        }
+        if bytes.capacity() != bytes.len() {
+            bytes.shrink_to_fit();
+        }
+        Ok(Bytes::from(bytes))
+    }
+}
+
+fn mark_sensitive(headers: &mut HeaderMap) {
+    for (name, value) in headers.iter_mut() {
+        if is_sensitive(name) {
+            value.set_sensitive(true);
+        }
+    }
+}
+
+fn is_sensitive(name: &HeaderName) -> bool {
+    SENSITIVE_HEADERS.contains(&name.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use http_body::Frame;
+    use http_body_util::Full;
+    use tower_service::Service;
+
+    use super::*;
+    use crate::event::{Event, Verified};
+    use crate::route::Route;
+    use crate::source::ParseError;
+    use crate::task::{
+        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, StoreError, Task, TaskId,
+        TaskQuery,
+    };
+    use crate::verify::{Verification, VerifyError};
+
+    /// Accepts only requests whose signature header the service marked sensitive.
+    #[derive(Debug)]
+    struct RequiresSensitive;
+
+    impl Verifier for RequiresSensitive {
+        fn verify(&self, headers: &HeaderMap, _: &[u8]) -> Result<Verification, VerifyError> {
+            match headers.get("x-hub-signature-256") {
+                Some(v) if v.is_sensitive() => Ok(Verification::assertion(0)),
+                Some(_) => Err(VerifyError::SignatureMismatch),
+                None => Err(VerifyError::MissingHeader {
+                    header: "x-hub-signature-256",
+                }),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct Fixed;
+
+    impl Source for Fixed {
+        fn parse(
+            &self,
+            source: &str,
+            _: &HeaderMap,
+            body: Bytes,
+            proof: Verification,
+        ) -> Result<Parsed, ParseError> {
+            Ok(Parsed::Event(Verified::new(
+                Event {
+                    source: source.into(),
+                    name: "push".into(),
+                    delivery_id: "d-1".into(),
+                    title: "push".into(),
+                    description: String::new(),
+                    url: None,
+                    payload: body,
+                },
+                proof,
+            )))
+        }
+    }
+
+    #[derive(Debug)]
+    struct Everything;
+
+    impl Router for Everything {
+        fn route(&self, _: &Verified<Event>) -> RouteDecision {
+            RouteDecision::Deliver(Route {
+                room: "all".into(),
+                priority: 1,
+                ttl: Some(Duration::from_secs(60)),
+            })
+        }
+    }
+
+    /// A store whose every operation fails, as an unreachable database would.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    fn down() -> StoreError {
+        StoreError::Backend {
+            store: "unreachable",
+            source: "connection refused".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TaskStore for Unreachable {
+        async fn insert(&self, _: NewTask) -> Result<Inserted, StoreError> {
+            Err(down())
+        }
+        async fn get(&self, _: &TaskId) -> Result<Option<Task>, StoreError> {
+            Err(down())
+        }
+        async fn list(&self, _: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+            Err(down())
+        }
+        async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
+            Err(down())
+        }
+        async fn heartbeat(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: Duration,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn complete(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: Option<serde_json::Value>,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn fail(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: &str,
+            _: FailAction,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn release(&self, _: &TaskId, _: &ClaimToken) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn request_input(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+            _: &str,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn provide_input(
+            &self,
+            _: &TaskId,
+            _: serde_json::Value,
+        ) -> Result<Task, StoreError> {
+            Err(down())
+        }
+        async fn take_input(
+            &self,
+            _: &TaskId,
+            _: &ClaimToken,
+        ) -> Result<Option<serde_json::Value>, StoreError> {
+            Err(down())
+        }
+        async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
+            Err(down())
+        }
+    }
+
+    /// A body that must never be read: polling it is an error.
+    struct MustNotRead;
+
+    impl Body for MustNotRead {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(Some(Err(std::io::Error::other("body was read"))))
+        }
+    }
+
+    fn service() -> WebhookService {
+        WebhookService::builder(Arc::new(Everything), Arc::new(Unreachable))
+            .source("github", Arc::new(RequiresSensitive), Arc::new(Fixed))
+            .body_limit(16)
+            .prefix("hooks/")
+            .build()
+    }
+
+    fn code(response: &Response<ServiceBody>) -> u16 {
+        response.status().as_u16()
+    }
+
+    #[test]
+    fn paths_are_matched_exactly_under_the_prefix() {
+        let svc = service();
+        assert_eq!(svc.prefix(), "/hooks");
+        assert_eq!(svc.source_in_path("/hooks/webhook/github"), Some("github"));
+        for path in [
+            "/webhook/github",
+            "/hooks/webhook/",
+            "/hooks/webhook/a/b",
+            "/hooksx/webhook/a",
+        ] {
+            assert_eq!(svc.source_in_path(path), None, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_oversize_is_refused_without_reading_the_body() {
+        let mut request = Request::post("/hooks/webhook/github")
+            .header("content-length", "17")
+            .body(MustNotRead)
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("x-hub-signature-256", "sig".parse().unwrap());
+        let response = service().call(request).await.unwrap();
+        assert_eq!(code(&response), 413);
+    }
+
+    #[tokio::test]
+    async fn unreadable_body_is_400() {
+        let request = Request::post("/hooks/webhook/github")
+            .body(MustNotRead)
+            .unwrap();
+        let response = service().call(request).await.unwrap();
+        assert_eq!(code(&response), 400);
+    }
+
+    #[tokio::test]
+    async fn signature_headers_reach_the_verifier_marked_sensitive_and_store_failure_is_503() {
+        let svc = service();
+        let request = Request::post("/hooks/webhook/github")
+            .header("x-hub-signature-256", "sha256=00")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        // The verifier accepted (header was sensitive); the unreachable store
+        // turns the delivery into a 503, never a 2xx.
+        let response = svc.clone().call(request).await.unwrap();
+        assert_eq!(code(&response), 503);
+        let recorded = svc.operations_log().recent(1);
+        assert_eq!(recorded[0].outcome, "store_unavailable");
+        assert_eq!(recorded[0].delivery_id.as_deref(), Some("d-1"));
+        assert_eq!(recorded[0].task_id, None);
+    }
+
+    #[tokio::test]
+    async fn health_reports_an_unreachable_store_as_503() {
+        let response = service()
+            .health_service()
+            .call(Request::get("/health").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code(&response), 503);
+    }
+
+    #[test]
+    fn sensitive_header_names_are_lowercase() {
+        for name in SENSITIVE_HEADERS {
+            assert!(HeaderName::from_static(name) == *name);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! `GET /operations?limit=N`: a bounded log of recent deliveries and what
+//! became of each.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::ServiceBody;
+use super::error::{IngestError, json_response};
+
+/// How many operations a log keeps unless told otherwise.
+pub const DEFAULT_OPERATIONS_CAPACITY: usize = 1000;
+
+/// How many operations `/operations` returns without a `limit` parameter.
+pub const DEFAULT_OPERATIONS_LIMIT: usize = 50;
+
+/// One delivery as the operations log recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Operation {
+    /// When the answer was decided.
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// The source name from the path (`github`, …); empty when the path named none.
+    pub source: String,
+    /// The provider event name, once parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The provider delivery id, once parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// `accepted`, `duplicate`, `ignored`, `challenge`, or the error code.
+    pub outcome: &'static str,
+    /// The task stored (or found, for a duplicate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// The room the task went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// A bounded, thread-safe ring of recent [`Operation`]s with a running total.
+///
+/// Cloning is not offered: share it through an `Arc` (the ingest service and
+/// the operations service hold the same one).
+///
+/// ```
+/// use hookroom::service::OperationsLog;
+///
+/// let log = OperationsLog::with_capacity(2);
+/// assert_eq!(log.total(), 0);
+/// assert!(log.recent(10).is_empty());
+/// ```
+#[derive(Debug)]
+pub struct OperationsLog {
+    capacity: usize,
+    entries: Mutex<VecDeque<Operation>>,
+    total: AtomicU64,
+}
+
+impl OperationsLog {
+    /// A log keeping the last `capacity` operations (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity)),
+            total: AtomicU64::new(0),
+        }
+    }
+
+    /// How many operations the log keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many operations were ever recorded.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Records one operation, dropping the oldest when full.
+    pub fn record(&self, operation: Operation) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() == self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(operation);
+    }
+
+    /// Up to `limit` operations, newest first.
+    pub fn recent(&self, limit: usize) -> Vec<Operation> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.iter().rev().take(limit).cloned().collect()
+    }
+}
+
+impl Default for OperationsLog {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_OPERATIONS_CAPACITY)
+    }
+}
+
+/// The `GET /operations?limit=N` service over a shared [`OperationsLog`].
+///
+/// Answers `{"total": …, "capacity": …, "operations": [ … newest first … ]}`.
+/// It answers every request it gets; path matching is the caller's (see
+/// [`Gateway`](super::Gateway)).
+#[derive(Debug, Clone)]
+pub struct OperationsService {
+    log: std::sync::Arc<OperationsLog>,
+}
+
+impl OperationsService {
+    /// Serves `log`.
+    pub fn new(log: std::sync::Arc<OperationsLog>) -> Self {
+        Self { log }
+    }
+
+    fn answer(&self, method: &Method, query: Option<&str>) -> Response<ServiceBody> {
+        if method != Method::GET && method != Method::HEAD {
+            return IngestError::MethodNotAllowed { allow: "GET" }.to_response();
+        }
+        let limit = query
+            .into_iter()
+            .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
+            .find(|(k, _)| k == "limit")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(DEFAULT_OPERATIONS_LIMIT)
+            .min(self.log.capacity());
+        #[derive(Serialize)]
+        struct Body {
+            total: u64,
+            capacity: usize,
+            operations: Vec<Operation>,
+        }
+        json_response(
+            StatusCode::OK,
+            &Body {
+                total: self.log.total(),
+                capacity: self.log.capacity(),
+                operations: self.log.recent(limit),
+            },
+        )
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for OperationsService {
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        ready(Ok(self.answer(request.method(), request.uri().query())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+    use tower_service::Service;
+
+    fn op(n: u16) -> Operation {
+        Operation {
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            source: "github".into(),
+            event: None,
+            delivery_id: Some(n.to_string()),
+            outcome: "accepted",
+            task_id: None,
+            room: None,
+            status: 202,
+        }
+    }
+
+    #[test]
+    fn ring_keeps_the_newest_and_counts_all() {
+        let log = OperationsLog::with_capacity(3);
+        for n in 0..5 {
+            log.record(op(n));
+        }
+        assert_eq!(log.total(), 5);
+        let ids: Vec<_> = log
+            .recent(10)
+            .into_iter()
+            .map(|o| o.delivery_id.unwrap())
+            .collect();
+        assert_eq!(ids, ["4", "3", "2"]);
+        assert_eq!(log.recent(1).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn service_honours_limit_and_method() {
+        let log = Arc::new(OperationsLog::with_capacity(10));
+        for n in 0..4 {
+            log.record(op(n));
+        }
+        let mut svc = OperationsService::new(log);
+        let r = svc
+            .call(Request::get("/operations?limit=2").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(v["total"], 4);
+        assert_eq!(v["operations"].as_array().unwrap().len(), 2);
+        assert_eq!(v["operations"][0]["delivery_id"], "3");
+
+        let r = svc
+            .call(Request::post("/operations").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+        assert_eq!(r.headers()["allow"], "GET");
+    }
+}
