@@ -154,9 +154,20 @@ const BEARER: Scheme = Scheme {
 
 /// Replaces byte `at` of `name`'s value with `with` (when that changes it
 /// and stays a valid header value).
+///
+/// In `Authorization`, the `Bearer ` scheme name is case-insensitive
+/// (RFC 7235 §2.1), so only the token's bytes are changed there.
 fn change_header(headers: &HeaderMap, name: &str, at: Index, with: u8) -> Option<HeaderMap> {
     let mut bytes = headers.get(name)?.as_bytes().to_vec();
-    let i = at.index(bytes.len());
+    let skip = if name.eq_ignore_ascii_case("authorization") {
+        "Bearer ".len()
+    } else {
+        0
+    };
+    if bytes.len() <= skip {
+        return None;
+    }
+    let i = skip + at.index(bytes.len() - skip);
     if bytes[i] == with {
         return None;
     }
