@@ -2,8 +2,9 @@
 //! the root of 127.0.0.1:8935.
 //!
 //! ```text
-//! cargo run --example gateway
-//! cargo run --example gateway -- --config examples/routes.json --listen 127.0.0.1:8935 --store memory
+//! cargo run --features sqlite --example gateway
+//! cargo run --features sqlite --example gateway -- --config examples/routes.json --listen 127.0.0.1:8935 --store sqlite:hookroom.db
+//! cargo run --example gateway -- --store memory
 //! ```
 //!
 //! Secrets come from the `${ENV_VAR}` references in the routes file (a
@@ -13,7 +14,8 @@
 //! `examples/routes.json` is used, and each variable it references that is
 //! not set stands in for a printed development secret
 //! (`hookroom-dev-<variable>`, e.g. `hookroom-dev-github-webhook-secret`),
-//! with a warning — so the README's command works on a fresh machine. With
+//! with a warning — so the README's command works on a fresh machine; it
+//! then listens on loopback only. With
 //! an explicit `--config`, a missing variable is a startup error naming it;
 //! `--strict` makes the shipped file strict too.
 //!
@@ -61,7 +63,13 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         config: None,
         listen: SocketAddr::from(([127, 0, 0, 1], 8935)),
-        store: "memory".into(),
+        // The embedded durable store when it is compiled in: an acknowledged
+        // delivery survives a restart.
+        store: if cfg!(feature = "sqlite") {
+            "sqlite:hookroom.db".into()
+        } else {
+            "memory".into()
+        },
         strict: false,
     };
     let mut it = std::env::args().skip(1);
@@ -161,8 +169,18 @@ fn print_banner(listen: SocketAddr, sources: &[String], github_secret: Option<&[
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let store = open_store(&args.store)?;
     let dev_mode = args.config.is_none() && !args.strict;
+    if dev_mode && !args.listen.ip().is_loopback() {
+        // Development secrets are printed and public: never serve them
+        // beyond this machine.
+        return Err(format!(
+            "--listen {}: development mode (no --config) only listens on loopback; \
+             pass --config PATH (or --strict) with real secrets to listen on other addresses",
+            args.listen
+        ));
+    }
+    let store = open_store(&args.store)?;
+    println!("task store: {}", args.store);
     let path = args
         .config
         .clone()

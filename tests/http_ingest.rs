@@ -640,7 +640,7 @@ async fn malformed_json_and_missing_header_are_400() {
     let mut headers = github_headers("pull_request", "d-3", &body);
     headers.remove(2); // x-github-delivery
     let answer = harness.post("/webhook/github", &headers, body).await;
-    assert_error(&answer, 400, "missing_header");
+    assert_error(&answer, 400, "missing_event_header");
     assert!(harness.tasks().await.is_empty());
 }
 
@@ -818,6 +818,17 @@ async fn rate_limit_answers_429_with_retry_after_then_recovers() {
         let body = Bytes::from(format!("{{\"id\":\"{n}\",\"type\":\"repo.update\"}}"));
         harness.post("/webhook/limited", &secret, body)
     };
+    // Unsigned requests do not use up the sender's budget.
+    for _ in 0..5 {
+        let forged = harness
+            .post(
+                "/webhook/limited",
+                &[h("x-webhook-secret", "wrong")],
+                Bytes::from_static(b"{}"),
+            )
+            .await;
+        assert_error(&forged, 401, "signature_mismatch");
+    }
     assert_eq!(send(1).await.status, StatusCode::ACCEPTED);
     assert_eq!(send(2).await.status, StatusCode::ACCEPTED);
     let limited = send(3).await;

@@ -190,7 +190,7 @@ fn github_missing_headers_are_named() {
             header: "X-GitHub-Event"
         }
     );
-    assert_eq!(err.code(), "missing_header");
+    assert_eq!(err.code(), "missing_event_header");
 }
 
 #[test]

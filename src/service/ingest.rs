@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::client_addr::{PeerAddr, client_ip, is_in};
+use super::client_addr::{PeerAddr, ProxyHeader, client_ip, is_in};
 use super::error::{IngestError, json_response};
 use super::health::HealthService;
 use super::operations::{Operation, OperationsLog};
@@ -109,6 +109,7 @@ struct Inner {
     sink: Arc<dyn StatusSink>,
     body_limit: usize,
     trusted_proxies: Vec<IpNet>,
+    proxy_header: ProxyHeader,
     operations: Arc<OperationsLog>,
     clock: Arc<dyn Clock>,
 }
@@ -117,8 +118,9 @@ struct Inner {
 /// `POST {prefix}/webhook/{source}`.
 ///
 /// Each request goes through: method check (`405`), source lookup (`404`),
-/// IP allowlist (`403`), rate limit (`429`), body limit while streaming
-/// (`413`), [`Verifier`] (`401`), [`Source`] parser (`400`, or Slack's
+/// IP allowlist (`403`), body limit while streaming (`413`), [`Verifier`]
+/// (`401`), rate limit, charged for verified requests only (`429`),
+/// [`Source`] parser (`400`, or Slack's
 /// challenge), [`Router`] (`200 ignored`), [`TaskStore::insert`] (`503` when it
 /// fails), then `202 {"status":"accepted","task_id":…,"room":…}` or
 /// `200 {"status":"duplicate","task_id":…}`. A `2xx` is only ever sent after
@@ -186,6 +188,7 @@ pub struct WebhookServiceBuilder {
     sink: Arc<dyn StatusSink>,
     body_limit: usize,
     trusted_proxies: Vec<IpNet>,
+    proxy_header: ProxyHeader,
     operations: Option<Arc<OperationsLog>>,
     clock: Arc<dyn Clock>,
 }
@@ -246,11 +249,19 @@ impl WebhookServiceBuilder {
         self
     }
 
-    /// Peers whose `Forwarded` / `X-Forwarded-For` headers are believed when
-    /// checking allowlists. Without this, only the connection's [`PeerAddr`]
-    /// counts.
+    /// Peers whose forwarding header (see [`proxy_header`](Self::proxy_header))
+    /// is believed when checking allowlists. Without this, only the
+    /// connection's [`PeerAddr`] counts. Behind a trusted proxy, a request
+    /// whose client cannot be told from the header gets `403`.
     pub fn trusted_proxies(mut self, nets: impl IntoIterator<Item = IpNet>) -> Self {
         self.trusted_proxies = nets.into_iter().collect();
+        self
+    }
+
+    /// The one header trusted proxies set (default
+    /// [`ProxyHeader::XForwardedFor`]); any other forwarding header is ignored.
+    pub fn proxy_header(mut self, header: ProxyHeader) -> Self {
+        self.proxy_header = header;
         self
     }
 
@@ -278,6 +289,7 @@ impl WebhookServiceBuilder {
                 sink: self.sink,
                 body_limit: self.body_limit,
                 trusted_proxies: self.trusted_proxies,
+                proxy_header: self.proxy_header,
                 operations: self.operations.unwrap_or_default(),
                 clock: self.clock,
             }),
@@ -296,6 +308,7 @@ impl WebhookService {
             sink: Arc::new(NoopStatusSink),
             body_limit: DEFAULT_BODY_LIMIT,
             trusted_proxies: Vec::new(),
+            proxy_header: ProxyHeader::default(),
             operations: None,
             clock: Arc::new(SystemClock),
         }
@@ -440,10 +453,18 @@ impl Inner {
             .sources
             .get(operation.source.as_str())
             .ok_or(IngestError::UnknownSource)?;
-        self.check_admission(entry, &parts)?;
+        self.check_allowlist(entry, &parts)?;
         let body = self.read_body(&parts.headers, body).await?;
 
         let proof = entry.verifier.verify(&parts.headers, &body)?;
+        // The rate limit is charged only for verified requests: a flood of
+        // unsigned requests must not use up the sender's budget and turn its
+        // real deliveries away.
+        if let Some(bucket) = &entry.bucket {
+            bucket
+                .acquire(self.clock.as_ref())
+                .map_err(|retry_after| IngestError::RateLimited { retry_after })?;
+        }
         let event = match entry
             .parser
             .parse(&operation.source, &parts.headers, body, proof)?
@@ -543,19 +564,19 @@ impl Inner {
         ))
     }
 
-    /// Allowlist, then rate limit: both before any body byte is read.
-    fn check_admission(&self, entry: &SourceEntry, parts: &Parts) -> Result<(), IngestError> {
+    /// The allowlist, checked before any body byte is read.
+    fn check_allowlist(&self, entry: &SourceEntry, parts: &Parts) -> Result<(), IngestError> {
         if !entry.allow.is_empty() {
             let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
-            match client_ip(peer, &parts.headers, &self.trusted_proxies) {
+            match client_ip(
+                peer,
+                &parts.headers,
+                &self.trusted_proxies,
+                self.proxy_header,
+            ) {
                 Some(ip) if is_in(ip, &entry.allow) => {}
                 _ => return Err(IngestError::AddressNotAllowed),
             }
-        }
-        if let Some(bucket) = &entry.bucket {
-            bucket
-                .acquire(self.clock.as_ref())
-                .map_err(|retry_after| IngestError::RateLimited { retry_after })?;
         }
         Ok(())
     }

@@ -45,7 +45,7 @@ mod ingest;
 mod operations;
 mod rate_limit;
 
-pub use client_addr::PeerAddr;
+pub use client_addr::{PeerAddr, ProxyHeader};
 pub use error::IngestError;
 pub use gateway::Gateway;
 pub use health::{DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};

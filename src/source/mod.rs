@@ -87,7 +87,7 @@ impl ErrorCode for ParseError {
     fn code(&self) -> &'static str {
         match self {
             Self::InvalidBody { .. } => "invalid_body",
-            Self::MissingHeader { .. } => "missing_header",
+            Self::MissingHeader { .. } => "missing_event_header",
             Self::MissingField { .. } => "missing_field",
         }
     }

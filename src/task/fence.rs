@@ -1,7 +1,6 @@
 //! The claim rules every backend shares: who holds a task, and which
-//! operations its state allows. Backends that keep state elsewhere (SQL) load
-//! the row and ask these functions, so every backend refuses the same calls
-//! with the same error.
+//! operations its state allows. Every backend (memory, SQLite, PostgreSQL)
+//! asks these functions, so all refuse the same calls with the same error.
 
 use time::OffsetDateTime;
 
@@ -16,7 +15,10 @@ use crate::status::JobStatus;
 /// last claim's token, `NotHeld` for any other; a token that is not the live
 /// claim's, or whose lease has run out → `NotHeld`; a state `operation` is
 /// not allowed in → `InvalidTransition`.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "memory", feature = "sqlite", feature = "postgres")),
+    allow(dead_code)
+)]
 pub(crate) fn check_held(
     task: &Task,
     current: Option<&str>,

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use tokio::sync::broadcast;
 
+use super::fence::check_held;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
@@ -105,7 +106,6 @@ pub struct InMemoryTaskStore {
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: RandomState,
     next_seq: AtomicU64,
-    next_token: AtomicU64,
 }
 
 impl std::fmt::Debug for InMemoryTaskStore {
@@ -139,7 +139,6 @@ impl InMemoryTaskStore {
             dedup: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             hasher: RandomState::new(),
             next_seq: AtomicU64::new(1),
-            next_token: AtomicU64::new(1),
         }
     }
 
@@ -407,7 +406,9 @@ impl TaskStore for InMemoryTaskStore {
             return Ok(None);
         };
         state.dequeue_pending(seq);
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        // Random, so a token seen on the wire (or guessed) cannot be turned
+        // into another claim's.
+        let token = uuid::Uuid::new_v4().as_u128();
         let lease_until = deadline(now, request.lease);
         let Some(stored) = state.tasks.get_mut(&seq) else {
             return Err(internal("claimable task missing"));
@@ -428,7 +429,7 @@ impl TaskStore for InMemoryTaskStore {
         state.leases.insert((lease_until, seq));
         Ok(Some(Claimed {
             task,
-            token: ClaimToken::new(token.to_string()),
+            token: ClaimToken::new(token_text(token)),
         }))
     }
 
@@ -633,11 +634,17 @@ impl Room {
     }
 }
 
+/// A claim token's wire form: 32 lowercase hex digits.
+fn token_text(token: u128) -> String {
+    format!("{token:032x}")
+}
+
 struct Stored {
     /// Boxed so the room's map stays dense; tasks are large.
     task: Box<Task>,
-    /// The last claim's fencing token; 0 before the first claim.
-    token: u64,
+    /// The last claim's fencing token (128 random bits); 0 before the
+    /// first claim.
+    token: u128,
     /// `required_capabilities`, sorted and deduplicated, shared with every
     /// task of the room that requires the same set.
     capabilities: Arc<[String]>,
@@ -772,11 +779,7 @@ impl RoomState {
     /// The task, if `token` holds it at `now` and its state allows
     /// `operation`.
     ///
-    /// The same rules as every other backend: a finished task answers
-    /// `InvalidTransition` to its last holder and `NotHeld` to anyone else;
-    /// a task is held by its last claim's token while it is `RUNNING` or
-    /// `NEEDS_INPUT` and the lease runs; a held task in a state outside
-    /// `allowed` answers `InvalidTransition`.
+    /// The rules are every backend's: [`check_held`].
     fn held(
         &mut self,
         id: &TaskId,
@@ -789,31 +792,15 @@ impl RoomState {
         let Some(stored) = self.tasks.get_mut(&seq) else {
             return Err(StoreError::NotFound { id: id.clone() });
         };
-        let status = stored.task.status;
-        let presented = token.as_str().parse::<u64>().ok();
-        let last_claim = stored.token != 0 && presented == Some(stored.token);
-        if status.is_terminal() {
-            return Err(if last_claim {
-                StoreError::InvalidTransition {
-                    id: id.clone(),
-                    from: status,
-                    operation,
-                }
-            } else {
-                StoreError::NotHeld { id: id.clone() }
-            });
-        }
-        let lease_runs = stored.task.lease_expires_at.is_some_and(|end| end > now);
-        if !(last_claim && HELD.contains(&status) && lease_runs) {
-            return Err(StoreError::NotHeld { id: id.clone() });
-        }
-        if !allowed.contains(&status) {
-            return Err(StoreError::InvalidTransition {
-                id: id.clone(),
-                from: status,
-                operation,
-            });
-        }
+        let current = (stored.token != 0).then(|| token_text(stored.token));
+        check_held(
+            &stored.task,
+            current.as_deref(),
+            token,
+            now,
+            operation,
+            allowed,
+        )?;
         Ok(&mut stored.task)
     }
 
