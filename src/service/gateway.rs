@@ -110,7 +110,8 @@ where
     }
 }
 
-#[cfg(test)]
+// The in-memory store answers the health probe.
+#[cfg(all(test, feature = "memory"))]
 mod tests {
     use std::sync::Arc;
 
@@ -121,10 +122,7 @@ mod tests {
     use crate::event::{Event, Verified};
     use crate::route::{RouteDecision, Router};
     use crate::status::NoopStatusSink;
-    use crate::task::{
-        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
-        TaskQuery, TaskStore,
-    };
+    use crate::task::InMemoryTaskStore;
 
     #[derive(Debug)]
     struct Nowhere;
@@ -137,88 +135,8 @@ mod tests {
         }
     }
 
-    /// Answers the health probe; nothing else is reached in these tests.
-    #[derive(Debug)]
-    struct Empty;
-
-    fn none() -> StoreError {
-        StoreError::Backend {
-            store: "empty",
-            source: "not used".into(),
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl TaskStore for Empty {
-        async fn insert(&self, _: NewTask) -> Result<Inserted, StoreError> {
-            Err(none())
-        }
-        async fn get(&self, _: &TaskId) -> Result<Option<Task>, StoreError> {
-            Ok(None)
-        }
-        async fn list(&self, _: &TaskQuery) -> Result<Vec<Task>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
-            Ok(None)
-        }
-        async fn heartbeat(
-            &self,
-            _: &TaskId,
-            _: &ClaimToken,
-            _: std::time::Duration,
-        ) -> Result<Task, StoreError> {
-            Err(none())
-        }
-        async fn complete(
-            &self,
-            _: &TaskId,
-            _: &ClaimToken,
-            _: Option<serde_json::Value>,
-        ) -> Result<Task, StoreError> {
-            Err(none())
-        }
-        async fn fail(
-            &self,
-            _: &TaskId,
-            _: &ClaimToken,
-            _: &str,
-            _: FailAction,
-        ) -> Result<Task, StoreError> {
-            Err(none())
-        }
-        async fn release(&self, _: &TaskId, _: &ClaimToken) -> Result<Task, StoreError> {
-            Err(none())
-        }
-        async fn request_input(
-            &self,
-            _: &TaskId,
-            _: &ClaimToken,
-            _: &str,
-        ) -> Result<Task, StoreError> {
-            Err(none())
-        }
-        async fn provide_input(
-            &self,
-            _: &TaskId,
-            _: serde_json::Value,
-        ) -> Result<Task, StoreError> {
-            Err(none())
-        }
-        async fn take_input(
-            &self,
-            _: &TaskId,
-            _: &ClaimToken,
-        ) -> Result<Option<serde_json::Value>, StoreError> {
-            Err(none())
-        }
-        async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
     fn ingest() -> WebhookService {
-        WebhookService::builder(Arc::new(Nowhere), Arc::new(Empty))
+        WebhookService::builder(Arc::new(Nowhere), Arc::new(InMemoryTaskStore::new()))
             .status_sink(Arc::new(NoopStatusSink))
             .prefix("/api")
             .build()
