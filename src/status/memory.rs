@@ -175,7 +175,24 @@ impl InMemoryStatusSink {
     /// [`SinkError::JobNotFound`] or [`SinkError::InvalidStatus`]; nothing is
     /// changed then.
     pub fn apply(&self, event: JobEvent) -> Result<(), SinkError> {
-        self.lock().apply(event)
+        match event {
+            // Every new job is built, and every job it evicts is dropped,
+            // outside the lock: allocation and deallocation are most of the
+            // cost, and holding the lock through them makes concurrent
+            // publishers queue on it.
+            JobEvent::Created {
+                job_id,
+                at,
+                input_data,
+                metadata,
+            } => {
+                let record = Record::created(job_id.clone(), at, input_data, metadata);
+                let evicted = self.lock().insert_created(job_id, record)?;
+                drop(evicted);
+                Ok(())
+            }
+            other => self.lock().apply(other),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -265,56 +282,53 @@ impl Registry {
         input_data: Value,
         metadata: Map<String, Value>,
     ) -> Result<(), SinkError> {
+        let record = Record::created(job_id.clone(), at, input_data, metadata);
+        self.insert_created(job_id, record).map(drop)
+    }
+
+    /// Stores a new job's record, evicting as `max_jobs` requires; returns
+    /// the evicted records so the caller can drop them after unlocking.
+    fn insert_created(
+        &mut self,
+        job_id: String,
+        mut record: Record,
+    ) -> Result<Vec<Record>, SinkError> {
         if self.jobs.contains_key(&job_id) {
             return Err(SinkError::InvalidStatus {
                 reason: format!("job `{job_id}` already exists"),
             });
         }
+        let mut evicted = Vec::new();
         if let Some(max) = self.max_jobs {
-            while self.jobs.len() >= max && self.evict_one() {}
+            while self.jobs.len() >= max {
+                match self.evict_one() {
+                    Some(record) => evicted.push(record),
+                    None => break,
+                }
+            }
         }
-        let seq = self.next_seq;
+        if let Some(max) = self.max_history {
+            while record.history.len() > max {
+                record.history.pop_front();
+            }
+        }
+        record.seq = self.next_seq;
         self.next_seq += 1;
-        let mut record = Record {
-            seq,
-            job: Job {
-                job_id: job_id.clone(),
-                status: JobStatus::Pending,
-                created_at: at,
-                updated_at: at,
-                input_data,
-                progress: None,
-                artifacts: Vec::new(),
-                metadata,
-            },
-            history: VecDeque::new(),
-        };
-        record.push(
-            at,
-            Some("Job created".to_owned()),
-            Some("initialization".to_owned()),
-            self.max_history,
-        );
-        self.by_creation.insert(seq, job_id.clone());
+        self.by_creation.insert(record.seq, job_id.clone());
         self.jobs.insert(job_id, record);
-        Ok(())
+        Ok(evicted)
     }
 
-    /// Removes the longest-finished job, or the oldest one; `false` when empty.
-    fn evict_one(&mut self) -> bool {
+    /// Removes the longest-finished job, or the oldest one; `None` when empty.
+    fn evict_one(&mut self) -> Option<Record> {
         while let Some(id) = self.finished.pop_front() {
             if let Some(record) = self.jobs.remove(&id) {
                 self.by_creation.remove(&record.seq);
-                return true;
+                return Some(record);
             }
         }
-        match self.by_creation.pop_first() {
-            Some((_, id)) => {
-                self.jobs.remove(&id);
-                true
-            }
-            None => false,
-        }
+        let (_, id) = self.by_creation.pop_first()?;
+        self.jobs.remove(&id)
     }
 
     /// The record of a job that may still change.
@@ -335,6 +349,36 @@ impl Registry {
 }
 
 impl Record {
+    /// A new `PENDING` job with its first history entry.
+    fn created(
+        job_id: String,
+        at: OffsetDateTime,
+        input_data: Value,
+        metadata: Map<String, Value>,
+    ) -> Self {
+        let mut history = VecDeque::with_capacity(4);
+        history.push_back(HistoryEntry {
+            timestamp: at,
+            status: JobStatus::Pending,
+            message: Some("Job created".to_owned()),
+            step: Some("initialization".to_owned()),
+        });
+        Record {
+            seq: 0,
+            job: Job {
+                job_id,
+                status: JobStatus::Pending,
+                created_at: at,
+                updated_at: at,
+                input_data,
+                progress: None,
+                artifacts: Vec::new(),
+                metadata,
+            },
+            history,
+        }
+    }
+
     fn push(
         &mut self,
         at: OffsetDateTime,
