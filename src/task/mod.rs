@@ -9,6 +9,8 @@ mod model;
 mod payload;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_time;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

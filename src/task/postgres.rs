@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use time::OffsetDateTime;
 use tokio_postgres::{NoTls, Row};
 
 use super::fence::check_held;
+use super::sql_time::{duration_nanos, from_nanos, to_nanos};
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
     TaskId, TaskQuery, TaskStore,
@@ -268,18 +268,6 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
         store: STORE,
         source: Box::new(e),
     }
-}
-
-fn to_nanos(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-fn from_nanos(n: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn duration_nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 fn task_from_row(row: &Row) -> Result<(Task, Option<String>), StoreError> {

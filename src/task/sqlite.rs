@@ -36,9 +36,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use time::OffsetDateTime;
 
 use super::fence::{check_held, has_capabilities};
+use super::sql_time::{duration_nanos, from_nanos, to_nanos};
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
     TaskId, TaskQuery, TaskStore,
@@ -238,18 +238,6 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
         store: STORE,
         source: Box::new(e),
     }
-}
-
-fn to_nanos(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-fn from_nanos(n: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn duration_nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 fn json_column(v: Option<&serde_json::Value>) -> Option<String> {
