@@ -91,12 +91,18 @@ fn ingest(c: &mut Criterion) {
         })
     });
     let sink = InMemoryStatusSink::new().with_max_jobs(10_000);
+    // What the service sends: the task's summary as JSON text.
+    let input = hookroom::status::JobInput::from(serde_json::json!({
+        "room": "pr-review", "source": "github", "event": "pull_request.opened",
+        "delivery_id": "72d3162e", "title": "[PR] opened #42: Test PR",
+        "url": "https://github.com/o/r/pull/42", "priority": 2,
+    }));
     group.bench_function("sink_created", |b| {
         b.to_async(&runtime).iter(|| {
             sink.publish(JobEvent::Created {
                 job_id: delivery.fetch_add(1, Ordering::Relaxed).to_string(),
                 at: time::OffsetDateTime::UNIX_EPOCH,
-                input_data: serde_json::json!({"room": "pr-review", "event": "pull_request.opened"}),
+                input_data: input.clone(),
                 metadata: serde_json::Map::new(),
             })
         })

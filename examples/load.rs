@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example load -- --duration 10 --connections 64
 //! cargo run --release --example load -- --duration 60   # sustained: RSS flat?
+//! cargo run --release --example load -- --sink none      # no job registry
 //! ```
 //!
 //! Every request is a signed 1 KiB GitHub `pull_request.opened` delivery with
@@ -24,7 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
 use hookroom::service::{Gateway, WebhookService};
-use hookroom::status::InMemoryStatusSink;
+use hookroom::status::{InMemoryStatusSink, NoopStatusSink, StatusSink};
 use hookroom::task::InMemoryTaskStore;
 
 #[path = "support/pipeline.rs"]
@@ -33,12 +34,15 @@ mod pipeline;
 struct Args {
     duration: Duration,
     connections: usize,
+    /// Whether the gateway keeps a job registry (`InMemoryStatusSink`).
+    jobs: bool,
 }
 
 fn args() -> Result<Args, String> {
     let mut parsed = Args {
         duration: Duration::from_secs(10),
         connections: 64,
+        jobs: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,9 +58,16 @@ fn args() -> Result<Args, String> {
             "--connections" => {
                 parsed.connections = value.parse().map_err(|_| "--connections takes a number")?
             }
+            "--sink" => {
+                parsed.jobs = match value.as_str() {
+                    "memory" => true,
+                    "none" => false,
+                    _ => return Err("--sink takes memory or none".into()),
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown flag {other} (flags: --duration SECS, --connections N)"
+                    "unknown flag {other} (flags: --duration SECS, --connections N, --sink memory|none)"
                 ));
             }
         }
@@ -226,8 +237,13 @@ fn main() {
         .await;
 
         let store = Arc::new(InMemoryTaskStore::new());
+        let sink: Arc<dyn StatusSink> = if args.jobs {
+            Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000))
+        } else {
+            Arc::new(NoopStatusSink)
+        };
         let ingest = WebhookService::builder(pipeline::router(), store.clone())
-            .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)))
+            .status_sink(sink)
             .source("github", pipeline::github_verifier(), pipeline::github_source())
             .build();
         let gateway = serve(TowerToHyperService::new(Gateway::new(ingest))).await;
@@ -248,10 +264,11 @@ fn main() {
         let stored = warm.accepted + gateway_run.accepted;
 
         println!(
-            "{} connections, {:?} per target, {}-byte signed GitHub pull_request.opened",
+            "{} connections, {:?} per target, {}-byte signed GitHub pull_request.opened, job registry {}",
             args.connections,
             args.duration,
-            pipeline::signed_pull_request().0.len()
+            pipeline::signed_pull_request().0.len(),
+            if args.jobs { "on (InMemoryStatusSink, 10,000 jobs)" } else { "off (NoopStatusSink)" },
         );
         println!("{:<10} {:>12} {:>10} {:>10} {:>9}", "target", "requests/s", "p50 ms", "p99 ms", "failures");
         for (name, run) in [("bare", &bare_run), ("gateway", &gateway_run), ("duplicates", &dup_run)] {

@@ -94,7 +94,7 @@ impl Fixture {
             .publish(JobEvent::Created {
                 job_id: inserted.id.to_string(),
                 at: self.clock.now(),
-                input_data: json!({"room": room, "title": title}),
+                input_data: json!({"room": room, "title": title}).into(),
                 metadata: Default::default(),
             })
             .await
@@ -756,10 +756,7 @@ async fn only_capable_agents_claim_and_unknown_jobs_are_created() {
 
     let view = fx.sink.get(inserted.id.as_str(), true).unwrap();
     assert_eq!(view.job.input_data["title"], json!("render"));
-    assert_eq!(
-        view.job.input_data["source_url"],
-        json!("https://example.com/1")
-    );
+    assert_eq!(view.job.input_data["url"], json!("https://example.com/1"));
     use JobStatus::*;
     assert_eq!(fx.statuses(&inserted.id), [Pending, Running, Done]);
 }

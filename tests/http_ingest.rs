@@ -783,8 +783,11 @@ async fn created_job_is_published_and_a_failing_sink_does_not_fail_the_request()
             },
         ] => {
             assert_eq!(answer.json["task_id"], job_id.as_str());
-            assert_eq!(input_data["room"], "pr-review");
-            assert_eq!(input_data["event"], "pull_request.opened");
+            let input = input_data.to_value();
+            assert_eq!(input["room"], "pr-review");
+            assert_eq!(input["event"], "pull_request.opened");
+            assert_eq!(input["source"], "github");
+            assert_eq!(input["priority"], 2);
         }
         other => panic!("expected one Created event, got {other:?}"),
     }

@@ -22,13 +22,15 @@ pub(crate) fn signed_pull_request() -> (Bytes, String) {
 }
 
 #[derive(Debug)]
-struct ByEvent;
+struct ByEvent {
+    room: Arc<str>,
+}
 
 impl Router for ByEvent {
     fn route(&self, event: &Verified<Event>) -> RouteDecision {
         if event.name.starts_with("pull_request.") {
             RouteDecision::Deliver(Route {
-                room: Arc::from("pr-review"),
+                room: Arc::clone(&self.room),
                 priority: 2,
                 ttl: None,
             })
@@ -52,5 +54,7 @@ pub(crate) fn github_source() -> Arc<dyn Source> {
 
 /// The router.
 pub(crate) fn router() -> Arc<dyn Router> {
-    Arc::new(ByEvent)
+    Arc::new(ByEvent {
+        room: Arc::from("pr-review"),
+    })
 }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::stats::Counters;
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
-use crate::status::{JobEvent, JobStatus, Progress, SinkError, StatusSink};
+use crate::status::{JobEvent, JobStatus, Progress, SinkError, StatusSink, TaskSummary};
 use crate::task::Task;
 
 #[derive(Debug, Clone)]
@@ -99,15 +99,16 @@ pub(crate) fn created_event(task: &Task) -> JobEvent {
     JobEvent::Created {
         job_id: task.id.to_string(),
         at: task.created_at,
-        input_data: json!({
-            "room": task.room,
-            "title": task.title,
-            "source": task.source,
-            "source_event": task.source_event,
-            "source_url": task.source_url,
-            "delivery_id": task.delivery_id,
-            "priority": task.priority,
-        }),
+        input_data: TaskSummary {
+            room: &task.room,
+            source: &task.source,
+            event: &task.source_event,
+            delivery_id: &task.delivery_id,
+            title: &task.title,
+            url: task.source_url.as_deref(),
+            priority: task.priority,
+        }
+        .to_input(),
         metadata: Map::new(),
     }
 }

@@ -347,7 +347,7 @@ fn created(id: &str, input_data: Value, metadata: Map<String, Value>) -> JobEven
     JobEvent::Created {
         job_id: id.to_owned(),
         at: now(),
-        input_data,
+        input_data: input_data.into(),
         metadata,
     }
 }

@@ -25,7 +25,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::route::{RouteDecision, Router};
 use crate::source::{Parsed, Source};
-use crate::status::{JobEvent, NoopStatusSink, StatusSink};
+use crate::status::{JobEvent, NoopStatusSink, StatusSink, TaskSummary};
 use crate::task::{NewTask, Payload, TaskStore};
 use crate::verify::Verifier;
 
@@ -94,6 +94,8 @@ impl SourceOptions {
 
 #[derive(Debug)]
 struct SourceEntry {
+    /// The name, shared with every [`Operation`] recorded for the source.
+    name: Arc<str>,
     verifier: Arc<dyn Verifier>,
     parser: Arc<dyn Source>,
     allow: Vec<IpNet>,
@@ -213,9 +215,11 @@ impl WebhookServiceBuilder {
         parser: Arc<dyn Source>,
         options: SourceOptions,
     ) -> Self {
+        let name: String = name.into();
         self.sources.insert(
-            name.into(),
+            name.clone(),
             SourceEntry {
+                name: Arc::from(name),
                 verifier,
                 parser,
                 allow: options.allow,
@@ -368,11 +372,13 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let service = self.clone();
-        let Some(name) = service
-            .source_in_path(request.uri().path())
-            .map(str::to_owned)
-        else {
+        let Some(name) = service.source_in_path(request.uri().path()) else {
             return Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())));
+        };
+        let name = match service.inner.sources.get(name) {
+            Some(entry) => Arc::clone(&entry.name),
+            // Recorded as named, then answered `404 unknown_source`.
+            None => Arc::from(name),
         };
         let span = tracing::info_span!(
             "webhook",
@@ -396,7 +402,7 @@ enum Ack<'a> {
 }
 
 impl Inner {
-    async fn handle<B>(&self, name: String, request: Request<B>) -> Response<ServiceBody>
+    async fn handle<B>(&self, name: Arc<str>, request: Request<B>) -> Response<ServiceBody>
     where
         B: Body + Send + 'static,
         B::Data: Send,
@@ -451,7 +457,7 @@ impl Inner {
         }
         let entry = self
             .sources
-            .get(operation.source.as_str())
+            .get(&*operation.source)
             .ok_or(IngestError::UnknownSource)?;
         self.check_allowlist(entry, &parts)?;
         let body = self.read_body(&parts.headers, body).await?;
@@ -501,33 +507,35 @@ impl Inner {
             RouteDecision::Deliver(route) => route,
         };
         let event = event.into_inner();
-        let room = route.room.to_string();
-        let created_input = serde_json::json!({
-            "room": room,
-            "source": event.source,
-            "event": event.name,
-            "delivery_id": event.delivery_id,
-            "title": event.title,
-            "url": event.url,
-        });
-        let inserted = self
-            .store
-            .insert(NewTask {
-                room: room.clone(),
-                title: event.title,
-                description: event.description,
-                priority: route.priority,
-                source: event.source,
-                source_event: event.name,
-                source_url: event.url,
-                delivery_id: event.delivery_id,
-                payload: Payload::from(event.payload),
-                required_capabilities: Vec::new(),
-                ttl: route.ttl,
-            })
-            .await?;
-        operation.task_id = Some(inserted.id.to_string());
-        operation.room = Some(room.clone());
+        let new = NewTask {
+            room: route.room.to_string(),
+            title: event.title,
+            description: event.description,
+            priority: route.priority,
+            source: event.source,
+            source_event: event.name,
+            source_url: event.url,
+            delivery_id: event.delivery_id,
+            payload: Payload::from(event.payload),
+            required_capabilities: Vec::new(),
+            ttl: route.ttl,
+        };
+        // Built before the task moves into the store; one allocation (JSON
+        // text), paid by duplicates too, which is cheaper than keeping
+        // copies of the fields to build it afterwards.
+        let input_data = TaskSummary {
+            room: &new.room,
+            source: &new.source,
+            event: &new.source_event,
+            delivery_id: &new.delivery_id,
+            title: &new.title,
+            url: new.source_url.as_deref(),
+            priority: new.priority,
+        }
+        .to_input();
+        let inserted = self.store.insert(new).await?;
+        operation.task_id = Some(inserted.id.clone());
+        operation.room = Some(Arc::clone(&route.room));
         if inserted.duplicate {
             operation.outcome = "duplicate";
             return Ok(json_response(
@@ -541,15 +549,13 @@ impl Inner {
         // Published before answering so that a job's PENDING always precedes
         // the RUNNING an agent may report right after claiming. The task is
         // already durable: a sink failure is logged, not turned into an error.
-        let mut metadata = serde_json::Map::new();
-        metadata.insert("priority".into(), route.priority.into());
         if let Err(error) = self
             .sink
             .publish(JobEvent::Created {
                 job_id: inserted.id.to_string(),
                 at: self.clock.now(),
-                input_data: created_input,
-                metadata,
+                input_data,
+                metadata: serde_json::Map::new(),
             })
             .await
         {
@@ -559,7 +565,7 @@ impl Inner {
             StatusCode::ACCEPTED,
             &Ack::Accepted {
                 task_id: inserted.id.as_str(),
-                room: &room,
+                room: &route.room,
             },
         ))
     }

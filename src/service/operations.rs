@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use http::{Method, Request, Response, StatusCode};
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::ServiceBody;
 use super::error::{IngestError, json_response};
+use crate::task::TaskId;
 
 /// How many operations a log keeps unless told otherwise.
 pub const DEFAULT_OPERATIONS_CAPACITY: usize = 1000;
@@ -28,7 +29,7 @@ pub struct Operation {
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     /// The source name from the path (`github`, …); empty when the path named none.
-    pub source: String,
+    pub source: Arc<str>,
     /// The provider event name, once parsed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
@@ -39,10 +40,10 @@ pub struct Operation {
     pub outcome: &'static str,
     /// The task stored (or found, for a duplicate).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     /// The room the task went to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub room: Option<String>,
+    pub room: Option<Arc<str>>,
     /// The HTTP status answered.
     pub status: u16,
 }

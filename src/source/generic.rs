@@ -283,7 +283,7 @@ impl Source for GenericSource {
             title,
             description: String::new(),
             url,
-            payload: body.clone(),
+            payload: body,
         };
         Ok(Parsed::Event(Verified::new(event, proof)))
     }

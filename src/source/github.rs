@@ -1,5 +1,7 @@
 //! GitHub webhooks (`X-GitHub-Event`, `X-GitHub-Delivery`).
 
+use std::fmt::Write as _;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
@@ -148,7 +150,7 @@ impl Source for GithubSource {
         let b: Body<'_> = from_body(&body)?;
         let action = opt_str(&b.action, "/action")?;
         let name = match action {
-            Some(action) => format!("{kind}.{action}"),
+            Some(action) => [kind, ".", action].concat(),
             None => kind.to_owned(),
         };
         let repo = opt_obj(&b.repository, "/repository")?;
@@ -159,9 +161,9 @@ impl Source for GithubSource {
         let comment = opt_obj(&b.comment, "/comment")?;
         let (title, description, url) = if let Some(pr) = opt_obj(&b.pull_request, "/pull_request")?
         {
-            numbered("PR", verb, pr, "/pull_request", comment)?
+            numbered("PR", verb, pr, PR_PATHS, comment)?
         } else if let Some(issue) = opt_obj(&b.issue, "/issue")? {
-            numbered("Issue", verb, issue, "/issue", comment)?
+            numbered("Issue", verb, issue, ISSUE_PATHS, comment)?
         } else if kind == "push" {
             let git_ref = req_str(&b.git_ref, "/ref")?;
             let n = b.commits.map_or(0, |c| c.0);
@@ -206,11 +208,16 @@ impl Source for GithubSource {
             title,
             description,
             url,
-            payload: body.clone(),
+            payload: body,
         };
         Ok(Parsed::Event(Verified::new(event, proof)))
     }
 }
+
+/// Where a pull request's number and title are, for error messages.
+const PR_PATHS: (&str, &str) = ("/pull_request/number", "/pull_request/title");
+/// Where an issue's number and title are, for error messages.
+const ISSUE_PATHS: (&str, &str) = ("/issue/number", "/issue/title");
 
 /// Title, description and URL of an event about a pull request or an issue;
 /// for a comment on one, the comment's text and link.
@@ -218,11 +225,11 @@ fn numbered(
     label: &str,
     verb: &str,
     item: &Numbered<'_>,
-    path: &str,
+    (number_path, title_path): (&str, &str),
     comment: Option<&GhComment<'_>>,
 ) -> Result<(String, String, Option<String>), ParseError> {
-    let number = req_u64(&item.number, &format!("{path}/number"))?;
-    let title = req_str(&item.title, &format!("{path}/title"))?;
+    let number = req_u64(&item.number, number_path)?;
+    let title = req_str(&item.title, title_path)?;
     let (label_suffix, body, url) = match comment {
         Some(c) => (
             " comment",
@@ -231,11 +238,12 @@ fn numbered(
         ),
         None => ("", lax_str(&item.body), lax_str(&item.html_url)),
     };
-    Ok((
-        format!("[{label}{label_suffix}] {verb} #{number}: {title}"),
-        body.unwrap_or("").to_owned(),
-        url.map(str::to_owned),
-    ))
+    // Sized up front: `format!` would grow the string once or twice.
+    let mut text =
+        String::with_capacity(label.len() + label_suffix.len() + verb.len() + title.len() + 28);
+    // Writing into a `String` cannot fail.
+    let _ = write!(text, "[{label}{label_suffix}] {verb} #{number}: {title}");
+    Ok((text, body.unwrap_or("").to_owned(), url.map(str::to_owned)))
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ impl Source for HuggingFaceSource {
             title,
             description: description.to_owned(),
             url: url.map(str::to_owned),
-            payload: body.clone(),
+            payload: body,
         };
         Ok(Parsed::Event(Verified::new(event, proof)))
     }

@@ -122,7 +122,7 @@ impl Source for JiraSource {
             title,
             description,
             url,
-            payload: body.clone(),
+            payload: body,
         };
         Ok(Parsed::Event(Verified::new(event, proof)))
     }

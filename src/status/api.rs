@@ -116,7 +116,7 @@ impl JobCreateRequest {
         JobEvent::Created {
             job_id: self.job_id.unwrap_or_else(|| job_id.into()),
             at,
-            input_data: self.input_data,
+            input_data: self.input_data.into(),
             metadata: self.metadata,
         }
     }

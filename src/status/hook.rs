@@ -26,7 +26,7 @@ use super::{JobEvent, SinkError, StatusSink};
 /// sink.publish(JobEvent::Created {
 ///     job_id: "job-1".into(),
 ///     at: time::OffsetDateTime::now_utc(),
-///     input_data: serde_json::Value::Null,
+///     input_data: hookroom::status::JobInput::null(),
 ///     metadata: Default::default(),
 /// })
 /// .await
@@ -82,7 +82,7 @@ mod tests {
         JobEvent::Created {
             job_id: id.into(),
             at: time::OffsetDateTime::UNIX_EPOCH,
-            input_data: serde_json::Value::Null,
+            input_data: crate::status::JobInput::null(),
             metadata: Default::default(),
         }
     }

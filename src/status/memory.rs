@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
-use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+use super::{
+    Artifact, HistoryEntry, Job, JobEvent, JobInput, JobStatus, Progress, SinkError, StatusSink,
+};
 
 /// Default cap of [`InMemoryStatusSink::list`] when no limit is given.
 const DEFAULT_LIST_LIMIT: usize = 100;
@@ -48,7 +50,7 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 /// sink.publish(JobEvent::Created {
 ///     job_id: "job-1".into(),
 ///     at,
-///     input_data: serde_json::json!({"room": "github"}),
+///     input_data: serde_json::json!({"room": "github"}).into(),
 ///     metadata: Default::default(),
 /// })
 /// .await
@@ -77,20 +79,35 @@ pub struct InMemoryStatusSink {
 
 #[derive(Debug, Default)]
 struct Registry {
-    jobs: HashMap<String, Record>,
+    /// One allocation per job id, shared by the three indexes.
+    jobs: HashMap<Arc<str>, Record>,
     /// Creation sequence → job id, oldest first.
-    by_creation: BTreeMap<u64, String>,
+    by_creation: BTreeMap<u64, Arc<str>>,
     /// Finished job ids, in the order they finished.
-    finished: VecDeque<String>,
+    finished: VecDeque<Arc<str>>,
     next_seq: u64,
     max_jobs: Option<usize>,
     max_history: Option<usize>,
 }
 
+/// One job, kept compact: a job is created for every accepted webhook, so
+/// what `Created` stores is what the registry costs per delivery. The
+/// [`Job`] view is built when asked for.
 #[derive(Debug)]
 struct Record {
     seq: u64,
-    job: Job,
+    id: Arc<str>,
+    status: JobStatus,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    input: JobInput,
+    progress: Option<Progress>,
+    artifacts: Vec<Artifact>,
+    metadata: Map<String, Value>,
+    /// Whether the history still starts with the `Job created` entry, which
+    /// is implied by `created_at` rather than stored.
+    created_entry: bool,
+    /// Every later entry, oldest first.
     history: VecDeque<HistoryEntry>,
 }
 
@@ -118,8 +135,8 @@ impl InMemoryStatusSink {
         let registry = self.lock();
         let record = registry.jobs.get(job_id)?;
         Some(JobView {
-            job: record.job.clone(),
-            history: include_history.then(|| record.history.iter().cloned().collect()),
+            job: record.job(),
+            history: include_history.then(|| record.history()),
         })
     }
 
@@ -132,9 +149,9 @@ impl InMemoryStatusSink {
             .values()
             .rev()
             .filter_map(|id| registry.jobs.get(id))
-            .filter(|record| status.is_none_or(|s| record.job.status == s))
+            .filter(|record| status.is_none_or(|s| record.status == s))
             .take(limit.unwrap_or(DEFAULT_LIST_LIMIT))
-            .map(|record| record.job.clone())
+            .map(Record::job)
             .collect()
     }
 
@@ -154,9 +171,9 @@ impl InMemoryStatusSink {
         registry.apply(event)?;
         let record = registry
             .jobs
-            .get(&job_id)
+            .get(job_id.as_str())
             .ok_or(SinkError::JobNotFound { job_id })?;
-        Ok(JobCreateResponse::for_job(&record.job))
+        Ok(JobCreateResponse::for_job(&record.job()))
     }
 
     /// Number of jobs kept.
@@ -186,8 +203,8 @@ impl InMemoryStatusSink {
                 input_data,
                 metadata,
             } => {
-                let record = Record::created(job_id.clone(), at, input_data, metadata);
-                let evicted = self.lock().insert_created(job_id, record)?;
+                let record = Record::created(job_id, at, input_data, metadata);
+                let evicted = self.lock().insert_created(record)?;
                 drop(evicted);
                 Ok(())
             }
@@ -235,9 +252,9 @@ impl Registry {
                 let record = self.running_record(&job_id)?;
                 let step = step.or_else(|| progress.as_ref()?.current_step.clone());
                 if progress.is_some() {
-                    record.job.progress = progress;
+                    record.progress = progress;
                 }
-                record.job.status = status;
+                record.status = status;
                 record.push(at, message, step, max_history);
                 Ok(())
             }
@@ -249,7 +266,7 @@ impl Registry {
                 let max_history = self.max_history;
                 let record = self.running_record(&job_id)?;
                 let message = format!("artifact attached: {}", artifact.name);
-                record.job.artifacts.push(artifact);
+                record.artifacts.push(artifact);
                 record.push(at, Some(message), None, max_history);
                 Ok(())
             }
@@ -269,7 +286,8 @@ impl Registry {
                 let max_history = self.max_history;
                 let record = self.running_record(&job_id)?;
                 record.complete(at, final_status, summary, artifacts, message, max_history);
-                self.finished.push_back(job_id);
+                let id = Arc::clone(&record.id);
+                self.finished.push_back(id);
                 Ok(())
             }
         }
@@ -279,44 +297,42 @@ impl Registry {
         &mut self,
         job_id: String,
         at: OffsetDateTime,
-        input_data: Value,
+        input_data: JobInput,
         metadata: Map<String, Value>,
     ) -> Result<(), SinkError> {
-        let record = Record::created(job_id.clone(), at, input_data, metadata);
-        self.insert_created(job_id, record).map(drop)
+        let record = Record::created(job_id, at, input_data, metadata);
+        self.insert_created(record).map(drop)
     }
 
     /// Stores a new job's record, evicting as `max_jobs` requires; returns
-    /// the evicted records so the caller can drop them after unlocking.
+    /// the evicted records so the caller can drop them after unlocking (the
+    /// usual single eviction needs no `Vec`).
     fn insert_created(
         &mut self,
-        job_id: String,
         mut record: Record,
-    ) -> Result<Vec<Record>, SinkError> {
-        if self.jobs.contains_key(&job_id) {
+    ) -> Result<(Option<Record>, Vec<Record>), SinkError> {
+        if self.jobs.contains_key(&record.id) {
             return Err(SinkError::InvalidStatus {
-                reason: format!("job `{job_id}` already exists"),
+                reason: format!("job `{}` already exists", record.id),
             });
         }
-        let mut evicted = Vec::new();
+        let mut first = None;
+        let mut rest = Vec::new();
         if let Some(max) = self.max_jobs {
             while self.jobs.len() >= max {
                 match self.evict_one() {
-                    Some(record) => evicted.push(record),
+                    Some(evicted) if first.is_none() => first = Some(evicted),
+                    Some(evicted) => rest.push(evicted),
                     None => break,
                 }
             }
         }
-        if let Some(max) = self.max_history {
-            while record.history.len() > max {
-                record.history.pop_front();
-            }
-        }
+        record.trim(self.max_history);
         record.seq = self.next_seq;
         self.next_seq += 1;
-        self.by_creation.insert(record.seq, job_id.clone());
-        self.jobs.insert(job_id, record);
-        Ok(evicted)
+        self.by_creation.insert(record.seq, Arc::clone(&record.id));
+        self.jobs.insert(Arc::clone(&record.id), record);
+        Ok((first, rest))
     }
 
     /// Removes the longest-finished job, or the oldest one; `None` when empty.
@@ -339,9 +355,9 @@ impl Registry {
             .ok_or_else(|| SinkError::JobNotFound {
                 job_id: job_id.to_owned(),
             })?;
-        if record.job.status.is_terminal() {
+        if record.status.is_terminal() {
             return Err(SinkError::InvalidStatus {
-                reason: format!("job `{job_id}` already ended {}", record.job.status),
+                reason: format!("job `{job_id}` already ended {}", record.status),
             });
         }
         Ok(record)
@@ -349,33 +365,72 @@ impl Registry {
 }
 
 impl Record {
-    /// A new `PENDING` job with its first history entry.
+    /// The message of the implied first history entry.
+    const CREATED_MESSAGE: &'static str = "Job created";
+    /// The step of the implied first history entry.
+    const CREATED_STEP: &'static str = "initialization";
+
+    /// A new `PENDING` job; its first history entry is implied.
     fn created(
         job_id: String,
         at: OffsetDateTime,
-        input_data: Value,
+        input: JobInput,
         metadata: Map<String, Value>,
     ) -> Self {
-        let mut history = VecDeque::with_capacity(4);
-        history.push_back(HistoryEntry {
-            timestamp: at,
-            status: JobStatus::Pending,
-            message: Some("Job created".to_owned()),
-            step: Some("initialization".to_owned()),
-        });
         Record {
             seq: 0,
-            job: Job {
-                job_id,
-                status: JobStatus::Pending,
-                created_at: at,
-                updated_at: at,
-                input_data,
-                progress: None,
-                artifacts: Vec::new(),
-                metadata,
-            },
-            history,
+            id: Arc::from(job_id),
+            status: JobStatus::Pending,
+            created_at: at,
+            updated_at: at,
+            input,
+            progress: None,
+            artifacts: Vec::new(),
+            metadata,
+            created_entry: true,
+            history: VecDeque::new(),
+        }
+    }
+
+    /// The job as the Jobs API shows it.
+    fn job(&self) -> Job {
+        Job {
+            job_id: self.id.to_string(),
+            status: self.status,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            input_data: self.input.to_value(),
+            progress: self.progress.clone(),
+            artifacts: self.artifacts.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+
+    /// The whole history, oldest first.
+    fn history(&self) -> Vec<HistoryEntry> {
+        let created = self.created_entry.then(|| HistoryEntry {
+            timestamp: self.created_at,
+            status: JobStatus::Pending,
+            message: Some(Self::CREATED_MESSAGE.to_owned()),
+            step: Some(Self::CREATED_STEP.to_owned()),
+        });
+        created
+            .into_iter()
+            .chain(self.history.iter().cloned())
+            .collect()
+    }
+
+    /// Drops the oldest entries beyond `max_history`.
+    fn trim(&mut self, max_history: Option<usize>) {
+        let Some(max) = max_history else {
+            return;
+        };
+        while self.history.len() + usize::from(self.created_entry) > max {
+            if self.created_entry {
+                self.created_entry = false;
+            } else {
+                self.history.pop_front();
+            }
         }
     }
 
@@ -387,18 +442,14 @@ impl Record {
         max_history: Option<usize>,
     ) {
         // A late event never moves `updated_at` backwards.
-        self.job.updated_at = self.job.updated_at.max(at);
+        self.updated_at = self.updated_at.max(at);
         self.history.push_back(HistoryEntry {
             timestamp: at,
-            status: self.job.status,
+            status: self.status,
             message,
             step,
         });
-        if let Some(max) = max_history {
-            while self.history.len() > max {
-                self.history.pop_front();
-            }
-        }
+        self.trim(max_history);
     }
 
     fn complete(
@@ -410,7 +461,7 @@ impl Record {
         message: Option<String>,
         max_history: Option<usize>,
     ) {
-        let metadata = &mut self.job.metadata;
+        let metadata = &mut self.metadata;
         if final_status == JobStatus::Failed {
             let reason = message
                 .clone()
@@ -423,13 +474,13 @@ impl Record {
             metadata.insert("summary".to_owned(), summary);
         }
         if !metadata.contains_key("processing_time") {
-            let seconds = (at - self.job.created_at).as_seconds_f64().max(0.0);
+            let seconds = (at - self.created_at).as_seconds_f64().max(0.0);
             if let Some(n) = serde_json::Number::from_f64(seconds) {
                 metadata.insert("processing_time".to_owned(), Value::Number(n));
             }
         }
-        self.job.artifacts.extend(artifacts);
-        self.job.status = final_status;
+        self.artifacts.extend(artifacts);
+        self.status = final_status;
         self.push(at, message, None, max_history);
     }
 }
@@ -448,7 +499,7 @@ mod tests {
         JobEvent::Created {
             job_id: id.into(),
             at: T0,
-            input_data: json!({"room": "r"}),
+            input_data: json!({"room": "r"}).into(),
             metadata: Map::new(),
         }
     }

@@ -12,10 +12,122 @@ pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error_code::ErrorCode;
+
+/// What a job was created with, as JSON text.
+///
+/// Held as text rather than a [`Value`] tree because most sinks only store
+/// it or forward it (an HTTP sink embeds it in its request body as is): text
+/// is one allocation where a tree is one per key and value, and a job is
+/// created for every accepted webhook. [`to_value`](Self::to_value) parses
+/// it when a tree is wanted.
+///
+/// ```
+/// use hookroom::status::JobInput;
+/// use serde_json::json;
+///
+/// let input = JobInput::from(json!({"room": "pr-review", "priority": 2}));
+/// assert_eq!(input.as_str(), r#"{"priority":2,"room":"pr-review"}"#);
+/// assert_eq!(input.to_value()["room"], "pr-review");
+/// assert!(JobInput::default().is_null());
+/// ```
+#[derive(Clone, Default)]
+pub struct JobInput(Option<Box<RawValue>>);
+
+impl JobInput {
+    /// `null`: no input (allocates nothing).
+    pub const fn null() -> Self {
+        Self(None)
+    }
+
+    /// Serializes `value` as the input.
+    ///
+    /// # Errors
+    /// When `value`'s `Serialize` fails (e.g. a map with non-string keys).
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        let raw = serde_json::value::to_raw_value(value)?;
+        Ok(Self((raw.get() != "null").then_some(raw)))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().map_or("null", RawValue::get)
+    }
+
+    /// Whether the input is `null`.
+    pub fn is_null(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The input parsed into a [`Value`].
+    pub fn to_value(&self) -> Value {
+        // The text came out of a serializer, so it is valid JSON and the
+        // fallback is never reached in practice.
+        serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for JobInput {
+    fn from(value: Value) -> Self {
+        Self::from(&value)
+    }
+}
+
+impl From<&Value> for JobInput {
+    fn from(value: &Value) -> Self {
+        // A `Value` always serializes: its map keys are strings.
+        Self::from_serialize(value).unwrap_or_else(|_| Self::null())
+    }
+}
+
+impl PartialEq for JobInput {
+    /// Equal JSON values, whatever their spacing or key order.
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
+impl std::fmt::Debug for JobInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobInput").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for JobInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(raw) => raw.serialize(serializer),
+            None => serializer.serialize_unit(),
+        }
+    }
+}
+
+/// The input of a job made from a task: what the task is about, without its
+/// payload. The ingest service and the agent runtime both describe tasks
+/// this way.
+#[derive(Serialize)]
+pub(crate) struct TaskSummary<'a> {
+    pub(crate) room: &'a str,
+    pub(crate) source: &'a str,
+    pub(crate) event: &'a str,
+    pub(crate) delivery_id: &'a str,
+    pub(crate) title: &'a str,
+    pub(crate) url: Option<&'a str>,
+    pub(crate) priority: u32,
+}
+
+impl TaskSummary<'_> {
+    /// The summary as a job's input.
+    pub(crate) fn to_input(&self) -> JobInput {
+        // Plain strings and a number always serialize.
+        JobInput::from_serialize(self).unwrap_or_default()
+    }
+}
 
 /// One lifecycle change of a job, as pushed to a [`StatusSink`].
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +140,7 @@ pub enum JobEvent {
         /// When.
         at: OffsetDateTime,
         /// What the job is about (room, source, event, title, …).
-        input_data: Value,
+        input_data: JobInput,
         /// Free-form metadata.
         metadata: Map<String, Value>,
     },

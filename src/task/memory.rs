@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -101,7 +101,7 @@ pub struct InMemoryTaskStore {
     clock: Arc<dyn Clock>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
     /// Task id (the UUID's 128 bits) → where the task lives.
-    directory: [RwLock<HashMap<u128, Location>>; SHARDS],
+    directory: [RwLock<IntMap<u128, Location>>; SHARDS],
     /// source → delivery id → task id, sharded by `(source, delivery id)`.
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: RandomState,
@@ -135,7 +135,7 @@ impl InMemoryTaskStore {
         Self {
             clock,
             rooms: RwLock::new(HashMap::new()),
-            directory: std::array::from_fn(|_| RwLock::new(HashMap::new())),
+            directory: std::array::from_fn(|_| RwLock::new(IntMap::default())),
             dedup: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             hasher: RandomState::new(),
             next_seq: AtomicU64::new(1),
@@ -181,7 +181,7 @@ impl InMemoryTaskStore {
             if let Some(dedup) = self.dedup.get(shard) {
                 let mut dedup = lock(dedup);
                 if let Some(by_delivery) = dedup.get_mut(task.source.as_str()) {
-                    if by_delivery.get(task.delivery_id.as_str()) == Some(&key) {
+                    if by_delivery.get(task.delivery_id.as_str()) == Some(&task.id) {
                         by_delivery.remove(task.delivery_id.as_str());
                     }
                     if by_delivery.is_empty() {
@@ -263,19 +263,19 @@ impl TaskStore for InMemoryTaskStore {
             return Err(internal("dedup shard out of range"));
         };
         let mut dedup = lock(dedup);
-        if let Some(key) = dedup
+        if let Some(id) = dedup
             .get(new.source.as_str())
             .and_then(|by_delivery| by_delivery.get(new.delivery_id.as_str()))
         {
             return Ok(Inserted {
-                id: TaskId::from(uuid::Uuid::from_u128(*key).to_string()),
+                id: id.clone(),
                 duplicate: true,
             });
         }
 
         let uuid = uuid::Uuid::new_v4();
         let key = uuid.as_u128();
-        let id = TaskId::from(uuid.to_string());
+        let id = TaskId::from_uuid(uuid);
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let room = self.room_or_create(&new.room);
         // The directory entry goes in before the task becomes claimable, so
@@ -290,6 +290,20 @@ impl TaskStore for InMemoryTaskStore {
                 seq,
             },
         );
+
+        // Nothing below can fail. The idempotency index keeps its own copy
+        // of the delivery id; a source's name is stored once.
+        let delivery_key = Box::<str>::from(new.delivery_id.as_str());
+        match dedup.get_mut(new.source.as_str()) {
+            Some(by_delivery) => {
+                by_delivery.insert(delivery_key, id.clone());
+            }
+            None => {
+                let mut by_delivery = HashMap::new();
+                by_delivery.insert(delivery_key, id.clone());
+                dedup.insert(Box::from(new.source.as_str()), by_delivery);
+            }
+        }
 
         let capabilities = {
             let mut caps = new.required_capabilities.clone();
@@ -322,7 +336,6 @@ impl TaskStore for InMemoryTaskStore {
             result: None,
             failure: None,
         };
-        let (source, delivery_id) = (task.source.clone(), task.delivery_id.clone());
         {
             let mut state = lock(&room.state);
             let capabilities = state.intern(capabilities);
@@ -337,19 +350,12 @@ impl TaskStore for InMemoryTaskStore {
             state.enqueue(seq, now);
         }
 
-        match dedup.get_mut(source.as_str()) {
-            Some(by_delivery) => {
-                by_delivery.insert(delivery_id.into_boxed_str(), key);
-            }
-            None => {
-                let mut by_delivery = HashMap::new();
-                by_delivery.insert(delivery_id.into_boxed_str(), key);
-                dedup.insert(source.into_boxed_str(), by_delivery);
-            }
-        }
         drop(dedup);
 
-        let _ = room.notify.send(id.clone());
+        // Nobody watching (an ingest-only gateway): skip the notification.
+        if room.notify.receiver_count() > 0 {
+            let _ = room.notify.send(id.clone());
+        }
         Ok(Inserted {
             id,
             duplicate: false,
@@ -601,9 +607,48 @@ impl TaskStore for InMemoryTaskStore {
     }
 }
 
-/// source → delivery id → task id (as UUID bits). Nested so each source
-/// name is stored once.
-type DedupShard = HashMap<Box<str>, HashMap<Box<str>, u128>>;
+/// source → delivery id → task id. Nested so each source name is stored
+/// once.
+type DedupShard = HashMap<Box<str>, HashMap<Box<str>, TaskId>>;
+
+/// A map keyed by integers this store makes itself: sequence numbers and
+/// the random bits of task ids.
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntKeyHasher>>;
+
+/// Hashes [`IntMap`] keys with one multiply and fold. Nobody outside the
+/// store chooses those keys, so SipHash's resistance to crafted collisions
+/// buys nothing there, while its cost is paid on every insert and again for
+/// every entry each time a map grows. Keys that come from senders (source
+/// names, delivery ids) stay on SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+struct IntKeyHasher(u64);
+
+impl Hasher for IntKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for integer keys; kept correct for any other use.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: the product spreads sequential keys over the
+        // high bits, the fold brings them down to the low bits that pick a
+        // bucket.
+        let x = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64 ^ (n >> 64) as u64);
+    }
+}
 
 /// The directory shard of a task: v4 UUIDs are random in their low bits.
 fn directory_shard(key: u128) -> usize {
@@ -657,7 +702,7 @@ type ReadyKey = (u32, OffsetDateTime, u64);
 /// or `overdue`; every held task is in `leases`.
 #[derive(Default)]
 struct RoomState {
-    tasks: HashMap<u64, Stored>,
+    tasks: IntMap<u64, Stored>,
     /// Claimable now, grouped by the capabilities they require.
     ready: HashMap<Arc<[String]>, BTreeSet<ReadyKey>>,
     /// Put back for a retry, claimable from `not_before`.

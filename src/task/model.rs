@@ -1,5 +1,6 @@
 //! The task model: what a webhook becomes in a room.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -9,14 +10,23 @@ use super::Payload;
 use crate::status::JobStatus;
 
 /// A task's id (a UUID v4 in text form for tasks this crate creates).
+///
+/// Cloning is cheap (a reference count): an id is handed to the store's
+/// indexes, the answer, the job and the operations log of every delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TaskId(String);
+pub struct TaskId(Arc<str>);
 
 impl TaskId {
     /// A fresh random id.
     pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        Self::from_uuid(uuid::Uuid::new_v4())
+    }
+
+    /// `uuid` in its lowercase hyphenated form.
+    pub(crate) fn from_uuid(uuid: uuid::Uuid) -> Self {
+        let mut buffer = uuid::Uuid::encode_buffer();
+        Self(Arc::from(&*uuid.hyphenated().encode_lower(&mut buffer)))
     }
 
     /// The id as text.
@@ -27,13 +37,13 @@ impl TaskId {
 
 impl From<String> for TaskId {
     fn from(s: String) -> Self {
-        Self(s)
+        Self(Arc::from(s))
     }
 }
 
 impl From<&str> for TaskId {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(Arc::from(s))
     }
 }
 
