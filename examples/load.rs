@@ -31,6 +31,9 @@ use hookroom::task::InMemoryTaskStore;
 #[path = "support/pipeline.rs"]
 mod pipeline;
 
+/// How many turns the bare handler and the gateway take.
+const ROUNDS: u32 = 5;
+
 struct Args {
     duration: Duration,
     connections: usize,
@@ -120,6 +123,26 @@ struct Run {
 }
 
 impl Run {
+    fn empty() -> Self {
+        Run {
+            requests: 0,
+            failures: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+            accepted: 0,
+        }
+    }
+
+    /// Adds another run's requests and time to this one.
+    fn absorb(&mut self, other: Run) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.accepted += other.accepted;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+
     fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -135,17 +158,23 @@ impl Run {
 /// A unique delivery id, except for the `dup` tag: there every connection
 /// cycles through 100 ids, so after the first round every delivery is a
 /// duplicate and the store stops growing.
-fn delivery_id(tag: &str, conn: usize, n: u64) -> String {
+fn delivery_id(tag: &str, round: usize, conn: usize, n: u64) -> String {
     if tag == "dup" {
         format!("dup-{conn}-{}", n % 100)
     } else {
-        format!("{tag}-{conn}-{n}")
+        format!("{tag}-{round}-{conn}-{n}")
     }
 }
 
 /// `connections` keep-alive connections, each sending one request at a time
 /// until `duration` has passed.
-async fn drive(addr: SocketAddr, connections: usize, duration: Duration, tag: &'static str) -> Run {
+async fn drive(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    tag: &'static str,
+    round: usize,
+) -> Run {
     let (body, signature) = pipeline::signed_pull_request();
     let started = Instant::now();
     let deadline = started + duration;
@@ -169,7 +198,7 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration, tag: &'
                 let request = Request::post("/webhook/github")
                     .header("content-type", "application/json")
                     .header("x-github-event", "pull_request")
-                    .header("x-github-delivery", delivery_id(tag, conn, n))
+                    .header("x-github-delivery", delivery_id(tag, round, conn, n))
                     .header("x-hub-signature-256", signature.as_str())
                     .body(Full::new(body.clone()))
                     .expect("request");
@@ -249,16 +278,28 @@ fn main() {
         let gateway = serve(TowerToHyperService::new(Gateway::new(ingest))).await;
 
         // Warm both paths (connection setup, allocator, branch predictors).
-        drive(bare, args.connections, Duration::from_secs(1), "warm-bare").await;
-        let warm = drive(gateway, args.connections, Duration::from_secs(1), "warm-gw").await;
+        drive(bare, args.connections, Duration::from_secs(1), "warm-bare", 0).await;
+        let warm = drive(gateway, args.connections, Duration::from_secs(1), "warm-gw", 0).await;
 
-        let bare_run = drive(bare, args.connections, args.duration, "bare").await;
-        let rss_before = rss_kib();
-        let gateway_run = drive(gateway, args.connections, args.duration, "gw").await;
+        // The two targets take turns in short rounds, so that a change in
+        // the machine's speed during the run (other tenants, frequency)
+        // weighs on both alike rather than on whichever ran at the time.
+        let slice = args.duration / ROUNDS;
+        let mut bare_run = Run::empty();
+        let mut gateway_run = Run::empty();
+        let mut rss_growth_kib = 0u64;
+        for round in 0..ROUNDS as usize {
+            bare_run.absorb(drive(bare, args.connections, slice, "bare", round).await);
+            let before = rss_kib();
+            gateway_run.absorb(drive(gateway, args.connections, slice, "gw", round).await);
+            if let (Some(before), Some(after)) = (before, rss_kib()) {
+                rss_growth_kib += after.saturating_sub(before);
+            }
+        }
         let rss_after = rss_kib();
         // Same load, but redeliveries only: nothing new to store, so memory
         // must stay flat (operations log and job registry are bounded).
-        let dup_run = drive(gateway, args.connections, args.duration, "dup").await;
+        let dup_run = drive(gateway, args.connections, args.duration, "dup", 0).await;
         let rss_dup = rss_kib();
         // Every 202 is one stored task (listing them all would itself allocate).
         let stored = warm.accepted + gateway_run.accepted;
@@ -281,18 +322,21 @@ fn main() {
                 run.failures
             );
         }
-        println!("ratio gateway/bare: {:.2}x", gateway_run.rps() / bare_run.rps());
+        println!(
+            "ratio gateway/bare: {:.2}x ({ROUNDS} alternating rounds each)",
+            gateway_run.rps() / bare_run.rps()
+        );
         if let (Some(after), Some(dup)) = (rss_after, rss_dup) {
             println!(
                 "RSS over the duplicates-only run: {after} KiB -> {dup} KiB ({:+} KiB)",
                 i64::try_from(dup).unwrap_or(i64::MAX) - i64::try_from(after).unwrap_or(i64::MAX)
             );
         }
-        if let (Some(start), Some(before), Some(after)) = (rss_start, rss_before, rss_after) {
+        if let (Some(start), Some(after)) = (rss_start, rss_after) {
             println!(
-                "RSS: {start} KiB at start, {before} KiB before the gateway run, {after} KiB after it \
-                 ({stored} tasks stored in all; {:.0} bytes of growth per task stored during the run)",
-                (after.saturating_sub(before) * 1024) as f64 / gateway_run.accepted.max(1) as f64
+                "RSS: {start} KiB at start, {after} KiB after the gateway rounds \
+                 ({stored} tasks stored in all; {:.0} bytes of growth per task stored during the rounds)",
+                (rss_growth_kib * 1024) as f64 / gateway_run.accepted.max(1) as f64
             );
         }
     });

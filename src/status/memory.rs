@@ -79,8 +79,10 @@ pub struct InMemoryStatusSink {
 
 #[derive(Debug, Default)]
 struct Registry {
-    /// One allocation per job id, shared by the three indexes.
-    jobs: HashMap<Arc<str>, Record>,
+    /// One allocation per job id, shared by the three indexes. Hashed with
+    /// foldhash, seeded at random per registry: a job is created per
+    /// accepted webhook, and SipHash was a visible share of that.
+    jobs: HashMap<Arc<str>, Record, foldhash::fast::RandomState>,
     /// Creation sequence → job id, oldest first.
     by_creation: BTreeMap<u64, Arc<str>>,
     /// Finished job ids, in the order they finished.
