@@ -7,6 +7,8 @@
 //! cargo run --release --example load -- --sink none      # no job registry
 //! ```
 //!
+//! The process runs on jemalloc (see [`ALLOCATOR`]).
+//!
 //! Every request is a signed 1 KiB GitHub `pull_request.opened` delivery with
 //! a unique `X-GitHub-Delivery`, so each one becomes a new task in the
 //! in-memory store (that is the only memory that should grow).
@@ -30,6 +32,13 @@ use hookroom::task::InMemoryTaskStore;
 
 #[path = "support/pipeline.rs"]
 mod pipeline;
+
+/// jemalloc, as servers commonly run: the gateway and the bare handler share
+/// it, so the ratio compares the pipeline, not two allocators. With glibc's
+/// malloc, frees of blocks that another worker thread allocated contend on
+/// its arena lock and park threads; see the README for both figures.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// How many turns the bare handler and the gateway take.
 const ROUNDS: u32 = 5;
@@ -305,7 +314,7 @@ fn main() {
         let stored = warm.accepted + gateway_run.accepted;
 
         println!(
-            "{} connections, {:?} per target, {}-byte signed GitHub pull_request.opened, job registry {}",
+            "{} connections, {:?} per target, {}-byte signed GitHub pull_request.opened, jemalloc, job registry {}",
             args.connections,
             args.duration,
             pipeline::signed_pull_request().0.len(),

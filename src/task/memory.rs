@@ -620,13 +620,29 @@ type SenderKeyHasher = foldhash::fast::RandomState;
 /// the random bits of task ids.
 type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntKeyHasher>>;
 
-/// Hashes [`IntMap`] keys with one multiply and fold. Nobody outside the
-/// store chooses those keys, so SipHash's resistance to crafted collisions
-/// buys nothing there, while its cost is paid on every insert and again for
-/// every entry each time a map grows. Keys that come from senders (source
-/// names, delivery ids) stay on SipHash.
+/// Hashes [`IntMap`] keys without SipHash. Nobody outside the store
+/// chooses those keys, so resistance to crafted collisions buys nothing
+/// there, while SipHash's cost is paid on every insert and again for every
+/// entry each time a map grows.
+///
+/// - A sequence number keeps its low bits: consecutive tasks land in
+///   consecutive buckets, so appending and growing a room's map walk memory
+///   in order instead of jumping across it. The top seven bits, which the
+///   table compares first, come from a multiply-and-fold so they still tell
+///   neighbours apart.
+/// - A task id's random bits are folded and mixed the same way.
 #[derive(Debug, Default, Clone, Copy)]
 struct IntKeyHasher(u64);
+
+/// The bits of a hash the table uses for its one-byte tag.
+const TAG_BITS: u64 = 0x7F << 57;
+
+fn mix(x: u64) -> u64 {
+    // Fibonacci hashing: the product spreads nearby keys over the high
+    // bits, the fold brings some of them down.
+    let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 32)
+}
 
 impl Hasher for IntKeyHasher {
     fn finish(&self) -> u64 {
@@ -638,20 +654,16 @@ impl Hasher for IntKeyHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
+            self.0 = mix(self.0 ^ u64::from_le_bytes(word));
         }
     }
 
     fn write_u64(&mut self, n: u64) {
-        // Fibonacci hashing: the product spreads sequential keys over the
-        // high bits, the fold brings them down to the low bits that pick a
-        // bucket.
-        let x = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = x ^ (x >> 32);
+        self.0 = (n & !TAG_BITS) | (mix(n) & TAG_BITS);
     }
 
     fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64 ^ (n >> 64) as u64);
+        self.0 = mix(n as u64 ^ (n >> 64) as u64);
     }
 }
 
