@@ -65,6 +65,14 @@ fn allocations_per_delivery_stay_bounded() {
     let again: Vec<_> = (0..N)
         .map(|i| request(&body, &signature, &format!("new-{i}")))
         .collect();
+    // The counted requests free their own heap (headers) while counted;
+    // dropping as many unused ones measures that, to add it back.
+    let spare: Vec<_> = (0..N)
+        .map(|i| request(&body, &signature, &format!("new-{i}")))
+        .collect();
+    let region = Region::new(GLOBAL);
+    drop(spare);
+    let request_heap = region.change().bytes_deallocated as f64 / N as f64;
 
     runtime.block_on(async {
         // Fills the job registry past its cap and the operations log, so the
@@ -92,7 +100,7 @@ fn allocations_per_delivery_stay_bounded() {
              duplicate: {:.1} allocations ({:.1} frees) per request",
             per(new.allocations + new.reallocations),
             per(new.deallocations),
-            (new.bytes_allocated as f64 - new.bytes_deallocated as f64) / N as f64,
+            (new.bytes_allocated as f64 - new.bytes_deallocated as f64) / N as f64 + request_heap,
             per(duplicate.allocations + duplicate.reallocations),
             per(duplicate.deallocations),
         );
@@ -106,9 +114,11 @@ fn allocations_per_delivery_stay_bounded() {
             duplicate_allocations <= 24.0,
             "{duplicate_allocations} allocations per duplicate"
         );
-        // A stored task keeps its 1 KiB payload and its record; the job and
-        // operation it evicts give theirs back.
-        let kept = (new.bytes_allocated as f64 - new.bytes_deallocated as f64) / N as f64;
-        assert!(kept < 1_500.0, "{kept} bytes kept per new task");
+        // A stored task keeps its 1 KiB payload and its record and index
+        // entries (about 850 bytes, see benches/task_store.rs); the job and
+        // the operation it evicts give theirs back. Measured at 2,061.
+        let kept =
+            (new.bytes_allocated as f64 - new.bytes_deallocated as f64) / N as f64 + request_heap;
+        assert!(kept < 2_300.0, "{kept} bytes kept per new task");
     });
 }

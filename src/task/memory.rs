@@ -104,7 +104,8 @@ pub struct InMemoryTaskStore {
     /// source → delivery id → task id, sharded by `(source, delivery id)`.
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: SenderKeyHasher,
-    next_seq: AtomicU64,
+    /// Store-wide insertion order, for listing across rooms.
+    next_order: AtomicU64,
 }
 
 impl std::fmt::Debug for InMemoryTaskStore {
@@ -137,7 +138,7 @@ impl InMemoryTaskStore {
             directory: std::array::from_fn(|_| RwLock::new(IntMap::default())),
             dedup: std::array::from_fn(|_| Mutex::new(DedupShard::default())),
             hasher: SenderKeyHasher::default(),
-            next_seq: AtomicU64::new(1),
+            next_order: AtomicU64::new(1),
         }
     }
 
@@ -275,8 +276,9 @@ impl TaskStore for InMemoryTaskStore {
         let uuid = uuid::Uuid::new_v4();
         let key = uuid.as_u128();
         let id = TaskId::from_uuid(uuid);
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
         let room = self.room_or_create(&new.room);
+        let seq = room.next_seq.fetch_add(1, Ordering::Relaxed);
         // The directory entry goes in before the task becomes claimable, so
         // whoever claims it can always find it by id.
         let Some(directory) = self.directory.get(directory_shard(key)) else {
@@ -290,19 +292,17 @@ impl TaskStore for InMemoryTaskStore {
             },
         );
 
-        // Nothing below can fail. The idempotency index keeps its own copy
-        // of the delivery id; a source's name is stored once.
+        // The idempotency index keeps its own copy of the delivery id and
+        // stores a source's name once. Its entry goes in only once the task
+        // is stored: were anything in between to panic, a redelivery must
+        // make a new task, not be answered as a duplicate of nothing.
         let delivery_key = Box::<str>::from(new.delivery_id.as_str());
-        match dedup.get_mut(new.source.as_str()) {
-            Some(by_delivery) => {
-                by_delivery.insert(delivery_key, id.clone());
-            }
-            None => {
-                let mut by_delivery = HashMap::default();
-                by_delivery.insert(delivery_key, id.clone());
-                dedup.insert(Box::from(new.source.as_str()), by_delivery);
-            }
+        if !dedup.contains_key(new.source.as_str()) {
+            dedup.insert(Box::from(new.source.as_str()), HashMap::default());
         }
+        let Some(by_delivery) = dedup.get_mut(new.source.as_str()) else {
+            return Err(internal("idempotency index lost a source"));
+        };
 
         let capabilities = {
             let mut caps = new.required_capabilities.clone();
@@ -344,17 +344,16 @@ impl TaskStore for InMemoryTaskStore {
                     task: Box::new(task),
                     token: 0,
                     capabilities,
+                    order,
                 },
             );
             state.enqueue(seq, now);
         }
-
+        by_delivery.insert(delivery_key, id.clone());
         drop(dedup);
 
-        // Nobody watching (an ingest-only gateway): skip the notification.
-        if room.notify.receiver_count() > 0 {
-            let _ = room.notify.send(id.clone());
-        }
+        // No receiver is not an error: nobody is waiting.
+        let _ = room.notify.send(id.clone());
         Ok(Inserted {
             id,
             duplicate: false,
@@ -383,19 +382,21 @@ impl TaskStore for InMemoryTaskStore {
         for room in rooms {
             let mut state = lock(&room.state);
             state.normalize(now);
-            let mut keys: Vec<(OffsetDateTime, u64)> = state
+            // Newest first across rooms: creation time, then store-wide
+            // insertion order.
+            let mut keys: Vec<(OffsetDateTime, u64, u64)> = state
                 .tasks
                 .iter()
                 .filter(|(_, stored)| matches(&stored.task, query))
-                .map(|(seq, stored)| (stored.task.created_at, *seq))
+                .map(|(seq, stored)| (stored.task.created_at, stored.order, *seq))
                 .collect();
             keys.sort_unstable_by(|a, b| b.cmp(a));
             keys.truncate(limit);
-            found.extend(keys.into_iter().filter_map(|(created, seq)| {
-                state.task(seq).map(|task| (created, seq, task.clone()))
+            found.extend(keys.into_iter().filter_map(|(created, order, seq)| {
+                state.task(seq).map(|task| (created, order, task.clone()))
             }));
         }
-        found.sort_unstable_by_key(|(created, seq, _)| std::cmp::Reverse((*created, *seq)));
+        found.sort_unstable_by_key(|(created, order, _)| std::cmp::Reverse((*created, *order)));
         found.truncate(limit);
         Ok(found.into_iter().map(|(_, _, task)| task).collect())
     }
@@ -612,8 +613,9 @@ type DedupShard = HashMap<Box<str>, HashMap<Box<str>, TaskId, SenderKeyHasher>, 
 
 /// Hashes keys that senders choose (source names, delivery ids): foldhash,
 /// seeded at random per map like SipHash, at a fraction of its cost per key.
-/// Those keys only reach the index after their signature was verified, so
-/// an attacker crafting colliding ids would first need the sender's secret.
+/// The seed is what stands between a sender and crafted collisions: not
+/// every provider signs its delivery id (GitHub's is a header outside the
+/// signature), so a replayed body can carry any id.
 type SenderKeyHasher = foldhash::fast::RandomState;
 
 /// A map keyed by integers this store makes itself: sequence numbers and
@@ -625,11 +627,11 @@ type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntKeyHasher>>;
 /// there, while SipHash's cost is paid on every insert and again for every
 /// entry each time a map grows.
 ///
-/// - A sequence number keeps its low bits: consecutive tasks land in
-///   consecutive buckets, so appending and growing a room's map walk memory
-///   in order instead of jumping across it. The top seven bits, which the
-///   table compares first, come from a multiply-and-fold so they still tell
-///   neighbours apart.
+/// - A sequence number keeps its low bits: a room numbers its tasks densely,
+///   so consecutive tasks land in consecutive buckets and appending to and
+///   growing a room's map walk memory in order instead of jumping across
+///   it. The top seven bits, which the table compares first, come from a
+///   multiply-and-fold so they still tell neighbours apart.
 /// - A task id's random bits are folded and mixed the same way.
 #[derive(Debug, Default, Clone, Copy)]
 struct IntKeyHasher(u64);
@@ -685,6 +687,10 @@ struct Location {
 struct Room {
     state: Mutex<RoomState>,
     notify: broadcast::Sender<TaskId>,
+    /// The room's next sequence number. Dense per room, so the room's task
+    /// map (see [`IntKeyHasher`]) fills consecutive buckets whatever the
+    /// other rooms receive meanwhile.
+    next_seq: AtomicU64,
 }
 
 impl Room {
@@ -692,6 +698,7 @@ impl Room {
         Self {
             state: Mutex::new(RoomState::default()),
             notify: broadcast::channel(NOTIFY_CAPACITY).0,
+            next_seq: AtomicU64::new(1),
         }
     }
 }
@@ -710,6 +717,8 @@ struct Stored {
     /// `required_capabilities`, sorted and deduplicated, shared with every
     /// task of the room that requires the same set.
     capabilities: Arc<[String]>,
+    /// Store-wide insertion order (sequence numbers are per room).
+    order: u64,
 }
 
 /// Claim order: priority, then creation time, then insertion order.
