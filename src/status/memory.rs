@@ -236,7 +236,9 @@ impl Registry {
                 at,
                 input_data,
                 metadata,
-            } => self.create(job_id, at, input_data, metadata),
+            } => self
+                .insert_created(Record::created(job_id, at, input_data, metadata))
+                .map(drop),
             JobEvent::Status {
                 job_id,
                 at,
@@ -293,17 +295,6 @@ impl Registry {
                 Ok(())
             }
         }
-    }
-
-    fn create(
-        &mut self,
-        job_id: String,
-        at: OffsetDateTime,
-        input_data: JobInput,
-        metadata: Map<String, Value>,
-    ) -> Result<(), SinkError> {
-        let record = Record::created(job_id, at, input_data, metadata);
-        self.insert_created(record).map(drop)
     }
 
     /// Stores a new job's record, evicting as `max_jobs` requires; returns

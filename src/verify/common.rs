@@ -270,6 +270,27 @@ pub(crate) fn parse_unix_seconds(text: &[u8]) -> Option<i64> {
     })
 }
 
+/// The builder methods of every verifier that keeps a `window: TimeWindow`:
+/// `with_tolerance` and `with_clock`. Invoked inside the verifier's `impl`.
+macro_rules! time_window_options {
+    () => {
+        /// Accepts timestamps at most `tolerance` away from now (either side).
+        #[must_use]
+        pub fn with_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+            self.window.tolerance = tolerance;
+            self
+        }
+
+        /// Reads "now" from `clock` instead of the system clock.
+        #[must_use]
+        pub fn with_clock(mut self, clock: impl crate::clock::Clock) -> Self {
+            self.window.clock = std::sync::Arc::new(clock);
+            self
+        }
+    };
+}
+pub(crate) use time_window_options;
+
 /// The replay window: a timestamp is accepted when it is at most `tolerance`
 /// before or after the clock's now.
 #[derive(Clone)]

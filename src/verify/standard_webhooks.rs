@@ -58,8 +58,6 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -70,10 +68,9 @@ use zeroize::Zeroizing;
 
 use super::common::{
     HmacKeys, HmacSha256, TAG_LEN, TimeWindow, decode_base64, encode_base64, header_once, hmac_tag,
-    parse_unix_seconds, tags_equal,
+    parse_unix_seconds, tags_equal, time_window_options,
 };
 use super::{ConfigError, Secret, Secrets, Verification, Verifier, VerifyError};
-use crate::clock::Clock;
 
 /// The header carrying the message id.
 pub const ID_HEADER: &str = "webhook-id";
@@ -126,19 +123,7 @@ impl StandardWebhooksVerifier {
         }
     }
 
-    /// Accepts timestamps at most `tolerance` away from now (either side).
-    #[must_use]
-    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
-        self.window.tolerance = tolerance;
-        self
-    }
-
-    /// Reads "now" from `clock` instead of the system clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.window.clock = Arc::new(clock);
-        self
-    }
+    time_window_options!();
 }
 
 impl Verifier for StandardWebhooksVerifier {
@@ -203,19 +188,7 @@ impl StandardWebhooksAsymmetricVerifier {
         }
     }
 
-    /// Accepts timestamps at most `tolerance` away from now (either side).
-    #[must_use]
-    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
-        self.window.tolerance = tolerance;
-        self
-    }
-
-    /// Reads "now" from `clock` instead of the system clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.window.clock = Arc::new(clock);
-        self
-    }
+    time_window_options!();
 }
 
 impl fmt::Debug for StandardWebhooksAsymmetricVerifier {

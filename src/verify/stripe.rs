@@ -27,18 +27,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use hmac::Mac;
 use http::{HeaderMap, HeaderName};
 
 use super::common::{
     HmacKeys, TAG_LEN, TimeWindow, decode_hex_lower, encode_hex, header_once, hmac_tag,
-    parse_unix_seconds, tags_equal,
+    parse_unix_seconds, tags_equal, time_window_options,
 };
 use super::{Secrets, Verification, Verifier, VerifyError};
-use crate::clock::Clock;
 
 /// The header Stripe sends the signature in.
 pub const HEADER: &str = "Stripe-Signature";
@@ -62,19 +58,7 @@ impl StripeVerifier {
         }
     }
 
-    /// Accepts timestamps at most `tolerance` away from now (either side).
-    #[must_use]
-    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
-        self.window.tolerance = tolerance;
-        self
-    }
-
-    /// Reads "now" from `clock` instead of the system clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.window.clock = Arc::new(clock);
-        self
-    }
+    time_window_options!();
 }
 
 impl Verifier for StripeVerifier {
@@ -207,6 +191,8 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::clock::ManualClock;
 
