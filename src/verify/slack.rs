@@ -2,7 +2,7 @@
 //! with the timestamp from `X-Slack-Request-Timestamp`.
 //!
 //! The timestamp must lie within the replay window (300 s by default, in the
-//! past and in the future) of the verifier's [`Clock`]. The three parts of the
+//! past and in the future) of the verifier's [`Clock`](crate::clock::Clock). The three parts of the
 //! signed string are fed to the MAC one after another; nothing is copied.
 //!
 //! ```
