@@ -25,7 +25,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::route::{RouteDecision, Router};
 use crate::source::{Parsed, Source};
-use crate::status::{JobEvent, NoopStatusSink, StatusSink, TaskSummary};
+use crate::status::{JobEvent, StatusSink, TaskSummary};
 use crate::task::{NewTask, Payload, TaskStore};
 use crate::verify::Verifier;
 
@@ -108,7 +108,9 @@ struct Inner {
     sources: HashMap<String, SourceEntry>,
     router: Arc<dyn Router>,
     store: Arc<dyn TaskStore>,
-    sink: Arc<dyn StatusSink>,
+    /// `None` when no sink was configured: jobs are then neither described
+    /// nor published, which saves building their input on every delivery.
+    sink: Option<Arc<dyn StatusSink>>,
     body_limit: usize,
     trusted_proxies: Vec<IpNet>,
     proxy_header: ProxyHeader,
@@ -187,7 +189,7 @@ pub struct WebhookServiceBuilder {
     sources: HashMap<String, SourceEntry>,
     router: Arc<dyn Router>,
     store: Arc<dyn TaskStore>,
-    sink: Arc<dyn StatusSink>,
+    sink: Option<Arc<dyn StatusSink>>,
     body_limit: usize,
     trusted_proxies: Vec<IpNet>,
     proxy_header: ProxyHeader,
@@ -229,9 +231,10 @@ impl WebhookServiceBuilder {
         self
     }
 
-    /// Where job lifecycle changes go (default: [`NoopStatusSink`]).
+    /// Where job lifecycle changes go (default: none, as with
+    /// [`NoopStatusSink`](crate::status::NoopStatusSink)).
     pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
-        self.sink = sink;
+        self.sink = Some(sink);
         self
     }
 
@@ -309,7 +312,7 @@ impl WebhookService {
             sources: HashMap::new(),
             router,
             store,
-            sink: Arc::new(NoopStatusSink),
+            sink: None,
             body_limit: DEFAULT_BODY_LIMIT,
             trusted_proxies: Vec::new(),
             proxy_header: ProxyHeader::default(),
@@ -523,16 +526,19 @@ impl Inner {
         // Built before the task moves into the store; one allocation (JSON
         // text), paid by duplicates too, which is cheaper than keeping
         // copies of the fields to build it afterwards.
-        let input_data = TaskSummary {
-            room: &new.room,
-            source: &new.source,
-            event: &new.source_event,
-            delivery_id: &new.delivery_id,
-            title: &new.title,
-            url: new.source_url.as_deref(),
-            priority: new.priority,
-        }
-        .to_input();
+        let created = self.sink.as_ref().map(|sink| {
+            let input_data = TaskSummary {
+                room: &new.room,
+                source: &new.source,
+                event: &new.source_event,
+                delivery_id: &new.delivery_id,
+                title: &new.title,
+                url: new.source_url.as_deref(),
+                priority: new.priority,
+            }
+            .to_input();
+            (sink, input_data)
+        });
         let inserted = self.store.insert(new).await?;
         operation.task_id = Some(inserted.id.clone());
         operation.room = Some(Arc::clone(&route.room));
@@ -549,17 +555,16 @@ impl Inner {
         // Published before answering so that a job's PENDING always precedes
         // the RUNNING an agent may report right after claiming. The task is
         // already durable: a sink failure is logged, not turned into an error.
-        if let Err(error) = self
-            .sink
-            .publish(JobEvent::Created {
+        if let Some((sink, input_data)) = created {
+            let job = JobEvent::Created {
                 job_id: inserted.id.to_string(),
                 at: self.clock.now(),
                 input_data,
                 metadata: serde_json::Map::new(),
-            })
-            .await
-        {
-            tracing::warn!(%error, code = error.code(), task_id = %inserted.id, "status sink refused the created job");
+            };
+            if let Err(error) = sink.publish(job).await {
+                tracing::warn!(%error, code = error.code(), task_id = %inserted.id, "status sink refused the created job");
+            }
         }
         Ok(json_response(
             StatusCode::ACCEPTED,
