@@ -4,12 +4,37 @@
 
 use time::OffsetDateTime;
 
-use super::{ClaimToken, StoreError, Task};
+use super::{ClaimToken, StoreError, Task, TaskId};
 use crate::status::JobStatus;
 
-/// Checks that `token` (the backend's current claim token is
-/// `current`, `None` when unclaimed) holds `task` at `now`, and that the task's state allows
-/// `operation`, which is legal only in the `allowed` states.
+/// What the claim rules look at in a stored task.
+pub(crate) struct ClaimView<'a> {
+    /// The task's id (for errors).
+    pub(crate) id: &'a TaskId,
+    /// Its state.
+    pub(crate) status: JobStatus,
+    /// When its current lease runs out.
+    pub(crate) lease_expires_at: Option<OffsetDateTime>,
+    /// The backend's current claim token, `None` when never claimed.
+    pub(crate) current: Option<&'a str>,
+}
+
+impl<'a> ClaimView<'a> {
+    /// The view of a whole [`Task`] whose current token is `current`.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn of(task: &'a Task, current: Option<&'a str>) -> Self {
+        Self {
+            id: &task.id,
+            status: task.status,
+            lease_expires_at: task.lease_expires_at,
+            current,
+        }
+    }
+}
+
+/// Checks that `token` holds the task `view` shows at `now`, and that the
+/// task's state allows `operation`, which is legal only in the `allowed`
+/// states.
 ///
 /// Errors, first match wins: a finished task → `InvalidTransition` for its
 /// last claim's token, `NotHeld` for any other; a token that is not the live
@@ -20,38 +45,42 @@ use crate::status::JobStatus;
     allow(dead_code)
 )]
 pub(crate) fn check_held(
-    task: &Task,
-    current: Option<&str>,
+    view: ClaimView<'_>,
     token: &ClaimToken,
     now: OffsetDateTime,
     operation: &'static str,
     allowed: &[JobStatus],
 ) -> Result<(), StoreError> {
-    let id = &task.id;
+    let ClaimView {
+        id,
+        status,
+        lease_expires_at,
+        current,
+    } = view;
     let token_matches = current.is_some_and(|current| {
         subtle::ConstantTimeEq::ct_eq(current.as_bytes(), token.as_str().as_bytes()).into()
     });
-    if task.status.is_terminal() {
+    if status.is_terminal() {
         return Err(if token_matches {
             StoreError::InvalidTransition {
                 id: id.clone(),
-                from: task.status,
+                from: status,
                 operation,
             }
         } else {
             StoreError::NotHeld { id: id.clone() }
         });
     }
-    let held = matches!(task.status, JobStatus::Running | JobStatus::NeedsInput)
+    let held = matches!(status, JobStatus::Running | JobStatus::NeedsInput)
         && token_matches
-        && task.lease_expires_at.is_some_and(|lease| lease > now);
+        && lease_expires_at.is_some_and(|lease| lease > now);
     if !held {
         return Err(StoreError::NotHeld { id: id.clone() });
     }
-    if !allowed.contains(&task.status) {
+    if !allowed.contains(&status) {
         return Err(StoreError::InvalidTransition {
             id: id.clone(),
-            from: task.status,
+            from: status,
             operation,
         });
     }

@@ -1,8 +1,8 @@
 //! [`InMemoryTaskStore`]: the always-compiled [`TaskStore`] backend, and the
 //! fixture every other component's tests run against.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -11,16 +11,16 @@ use async_trait::async_trait;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use tokio::sync::broadcast;
 
-use super::fence::check_held;
+use super::fence::{ClaimView, check_held};
 use super::{
-    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
-    TaskQuery, TaskStore,
+    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
+    TaskId, TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::status::JobStatus;
 
-/// How many shards the id directory and the idempotency index are split into,
-/// so inserts and lookups in different shards never wait on each other.
+/// How many shards the idempotency index is split into, so inserts of
+/// different deliveries seldom wait on each other.
 const SHARDS: usize = 16;
 /// Notifications a slow watcher may fall behind by before it sees `Lagged`
 /// (they are hints, so a small buffer per room is enough).
@@ -29,6 +29,9 @@ const NOTIFY_CAPACITY: usize = 256;
 const DEFAULT_LIST_LIMIT: usize = 100;
 /// Where a deadline lands when `now + duration` does not fit in a date.
 const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
+/// Distinct event names a room shares among its tasks; past this, a task
+/// keeps its own copy, so names a sender makes up cannot grow the table.
+const MAX_SHARED_EVENT_NAMES: usize = 1024;
 
 /// A [`TaskStore`] that keeps every task in process memory.
 ///
@@ -38,18 +41,31 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 /// until [`purge_finished`](Self::purge_finished) forgets them.
 ///
 /// # Concurrency
-/// Each room has its own lock, so agents of different rooms never contend;
-/// the task directory and the idempotency index are sharded. Inside a room,
-/// claimable tasks sit in ordered indexes (one per distinct set of required
-/// capabilities), so a claim costs `O(g · log n)` for `g` capability sets, not
-/// a scan of the room. No lock is held across an `.await`, and a poisoned lock
-/// is recovered rather than turned into a panic.
+/// Each room has its own lock, so agents of different rooms never contend.
+/// A task's id says which room it lives in and where (see [`TaskId`] below),
+/// so finding a task by id needs no shared index; the idempotency index is
+/// sharded. Inside a room, claimable tasks sit in ordered indexes (one per
+/// distinct set of required capabilities), so a claim costs `O(g · log n)`
+/// for `g` capability sets, not a scan of the room. No lock is held across an
+/// `.await`, and a poisoned lock is recovered rather than turned into a
+/// panic.
 ///
 /// Expired leases and due retries are applied lazily, by whichever call next
 /// touches the room. A `RUNNING` or `NEEDS_INPUT` task whose lease ran out
 /// keeps reading as it was (with its lease end in the past) until a claim
 /// takes it over, as in every backend; its token is refused from the moment
 /// the lease ends. The clock is assumed not to run backwards.
+///
+/// # Memory
+/// A stored task costs its payload plus about 800 bytes: one compact record
+/// (room, source and event names are shared, the other texts are kept in one
+/// allocation), its idempotency entry and its place in the room's indexes.
+/// [`Task`] values are built when a task is read.
+///
+/// # Task ids
+/// Ids are UUIDs (version 8, lowercase, hyphenated) whose low bits hold the
+/// room's number and the task's place in it, and whose other 60 bits are
+/// random. Only the exact spelling this store handed out finds a task.
 ///
 /// # Notifications
 /// [`watch`](TaskStore::watch) returns a per-room broadcast receiver. It gets
@@ -98,9 +114,7 @@ const FAR_FUTURE: OffsetDateTime = PrimitiveDateTime::MAX.assume_utc();
 /// ```
 pub struct InMemoryTaskStore {
     clock: Arc<dyn Clock>,
-    rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
-    /// Task id (the UUID's 128 bits) → where the task lives.
-    directory: [RwLock<IntMap<u128, Location>>; SHARDS],
+    rooms: RwLock<Rooms>,
     /// source → delivery id → task id, sharded by `(source, delivery id)`.
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: SenderKeyHasher,
@@ -112,7 +126,7 @@ impl std::fmt::Debug for InMemoryTaskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InMemoryTaskStore")
             .field("clock", &self.clock)
-            .field("rooms", &read(&self.rooms).len())
+            .field("rooms", &read(&self.rooms).by_index.len())
             .finish_non_exhaustive()
     }
 }
@@ -134,8 +148,7 @@ impl InMemoryTaskStore {
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
             clock,
-            rooms: RwLock::new(HashMap::new()),
-            directory: std::array::from_fn(|_| RwLock::new(IntMap::default())),
+            rooms: RwLock::new(Rooms::default()),
             dedup: std::array::from_fn(|_| Mutex::new(DedupShard::default())),
             hasher: SenderKeyHasher::default(),
             next_order: AtomicU64::new(1),
@@ -148,44 +161,39 @@ impl InMemoryTaskStore {
     /// The store keeps finished tasks (and their idempotency entries) until
     /// told otherwise, so a long-running process calls this now and then to
     /// bound its memory. A redelivery of a forgotten task's webhook is a new
-    /// task: purge only what its sender no longer retries.
+    /// task: purge only what its sender no longer retries. A forgotten task
+    /// leaves 8 bytes behind in its room until every older task of the room
+    /// is forgotten too.
     pub fn purge_finished(&self, finished_before: OffsetDateTime) -> usize {
-        let mut forgotten = Vec::new();
+        let mut forgotten: Vec<Box<Record>> = Vec::new();
         for room in self.all_rooms() {
             let mut state = lock(&room.state);
             let finished: Vec<u64> = state
-                .tasks
                 .iter()
-                .filter(|(_, stored)| {
-                    stored.task.status.is_terminal() && stored.task.updated_at < finished_before
+                .filter(|(_, record)| {
+                    record.status.is_terminal() && record.updated_at < finished_before
                 })
-                .map(|(seq, _)| *seq)
+                .map(|(seq, _)| seq)
                 .collect();
             for seq in finished {
-                if let Some(stored) = state.tasks.remove(&seq) {
-                    forgotten.push(stored.task);
+                if let Some(record) = state.remove(seq) {
+                    forgotten.push(record);
                 }
             }
         }
         // The room locks are released first: inserts take the index locks
         // before a room's.
-        for task in &forgotten {
-            let Ok(uuid) = uuid::Uuid::try_parse(task.id.as_str()) else {
-                continue;
-            };
-            let key = uuid.as_u128();
-            if let Some(directory) = self.directory.get(directory_shard(key)) {
-                write(directory).remove(&key);
-            }
-            let shard = self.shard(&(task.source.as_str(), task.delivery_id.as_str()));
+        for record in &forgotten {
+            let delivery_id = record.delivery_id();
+            let shard = self.shard(&(&*record.source, delivery_id));
             if let Some(dedup) = self.dedup.get(shard) {
                 let mut dedup = lock(dedup);
-                if let Some(by_delivery) = dedup.get_mut(task.source.as_str()) {
-                    if by_delivery.get(task.delivery_id.as_str()) == Some(&task.id) {
-                        by_delivery.remove(task.delivery_id.as_str());
+                if let Some(by_delivery) = dedup.get_mut(&*record.source) {
+                    if by_delivery.get(delivery_id) == Some(&record.id) {
+                        by_delivery.remove(delivery_id);
                     }
                     if by_delivery.is_empty() {
-                        dedup.remove(task.source.as_str());
+                        dedup.remove(&*record.source);
                     }
                 }
             }
@@ -194,21 +202,30 @@ impl InMemoryTaskStore {
     }
 
     fn room(&self, name: &str) -> Option<Arc<Room>> {
-        read(&self.rooms).get(name).cloned()
+        read(&self.rooms).by_name.get(name).cloned()
     }
 
-    fn room_or_create(&self, name: &str) -> Arc<Room> {
+    fn room_or_create(&self, name: &str) -> Result<Arc<Room>, StoreError> {
         if let Some(room) = self.room(name) {
-            return room;
+            return Ok(room);
         }
-        write(&self.rooms)
-            .entry(Arc::from(name))
-            .or_insert_with(|| Arc::new(Room::new()))
-            .clone()
+        let mut rooms = write(&self.rooms);
+        if let Some(room) = rooms.by_name.get(name) {
+            return Ok(room.clone());
+        }
+        let index = u32::try_from(rooms.by_index.len())
+            .ok()
+            .filter(|index| u64::from(*index) <= ROOM_MASK)
+            .ok_or_else(|| internal("no room numbers left"))?;
+        let name: Arc<str> = Arc::from(name);
+        let room = Arc::new(Room::new(index, name.clone()));
+        rooms.by_name.insert(name, room.clone());
+        rooms.by_index.push(room.clone());
+        Ok(room)
     }
 
     fn all_rooms(&self) -> Vec<Arc<Room>> {
-        read(&self.rooms).values().cloned().collect()
+        read(&self.rooms).by_index.clone()
     }
 
     fn shard<T: std::hash::Hash + ?Sized>(&self, key: &T) -> usize {
@@ -216,15 +233,25 @@ impl InMemoryTaskStore {
         (self.hasher.hash_one(key) % SHARDS as u64) as usize
     }
 
-    fn locate(&self, id: &TaskId) -> Result<Location, StoreError> {
-        // Every id this store hands out is a UUID; anything else is unknown.
-        let key = uuid::Uuid::try_parse(id.as_str())
-            .map_err(|_| StoreError::NotFound { id: id.clone() })?
+    /// The room and place the id names, and the id's bits.
+    fn locate(&self, id: &TaskId) -> Result<(Arc<Room>, u64, u128), StoreError> {
+        let not_found = || StoreError::NotFound { id: id.clone() };
+        let text = id.as_str();
+        // The UUID parser also accepts braced, simple and uppercase
+        // spellings: only the one this store hands out names a task.
+        if text.len() != 36 || text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(not_found());
+        }
+        let bits = uuid::Uuid::try_parse(text)
+            .map_err(|_| not_found())?
             .as_u128();
-        self.directory
-            .get(directory_shard(key))
-            .and_then(|d| read(d).get(&key).cloned())
-            .ok_or_else(|| StoreError::NotFound { id: id.clone() })
+        let (room, seq) = split_id(bits).ok_or_else(not_found)?;
+        let room = read(&self.rooms)
+            .by_index
+            .get(room)
+            .cloned()
+            .ok_or_else(not_found)?;
+        Ok((room, seq, bits))
     }
 
     /// Runs `op` on the task under its room's lock, after applying expired
@@ -232,18 +259,18 @@ impl InMemoryTaskStore {
     fn with_task<R>(
         &self,
         id: &TaskId,
-        op: impl FnOnce(&mut RoomState, u64, OffsetDateTime) -> Result<R, StoreError>,
+        op: impl FnOnce(&mut RoomState, u64, OffsetDateTime, &str) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let location = self.locate(id)?;
+        let (room, seq, bits) = self.locate(id)?;
         let now = self.clock.now();
-        let mut state = lock(&location.room.state);
+        let mut state = lock(&room.state);
         state.normalize(now);
-        // The UUID parser also accepts other spellings of the id: only the
-        // exact id names the task.
-        if state.task(location.seq).is_none_or(|task| task.id != *id) {
+        // The random bits must match too: an id made up from a room number
+        // and a place finds nothing.
+        if state.record(seq).is_none_or(|record| record.id != bits) {
             return Err(StoreError::NotFound { id: id.clone() });
         }
-        op(&mut state, location.seq, now)
+        op(&mut state, seq, now, &room.name)
     }
 
     fn notify(&self, id: &TaskId, room: &str) {
@@ -263,95 +290,87 @@ impl TaskStore for InMemoryTaskStore {
             return Err(internal("dedup shard out of range"));
         };
         let mut dedup = lock(dedup);
-        if let Some(id) = dedup
+        if let Some(&bits) = dedup
             .get(new.source.as_str())
             .and_then(|by_delivery| by_delivery.get(new.delivery_id.as_str()))
         {
             return Ok(Inserted {
-                id: id.clone(),
+                id: task_id(bits),
                 duplicate: true,
             });
         }
 
-        let uuid = uuid::Uuid::new_v4();
-        let key = uuid.as_u128();
-        let id = TaskId::from_uuid(uuid);
-        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
-        let room = self.room_or_create(&new.room);
-        let seq = room.next_seq.fetch_add(1, Ordering::Relaxed);
-        // The directory entry goes in before the task becomes claimable, so
-        // whoever claims it can always find it by id.
-        let Some(directory) = self.directory.get(directory_shard(key)) else {
-            return Err(internal("directory shard out of range"));
+        let room = self.room_or_create(&new.room)?;
+        // The idempotency index keeps each source's name once; the task
+        // shares it.
+        let source = match dedup.get_key_value(new.source.as_str()) {
+            Some((source, _)) => source.clone(),
+            None => {
+                let source: Arc<str> = Arc::from(new.source.as_str());
+                dedup.insert(source.clone(), HashMap::default());
+                source
+            }
         };
-        write(directory).insert(
-            key,
-            Location {
-                room: room.clone(),
-                seq,
-            },
-        );
-
-        // The idempotency index keeps its own copy of the delivery id and
-        // stores a source's name once. Its entry goes in only once the task
-        // is stored: were anything in between to panic, a redelivery must
-        // make a new task, not be answered as a duplicate of nothing.
-        let delivery_key = Box::<str>::from(new.delivery_id.as_str());
-        if !dedup.contains_key(new.source.as_str()) {
-            dedup.insert(Box::from(new.source.as_str()), HashMap::default());
-        }
-        let Some(by_delivery) = dedup.get_mut(new.source.as_str()) else {
-            return Err(internal("idempotency index lost a source"));
-        };
-
+        let text = Text::new(
+            &new.title,
+            &new.description,
+            new.source_url.as_deref(),
+            &new.delivery_id,
+        )?;
         let capabilities = {
             let mut caps = new.required_capabilities.clone();
             caps.sort_unstable();
             caps.dedup();
             caps
         };
-        let task = Task {
-            id: id.clone(),
-            room: new.room,
-            title: new.title,
-            description: new.description,
-            priority: new.priority,
-            status: JobStatus::Pending,
-            source: new.source,
-            source_event: new.source_event,
-            source_url: new.source_url,
-            delivery_id: new.delivery_id,
-            payload: new.payload,
-            required_capabilities: new.required_capabilities,
-            created_at: now,
-            updated_at: now,
-            expires_at: new.ttl.map(|ttl| deadline(now, ttl)),
-            not_before: None,
-            claimed_by: None,
-            lease_expires_at: None,
-            attempts: 0,
-            input_request: None,
-            input: None,
-            result: None,
-            failure: None,
-        };
-        {
+        // Kept only when it differs from the sorted set the indexes use.
+        let given_capabilities = (capabilities != new.required_capabilities)
+            .then(|| new.required_capabilities.into_boxed_slice());
+        let random = uuid::Uuid::new_v4().as_u64_pair().0;
+        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
+        let bits = {
             let mut state = lock(&room.state);
+            let seq = state.next_seq();
+            if seq > SEQ_MASK {
+                return Err(internal("room has no task numbers left"));
+            }
+            let bits = make_id(random, room.index, seq);
             let capabilities = state.intern(capabilities);
-            state.tasks.insert(
-                seq,
-                Stored {
-                    task: Box::new(task),
-                    token: 0,
-                    capabilities,
-                    order,
-                },
-            );
+            let event = state.event_name(&new.source_event);
+            state.tasks.push_back(Some(Box::new(Record {
+                id: bits,
+                order,
+                source: source.clone(),
+                event,
+                text,
+                payload: new.payload,
+                capabilities,
+                priority: new.priority,
+                status: JobStatus::Pending,
+                attempts: 0,
+                created_at: now,
+                updated_at: now,
+                expires_at: new.ttl.map(|ttl| deadline(now, ttl)),
+                extra: given_capabilities.map(|given| {
+                    Box::new(Extra {
+                        given_capabilities: Some(given),
+                        ..Extra::default()
+                    })
+                }),
+            })));
             state.enqueue(seq, now);
-        }
-        by_delivery.insert(delivery_key, id.clone());
+            bits
+        };
+        // The idempotency entry goes in only once the task is stored: were
+        // anything in between to fail, a redelivery must make a new task,
+        // not be answered as a duplicate of nothing.
+        let Some(by_delivery) = dedup.get_mut(&*source) else {
+            return Err(internal("idempotency index lost a source"));
+        };
+        by_delivery.insert(Box::from(new.delivery_id.as_str()), bits);
         drop(dedup);
 
+        let id = task_id(bits);
         // No receiver is not an error: nobody is waiting.
         let _ = room.notify.send(id.clone());
         Ok(Inserted {
@@ -361,7 +380,10 @@ impl TaskStore for InMemoryTaskStore {
     }
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        match self.with_task(id, |state, seq, _| Ok(state.task(seq).cloned())) {
+        let found = self.with_task(id, |state, seq, _, room| {
+            Ok(state.record(seq).map(|record| record.to_task(room)))
+        });
+        match found {
             Ok(task) => Ok(task),
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(other) => Err(other),
@@ -385,15 +407,16 @@ impl TaskStore for InMemoryTaskStore {
             // Newest first across rooms: creation time, then store-wide
             // insertion order.
             let mut keys: Vec<(OffsetDateTime, u64, u64)> = state
-                .tasks
                 .iter()
-                .filter(|(_, stored)| matches(&stored.task, query))
-                .map(|(seq, stored)| (stored.task.created_at, stored.order, *seq))
+                .filter(|(_, record)| matches(record, &room.name, query))
+                .map(|(seq, record)| (record.created_at, record.order, seq))
                 .collect();
             keys.sort_unstable_by(|a, b| b.cmp(a));
             keys.truncate(limit);
             found.extend(keys.into_iter().filter_map(|(created, order, seq)| {
-                state.task(seq).map(|task| (created, order, task.clone()))
+                state
+                    .record(seq)
+                    .map(|record| (created, order, record.to_task(&room.name)))
             }));
         }
         found.sort_unstable_by_key(|(created, order, _)| std::cmp::Reverse((*created, *order)));
@@ -416,22 +439,22 @@ impl TaskStore for InMemoryTaskStore {
         // into another claim's.
         let token = uuid::Uuid::new_v4().as_u128();
         let lease_until = deadline(now, request.lease);
-        let Some(stored) = state.tasks.get_mut(&seq) else {
+        let Some(record) = state.record_mut(seq) else {
             return Err(internal("claimable task missing"));
         };
-        stored.token = token;
-        let task = &mut stored.task;
-        task.status = JobStatus::Running;
-        task.claimed_by = Some(request.agent.clone());
-        task.lease_expires_at = Some(lease_until);
-        task.attempts = task.attempts.saturating_add(1);
-        task.updated_at = now;
-        task.not_before = None;
-        task.expires_at = None;
+        record.status = JobStatus::Running;
+        record.attempts = record.attempts.saturating_add(1);
+        record.updated_at = now;
+        record.expires_at = None;
+        let extra = record.extra_mut();
+        extra.token = token;
+        extra.claimed_by = Some(request.agent.clone());
+        extra.lease_expires_at = Some(lease_until);
+        extra.not_before = None;
         // A task taken over from a lapsed claim drops that claim's question.
-        task.input_request = None;
-        task.input = None;
-        let task = (**task).clone();
+        extra.input_request = None;
+        extra.input = None;
+        let task = record.to_task(&room.name);
         state.leases.insert((lease_until, seq));
         Ok(Some(Claimed {
             task,
@@ -445,13 +468,12 @@ impl TaskStore for InMemoryTaskStore {
         token: &ClaimToken,
         lease: Duration,
     ) -> Result<Task, StoreError> {
-        self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, now, "heartbeat", HELD)?;
-            let old = task.lease_expires_at;
+        self.with_task(id, |state, seq, now, room| {
+            let record = state.held(id, seq, token, now, "heartbeat", HELD)?;
             let until = deadline(now, lease);
-            task.lease_expires_at = Some(until);
-            task.updated_at = now;
-            let task = task.clone();
+            let old = record.extra_mut().lease_expires_at.replace(until);
+            record.updated_at = now;
+            let task = record.to_task(room);
             if let Some(old) = old {
                 state.leases.remove(&(old, seq));
             }
@@ -466,13 +488,14 @@ impl TaskStore for InMemoryTaskStore {
         token: &ClaimToken,
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
-        self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, now, "complete", &[JobStatus::Running])?;
-            let lease = task.lease_expires_at.take();
-            task.status = JobStatus::Done;
-            task.result = result;
-            task.updated_at = now;
-            let task = task.clone();
+        self.with_task(id, |state, seq, now, room| {
+            let record = state.held(id, seq, token, now, "complete", &[JobStatus::Running])?;
+            record.status = JobStatus::Done;
+            record.updated_at = now;
+            let extra = record.extra_mut();
+            let lease = extra.lease_expires_at.take();
+            extra.result = result;
+            let task = record.to_task(room);
             state.end_claim(seq, lease);
             Ok(task)
         })
@@ -485,19 +508,20 @@ impl TaskStore for InMemoryTaskStore {
         reason: &str,
         action: FailAction,
     ) -> Result<Task, StoreError> {
-        let task = self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, now, "fail", HELD)?;
-            let lease = task.lease_expires_at.take();
-            task.failure = Some(reason.to_owned());
-            task.updated_at = now;
+        let task = self.with_task(id, |state, seq, now, room| {
+            let record = state.held(id, seq, token, now, "fail", HELD)?;
+            record.updated_at = now;
+            let extra = record.extra_mut();
+            let lease = extra.lease_expires_at.take();
+            extra.failure = Some(reason.to_owned());
             match action {
-                FailAction::Fail => task.status = JobStatus::Failed,
+                FailAction::Fail => record.status = JobStatus::Failed,
                 FailAction::Retry { after } => {
-                    back_to_pending(task);
-                    task.not_before = Some(deadline(now, after));
+                    back_to_pending(record);
+                    record.extra_mut().not_before = Some(deadline(now, after));
                 }
             }
-            let task = task.clone();
+            let task = record.to_task(room);
             state.end_claim(seq, lease);
             if task.status == JobStatus::Pending {
                 state.enqueue(seq, now);
@@ -511,13 +535,13 @@ impl TaskStore for InMemoryTaskStore {
     }
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
-        let task = self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, now, "release", HELD)?;
-            let lease = task.lease_expires_at.take();
-            back_to_pending(task);
-            task.attempts = task.attempts.saturating_sub(1);
-            task.updated_at = now;
-            let task = task.clone();
+        let task = self.with_task(id, |state, seq, now, room| {
+            let record = state.held(id, seq, token, now, "release", HELD)?;
+            let lease = record.extra_mut().lease_expires_at.take();
+            back_to_pending(record);
+            record.attempts = record.attempts.saturating_sub(1);
+            record.updated_at = now;
+            let task = record.to_task(room);
             state.end_claim(seq, lease);
             state.enqueue(seq, now);
             Ok(task)
@@ -532,13 +556,14 @@ impl TaskStore for InMemoryTaskStore {
         token: &ClaimToken,
         prompt: &str,
     ) -> Result<Task, StoreError> {
-        self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, now, "request_input", &[JobStatus::Running])?;
-            task.status = JobStatus::NeedsInput;
-            task.input_request = Some(prompt.to_owned());
-            task.input = None;
-            task.updated_at = now;
-            Ok(task.clone())
+        self.with_task(id, |state, seq, now, room| {
+            let record = state.held(id, seq, token, now, "request_input", &[JobStatus::Running])?;
+            record.status = JobStatus::NeedsInput;
+            record.updated_at = now;
+            let extra = record.extra_mut();
+            extra.input_request = Some(prompt.to_owned());
+            extra.input = None;
+            Ok(record.to_task(room))
         })
     }
 
@@ -547,20 +572,20 @@ impl TaskStore for InMemoryTaskStore {
         id: &TaskId,
         input: serde_json::Value,
     ) -> Result<Task, StoreError> {
-        let task = self.with_task(id, |state, seq, now| {
-            let Some(task) = state.task_mut(seq) else {
+        let task = self.with_task(id, |state, seq, now, room| {
+            let Some(record) = state.record_mut(seq) else {
                 return Err(StoreError::NotFound { id: id.clone() });
             };
-            if task.status != JobStatus::NeedsInput {
+            if record.status != JobStatus::NeedsInput {
                 return Err(StoreError::InvalidTransition {
                     id: id.clone(),
-                    from: task.status,
+                    from: record.status,
                     operation: "provide_input",
                 });
             }
-            task.input = Some(input);
-            task.updated_at = now;
-            Ok(task.clone())
+            record.extra_mut().input = Some(input);
+            record.updated_at = now;
+            Ok(record.to_task(room))
         })?;
         self.notify(&task.id, &task.room);
         Ok(task)
@@ -571,14 +596,15 @@ impl TaskStore for InMemoryTaskStore {
         id: &TaskId,
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        self.with_task(id, |state, seq, now| {
-            let task = state.held(id, seq, token, now, "take_input", &[JobStatus::NeedsInput])?;
-            let Some(input) = task.input.take() else {
+        self.with_task(id, |state, seq, now, _| {
+            let record = state.held(id, seq, token, now, "take_input", &[JobStatus::NeedsInput])?;
+            let extra = record.extra_mut();
+            let Some(input) = extra.input.take() else {
                 return Ok(None);
             };
-            task.status = JobStatus::Running;
-            task.input_request = None;
-            task.updated_at = now;
+            extra.input_request = None;
+            record.status = JobStatus::Running;
+            record.updated_at = now;
             Ok(Some(input))
         })
     }
@@ -591,11 +617,11 @@ impl TaskStore for InMemoryTaskStore {
             state.normalize(now);
             let overdue = std::mem::take(&mut state.overdue);
             for seq in overdue {
-                if let Some(task) = state.task_mut(seq) {
-                    task.status = JobStatus::Failed;
-                    task.failure = Some("expired".to_owned());
-                    task.updated_at = now;
-                    expired.push(task.clone());
+                if let Some(record) = state.record_mut(seq) {
+                    record.status = JobStatus::Failed;
+                    record.extra_mut().failure = Some("expired".to_owned());
+                    record.updated_at = now;
+                    expired.push(record.to_task(&room.name));
                 }
             }
         }
@@ -603,13 +629,16 @@ impl TaskStore for InMemoryTaskStore {
     }
 
     fn watch(&self, room: &str) -> Option<broadcast::Receiver<TaskId>> {
-        Some(self.room_or_create(room).notify.subscribe())
+        // `None` only once every room number is taken.
+        self.room_or_create(room)
+            .ok()
+            .map(|room| room.notify.subscribe())
     }
 }
 
-/// source → delivery id → task id. Nested so each source name is stored
-/// once.
-type DedupShard = HashMap<Box<str>, HashMap<Box<str>, TaskId, SenderKeyHasher>, SenderKeyHasher>;
+/// source → delivery id → task id bits. Nested so each source name is
+/// stored once (and shared with the source's tasks).
+type DedupShard = HashMap<Arc<str>, HashMap<Box<str>, u128, SenderKeyHasher>, SenderKeyHasher>;
 
 /// Hashes keys that senders choose (source names, delivery ids): foldhash,
 /// seeded at random per map like SipHash, at a fraction of its cost per key.
@@ -618,87 +647,62 @@ type DedupShard = HashMap<Box<str>, HashMap<Box<str>, TaskId, SenderKeyHasher>, 
 /// signature), so a replayed body can carry any id.
 type SenderKeyHasher = foldhash::fast::RandomState;
 
-/// A map keyed by integers this store makes itself: sequence numbers and
-/// the random bits of task ids.
-type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntKeyHasher>>;
+/// Bits of a task's place in its room (2^38 tasks per room).
+const SEQ_BITS: u32 = 38;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+/// Bits of a room's number (2^24 rooms per store).
+const ROOM_MASK: u64 = (1 << 24) - 1;
 
-/// Hashes [`IntMap`] keys without SipHash. Nobody outside the store
-/// chooses those keys, so resistance to crafted collisions buys nothing
-/// there, while SipHash's cost is paid on every insert and again for every
-/// entry each time a map grows.
-///
-/// - A sequence number keeps its low bits: a room numbers its tasks densely,
-///   so consecutive tasks land in consecutive buckets and appending to and
-///   growing a room's map walk memory in order instead of jumping across
-///   it. The top seven bits, which the table compares first, come from a
-///   multiply-and-fold so they still tell neighbours apart.
-/// - A task id's random bits are folded and mixed the same way.
-#[derive(Debug, Default, Clone, Copy)]
-struct IntKeyHasher(u64);
-
-/// The bits of a hash the table uses for its one-byte tag.
-const TAG_BITS: u64 = 0x7F << 57;
-
-fn mix(x: u64) -> u64 {
-    // Fibonacci hashing: the product spreads nearby keys over the high
-    // bits, the fold brings some of them down.
-    let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^ (x >> 32)
+/// A task id's 128 bits, in UUID order:
+/// `random 48 | version 8 (4) | random 12 | variant 0b10 (2) | room 24 | seq 38`.
+fn make_id(random: u64, room: u32, seq: u64) -> u128 {
+    let high = (random & !0xF000) | 0x8000;
+    let low = (0b10 << 62) | ((u64::from(room) & ROOM_MASK) << SEQ_BITS) | (seq & SEQ_MASK);
+    (u128::from(high) << 64) | u128::from(low)
 }
 
-impl Hasher for IntKeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// The room number and place `make_id` put in `bits`; `None` for ids it
+/// did not make.
+fn split_id(bits: u128) -> Option<(usize, u64)> {
+    let high = (bits >> 64) as u64;
+    let low = bits as u64;
+    if (high >> 12) & 0xF != 8 || low >> 62 != 0b10 {
+        return None;
     }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for integer keys; kept correct for any other use.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = mix(self.0 ^ u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n & !TAG_BITS) | (mix(n) & TAG_BITS);
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0 = mix(n as u64 ^ (n >> 64) as u64);
-    }
+    let room = usize::try_from((low >> SEQ_BITS) & ROOM_MASK).ok()?;
+    Some((room, low & SEQ_MASK))
 }
 
-/// The directory shard of a task: v4 UUIDs are random in their low bits.
-fn directory_shard(key: u128) -> usize {
-    (key % SHARDS as u128) as usize
+/// The id's text: the lowercase hyphenated UUID.
+fn task_id(bits: u128) -> TaskId {
+    TaskId::from_uuid(uuid::Uuid::from_u128(bits))
 }
 
 /// States in which a claim is held (and may be heartbeaten, failed, released).
 const HELD: &[JobStatus] = &[JobStatus::Running, JobStatus::NeedsInput];
 
-/// Where a task lives: its room and its sequence number there.
-#[derive(Clone)]
-struct Location {
-    room: Arc<Room>,
-    seq: u64,
+#[derive(Default)]
+struct Rooms {
+    by_name: HashMap<Arc<str>, Arc<Room>>,
+    /// Rooms by number, the number being the position; rooms are never
+    /// removed.
+    by_index: Vec<Arc<Room>>,
 }
 
 struct Room {
+    index: u32,
+    name: Arc<str>,
     state: Mutex<RoomState>,
     notify: broadcast::Sender<TaskId>,
-    /// The room's next sequence number. Dense per room, so the room's task
-    /// map (see [`IntKeyHasher`]) fills consecutive buckets whatever the
-    /// other rooms receive meanwhile.
-    next_seq: AtomicU64,
 }
 
 impl Room {
-    fn new() -> Self {
+    fn new(index: u32, name: Arc<str>) -> Self {
         Self {
+            index,
+            name,
             state: Mutex::new(RoomState::default()),
             notify: broadcast::channel(NOTIFY_CAPACITY).0,
-            next_seq: AtomicU64::new(1),
         }
     }
 }
@@ -708,17 +712,167 @@ fn token_text(token: u128) -> String {
     format!("{token:032x}")
 }
 
-struct Stored {
-    /// Boxed so the room's map stays dense; tasks are large.
-    task: Box<Task>,
-    /// The last claim's fencing token (128 random bits); 0 before the
-    /// first claim.
-    token: u128,
+/// A stored task: what every task has, inline, and what claims add, boxed
+/// apart so that a task nobody has claimed yet stays small.
+struct Record {
+    /// The id's bits (see [`make_id`]).
+    id: u128,
+    /// Store-wide insertion order (places are per room).
+    order: u64,
+    /// Shared with the idempotency index.
+    source: Arc<str>,
+    /// Shared with the room's other tasks of the same event, up to
+    /// [`MAX_SHARED_EVENT_NAMES`] names.
+    event: Arc<str>,
+    text: Text,
+    payload: Payload,
     /// `required_capabilities`, sorted and deduplicated, shared with every
     /// task of the room that requires the same set.
     capabilities: Arc<[String]>,
-    /// Store-wide insertion order (sequence numbers are per room).
-    order: u64,
+    priority: u32,
+    status: JobStatus,
+    attempts: u32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+    extra: Option<Box<Extra>>,
+}
+
+/// The fields a task gets from its claims (and the rare ones it may come
+/// with).
+#[derive(Default)]
+struct Extra {
+    /// The last claim's fencing token (128 random bits); 0 before the first
+    /// claim.
+    token: u128,
+    claimed_by: Option<String>,
+    lease_expires_at: Option<OffsetDateTime>,
+    not_before: Option<OffsetDateTime>,
+    input_request: Option<String>,
+    input: Option<serde_json::Value>,
+    result: Option<serde_json::Value>,
+    failure: Option<String>,
+    /// `required_capabilities` as given, when that is not sorted and free of
+    /// repeats.
+    given_capabilities: Option<Box<[String]>>,
+}
+
+/// A task's title, description, URL and delivery id in one allocation.
+struct Text {
+    all: Box<str>,
+    title_end: u32,
+    description_end: u32,
+    /// `u32::MAX` when the task has no URL.
+    url_end: u32,
+}
+
+impl Text {
+    fn new(
+        title: &str,
+        description: &str,
+        url: Option<&str>,
+        delivery_id: &str,
+    ) -> Result<Self, StoreError> {
+        let url_text = url.unwrap_or("");
+        let len = title.len() + description.len() + url_text.len() + delivery_id.len();
+        let mut all = String::with_capacity(len);
+        let mut end = |part: &str| {
+            all.push_str(part);
+            u32::try_from(all.len())
+                .ok()
+                .filter(|end| *end != u32::MAX)
+                .ok_or_else(|| StoreError::Backend {
+                    store: "memory",
+                    source: "a task's texts must stay under 4 GiB".into(),
+                })
+        };
+        let title_end = end(title)?;
+        let description_end = end(description)?;
+        let url_end = end(url_text)?;
+        end(delivery_id)?;
+        Ok(Self {
+            all: all.into_boxed_str(),
+            title_end,
+            description_end,
+            url_end: if url.is_some() { url_end } else { u32::MAX },
+        })
+    }
+
+    fn part(&self, from: u32, to: u32) -> &str {
+        self.all.get(from as usize..to as usize).unwrap_or("")
+    }
+
+    fn title(&self) -> &str {
+        self.part(0, self.title_end)
+    }
+
+    fn description(&self) -> &str {
+        self.part(self.title_end, self.description_end)
+    }
+
+    fn url(&self) -> Option<&str> {
+        (self.url_end != u32::MAX).then(|| self.part(self.description_end, self.url_end))
+    }
+
+    fn delivery_id(&self) -> &str {
+        let url_end = if self.url_end == u32::MAX {
+            self.description_end
+        } else {
+            self.url_end
+        };
+        self.all.get(url_end as usize..).unwrap_or("")
+    }
+}
+
+impl Record {
+    fn delivery_id(&self) -> &str {
+        self.text.delivery_id()
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn not_before(&self) -> Option<OffsetDateTime> {
+        self.extra.as_ref().and_then(|extra| extra.not_before)
+    }
+
+    fn lease_expires_at(&self) -> Option<OffsetDateTime> {
+        self.extra.as_ref().and_then(|extra| extra.lease_expires_at)
+    }
+
+    /// The task as callers see it.
+    fn to_task(&self, room: &str) -> Task {
+        let extra = self.extra.as_deref();
+        Task {
+            id: task_id(self.id),
+            room: room.to_owned(),
+            title: self.text.title().to_owned(),
+            description: self.text.description().to_owned(),
+            priority: self.priority,
+            status: self.status,
+            source: self.source.to_string(),
+            source_event: self.event.to_string(),
+            source_url: self.text.url().map(str::to_owned),
+            delivery_id: self.text.delivery_id().to_owned(),
+            payload: self.payload.clone(),
+            required_capabilities: match extra.and_then(|e| e.given_capabilities.as_deref()) {
+                Some(given) => given.to_vec(),
+                None => self.capabilities.to_vec(),
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            not_before: self.not_before(),
+            claimed_by: extra.and_then(|e| e.claimed_by.clone()),
+            lease_expires_at: self.lease_expires_at(),
+            attempts: self.attempts,
+            input_request: extra.and_then(|e| e.input_request.clone()),
+            input: extra.and_then(|e| e.input.clone()),
+            result: extra.and_then(|e| e.result.clone()),
+            failure: extra.and_then(|e| e.failure.clone()),
+        }
+    }
 }
 
 /// Claim order: priority, then creation time, then insertion order.
@@ -728,7 +882,10 @@ type ReadyKey = (u32, OffsetDateTime, u64);
 /// or `overdue`; every held task is in `leases`.
 #[derive(Default)]
 struct RoomState {
-    tasks: IntMap<u64, Stored>,
+    /// The task numbered `seq` is at `tasks[seq - first_seq]`; purged ones
+    /// leave `None` until the front catches up with them.
+    tasks: VecDeque<Option<Box<Record>>>,
+    first_seq: u64,
     /// Claimable now, grouped by the capabilities they require.
     ready: HashMap<Arc<[String]>, BTreeSet<ReadyKey>>,
     /// Put back for a retry, claimable from `not_before`.
@@ -741,15 +898,48 @@ struct RoomState {
     leases: BTreeSet<(OffsetDateTime, u64)>,
     /// Every distinct set of required capabilities seen in the room.
     capability_sets: HashSet<Arc<[String]>>,
+    /// Event names shared by the room's tasks.
+    event_names: HashSet<Arc<str>>,
 }
 
 impl RoomState {
-    fn task(&self, seq: u64) -> Option<&Task> {
-        self.tasks.get(&seq).map(|stored| &*stored.task)
+    /// The number the next task gets.
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.tasks.len() as u64
     }
 
-    fn task_mut(&mut self, seq: u64) -> Option<&mut Task> {
-        self.tasks.get_mut(&seq).map(|stored| &mut *stored.task)
+    fn slot(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.first_seq)?).ok()
+    }
+
+    fn record(&self, seq: u64) -> Option<&Record> {
+        self.tasks.get(self.slot(seq)?)?.as_deref()
+    }
+
+    fn record_mut(&mut self, seq: u64) -> Option<&mut Record> {
+        let slot = self.slot(seq)?;
+        self.tasks.get_mut(slot)?.as_deref_mut()
+    }
+
+    /// Every stored task with its number.
+    fn iter(&self) -> impl Iterator<Item = (u64, &Record)> {
+        let first = self.first_seq;
+        self.tasks
+            .iter()
+            .zip(first..)
+            .filter_map(|(slot, seq)| slot.as_deref().map(|record| (seq, record)))
+    }
+
+    /// Takes a task out (its index entries are the caller's business), then
+    /// drops the empty slots at the front.
+    fn remove(&mut self, seq: u64) -> Option<Box<Record>> {
+        let slot = self.slot(seq)?;
+        let record = self.tasks.get_mut(slot)?.take();
+        while matches!(self.tasks.front(), Some(None)) {
+            self.tasks.pop_front();
+            self.first_seq += 1;
+        }
+        record
     }
 
     /// Shares one allocation among the tasks needing the same capabilities.
@@ -760,6 +950,19 @@ impl RoomState {
         let shared: Arc<[String]> = Arc::from(capabilities);
         self.capability_sets.insert(shared.clone());
         shared
+    }
+
+    /// The room's shared copy of `name`, or a task's own once the room
+    /// shares [`MAX_SHARED_EVENT_NAMES`].
+    fn event_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.event_names.get(name) {
+            return shared.clone();
+        }
+        let name: Arc<str> = Arc::from(name);
+        if self.event_names.len() < MAX_SHARED_EVENT_NAMES {
+            self.event_names.insert(name.clone());
+        }
+        name
     }
 
     /// Applies what the passing of time did to the indexes: tasks whose
@@ -795,35 +998,34 @@ impl RoomState {
     /// Files a `PENDING` task (or a held one whose lease ran out) under the
     /// index its times call for.
     fn enqueue(&mut self, seq: u64, now: OffsetDateTime) {
-        let Some(stored) = self.tasks.get(&seq) else {
+        let Some(record) = self.record(seq) else {
             return;
         };
-        let task = &stored.task;
-        if let Some(due) = task.not_before.filter(|due| *due > now) {
+        if let Some(due) = record.not_before().filter(|due| *due > now) {
             self.delayed.insert((due, seq));
-        } else if task.expires_at.is_some_and(|expires| expires <= now) {
+        } else if record.expires_at.is_some_and(|expires| expires <= now) {
             self.overdue.insert(seq);
         } else {
-            let key = (task.priority, task.created_at, seq);
-            if let Some(expires) = task.expires_at {
+            let key = (record.priority, record.created_at, seq);
+            let expires = record.expires_at;
+            let capabilities = record.capabilities.clone();
+            if let Some(expires) = expires {
                 self.ttl.insert((expires, seq));
             }
-            self.ready
-                .entry(stored.capabilities.clone())
-                .or_default()
-                .insert(key);
+            self.ready.entry(capabilities).or_default().insert(key);
         }
     }
 
     fn remove_ready(&mut self, seq: u64) {
-        let Some(stored) = self.tasks.get(&seq) else {
+        let Some(record) = self.record(seq) else {
             return;
         };
-        let key = (stored.task.priority, stored.task.created_at, seq);
-        if let Some(group) = self.ready.get_mut(&stored.capabilities) {
+        let key = (record.priority, record.created_at, seq);
+        let capabilities = record.capabilities.clone();
+        if let Some(group) = self.ready.get_mut(&capabilities) {
             group.remove(&key);
             if group.is_empty() {
-                self.ready.remove(&stored.capabilities);
+                self.ready.remove(&capabilities);
             }
         }
     }
@@ -831,7 +1033,7 @@ impl RoomState {
     /// Takes a task being claimed out of the pending indexes.
     fn dequeue_pending(&mut self, seq: u64) {
         self.remove_ready(seq);
-        if let Some(expires) = self.task(seq).and_then(|task| task.expires_at) {
+        if let Some(expires) = self.record(seq).and_then(|record| record.expires_at) {
             self.ttl.remove(&(expires, seq));
         }
     }
@@ -859,20 +1061,23 @@ impl RoomState {
         now: OffsetDateTime,
         operation: &'static str,
         allowed: &[JobStatus],
-    ) -> Result<&mut Task, StoreError> {
-        let Some(stored) = self.tasks.get_mut(&seq) else {
+    ) -> Result<&mut Record, StoreError> {
+        let Some(record) = self.record_mut(seq) else {
             return Err(StoreError::NotFound { id: id.clone() });
         };
-        let current = (stored.token != 0).then(|| token_text(stored.token));
-        check_held(
-            &stored.task,
-            current.as_deref(),
-            token,
-            now,
-            operation,
-            allowed,
-        )?;
-        Ok(&mut stored.task)
+        let current = record
+            .extra
+            .as_ref()
+            .filter(|extra| extra.token != 0)
+            .map(|extra| token_text(extra.token));
+        let view = ClaimView {
+            id,
+            status: record.status,
+            lease_expires_at: record.lease_expires_at(),
+            current: current.as_deref(),
+        };
+        check_held(view, token, now, operation, allowed)?;
+        Ok(record)
     }
 
     /// Drops an ended claim's lease index entry (the caller has updated the
@@ -886,21 +1091,22 @@ impl RoomState {
 
 /// A held task goes back to the room: nobody holds it, and the question it
 /// asked belonged to the claim that ended.
-fn back_to_pending(task: &mut Task) {
-    task.status = JobStatus::Pending;
-    task.claimed_by = None;
-    task.lease_expires_at = None;
-    task.input_request = None;
-    task.input = None;
+fn back_to_pending(record: &mut Record) {
+    record.status = JobStatus::Pending;
+    let extra = record.extra_mut();
+    extra.claimed_by = None;
+    extra.lease_expires_at = None;
+    extra.input_request = None;
+    extra.input = None;
 }
 
-fn matches(task: &Task, query: &TaskQuery) -> bool {
-    query.room.as_ref().is_none_or(|room| *room == task.room)
-        && query.status.is_none_or(|status| status == task.status)
+fn matches(record: &Record, room: &str, query: &TaskQuery) -> bool {
+    query.room.as_ref().is_none_or(|wanted| wanted == room)
+        && query.status.is_none_or(|status| status == record.status)
         && query
             .source
             .as_ref()
-            .is_none_or(|source| *source == task.source)
+            .is_none_or(|source| **source == *record.source)
 }
 
 /// `now + duration`, saturating at the largest representable time.
@@ -1010,6 +1216,98 @@ mod tests {
                 Err(StoreError::NotFound { .. })
             ));
         }
+    }
+
+    #[tokio::test]
+    async fn ids_name_room_and_place_but_need_their_random_bits() {
+        let (store, _) = store();
+        let first = store.insert(new_task("1")).await.expect("insert").id;
+        let mut other_room = new_task("2");
+        other_room.room = "other".into();
+        let second = store.insert(other_room).await.expect("insert").id;
+        for id in [&first, &second] {
+            let uuid = uuid::Uuid::try_parse(id.as_str()).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 8, "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
+        let bits = uuid::Uuid::try_parse(first.as_str())
+            .expect("a UUID")
+            .as_u128();
+        assert_eq!(split_id(bits), Some((0, 0)));
+        let second_bits = uuid::Uuid::try_parse(second.as_str())
+            .expect("a UUID")
+            .as_u128();
+        assert_eq!(split_id(second_bits), Some((1, 0)));
+        // Same room and place, other random bits: not the task.
+        let forged = task_id(bits ^ (1 << 100));
+        assert_eq!(split_id(bits ^ (1 << 100)), Some((0, 0)));
+        assert!(store.get(&forged).await.expect("get").is_none());
+        // A room or place that does not exist.
+        for (room, seq) in [(7, 0), (0, 5)] {
+            let id = task_id(make_id(1, room, seq));
+            assert!(store.get(&id).await.expect("get").is_none(), "{id}");
+        }
+        // A v4 UUID is not one of this store's ids.
+        let v4 = TaskId::random();
+        assert!(store.get(&v4).await.expect("get").is_none());
+    }
+
+    #[tokio::test]
+    async fn texts_and_capabilities_read_back_as_given() {
+        let (store, _) = store();
+        let mut with_url = new_task("1");
+        with_url.title = "tïtle ✓".into();
+        with_url.description = "multi\nline".into();
+        with_url.source_url = Some(String::new());
+        with_url.required_capabilities = vec!["b".into(), "a".into(), "b".into()];
+        let mut without_url = new_task("2");
+        without_url.title = String::new();
+        without_url.required_capabilities = vec!["a".into(), "b".into()];
+        for new in [with_url, without_url] {
+            let id = store.insert(new.clone()).await.expect("insert").id;
+            let task = store.get(&id).await.expect("get").expect("stored");
+            assert_eq!(task.title, new.title);
+            assert_eq!(task.description, new.description);
+            assert_eq!(task.source_url, new.source_url);
+            assert_eq!(task.delivery_id, new.delivery_id);
+            assert_eq!(task.source_event, new.source_event);
+            assert_eq!(task.required_capabilities, new.required_capabilities);
+        }
+    }
+
+    #[tokio::test]
+    async fn purging_a_middle_task_keeps_its_neighbours_reachable() {
+        let (store, clock) = store();
+        let ids = [
+            store.insert(new_task("a")).await.expect("insert").id,
+            store.insert(new_task("b")).await.expect("insert").id,
+            store.insert(new_task("c")).await.expect("insert").id,
+        ];
+        // Claim order is insertion order. The second task is finished and
+        // purged while the first and third live on.
+        let first = store.claim(&request()).await.expect("claim").expect("task");
+        let second = store.claim(&request()).await.expect("claim").expect("task");
+        assert_eq!(second.task.id, ids[1]);
+        store
+            .complete(&ids[1], &second.token, None)
+            .await
+            .expect("complete");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(store.purge_finished(clock.now()), 1);
+        assert!(store.get(&ids[1]).await.expect("get").is_none());
+        assert!(store.get(&ids[2]).await.expect("get").is_some());
+        store
+            .complete(&ids[0], &first.token, None)
+            .await
+            .expect("complete");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(store.purge_finished(clock.now()), 1);
+        let left = store.list(&TaskQuery::default()).await.expect("list");
+        assert_eq!(left.iter().map(|t| &t.id).collect::<Vec<_>>(), [&ids[2]]);
+        let next = store.insert(new_task("d")).await.expect("insert").id;
+        let claimed = store.claim(&request()).await.expect("claim").expect("task");
+        assert_eq!(claimed.task.id, ids[2]);
+        assert!(store.get(&next).await.expect("get").is_some());
     }
 
     #[tokio::test]

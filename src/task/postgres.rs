@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{NoTls, Row};
 
-use super::fence::check_held;
+use super::fence::{ClaimView, check_held};
 use super::sql_time::{duration_nanos, from_nanos, to_nanos};
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
@@ -383,8 +383,7 @@ impl PostgresTaskStore {
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
         let (task, current) = task_from_row(&row)?;
         check_held(
-            &task,
-            current.as_deref(),
+            ClaimView::of(&task, current.as_deref()),
             token,
             from_nanos(now),
             operation,

@@ -37,7 +37,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::fence::{check_held, has_capabilities};
+use super::fence::{ClaimView, check_held, has_capabilities};
 use super::sql_time::{duration_nanos, from_nanos, to_nanos};
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
@@ -212,8 +212,7 @@ impl SqliteTaskStore {
             let (task, current) =
                 fetch(&tx, &id)?.ok_or(StoreError::NotFound { id: id.clone() })?;
             check_held(
-                &task,
-                current.as_deref(),
+                ClaimView::of(&task, current.as_deref()),
                 &token,
                 from_nanos(now),
                 operation,
