@@ -27,7 +27,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
 use hookroom::service::{Gateway, WebhookService};
-use hookroom::status::{InMemoryStatusSink, NoopStatusSink, StatusSink};
+use hookroom::status::{InMemoryStatusSink, StatusSink};
 use hookroom::task::InMemoryTaskStore;
 
 #[path = "support/pipeline.rs"]
@@ -334,15 +334,13 @@ fn main() {
         .await;
 
         let store = Arc::new(InMemoryTaskStore::new());
-        let sink: Arc<dyn StatusSink> = if args.jobs {
-            Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000))
-        } else {
-            Arc::new(NoopStatusSink)
-        };
-        let ingest = WebhookService::builder(pipeline::router(), store.clone())
-            .status_sink(sink)
-            .source("github", pipeline::github_verifier(), pipeline::github_source())
-            .build();
+        let mut ingest = WebhookService::builder(pipeline::router(), store.clone())
+            .source("github", pipeline::github_verifier(), pipeline::github_source());
+        if args.jobs {
+            let sink: Arc<dyn StatusSink> = Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000));
+            ingest = ingest.status_sink(sink);
+        }
+        let ingest = ingest.build();
         let gateway = serve(TowerToHyperService::new(Gateway::new(ingest))).await;
 
         // Warm both paths (connection setup, allocator, branch predictors).
@@ -377,7 +375,7 @@ fn main() {
             args.connections,
             args.duration,
             pipeline::signed_pull_request().0.len(),
-            if args.jobs { "on (InMemoryStatusSink, 10,000 jobs)" } else { "off (NoopStatusSink)" },
+            if args.jobs { "on (InMemoryStatusSink, 10,000 jobs)" } else { "off (no status sink)" },
         );
         println!("{:<10} {:>12} {:>10} {:>10} {:>9}", "target", "requests/s", "p50 ms", "p99 ms", "failures");
         for (name, run) in [("bare", &bare_run), ("gateway", &gateway_run), ("duplicates", &dup_run)] {
