@@ -9,10 +9,12 @@ use time::OffsetDateTime;
 use super::Payload;
 use crate::status::JobStatus;
 
-/// A task's id (a UUID v4 in text form for tasks this crate creates).
+/// A task's id: for tasks this crate creates, a UUID in lowercase hyphenated
+/// text (version 4 from [`TaskId::random`] and the SQL stores, version 8 from
+/// the in-memory store, whose ids also say where the task lives).
 ///
-/// Cloning is cheap (a reference count): an id is handed to the store's
-/// indexes, the answer, the job and the operations log of every delivery.
+/// Cloning is cheap (a reference count): an id is handed to the answer, the
+/// job and the operations log of every delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskId(Arc<str>);
