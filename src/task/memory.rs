@@ -1252,6 +1252,21 @@ mod tests {
         assert!(store.get(&v4).await.expect("get").is_none());
     }
 
+    proptest::proptest! {
+        /// Room number and place come back out of every id, the id is a
+        /// version 8 UUID, and a version 4 UUID never reads as one.
+        #[test]
+        fn ids_round_trip(random: u64, room in 0..=ROOM_MASK as u32, seq in 0..=SEQ_MASK, v4: u128) {
+            let bits = make_id(random, room, seq);
+            proptest::prop_assert_eq!(split_id(bits), Some((room as usize, seq)));
+            let uuid = uuid::Uuid::from_u128(bits);
+            proptest::prop_assert_eq!(uuid.get_version_num(), 8);
+            proptest::prop_assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            let v4 = uuid::Builder::from_random_bytes(v4.to_be_bytes()).into_uuid();
+            proptest::prop_assert_eq!(split_id(v4.as_u128()), None);
+        }
+    }
+
     #[tokio::test]
     async fn texts_and_capabilities_read_back_as_given() {
         let (store, _) = store();
