@@ -151,7 +151,7 @@ fn is_form(headers: &HeaderMap, body: &[u8]) -> bool {
 /// `Ok(Err(challenge))` for a `url_verification` handshake.
 fn parse_json(body: &[u8]) -> Result<Result<Parts, String>, ParseError> {
     let env: Envelope<'_> = from_body(body)?;
-    let kind = req_str(&env.kind, "/type")?;
+    let kind = req_name(&env.kind, "/type")?;
     match kind {
         "url_verification" => {
             let challenge = req_str(&env.challenge, "/challenge")?;
@@ -159,8 +159,8 @@ fn parse_json(body: &[u8]) -> Result<Result<Parts, String>, ParseError> {
         }
         "event_callback" => {
             let inner = req_obj(&env.event, "/event")?;
-            let name = req_str(&inner.kind, "/event/type")?;
-            let delivery_id = req_str(&env.event_id, "/event_id")?;
+            let name = req_name(&inner.kind, "/event/type")?;
+            let delivery_id = req_name(&env.event_id, "/event_id")?;
             let text = opt_str(&inner.text, "/event/text")?.unwrap_or("");
             let shown = if text.is_empty() {
                 name
@@ -176,8 +176,8 @@ fn parse_json(body: &[u8]) -> Result<Result<Parts, String>, ParseError> {
         }
         other => {
             let delivery_id = match opt_str(&env.event_id, "/event_id")? {
-                Some(id) => id.to_owned(),
-                None => body_sha256_hex(body),
+                Some(id) if !id.is_empty() => id.to_owned(),
+                _ => body_sha256_hex(body),
             };
             Ok(Ok(Parts {
                 name: other.to_owned(),
@@ -186,6 +186,17 @@ fn parse_json(body: &[u8]) -> Result<Result<Parts, String>, ParseError> {
                 description: String::new(),
             }))
         }
+    }
+}
+
+/// The non-empty string at `path`: an event's name and delivery id must say
+/// something, or every nameless delivery would be a duplicate of the first.
+fn req_name<'t>(v: &'t OptScalar<'_>, path: &str) -> Result<&'t str, ParseError> {
+    match req_str(v, path)? {
+        "" => Err(ParseError::MissingField {
+            field: path.to_owned(),
+        }),
+        name => Ok(name),
     }
 }
 
@@ -246,7 +257,7 @@ fn parse_interaction(payload: &[u8], body: &[u8]) -> Result<Parts, ParseError> {
         },
         other => other,
     })?;
-    let kind = req_str(&i.kind, "payload/type")?;
+    let kind = req_name(&i.kind, "payload/type")?;
     let delivery_id = match opt_str(&i.trigger_id, "payload/trigger_id")? {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => body_sha256_hex(body),
@@ -319,6 +330,34 @@ mod tests {
         let e = event(parse(None, "command=%2Fdeploy&trigger_id=t1"));
         assert_eq!(e.name, "slash_command.deploy");
         assert_eq!(e.title, "[Slack] /deploy");
+    }
+
+    #[test]
+    fn empty_names_and_ids_are_missing_fields() {
+        for (body, field) in [
+            (r#"{"token":"t","type":""}"#, "/type"),
+            (
+                r#"{"type":"event_callback","event_id":"E1","event":{"type":""}}"#,
+                "/event/type",
+            ),
+            (
+                r#"{"type":"event_callback","event_id":"","event":{"type":"x"}}"#,
+                "/event_id",
+            ),
+            ("payload=%7B%22type%22%3A%22%22%7D", "payload/type"),
+        ] {
+            assert_eq!(
+                parse(None, body),
+                Err(ParseError::MissingField {
+                    field: field.into()
+                }),
+                "{body}"
+            );
+        }
+        // Outside `event_callback` an empty event id falls back to the
+        // body's hash, like an absent one.
+        let e = event(parse(None, r#"{"type":"app_rate_limited","event_id":""}"#));
+        assert_eq!(e.delivery_id.len(), 64);
     }
 
     #[test]
