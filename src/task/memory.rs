@@ -184,7 +184,7 @@ impl InMemoryTaskStore {
         // The room locks are released first: inserts take the index locks
         // before a room's.
         for record in &forgotten {
-            let delivery_id = record.delivery_id();
+            let delivery_id = record.text.delivery_id();
             let shard = self.shard(&(&*record.source, delivery_id));
             if let Some(dedup) = self.dedup.get(shard) {
                 let mut dedup = lock(dedup);
@@ -762,8 +762,9 @@ struct Text {
     all: Box<str>,
     title_end: u32,
     description_end: u32,
-    /// `u32::MAX` when the task has no URL.
+    /// Equal to `description_end` when the URL is empty or absent.
     url_end: u32,
+    has_url: bool,
 }
 
 impl Text {
@@ -778,13 +779,10 @@ impl Text {
         let mut all = String::with_capacity(len);
         let mut end = |part: &str| {
             all.push_str(part);
-            u32::try_from(all.len())
-                .ok()
-                .filter(|end| *end != u32::MAX)
-                .ok_or_else(|| StoreError::Backend {
-                    store: "memory",
-                    source: "a task's texts must stay under 4 GiB".into(),
-                })
+            u32::try_from(all.len()).map_err(|_| StoreError::Backend {
+                store: "memory",
+                source: "a task's texts must stay under 4 GiB".into(),
+            })
         };
         let title_end = end(title)?;
         let description_end = end(description)?;
@@ -794,7 +792,8 @@ impl Text {
             all: all.into_boxed_str(),
             title_end,
             description_end,
-            url_end: if url.is_some() { url_end } else { u32::MAX },
+            url_end,
+            has_url: url.is_some(),
         })
     }
 
@@ -811,24 +810,16 @@ impl Text {
     }
 
     fn url(&self) -> Option<&str> {
-        (self.url_end != u32::MAX).then(|| self.part(self.description_end, self.url_end))
+        self.has_url
+            .then(|| self.part(self.description_end, self.url_end))
     }
 
     fn delivery_id(&self) -> &str {
-        let url_end = if self.url_end == u32::MAX {
-            self.description_end
-        } else {
-            self.url_end
-        };
-        self.all.get(url_end as usize..).unwrap_or("")
+        self.all.get(self.url_end as usize..).unwrap_or("")
     }
 }
 
 impl Record {
-    fn delivery_id(&self) -> &str {
-        self.text.delivery_id()
-    }
-
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
