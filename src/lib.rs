@@ -38,6 +38,7 @@ pub mod clock;
 pub mod conformance;
 pub mod error_code;
 pub mod event;
+pub mod lifecycle;
 pub mod route;
 pub mod service;
 pub mod source;
@@ -47,3 +48,4 @@ pub mod verify;
 
 pub use error_code::ErrorCode;
 pub use event::{Event, Verified};
+pub use lifecycle::JobStatus;

@@ -12,7 +12,7 @@ use super::stats::Counters;
 use super::worker::{Shared, raised};
 use super::{AgentError, AgentOutput, JobError};
 use crate::error_code::ErrorCode;
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 use crate::task::{ClaimToken, Claimed, FailAction, StoreError, Task};
 
 /// How a run ended.

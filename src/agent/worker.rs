@@ -16,7 +16,7 @@ use super::run::run_claimed;
 use super::stats::Counters;
 use super::{Agent, RetryPolicy, WorkerStats};
 use crate::error_code::ErrorCode;
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 use crate::task::{ClaimRequest, Claimed, TaskStore};
 
 /// Claims tasks from rooms and runs an [`Agent`] on each.

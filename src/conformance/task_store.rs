@@ -77,7 +77,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, ManualClock};
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, NewTask, StoreError, Task, TaskId, TaskQuery,
     TaskStore,

@@ -2,7 +2,7 @@
 
 use super::TaskId;
 use crate::error_code::ErrorCode;
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 
 /// Why a task store operation failed.
 #[derive(Debug)]

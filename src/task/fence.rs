@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use super::{ClaimToken, StoreError, Task, TaskId};
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 
 /// What the claim rules look at in a stored task.
 pub(crate) struct ClaimView<'a> {

@@ -17,7 +17,7 @@ use super::{
     TaskId, TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 
 /// How many shards the idempotency index is split into, so inserts of
 /// different deliveries seldom wait on each other.

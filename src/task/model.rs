@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Payload;
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 
 /// A task's id: for tasks this crate creates, a UUID in lowercase hyphenated
 /// text (version 4 from [`TaskId::random`] and the SQL stores, version 8 from

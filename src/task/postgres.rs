@@ -30,7 +30,7 @@ use super::{
     TaskId, TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 
 const STORE: &str = "postgres";
 const DEFAULT_TABLE: &str = "hookroom_tasks";

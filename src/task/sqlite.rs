@@ -44,7 +44,7 @@ use super::{
     TaskId, TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::status::JobStatus;
+use crate::lifecycle::JobStatus;
 
 const STORE: &str = "sqlite";
 const DEFAULT_LIST_LIMIT: usize = 100;
