@@ -279,13 +279,13 @@ mod tests {
         let finished = JobError::from(StoreError::InvalidTransition {
             id: TaskId::from("t"),
             from: crate::status::JobStatus::Done,
-            operation: "request_input",
+            operation: crate::task::Operation::RequestInput,
         });
         assert!(matches!(finished, JobError::LeaseLost { .. }));
         let refused = JobError::from(StoreError::InvalidTransition {
             id: TaskId::from("t"),
             from: crate::status::JobStatus::NeedsInput,
-            operation: "request_input",
+            operation: crate::task::Operation::RequestInput,
         });
         assert!(matches!(refused, JobError::Store(_)));
         let err = JobError::from(StoreError::NotFound {

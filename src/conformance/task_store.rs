@@ -1277,9 +1277,11 @@ fn kind(error: &StoreError) -> ErrKind {
             from, operation, ..
         } => ErrKind::InvalidTransition {
             from: *from,
-            operation,
+            operation: operation.as_str(),
         },
-        StoreError::Backend { .. } => ErrKind::Backend(error.to_string()),
+        // Includes `NotClaimable`, which `claim` never returns: it answers
+        // `None` when nothing is claimable.
+        _ => ErrKind::Backend(error.to_string()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Errors of [`TaskStore`](super::TaskStore) operations.
 
 use super::TaskId;
+use super::state::{ClaimRefusal, Operation};
 use crate::error_code::ErrorCode;
 use crate::lifecycle::JobStatus;
 
@@ -26,8 +27,16 @@ pub enum StoreError {
         id: TaskId,
         /// Its current status.
         from: JobStatus,
-        /// The refused operation (`complete`, `fail`, …).
-        operation: &'static str,
+        /// The refused operation.
+        operation: Operation,
+    },
+    /// The task cannot be claimed now (held by a live claim, a retry not due
+    /// yet, expired, finished, or requiring capabilities the agent lacks).
+    NotClaimable {
+        /// The task.
+        id: TaskId,
+        /// Why.
+        reason: ClaimRefusal,
     },
     /// The backend failed.
     Backend {
@@ -44,6 +53,7 @@ impl ErrorCode for StoreError {
             Self::NotFound { .. } => "task_not_found",
             Self::NotHeld { .. } => "claim_not_held",
             Self::InvalidTransition { .. } => "invalid_transition",
+            Self::NotClaimable { .. } => "task_not_claimable",
             Self::Backend { .. } => "store_unavailable",
         }
     }
@@ -59,6 +69,9 @@ impl std::fmt::Display for StoreError {
                 from,
                 operation,
             } => write!(f, "cannot {operation} task `{id}` in state {from}"),
+            Self::NotClaimable { id, reason } => {
+                write!(f, "task `{id}` cannot be claimed: {reason}")
+            }
             Self::Backend { store, source } => write!(f, "{store} task store failed: {source}"),
         }
     }

@@ -2,7 +2,6 @@
 //! them durable, claimable and fenced.
 
 mod error;
-mod fence;
 #[cfg(feature = "memory")]
 mod memory;
 mod model;
@@ -10,9 +9,10 @@ mod payload;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql_time;
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod state;
 
 pub use error::StoreError;
 #[cfg(feature = "memory")]
@@ -28,6 +28,7 @@ pub use postgres::{PostgresTaskStore, PostgresTaskStoreBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteTaskStore;
+pub use state::{ClaimRefusal, Operation, StoredTask};
 
 use std::time::Duration;
 

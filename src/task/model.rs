@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 use super::Payload;
 use crate::lifecycle::JobStatus;
 
-/// A task's id: for tasks this crate creates, a UUID in lowercase hyphenated
-/// text (version 4 from [`TaskId::random`] and the SQL stores, version 8 from
-/// the in-memory store, whose ids also say where the task lives).
+/// A task's id: for tasks this crate's stores create, a random UUID
+/// (version 4) in lowercase hyphenated text. Stores of your own may use any
+/// text that is unique among their tasks.
 ///
 /// Cloning is cheap (a reference count): an id is handed to the answer, the
 /// job and the operations log of every delivery.
@@ -26,7 +26,7 @@ impl TaskId {
     }
 
     /// `uuid` in its lowercase hyphenated form.
-    pub(crate) fn from_uuid(uuid: uuid::Uuid) -> Self {
+    fn from_uuid(uuid: uuid::Uuid) -> Self {
         let mut buffer = uuid::Uuid::encode_buffer();
         Self(Arc::from(&*uuid.hyphenated().encode_lower(&mut buffer)))
     }
@@ -58,7 +58,10 @@ impl std::fmt::Display for TaskId {
 /// The fencing token of one claim. Every call that changes a claimed task
 /// must present it; once the lease is lost and the task re-claimed, the old
 /// token is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// It is a bearer secret for its task: `Debug` prints `ClaimToken(<redacted>)`.
+/// Use [`as_str`](Self::as_str) where the token must travel.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClaimToken(String);
 
@@ -68,9 +71,31 @@ impl ClaimToken {
         Self(token.into())
     }
 
+    /// A fresh random token (122 random bits, as UUID text).
+    pub fn random() -> Self {
+        let mut buffer = uuid::Uuid::encode_buffer();
+        Self(
+            uuid::Uuid::new_v4()
+                .simple()
+                .encode_lower(&mut buffer)
+                .to_owned(),
+        )
+    }
+
     /// The token as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Compares two tokens in constant time (for their common length).
+    pub fn ct_eq(&self, other: &ClaimToken) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), other.0.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for ClaimToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClaimToken(<redacted>)")
     }
 }
 

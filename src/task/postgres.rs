@@ -1,9 +1,10 @@
 //! [`PostgresTaskStore`]: a [`TaskStore`] on PostgreSQL, for deployments
 //! where several gateways and many agents share one database.
 //!
-//! Claims are one `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)` statement:
-//! concurrent claimers never wait on each other's rows and never get the same
-//! task. Inserts are `INSERT … ON CONFLICT DO NOTHING` on
+//! A claim selects its task with `FOR UPDATE SKIP LOCKED`: concurrent
+//! claimers never wait on each other's rows and never get the same task.
+//! Every operation locks its row, applies the [state machine](super::state)
+//! and writes the row back in one transaction. Inserts are `INSERT … ON CONFLICT DO NOTHING` on
 //! `(source, delivery_id)`, so two gateways receiving the same retry store it
 //! once. Times come from the store's [`Clock`] (not the database's `now()`),
 //! so every backend obeys the same clock in tests.
@@ -21,13 +22,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use time::OffsetDateTime;
 use tokio_postgres::{NoTls, Row};
 
-use super::fence::{ClaimView, check_held};
-use super::sql_time::{duration_nanos, from_nanos, to_nanos};
+use super::sql::{COLUMNS, TaskRow, insert_statement, to_nanos, update_statement};
+use super::state::StoredTask;
 use super::{
-    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
-    TaskId, TaskQuery, TaskStore,
+    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
+    TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
@@ -36,11 +38,6 @@ const STORE: &str = "postgres";
 const DEFAULT_TABLE: &str = "hookroom_tasks";
 const DEFAULT_LIST_LIMIT: usize = 100;
 const DEFAULT_POOL_SIZE: usize = 16;
-
-const COLUMNS: &str = "id, room, title, description, priority, status, source, source_event, \
-     source_url, delivery_id, payload, required_capabilities, created_at, updated_at, expires_at, \
-     not_before, claimed_by, lease_expires_at, attempts, input_request, input, result, failure, \
-     claim_token";
 
 /// A [`TaskStore`] on a PostgreSQL database, shared safely by many processes.
 ///
@@ -171,9 +168,11 @@ struct Statements {
     insert: String,
     select_delivery: String,
     get: String,
+    lock: String,
     list: String,
-    claim: String,
-    expire: String,
+    claim_candidate: String,
+    expire_candidates: String,
+    update: String,
 }
 
 impl Statements {
@@ -214,53 +213,38 @@ impl Statements {
                 CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);"
             ),
             insert: format!(
-                "INSERT INTO {t} (id, room, title, description, priority, status, source, \
-                 source_event, source_url, delivery_id, payload, required_capabilities, \
-                 created_at, updated_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $12, $13) \
-                 ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
+                "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+                insert_statement(t)
             ),
             select_delivery: format!(
                 "SELECT id FROM {t} WHERE source = $1 AND delivery_id = $2"
             ),
             get: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"),
+            lock: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
             list: format!(
                 "SELECT {COLUMNS} FROM {t} \
                  WHERE ($1::TEXT IS NULL OR room = $1) AND ($2::TEXT IS NULL OR status = $2) \
                    AND ($3::TEXT IS NULL OR source = $3) \
                  ORDER BY created_at DESC, seq DESC LIMIT $4"
             ),
-            claim: format!(
-                "UPDATE {t} AS t SET status = 'RUNNING', claimed_by = $3, lease_expires_at = $4, \
-                   attempts = t.attempts + 1, claim_token = $6, not_before = NULL, expires_at = NULL, \
-                   input_request = NULL, input = NULL, updated_at = $2 \
-                 FROM (SELECT seq FROM {t} \
-                       WHERE room = $1 \
-                         AND ((status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
-                               AND (expires_at IS NULL OR expires_at > $2)) \
-                           OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2)) \
-                         AND required_capabilities <@ $5::TEXT[] \
-                       ORDER BY priority ASC, created_at ASC, seq ASC \
-                       LIMIT 1 FOR UPDATE SKIP LOCKED) AS next \
-                 WHERE t.seq = next.seq \
-                 RETURNING {}",
-                prefixed_columns("t")
+            claim_candidate: format!(
+                "SELECT {COLUMNS} FROM {t} \
+                 WHERE room = $1 \
+                   AND ((status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
+                         AND (expires_at IS NULL OR expires_at > $2)) \
+                     OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2)) \
+                   AND required_capabilities <@ $3::TEXT[] \
+                 ORDER BY priority ASC, created_at ASC, seq ASC \
+                 LIMIT 1 FOR UPDATE SKIP LOCKED"
             ),
-            expire: format!(
-                "UPDATE {t} SET status = 'FAILED', failure = 'expired', updated_at = $1 \
+            expire_candidates: format!(
+                "SELECT {COLUMNS} FROM {t} \
                  WHERE status = 'PENDING' AND expires_at IS NOT NULL AND expires_at <= $1 \
-                 RETURNING {COLUMNS}"
+                 ORDER BY created_at, seq FOR UPDATE SKIP LOCKED"
             ),
+            update: update_statement(t),
         }
     }
-}
-
-fn prefixed_columns(alias: &str) -> String {
-    COLUMNS
-        .split(", ")
-        .map(|c| format!("{alias}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
@@ -270,59 +254,37 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     }
 }
 
-fn task_from_row(row: &Row) -> Result<(Task, Option<String>), StoreError> {
-    fn json(s: Option<String>) -> Option<serde_json::Value> {
-        s.and_then(|s| serde_json::from_str(&s).ok())
-    }
-    let status: String = row.try_get("status").map_err(backend)?;
-    let task = Task {
-        id: TaskId::from(row.try_get::<_, String>("id").map_err(backend)?),
-        room: row.try_get("room").map_err(backend)?,
-        title: row.try_get("title").map_err(backend)?,
-        description: row.try_get("description").map_err(backend)?,
-        priority: u32::try_from(row.try_get::<_, i64>("priority").map_err(backend)?)
-            .unwrap_or(u32::MAX),
-        status: status.parse().map_err(backend)?,
-        source: row.try_get("source").map_err(backend)?,
-        source_event: row.try_get("source_event").map_err(backend)?,
-        source_url: row.try_get("source_url").map_err(backend)?,
-        delivery_id: row.try_get("delivery_id").map_err(backend)?,
-        payload: Payload::from(row.try_get::<_, Vec<u8>>("payload").map_err(backend)?),
-        required_capabilities: row.try_get("required_capabilities").map_err(backend)?,
-        created_at: from_nanos(row.try_get("created_at").map_err(backend)?),
-        updated_at: from_nanos(row.try_get("updated_at").map_err(backend)?),
-        expires_at: row
-            .try_get::<_, Option<i64>>("expires_at")
-            .map_err(backend)?
-            .map(from_nanos),
-        not_before: row
-            .try_get::<_, Option<i64>>("not_before")
-            .map_err(backend)?
-            .map(from_nanos),
-        claimed_by: row.try_get("claimed_by").map_err(backend)?,
-        lease_expires_at: row
-            .try_get::<_, Option<i64>>("lease_expires_at")
-            .map_err(backend)?
-            .map(from_nanos),
-        attempts: u32::try_from(row.try_get::<_, i64>("attempts").map_err(backend)?)
-            .unwrap_or(u32::MAX),
-        input_request: row.try_get("input_request").map_err(backend)?,
-        input: json(row.try_get("input").map_err(backend)?),
-        result: json(row.try_get("result").map_err(backend)?),
-        failure: row.try_get("failure").map_err(backend)?,
+/// Reads a row selected as [`COLUMNS`].
+fn read_row(row: &Row) -> Result<StoredTask, StoreError> {
+    let columns = || -> Result<TaskRow, tokio_postgres::Error> {
+        Ok(TaskRow {
+            id: row.try_get(0)?,
+            room: row.try_get(1)?,
+            title: row.try_get(2)?,
+            description: row.try_get(3)?,
+            priority: row.try_get(4)?,
+            status: row.try_get(5)?,
+            source: row.try_get(6)?,
+            source_event: row.try_get(7)?,
+            source_url: row.try_get(8)?,
+            delivery_id: row.try_get(9)?,
+            payload: row.try_get(10)?,
+            required_capabilities: row.try_get(11)?,
+            created_at: row.try_get(12)?,
+            updated_at: row.try_get(13)?,
+            expires_at: row.try_get(14)?,
+            not_before: row.try_get(15)?,
+            claimed_by: row.try_get(16)?,
+            lease_expires_at: row.try_get(17)?,
+            attempts: row.try_get(18)?,
+            claim_token: row.try_get(19)?,
+            input_request: row.try_get(20)?,
+            input: row.try_get(21)?,
+            result: row.try_get(22)?,
+            failure: row.try_get(23)?,
+        })
     };
-    Ok((task, row.try_get("claim_token").map_err(backend)?))
-}
-
-/// What a held-task operation writes, once the claim is checked.
-enum HeldUpdate {
-    Heartbeat { lease_until: i64 },
-    Complete { result: Option<String> },
-    Retry { reason: String, not_before: i64 },
-    Fail { reason: String },
-    Release,
-    RequestInput { prompt: String },
-    TakeInput,
+    columns().map_err(backend)?.into_stored(STORE)
 }
 
 impl PostgresTaskStore {
@@ -355,168 +317,108 @@ impl PostgresTaskStore {
         tx.commit().await.map_err(backend)
     }
 
-    fn now(&self) -> i64 {
-        to_nanos(self.clock.now())
+    /// Writes back the columns a state machine operation can change.
+    async fn write(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        stored: &StoredTask,
+    ) -> Result<(), StoreError> {
+        let row = TaskRow::of(stored);
+        let c = row.changes();
+        tx.execute(
+            &self.sql.update,
+            &[
+                &c.status,
+                &c.updated_at,
+                &c.expires_at,
+                &c.not_before,
+                &c.claimed_by,
+                &c.lease_expires_at,
+                &c.attempts,
+                &c.claim_token,
+                &c.input_request,
+                &c.input,
+                &c.result,
+                &c.failure,
+                &c.id,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
-    /// Applies `update` to a held task in one transaction: lock the row,
-    /// check the claim with the shared fencing rules, write, return the row.
-    async fn update_held(
+    /// Locks the task's row, applies a state machine operation, writes the
+    /// row back and returns the operation's output with the task as it left
+    /// it. The time is read once the row lock is held, so waiting for it
+    /// never shortens a lease granted here.
+    async fn update<T>(
         &self,
         id: &TaskId,
-        token: &ClaimToken,
-        operation: &'static str,
-        allowed: &'static [JobStatus],
-        update: HeldUpdate,
-    ) -> Result<(Task, Option<serde_json::Value>), StoreError> {
-        let now = self.now();
-        let t = &*self.table;
+        op: impl FnOnce(&mut StoredTask, OffsetDateTime) -> Result<T, StoreError> + Send,
+    ) -> Result<(T, Task), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         let row = tx
-            .query_opt(
-                &format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
-                &[&id.as_str()],
-            )
+            .query_opt(&self.sql.lock, &[&id.as_str()])
             .await
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
-        let (task, current) = task_from_row(&row)?;
-        check_held(
-            ClaimView::of(&task, current.as_deref()),
-            token,
-            from_nanos(now),
-            operation,
-            allowed,
-        )?;
-        let id_str = id.as_str().to_owned();
-        let mut taken = None;
-        type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
-        let (sql, params): (String, Vec<Param>) = match update {
-            HeldUpdate::Heartbeat { lease_until } => (
-                format!("UPDATE {t} SET lease_expires_at = $2, updated_at = $3 WHERE id = $1"),
-                vec![Box::new(id_str), Box::new(lease_until), Box::new(now)],
-            ),
-            HeldUpdate::Complete { result } => (
-                format!(
-                    "UPDATE {t} SET status = 'DONE', result = $2, lease_expires_at = NULL, \
-                     updated_at = $3 WHERE id = $1"
-                ),
-                vec![Box::new(id_str), Box::new(result), Box::new(now)],
-            ),
-            HeldUpdate::Retry { reason, not_before } => (
-                format!(
-                    "UPDATE {t} SET status = 'PENDING', failure = $2, claimed_by = NULL, \
-                     lease_expires_at = NULL, not_before = $3, input_request = NULL, \
-                     input = NULL, updated_at = $4 WHERE id = $1"
-                ),
-                vec![
-                    Box::new(id_str),
-                    Box::new(reason),
-                    Box::new(not_before),
-                    Box::new(now),
-                ],
-            ),
-            HeldUpdate::Fail { reason } => (
-                format!(
-                    "UPDATE {t} SET status = 'FAILED', failure = $2, lease_expires_at = NULL, \
-                     updated_at = $3 WHERE id = $1"
-                ),
-                vec![Box::new(id_str), Box::new(reason), Box::new(now)],
-            ),
-            HeldUpdate::Release => (
-                format!(
-                    "UPDATE {t} SET status = 'PENDING', claimed_by = NULL, lease_expires_at = NULL, \
-                     attempts = GREATEST(attempts - 1, 0), input_request = NULL, input = NULL, \
-                     updated_at = $2 WHERE id = $1"
-                ),
-                vec![Box::new(id_str), Box::new(now)],
-            ),
-            HeldUpdate::RequestInput { prompt } => (
-                format!(
-                    "UPDATE {t} SET status = 'NEEDS_INPUT', input_request = $2, input = NULL, \
-                     updated_at = $3 WHERE id = $1"
-                ),
-                vec![Box::new(id_str), Box::new(prompt), Box::new(now)],
-            ),
-            HeldUpdate::TakeInput => {
-                let Some(input) = task.input.clone() else {
-                    tx.commit().await.map_err(backend)?;
-                    return Ok((task, None));
-                };
-                taken = Some(input);
-                (
-                    format!(
-                        "UPDATE {t} SET status = 'RUNNING', input = NULL, input_request = NULL, \
-                         updated_at = $2 WHERE id = $1"
-                    ),
-                    vec![Box::new(id_str), Box::new(now)],
-                )
-            }
-        };
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        tx.execute(&sql, &refs).await.map_err(backend)?;
-        self.finish(tx, id, taken).await
-    }
-
-    async fn finish(
-        &self,
-        tx: deadpool_postgres::Transaction<'_>,
-        id: &TaskId,
-        taken: Option<serde_json::Value>,
-    ) -> Result<(Task, Option<serde_json::Value>), StoreError> {
-        let row = tx
-            .query_one(&self.sql.get, &[&id.as_str()])
-            .await
-            .map_err(backend)?;
-        let (task, _) = task_from_row(&row)?;
+        let mut stored = read_row(&row)?;
+        let now = self.clock.now();
+        let out = op(&mut stored, now)?;
+        self.write(&tx, &stored).await?;
         tx.commit().await.map_err(backend)?;
-        Ok((task, taken))
+        Ok((out, stored.task))
     }
 }
 
 #[async_trait]
 impl TaskStore for PostgresTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        let now = self.now();
         let client = self.client().await?;
-        let id = TaskId::random();
-        let expires = task.ttl.map(|ttl| now.saturating_add(duration_nanos(ttl)));
+        let stored = StoredTask::new(TaskId::random(), task, self.clock.now());
+        let r = TaskRow::of(&stored);
         let inserted = client
             .query_opt(
                 &self.sql.insert,
                 &[
-                    &id.as_str(),
-                    &task.room,
-                    &task.title,
-                    &task.description,
-                    &i64::from(task.priority),
-                    &task.source,
-                    &task.source_event,
-                    &task.source_url,
-                    &task.delivery_id,
-                    &task.payload.as_bytes(),
-                    &task.required_capabilities,
-                    &now,
-                    &expires,
+                    &r.id,
+                    &r.room,
+                    &r.title,
+                    &r.description,
+                    &r.priority,
+                    &r.status,
+                    &r.source,
+                    &r.source_event,
+                    &r.source_url,
+                    &r.delivery_id,
+                    &r.payload,
+                    &r.required_capabilities,
+                    &r.created_at,
+                    &r.updated_at,
+                    &r.expires_at,
+                    &r.not_before,
+                    &r.claimed_by,
+                    &r.lease_expires_at,
+                    &r.attempts,
+                    &r.claim_token,
+                    &r.input_request,
+                    &r.input,
+                    &r.result,
+                    &r.failure,
                 ],
             )
             .await
             .map_err(backend)?;
         if inserted.is_some() {
             return Ok(Inserted {
-                id,
+                id: stored.task.id,
                 duplicate: false,
             });
         }
         let row = client
-            .query_one(
-                &self.sql.select_delivery,
-                &[&task.source, &task.delivery_id],
-            )
+            .query_one(&self.sql.select_delivery, &[&r.source, &r.delivery_id])
             .await
             .map_err(backend)?;
         Ok(Inserted {
@@ -531,7 +433,8 @@ impl TaskStore for PostgresTaskStore {
             .query_opt(&self.sql.get, &[&id.as_str()])
             .await
             .map_err(backend)?;
-        row.map(|r| task_from_row(&r).map(|(t, _)| t)).transpose()
+        row.map(|r| read_row(&r).map(|stored| stored.task))
+            .transpose()
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
@@ -546,34 +449,34 @@ impl TaskStore for PostgresTaskStore {
             .await
             .map_err(backend)?;
         rows.iter()
-            .map(|r| task_from_row(r).map(|(t, _)| t))
+            .map(|r| read_row(r).map(|stored| stored.task))
             .collect()
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
-        let now = self.now();
-        let lease = now.saturating_add(duration_nanos(request.lease));
-        let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // SKIP LOCKED never waits, so the time read before the query is the
+        // claim's time.
+        let now = self.clock.now();
+        let row = tx
             .query_opt(
-                &self.sql.claim,
-                &[
-                    &request.room,
-                    &now,
-                    &request.agent,
-                    &lease,
-                    &request.capabilities,
-                    &token.as_str(),
-                ],
+                &self.sql.claim_candidate,
+                &[&request.room, &to_nanos(now), &request.capabilities],
             )
             .await
             .map_err(backend)?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let (task, _) = task_from_row(&row)?;
-        Ok(Some(Claimed { task, token }))
+        let mut stored = read_row(&row)?;
+        let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
+        self.write(&tx, &stored).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Claimed {
+            task: stored.task,
+            token,
+        }))
     }
 
     async fn heartbeat(
@@ -582,16 +485,10 @@ impl TaskStore for PostgresTaskStore {
         token: &ClaimToken,
         lease: Duration,
     ) -> Result<Task, StoreError> {
-        let lease_until = self.now().saturating_add(duration_nanos(lease));
-        self.update_held(
-            id,
-            token,
-            "heartbeat",
-            &[JobStatus::Running, JobStatus::NeedsInput],
-            HeldUpdate::Heartbeat { lease_until },
-        )
-        .await
-        .map(|(t, _)| t)
+        let ((), task) = self
+            .update(id, |stored, now| stored.heartbeat(token, lease, now))
+            .await?;
+        Ok(task)
     }
 
     async fn complete(
@@ -600,16 +497,10 @@ impl TaskStore for PostgresTaskStore {
         token: &ClaimToken,
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
-        let result = result.map(|v| v.to_string());
-        self.update_held(
-            id,
-            token,
-            "complete",
-            &[JobStatus::Running],
-            HeldUpdate::Complete { result },
-        )
-        .await
-        .map(|(t, _)| t)
+        let ((), task) = self
+            .update(id, |stored, now| stored.complete(token, result, now))
+            .await?;
+        Ok(task)
     }
 
     async fn fail(
@@ -619,35 +510,17 @@ impl TaskStore for PostgresTaskStore {
         reason: &str,
         action: FailAction,
     ) -> Result<Task, StoreError> {
-        let reason = reason.to_owned();
-        let update = match action {
-            FailAction::Retry { after } => HeldUpdate::Retry {
-                reason,
-                not_before: self.now().saturating_add(duration_nanos(after)),
-            },
-            FailAction::Fail => HeldUpdate::Fail { reason },
-        };
-        self.update_held(
-            id,
-            token,
-            "fail",
-            &[JobStatus::Running, JobStatus::NeedsInput],
-            update,
-        )
-        .await
-        .map(|(t, _)| t)
+        let ((), task) = self
+            .update(id, |stored, now| stored.fail(token, reason, action, now))
+            .await?;
+        Ok(task)
     }
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
-        self.update_held(
-            id,
-            token,
-            "release",
-            &[JobStatus::Running, JobStatus::NeedsInput],
-            HeldUpdate::Release,
-        )
-        .await
-        .map(|(t, _)| t)
+        let ((), task) = self
+            .update(id, |stored, now| stored.release(token, now))
+            .await?;
+        Ok(task)
     }
 
     async fn request_input(
@@ -656,17 +529,10 @@ impl TaskStore for PostgresTaskStore {
         token: &ClaimToken,
         prompt: &str,
     ) -> Result<Task, StoreError> {
-        self.update_held(
-            id,
-            token,
-            "request_input",
-            &[JobStatus::Running],
-            HeldUpdate::RequestInput {
-                prompt: prompt.to_owned(),
-            },
-        )
-        .await
-        .map(|(t, _)| t)
+        let ((), task) = self
+            .update(id, |stored, now| stored.request_input(token, prompt, now))
+            .await?;
+        Ok(task)
     }
 
     async fn provide_input(
@@ -674,33 +540,10 @@ impl TaskStore for PostgresTaskStore {
         id: &TaskId,
         input: serde_json::Value,
     ) -> Result<Task, StoreError> {
-        let now = self.now();
-        let t = &*self.table;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
-                &[&id.as_str()],
-            )
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
-        let (task, _) = task_from_row(&row)?;
-        if task.status != JobStatus::NeedsInput {
-            return Err(StoreError::InvalidTransition {
-                id: id.clone(),
-                from: task.status,
-                operation: "provide_input",
-            });
-        }
-        tx.execute(
-            &format!("UPDATE {t} SET input = $2, updated_at = $3 WHERE id = $1"),
-            &[&id.as_str(), &input.to_string(), &now],
-        )
-        .await
-        .map_err(backend)?;
-        self.finish(tx, id, None).await.map(|(t, _)| t)
+        let ((), task) = self
+            .update(id, |stored, now| stored.provide_input(input, now))
+            .await?;
+        Ok(task)
     }
 
     async fn take_input(
@@ -708,29 +551,29 @@ impl TaskStore for PostgresTaskStore {
         id: &TaskId,
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        self.update_held(
-            id,
-            token,
-            "take_input",
-            &[JobStatus::NeedsInput],
-            HeldUpdate::TakeInput,
-        )
-        .await
-        .map(|(_, input)| input)
+        let (input, _) = self
+            .update(id, |stored, now| stored.take_input(token, now))
+            .await?;
+        Ok(input)
     }
 
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
-        let now = self.now();
-        let client = self.client().await?;
-        let rows = client
-            .query(&self.sql.expire, &[&now])
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let now = self.clock.now();
+        let rows = tx
+            .query(&self.sql.expire_candidates, &[&to_nanos(now)])
             .await
             .map_err(backend)?;
-        let mut expired = rows
-            .iter()
-            .map(|r| task_from_row(r).map(|(t, _)| t))
-            .collect::<Result<Vec<_>, _>>()?;
-        expired.sort_by_key(|t| t.created_at);
+        let mut expired = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut stored = read_row(row)?;
+            if stored.expire(now) {
+                self.write(&tx, &stored).await?;
+                expired.push(stored.task);
+            }
+        }
+        tx.commit().await.map_err(backend)?;
         Ok(expired)
     }
 }

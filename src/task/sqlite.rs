@@ -35,18 +35,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use time::OffsetDateTime;
 
-use super::fence::{ClaimView, check_held, has_capabilities};
-use super::sql_time::{duration_nanos, from_nanos, to_nanos};
+use super::sql::{COLUMNS, CorruptColumn, TaskRow, insert_statement, to_nanos, update_statement};
+use super::state::StoredTask;
 use super::{
-    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Payload, StoreError, Task,
-    TaskId, TaskQuery, TaskStore,
+    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
+    TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
 
 const STORE: &str = "sqlite";
+const TABLE: &str = "hookroom_tasks";
 const DEFAULT_LIST_LIMIT: usize = 100;
 
 const SCHEMA: &str = "
@@ -86,15 +88,12 @@ CREATE INDEX IF NOT EXISTS hookroom_tasks_lease
     ON hookroom_tasks (status, lease_expires_at);
 ";
 
-const COLUMNS: &str = "id, room, title, description, priority, status, source, source_event, \
-     source_url, delivery_id, payload, required_capabilities, created_at, updated_at, expires_at, \
-     not_before, claimed_by, lease_expires_at, attempts, input_request, input, result, failure, \
-     claim_token";
-
 /// A durable [`TaskStore`] in one SQLite database file.
 ///
 /// Cloning is cheap and shares the connection. Blocking SQLite calls run on
-/// tokio's blocking pool, never on the async workers.
+/// tokio's blocking pool, never on the async workers. Every operation loads
+/// the task in a `BEGIN IMMEDIATE` transaction, applies the
+/// [state machine](super::state) and writes the row back.
 #[derive(Clone)]
 pub struct SqliteTaskStore {
     conn: Arc<Mutex<Connection>>,
@@ -173,54 +172,56 @@ impl SqliteTaskStore {
         })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the blocking pool and
+    /// commits what it returns `Ok` for. `f` gets the time read once the
+    /// connection and the write lock are held, so the wait for them never
+    /// shortens a lease granted in `f`.
+    async fn in_transaction<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection, i64) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        let now = to_nanos(self.clock.now());
+        let clock = Arc::clone(&self.clock);
         tokio::task::spawn_blocking(move || {
             let mut guard = lock(&conn);
-            f(&mut guard, now)
+            let tx = guard
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let now = clock.now();
+            let out = f(&tx, now)?;
+            tx.commit().map_err(backend)?;
+            Ok(out)
         })
         .await
         .map_err(backend)?
     }
 
-    /// Runs `f` inside an immediate (write-locking) transaction on a claimed
-    /// task, after checking that `token` still holds it.
-    async fn with_held<T, F>(
-        &self,
-        id: &TaskId,
-        token: &ClaimToken,
-        operation: &'static str,
-        allowed: &'static [JobStatus],
-        f: F,
-    ) -> Result<T, StoreError>
+    /// Runs `f` without a transaction (single reads).
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>, &Task, i64) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || f(&lock(&conn)))
+            .await
+            .map_err(backend)?
+    }
+
+    /// Loads the task, applies a state machine operation, writes the row
+    /// back and returns the operation's output with the task as it left it.
+    async fn update<T, F>(&self, id: &TaskId, op: F) -> Result<(T, Task), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StoredTask, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
     {
         let id = id.clone();
-        let token = token.clone();
-        self.with_conn(move |conn, now| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let (task, current) =
-                fetch(&tx, &id)?.ok_or(StoreError::NotFound { id: id.clone() })?;
-            check_held(
-                ClaimView::of(&task, current.as_deref()),
-                &token,
-                from_nanos(now),
-                operation,
-                allowed,
-            )?;
-            let out = f(&tx, &task, now)?;
-            tx.commit().map_err(backend)?;
-            Ok(out)
+        self.in_transaction(move |tx, now| {
+            let mut stored = fetch(tx, &id)?.ok_or(StoreError::NotFound { id })?;
+            let out = op(&mut stored, now)?;
+            write(tx, &stored)?;
+            Ok((out, stored.task))
         })
         .await
     }
@@ -239,76 +240,102 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     }
 }
 
-fn json_column(v: Option<&serde_json::Value>) -> Option<String> {
-    v.map(|v| v.to_string())
-}
-
-/// Reads a task row (in `COLUMNS` order) and its claim sequence.
-fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(Task, Option<String>)> {
-    fn parse_json(s: Option<String>) -> Option<serde_json::Value> {
-        s.and_then(|s| serde_json::from_str(&s).ok())
-    }
-    let status: String = row.get(5)?;
-    let status = status.parse::<JobStatus>().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+/// Reads a row selected as [`COLUMNS`]. Capabilities are a JSON array in
+/// text, as SQLite has no array type.
+fn read_row(row: &Row<'_>) -> Result<StoredTask, StoreError> {
+    let id: String = row.get(0).map_err(backend)?;
+    let capabilities: String = row.get(11).map_err(backend)?;
+    let required_capabilities = serde_json::from_str(&capabilities).map_err(|e| {
+        backend(CorruptColumn {
+            id: TaskId::from(id.as_str()),
+            column: "required_capabilities",
+            cause: Box::new(e),
+        })
     })?;
-    let caps: String = row.get(11)?;
-    let attempts: i64 = row.get(18)?;
-    let priority: i64 = row.get(4)?;
-    let task = Task {
-        id: TaskId::from(row.get::<_, String>(0)?),
-        room: row.get(1)?,
-        title: row.get(2)?,
-        description: row.get(3)?,
-        priority: u32::try_from(priority).unwrap_or(u32::MAX),
-        status,
-        source: row.get(6)?,
-        source_event: row.get(7)?,
-        source_url: row.get(8)?,
-        delivery_id: row.get(9)?,
-        payload: Payload::from(row.get::<_, Vec<u8>>(10)?),
-        required_capabilities: serde_json::from_str(&caps).unwrap_or_default(),
-        created_at: from_nanos(row.get(12)?),
-        updated_at: from_nanos(row.get(13)?),
-        expires_at: row.get::<_, Option<i64>>(14)?.map(from_nanos),
-        not_before: row.get::<_, Option<i64>>(15)?.map(from_nanos),
-        claimed_by: row.get(16)?,
-        lease_expires_at: row.get::<_, Option<i64>>(17)?.map(from_nanos),
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        input_request: row.get(19)?,
-        input: parse_json(row.get(20)?),
-        result: parse_json(row.get(21)?),
-        failure: row.get(22)?,
+    let columns = || -> rusqlite::Result<TaskRow> {
+        Ok(TaskRow {
+            id,
+            room: row.get(1)?,
+            title: row.get(2)?,
+            description: row.get(3)?,
+            priority: row.get(4)?,
+            status: row.get(5)?,
+            source: row.get(6)?,
+            source_event: row.get(7)?,
+            source_url: row.get(8)?,
+            delivery_id: row.get(9)?,
+            payload: row.get(10)?,
+            required_capabilities,
+            created_at: row.get(12)?,
+            updated_at: row.get(13)?,
+            expires_at: row.get(14)?,
+            not_before: row.get(15)?,
+            claimed_by: row.get(16)?,
+            lease_expires_at: row.get(17)?,
+            attempts: row.get(18)?,
+            claim_token: row.get(19)?,
+            input_request: row.get(20)?,
+            input: row.get(21)?,
+            result: row.get(22)?,
+            failure: row.get(23)?,
+        })
     };
-    Ok((task, row.get(23)?))
+    columns().map_err(backend)?.into_stored(STORE)
 }
 
-fn fetch(conn: &Connection, id: &TaskId) -> Result<Option<(Task, Option<String>)>, StoreError> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM hookroom_tasks WHERE id = ?1"),
-        params![id.as_str()],
-        task_from_row,
-    )
-    .optional()
-    .map_err(backend)
+/// Every row `sql` selects (as [`COLUMNS`]) with `params`.
+fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<StoredTask>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        found.push(read_row(row)?);
+    }
+    Ok(found)
 }
 
-fn fetch_task(conn: &Connection, id: &TaskId) -> Result<Task, StoreError> {
-    fetch(conn, id)?
-        .map(|(t, _)| t)
-        .ok_or_else(|| StoreError::NotFound { id: id.clone() })
+fn fetch(conn: &Connection, id: &TaskId) -> Result<Option<StoredTask>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM {TABLE} WHERE id = ?1");
+    Ok(query(conn, &sql, params![id.as_str()])?.pop())
+}
+
+/// Writes back the columns a state machine operation can change.
+fn write(tx: &Transaction<'_>, stored: &StoredTask) -> Result<(), StoreError> {
+    let row = TaskRow::of(stored);
+    let c = row.changes();
+    let mut stmt = tx
+        .prepare_cached(&update_statement(TABLE))
+        .map_err(backend)?;
+    stmt.execute(params![
+        c.status,
+        c.updated_at,
+        c.expires_at,
+        c.not_before,
+        c.claimed_by,
+        c.lease_expires_at,
+        c.attempts,
+        c.claim_token,
+        c.input_request,
+        c.input,
+        c.result,
+        c.failure,
+        c.id,
+    ])
+    .map_err(backend)?;
+    Ok(())
 }
 
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        self.with_conn(move |conn, now| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+        self.in_transaction(move |tx, now| {
             let existing: Option<String> = tx
                 .query_row(
-                    "SELECT id FROM hookroom_tasks WHERE source = ?1 AND delivery_id = ?2",
+                    &format!("SELECT id FROM {TABLE} WHERE source = ?1 AND delivery_id = ?2"),
                     params![task.source, task.delivery_id],
                     |r| r.get(0),
                 )
@@ -320,34 +347,40 @@ impl TaskStore for SqliteTaskStore {
                     duplicate: true,
                 });
             }
-            let id = TaskId::random();
-            let caps = serde_json::to_string(&task.required_capabilities).map_err(backend)?;
-            let expires = task.ttl.map(|ttl| now.saturating_add(duration_nanos(ttl)));
-            tx.execute(
-                "INSERT INTO hookroom_tasks (id, room, title, description, priority, status, \
-                 source, source_event, source_url, delivery_id, payload, required_capabilities, \
-                 created_at, updated_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-                params![
-                    id.as_str(),
-                    task.room,
-                    task.title,
-                    task.description,
-                    i64::from(task.priority),
-                    task.source,
-                    task.source_event,
-                    task.source_url,
-                    task.delivery_id,
-                    task.payload.as_bytes(),
-                    caps,
-                    now,
-                    expires,
-                ],
-            )
-            .map_err(backend)?;
-            tx.commit().map_err(backend)?;
+            let stored = StoredTask::new(TaskId::random(), task, now);
+            let r = TaskRow::of(&stored);
+            let capabilities = serde_json::to_string(&r.required_capabilities).map_err(backend)?;
+            tx.prepare_cached(&insert_statement(TABLE))
+                .map_err(backend)?
+                .execute(params![
+                    r.id,
+                    r.room,
+                    r.title,
+                    r.description,
+                    r.priority,
+                    r.status,
+                    r.source,
+                    r.source_event,
+                    r.source_url,
+                    r.delivery_id,
+                    r.payload,
+                    capabilities,
+                    r.created_at,
+                    r.updated_at,
+                    r.expires_at,
+                    r.not_before,
+                    r.claimed_by,
+                    r.lease_expires_at,
+                    r.attempts,
+                    r.claim_token,
+                    r.input_request,
+                    r.input,
+                    r.result,
+                    r.failure,
+                ])
+                .map_err(backend)?;
             Ok(Inserted {
-                id,
+                id: stored.task.id,
                 duplicate: false,
             })
         })
@@ -356,86 +389,64 @@ impl TaskStore for SqliteTaskStore {
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
         let id = id.clone();
-        self.with_conn(move |conn, _| Ok(fetch(conn, &id)?.map(|(t, _)| t)))
+        self.read(move |conn| Ok(fetch(conn, &id)?.map(|stored| stored.task)))
             .await
     }
 
-    async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
-        let query = query.clone();
-        self.with_conn(move |conn, _| {
-            let limit =
-                i64::try_from(query.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM hookroom_tasks \
-                     WHERE (?1 IS NULL OR room = ?1) AND (?2 IS NULL OR status = ?2) \
-                       AND (?3 IS NULL OR source = ?3) \
-                     ORDER BY created_at DESC, seq DESC LIMIT ?4"
-                ))
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        query.room,
-                        query.status.map(JobStatus::as_str),
-                        query.source,
-                        limit
-                    ],
-                    task_from_row,
-                )
-                .map_err(backend)?;
-            rows.map(|r| r.map(|(t, _)| t).map_err(backend)).collect()
+    async fn list(&self, query_: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+        let q = query_.clone();
+        self.read(move |conn| {
+            let limit = i64::try_from(q.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {TABLE} \
+                 WHERE (?1 IS NULL OR room = ?1) AND (?2 IS NULL OR status = ?2) \
+                   AND (?3 IS NULL OR source = ?3) \
+                 ORDER BY created_at DESC, seq DESC LIMIT ?4"
+            );
+            let status = q.status.map(JobStatus::as_str);
+            let found = query(conn, &sql, params![q.room, status, q.source, limit])?;
+            Ok(found.into_iter().map(|stored| stored.task).collect())
         })
         .await
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         let request = request.clone();
-        self.with_conn(move |conn, now| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
+        self.in_transaction(move |tx, now| {
+            // The candidates in claim order; the state machine has the last
+            // word on each (capabilities are a JSON column SQL cannot test).
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {TABLE} \
+                 WHERE room = ?1 AND ( \
+                   (status = 'PENDING' AND (not_before IS NULL OR not_before <= ?2) \
+                      AND (expires_at IS NULL OR expires_at > ?2)) \
+                   OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= ?2)) \
+                 ORDER BY priority ASC, created_at ASC, seq ASC"
+            );
             let chosen = {
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM hookroom_tasks \
-                         WHERE room = ?1 AND ( \
-                           (status = 'PENDING' AND (not_before IS NULL OR not_before <= ?2) \
-                              AND (expires_at IS NULL OR expires_at > ?2)) \
-                           OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= ?2)) \
-                         ORDER BY priority ASC, created_at ASC, seq ASC"
-                    ))
-                    .map_err(backend)?;
+                let mut stmt = tx.prepare_cached(&sql).map_err(backend)?;
                 let mut rows = stmt
-                    .query_map(params![request.room, now], task_from_row)
+                    .query(params![request.room, to_nanos(now)])
                     .map_err(backend)?;
                 let mut chosen = None;
-                for row in rows.by_ref() {
-                    let (task, _) = row.map_err(backend)?;
-                    if has_capabilities(&task, &request.capabilities) {
-                        chosen = Some(task.id);
+                while let Some(row) = rows.next().map_err(backend)? {
+                    let stored = read_row(row)?;
+                    if stored.is_claimable(&request.capabilities, now) {
+                        chosen = Some(stored);
                         break;
                     }
                 }
                 chosen
             };
-            let Some(id) = chosen else {
+            let Some(mut stored) = chosen else {
                 return Ok(None);
             };
-            let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
-            let lease = now.saturating_add(duration_nanos(request.lease));
-            tx.execute(
-                "UPDATE hookroom_tasks SET status = 'RUNNING', claimed_by = ?2, \
-                 lease_expires_at = ?3, attempts = attempts + 1, claim_token = ?4, \
-                 not_before = NULL, expires_at = NULL, input_request = NULL, input = NULL, \
-                 updated_at = ?5 \
-                 WHERE id = ?1",
-                params![id.as_str(), request.agent, lease, token.as_str(), now],
-            )
-            .map_err(backend)?;
-            let task = fetch_task(&tx, &id)?;
-            tx.commit().map_err(backend)?;
-            Ok(Some(Claimed { task, token }))
+            let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
+            write(tx, &stored)?;
+            Ok(Some(Claimed {
+                task: stored.task,
+                token,
+            }))
         })
         .await
     }
@@ -446,25 +457,11 @@ impl TaskStore for SqliteTaskStore {
         token: &ClaimToken,
         lease: Duration,
     ) -> Result<Task, StoreError> {
-        self.with_held(
-            id,
-            token,
-            "heartbeat",
-            &[JobStatus::Running, JobStatus::NeedsInput],
-            move |tx, task, now| {
-                tx.execute(
-                    "UPDATE hookroom_tasks SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![
-                        task.id.as_str(),
-                        now.saturating_add(duration_nanos(lease)),
-                        now
-                    ],
-                )
-                .map_err(backend)?;
-                fetch_task(tx, &task.id)
-            },
-        )
-        .await
+        let token = token.clone();
+        let ((), task) = self
+            .update(id, move |stored, now| stored.heartbeat(&token, lease, now))
+            .await?;
+        Ok(task)
     }
 
     async fn complete(
@@ -473,22 +470,11 @@ impl TaskStore for SqliteTaskStore {
         token: &ClaimToken,
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
-        self.with_held(
-            id,
-            token,
-            "complete",
-            &[JobStatus::Running],
-            move |tx, task, now| {
-                tx.execute(
-                    "UPDATE hookroom_tasks SET status = 'DONE', result = ?2, \
-                     lease_expires_at = NULL, updated_at = ?3 WHERE id = ?1",
-                    params![task.id.as_str(), json_column(result.as_ref()), now],
-                )
-                .map_err(backend)?;
-                fetch_task(tx, &task.id)
-            },
-        )
-        .await
+        let token = token.clone();
+        let ((), task) = self
+            .update(id, move |stored, now| stored.complete(&token, result, now))
+            .await?;
+        Ok(task)
     }
 
     async fn fail(
@@ -498,56 +484,21 @@ impl TaskStore for SqliteTaskStore {
         reason: &str,
         action: FailAction,
     ) -> Result<Task, StoreError> {
-        let reason = reason.to_owned();
-        self.with_held(
-            id,
-            token,
-            "fail",
-            &[JobStatus::Running, JobStatus::NeedsInput],
-            move |tx, task, now| {
-                match action {
-                    FailAction::Retry { after } => tx.execute(
-                        "UPDATE hookroom_tasks SET status = 'PENDING', failure = ?2, \
-                         claimed_by = NULL, lease_expires_at = NULL, not_before = ?3, \
-                         input_request = NULL, input = NULL, updated_at = ?4 WHERE id = ?1",
-                        params![
-                            task.id.as_str(),
-                            reason,
-                            now.saturating_add(duration_nanos(after)),
-                            now
-                        ],
-                    ),
-                    FailAction::Fail => tx.execute(
-                        "UPDATE hookroom_tasks SET status = 'FAILED', failure = ?2, \
-                         lease_expires_at = NULL, updated_at = ?3 WHERE id = ?1",
-                        params![task.id.as_str(), reason, now],
-                    ),
-                }
-                .map_err(backend)?;
-                fetch_task(tx, &task.id)
-            },
-        )
-        .await
+        let (token, reason) = (token.clone(), reason.to_owned());
+        let ((), task) = self
+            .update(id, move |stored, now| {
+                stored.fail(&token, &reason, action, now)
+            })
+            .await?;
+        Ok(task)
     }
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
-        self.with_held(
-            id,
-            token,
-            "release",
-            &[JobStatus::Running, JobStatus::NeedsInput],
-            move |tx, task, now| {
-                tx.execute(
-                    "UPDATE hookroom_tasks SET status = 'PENDING', claimed_by = NULL, \
-                     lease_expires_at = NULL, attempts = MAX(attempts - 1, 0), \
-                     input_request = NULL, input = NULL, updated_at = ?2 WHERE id = ?1",
-                    params![task.id.as_str(), now],
-                )
-                .map_err(backend)?;
-                fetch_task(tx, &task.id)
-            },
-        )
-        .await
+        let token = token.clone();
+        let ((), task) = self
+            .update(id, move |stored, now| stored.release(&token, now))
+            .await?;
+        Ok(task)
     }
 
     async fn request_input(
@@ -556,23 +507,13 @@ impl TaskStore for SqliteTaskStore {
         token: &ClaimToken,
         prompt: &str,
     ) -> Result<Task, StoreError> {
-        let prompt = prompt.to_owned();
-        self.with_held(
-            id,
-            token,
-            "request_input",
-            &[JobStatus::Running],
-            move |tx, task, now| {
-                tx.execute(
-                    "UPDATE hookroom_tasks SET status = 'NEEDS_INPUT', input_request = ?2, \
-                     input = NULL, updated_at = ?3 WHERE id = ?1",
-                    params![task.id.as_str(), prompt, now],
-                )
-                .map_err(backend)?;
-                fetch_task(tx, &task.id)
-            },
-        )
-        .await
+        let (token, prompt) = (token.clone(), prompt.to_owned());
+        let ((), task) = self
+            .update(id, move |stored, now| {
+                stored.request_input(&token, &prompt, now)
+            })
+            .await?;
+        Ok(task)
     }
 
     async fn provide_input(
@@ -580,29 +521,10 @@ impl TaskStore for SqliteTaskStore {
         id: &TaskId,
         input: serde_json::Value,
     ) -> Result<Task, StoreError> {
-        let id = id.clone();
-        self.with_conn(move |conn, now| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let task = fetch_task(&tx, &id)?;
-            if task.status != JobStatus::NeedsInput {
-                return Err(StoreError::InvalidTransition {
-                    id,
-                    from: task.status,
-                    operation: "provide_input",
-                });
-            }
-            tx.execute(
-                "UPDATE hookroom_tasks SET input = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.as_str(), input.to_string(), now],
-            )
-            .map_err(backend)?;
-            let task = fetch_task(&tx, &id)?;
-            tx.commit().map_err(backend)?;
-            Ok(task)
-        })
-        .await
+        let ((), task) = self
+            .update(id, move |stored, now| stored.provide_input(input, now))
+            .await?;
+        Ok(task)
     }
 
     async fn take_input(
@@ -610,56 +532,26 @@ impl TaskStore for SqliteTaskStore {
         id: &TaskId,
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        self.with_held(
-            id,
-            token,
-            "take_input",
-            &[JobStatus::NeedsInput],
-            move |tx, task, now| {
-                let Some(input) = task.input.clone() else {
-                    return Ok(None);
-                };
-                tx.execute(
-                    "UPDATE hookroom_tasks SET status = 'RUNNING', input = NULL, \
-                     input_request = NULL, updated_at = ?2 WHERE id = ?1",
-                    params![task.id.as_str(), now],
-                )
-                .map_err(backend)?;
-                Ok(Some(input))
-            },
-        )
-        .await
+        let token = token.clone();
+        let (input, _) = self
+            .update(id, move |stored, now| stored.take_input(&token, now))
+            .await?;
+        Ok(input)
     }
 
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
-        self.with_conn(move |conn, now| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let ids: Vec<String> = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT id FROM hookroom_tasks WHERE status = 'PENDING' \
-                         AND expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY seq",
-                    )
-                    .map_err(backend)?;
-                let rows = stmt
-                    .query_map(params![now], |r| r.get(0))
-                    .map_err(backend)?;
-                rows.collect::<Result<_, _>>().map_err(backend)?
-            };
-            let mut expired = Vec::with_capacity(ids.len());
-            for id in ids {
-                let id = TaskId::from(id);
-                tx.execute(
-                    "UPDATE hookroom_tasks SET status = 'FAILED', failure = 'expired', \
-                     updated_at = ?2 WHERE id = ?1",
-                    params![id.as_str(), now],
-                )
-                .map_err(backend)?;
-                expired.push(fetch_task(&tx, &id)?);
+        self.in_transaction(move |tx, now| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {TABLE} WHERE status = 'PENDING' \
+                 AND expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY seq"
+            );
+            let mut expired = Vec::new();
+            for mut stored in query(tx, &sql, params![to_nanos(now)])? {
+                if stored.expire(now) {
+                    write(tx, &stored)?;
+                    expired.push(stored.task);
+                }
             }
-            tx.commit().map_err(backend)?;
             Ok(expired)
         })
         .await
@@ -670,6 +562,7 @@ impl TaskStore for SqliteTaskStore {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::task::Payload;
 
     fn new_task(delivery: &str, priority: u32) -> NewTask {
         NewTask {
