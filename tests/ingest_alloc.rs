@@ -114,11 +114,12 @@ fn allocations_per_delivery_stay_bounded() {
             duplicate_allocations <= 24.0,
             "{duplicate_allocations} allocations per duplicate"
         );
-        // A stored task keeps its 1 KiB payload and its record and index
-        // entries (about 450 bytes, see benches/task_store.rs); the job and
-        // the operation it evicts give theirs back. Measured at 1,491.
+        // A stored task keeps its 1 KiB payload, the task itself as a plain
+        // `Task` (472 bytes, boxed) with its own strings, its id, idempotency
+        // and index entries; the job and the operation it evicts give theirs
+        // back. Measured at 2,046.
         let kept =
             (new.bytes_allocated as f64 - new.bytes_deallocated as f64) / N as f64 + request_heap;
-        assert!(kept < 1_700.0, "{kept} bytes kept per new task");
+        assert!(kept < 2_300.0, "{kept} bytes kept per new task");
     });
 }

@@ -312,10 +312,10 @@ impl TaskStore for InMemoryTaskStore {
             lock(self.shard_of(&self.ids, &id)).insert(id.clone(), Arc::clone(room));
             let mut state = lock(&room.state);
             let now = self.clock.now();
-            let entry = Entry {
+            let entry = Box::new(Entry {
                 stored: StoredTask::new(id.clone(), new, now),
                 order,
-            };
+            });
             state.insert(entry, now);
             break;
         }
@@ -359,7 +359,7 @@ impl TaskStore for InMemoryTaskStore {
         for room in rooms {
             let state = lock(&room.state);
             // Newest first: creation time, then insertion order.
-            let mut matching: Vec<&Entry> = state
+            let mut matching: Vec<&Box<Entry>> = state
                 .tasks
                 .values()
                 .filter(|entry| matches(&entry.stored.task, query))

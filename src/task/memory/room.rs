@@ -32,7 +32,9 @@ type TimeKey = (OffsetDateTime, u64, TaskId);
 /// A room's tasks and indexes; kept behind the room's lock.
 #[derive(Debug, Default)]
 pub(super) struct RoomState {
-    pub(super) tasks: HashMap<TaskId, Entry>,
+    /// Boxed, so the map holds pointers: growing it moves 8 bytes per task,
+    /// not a whole task, and its spare capacity costs as little.
+    pub(super) tasks: HashMap<TaskId, Box<Entry>>,
     /// Claimable tasks, grouped by their sorted set of required capabilities,
     /// so a claim looks at the best task of each group it qualifies for
     /// instead of scanning the room.
@@ -49,14 +51,14 @@ pub(super) struct RoomState {
 
 impl RoomState {
     /// Adds a new task and files it.
-    pub(super) fn insert(&mut self, entry: Entry, now: OffsetDateTime) {
+    pub(super) fn insert(&mut self, entry: Box<Entry>, now: OffsetDateTime) {
         let id = entry.stored.task.id.clone();
         self.tasks.insert(id.clone(), entry);
         self.index(&id, now);
     }
 
     /// Removes a task from the room and its indexes.
-    pub(super) fn remove(&mut self, id: &TaskId) -> Option<Entry> {
+    pub(super) fn remove(&mut self, id: &TaskId) -> Option<Box<Entry>> {
         self.unindex(id);
         self.tasks.remove(id)
     }

@@ -1,0 +1,193 @@
+//! `SqliteTaskStore`: the conformance suite, and what only a file-backed
+//! store can show (reopening, corrupt rows, waiting for the write lock).
+#![cfg(all(feature = "sqlite", feature = "integration"))]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookroom::JobStatus;
+use hookroom::clock::{Clock, ManualClock};
+use hookroom::task::{
+    ClaimRequest, Inserted, NewTask, Payload, SqliteTaskStore, StoreError, TaskStore,
+};
+
+fn new_task(delivery: &str, priority: u32) -> NewTask {
+    NewTask {
+        room: "room".into(),
+        title: format!("task {delivery}"),
+        description: String::new(),
+        priority,
+        source: "github".into(),
+        source_event: "push".into(),
+        source_url: None,
+        delivery_id: delivery.into(),
+        payload: Payload::from(format!("{{\"d\":\"{delivery}\"}}").into_bytes()),
+        required_capabilities: vec![],
+        ttl: None,
+    }
+}
+
+fn claim_req(agent: &str) -> ClaimRequest {
+    ClaimRequest {
+        room: "room".into(),
+        agent: agent.into(),
+        capabilities: vec![],
+        lease: Duration::from_secs(30),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let store = SqliteTaskStore::open_in_memory_with_clock(Arc::new(clock.clone())).expect("open");
+    hookroom::conformance::task_store::run_all(Arc::new(store), &clock).await;
+}
+
+#[tokio::test]
+async fn survives_reopen_of_the_same_file() {
+    let path = std::env::temp_dir().join(format!("hookroom-{}.db", uuid::Uuid::new_v4()));
+    let id = {
+        let store = SqliteTaskStore::open(&path).expect("open");
+        store.insert(new_task("d1", 1)).await.expect("insert").id
+    };
+    let reopened = SqliteTaskStore::open(&path).expect("reopen");
+    let task = reopened.get(&id).await.expect("get").expect("task kept");
+    assert_eq!(task.delivery_id, "d1");
+    assert_eq!(task.payload.as_bytes(), br#"{"d":"d1"}"#);
+    let dup = reopened.insert(new_task("d1", 1)).await.expect("insert");
+    assert_eq!(
+        dup,
+        Inserted {
+            id,
+            duplicate: true
+        }
+    );
+    drop(reopened);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test]
+async fn stale_token_is_fenced_out_after_reclaim() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let store = SqliteTaskStore::open_in_memory_with_clock(Arc::new(clock.clone())).expect("open");
+    store.insert(new_task("a", 2)).await.expect("insert");
+    let first = store
+        .claim(&claim_req("w1"))
+        .await
+        .expect("claim")
+        .expect("some");
+    clock.advance(Duration::from_secs(31));
+    let second = store
+        .claim(&claim_req("w2"))
+        .await
+        .expect("claim")
+        .expect("reclaimed");
+    assert_eq!(first.task.id, second.task.id);
+    assert_eq!(second.task.attempts, 2);
+    let err = store
+        .complete(&first.task.id, &first.token, None)
+        .await
+        .expect_err("old token refused");
+    assert!(matches!(err, StoreError::NotHeld { .. }));
+    let done = store
+        .complete(
+            &second.task.id,
+            &second.token,
+            Some(serde_json::json!({"ok": true})),
+        )
+        .await
+        .expect("new holder completes");
+    assert_eq!(done.status, JobStatus::Done);
+}
+
+fn temp_db() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hookroom-{}.db", uuid::Uuid::new_v4()))
+}
+
+fn remove_db(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// A damaged JSON column is an error that names the task and the column,
+/// never a task read back with a default in its place.
+#[tokio::test]
+async fn a_corrupt_row_is_an_error_naming_the_task() {
+    let path = temp_db();
+    let store = SqliteTaskStore::open(&path).expect("open");
+    let id = store.insert(new_task("d1", 1)).await.expect("insert").id;
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute(
+            "UPDATE hookroom_tasks SET result = '{not json' WHERE id = ?1",
+            [id.as_str()],
+        )
+        .expect("damage the row");
+    let error = store.get(&id).await.expect_err("a corrupt row");
+    assert!(matches!(
+        error,
+        StoreError::Backend {
+            store: "sqlite",
+            ..
+        }
+    ));
+    let cause = std::error::Error::source(&error)
+        .expect("a cause")
+        .to_string();
+    assert!(cause.contains(id.as_str()), "{cause}");
+    assert!(cause.contains("`result`"), "{cause}");
+
+    other
+        .execute(
+            "UPDATE hookroom_tasks SET result = NULL, required_capabilities = 'oops' WHERE id = ?1",
+            [id.as_str()],
+        )
+        .expect("damage the row");
+    let cause = store.get(&id).await.expect_err("a corrupt row").to_string();
+    assert!(cause.contains("required_capabilities"), "{cause}");
+    drop(store);
+    remove_db(&path);
+}
+
+/// A lease is granted from the time the write lock is held, not from when
+/// the call began to wait for it: another process holding the file's write
+/// lock must not shorten (or expire) the lease being granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_is_read_after_waiting_for_the_write_lock() {
+    let path = temp_db();
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let store = SqliteTaskStore::open_with_clock(&path, Arc::new(clock.clone())).expect("open");
+    store.insert(new_task("a", 1)).await.expect("insert");
+    let claimed = store
+        .claim(&claim_req("w1"))
+        .await
+        .expect("claim")
+        .expect("a task");
+
+    // Another connection takes the write lock and keeps it.
+    let mut other = rusqlite::Connection::open(&path).expect("second connection");
+    let blocker = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("write lock");
+    let heartbeat = {
+        let store = store.clone();
+        let (id, token) = (claimed.task.id.clone(), claimed.token.clone());
+        tokio::spawn(async move { store.heartbeat(&id, &token, Duration::from_secs(30)).await })
+    };
+    // While the heartbeat waits for the lock, 20 seconds pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(Duration::from_secs(20));
+    let after_wait = clock.now();
+    drop(blocker);
+    let task = heartbeat.await.expect("joined").expect("heartbeat");
+    assert_eq!(
+        task.lease_expires_at,
+        Some(after_wait + time::Duration::seconds(30)),
+        "the lease runs from when the lock was held"
+    );
+    drop(store);
+    remove_db(&path);
+}
