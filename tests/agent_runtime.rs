@@ -151,9 +151,9 @@ fn quick_worker(
     fx: &Fixture,
     agent: impl hookroom::agent::Agent,
 ) -> hookroom::agent::WorkerBuilder {
-    Worker::builder(agent, fx.dyn_store())
-        .sink(fx.sink.clone())
-        .clock(fx.clock.clone())
+    Worker::builder(Arc::new(agent), fx.dyn_store())
+        .status_sink(Arc::new(fx.sink.clone()))
+        .clock(Arc::new(fx.clock.clone()))
         .room("work")
         .poll_interval(Duration::from_secs(1))
         .input_poll_interval(Duration::from_secs(1))
@@ -621,8 +621,8 @@ async fn sink_errors_never_lose_the_task() {
         job.message("working").await;
         Ok(AgentOutput::new().with_result(json!("ok")))
     });
-    let running = Worker::builder(agent, fx.dyn_store())
-        .sink(BrokenSink)
+    let running = Worker::builder(Arc::new(agent), fx.dyn_store())
+        .status_sink(Arc::new(BrokenSink))
         .room("work")
         .build()
         .expect("worker")
@@ -690,7 +690,7 @@ async fn notifications_wake_an_idle_worker_and_rooms_take_turns() {
         async { Ok(AgentOutput::new()) }
     });
     // Polling is hourly: only the store's notifications can wake the worker.
-    let running = Worker::builder(agent, fx.dyn_store())
+    let running = Worker::builder(Arc::new(agent), fx.dyn_store())
         .rooms(["a", "b"])
         .poll_interval(Duration::from_secs(3600))
         .build()

@@ -15,11 +15,11 @@ use crate::task::TaskStore;
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | [`sink`](Self::sink) | [`NoopStatusSink`] |
-/// | [`clock`](Self::clock) (event timestamps) | [`SystemClock`] |
+/// | [`status_sink`](Self::status_sink) | [`NoopStatusSink`] |
+/// | [`clock`](Self::clock) (event timestamps, local lease deadline) | [`SystemClock`] |
 /// | [`name`](Self::name) (`claimed_by`) | the agent's name |
 /// | [`concurrency`](Self::concurrency) | 1 task in flight |
-/// | [`timeout`](Self::timeout) | 30 s (seed 001) |
+/// | [`timeout`](Self::timeout) | 30 s |
 /// | [`lease`](Self::lease) | 60 s |
 /// | [`heartbeat_interval`](Self::heartbeat_interval) | a third of the lease |
 /// | [`poll_interval`](Self::poll_interval) | 1 s (also the fallback when the store notifies) |
@@ -96,15 +96,17 @@ impl std::fmt::Display for WorkerBuildError {
 impl std::error::Error for WorkerBuildError {}
 
 impl WorkerBuilder {
-    /// Sends job status to `sink`.
-    pub fn sink(mut self, sink: impl StatusSink) -> Self {
-        self.sink = Arc::new(sink);
+    /// Sends job status to `sink` (usually the one the
+    /// [`WebhookService`](crate::service::WebhookService) reports to).
+    pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.sink = sink;
         self
     }
 
-    /// Stamps job events with `clock` (use the store's clock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+    /// Reads the time from `clock` (use the store's clock): job event
+    /// timestamps and the local lease deadline.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -248,9 +250,12 @@ impl WorkerBuilder {
 
 impl Worker {
     /// A builder for a worker running `agent` on tasks of `store`.
-    pub fn builder(agent: impl Agent, store: Arc<dyn TaskStore>) -> WorkerBuilder {
+    ///
+    /// Both are shared: pass an `Arc` of your agent (an `Arc<MyAgent>`
+    /// coerces) and the store the ingest service writes to.
+    pub fn builder(agent: Arc<dyn Agent>, store: Arc<dyn TaskStore>) -> WorkerBuilder {
         WorkerBuilder {
-            agent: Arc::new(agent),
+            agent,
             store,
             sink: Arc::new(NoopStatusSink),
             clock: Arc::new(SystemClock),
@@ -318,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_seed() {
+    fn defaults() {
         let worker = builder().room("r").build().unwrap();
         let config = &worker.shared.config;
         assert_eq!(config.timeout, Duration::from_secs(30));

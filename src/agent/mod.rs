@@ -43,8 +43,8 @@
 //!     })
 //!     .with_name("tagger");
 //!
-//!     let worker = Worker::builder(agent, store)
-//!         .sink(jobs)
+//!     let worker = Worker::builder(Arc::new(agent), store)
+//!         .status_sink(Arc::new(jobs))
 //!         .rooms(["github", "huggingface"])
 //!         .concurrency(4)
 //!         .timeout(Duration::from_secs(30))
