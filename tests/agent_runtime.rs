@@ -1,4 +1,5 @@
-//! Worker runtime tests: timeout, retry, lease loss, input, shutdown, expiry.
+//! Worker runtime tests: timeout, retry, lease loss (also during a store
+//! outage), input, shutdown, expiry.
 //!
 //! Time is tokio's paused clock; the task store reads a [`TestClock`] that
 //! follows it, so leases, backoff and TTLs move with the runtime's timers and
@@ -328,11 +329,13 @@ async fn lease_loss_found_by_heartbeat_stops_the_agent() {
 }
 
 /// One worker's view of a store that goes down after the first claim: from
-/// the first heartbeat on, heartbeats and claims fail with a backend error.
-/// Completes are counted (and passed on).
+/// the first heartbeat on, claims fail with a backend error and heartbeats
+/// fail the same way or, with `hang`, never answer. Completes are counted
+/// (and passed on).
 #[derive(Debug)]
 struct HeartbeatOutage {
     inner: Arc<Store>,
+    hang: bool,
     heartbeats: AtomicUsize,
     completes: AtomicUsize,
 }
@@ -365,6 +368,9 @@ impl TaskStore for HeartbeatOutage {
     }
     async fn heartbeat(&self, _: &TaskId, _: &ClaimToken, _: Duration) -> Result<Task, StoreError> {
         self.heartbeats.fetch_add(1, Ordering::SeqCst);
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
         Err(Self::down())
     }
     async fn complete(
@@ -420,9 +426,69 @@ impl TaskStore for HeartbeatOutage {
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_run_out_during_a_store_outage_cancels_the_agent() {
+    lease_runs_out_during_an_outage(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_heartbeat_does_not_keep_the_agent_past_its_lease() {
+    lease_runs_out_during_an_outage(true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_workers_clock_passing_the_lease_cancels_the_agent() {
     let fx = Fixture::new();
     let outage = Arc::new(HeartbeatOutage {
         inner: Arc::clone(&fx.store),
+        hang: false,
+        heartbeats: AtomicUsize::new(0),
+        completes: AtomicUsize::new(0),
+    });
+    let gate = Arc::new(Gate::default());
+    let agent_gate = Arc::clone(&gate);
+    let stalled = agent_fn(move |_task, _job| {
+        let gate = Arc::clone(&agent_gate);
+        async move {
+            let _flag = DropFlag(Arc::clone(&gate));
+            gate.open.notified().await;
+            Ok(AgentOutput::new())
+        }
+    });
+    let a = Worker::builder(Arc::new(stalled), outage.clone())
+        .clock(Arc::new(fx.clock.clone()))
+        .room("work")
+        .lease(Duration::from_secs(300))
+        .heartbeat_interval(Duration::from_secs(10))
+        .timeout(Duration::from_secs(3600))
+        .spawn_checked();
+    let id = fx.insert("work", "t", None).await;
+    fx.wait_status(&id, JobStatus::Running).await;
+    // The worker's clock passes the 300 s lease; the monotonic clock does not.
+    fx.clock.jump(Duration::from_secs(301));
+    let jumped = Instant::now();
+    until("worker A cancels its agent", || {
+        let dropped = gate.dropped.load(Ordering::SeqCst);
+        async move { dropped == 1 }
+    })
+    .await;
+    assert!(
+        jumped.elapsed() <= Duration::from_secs(11),
+        "noticed at the next failed heartbeat, not after 270 s: {:?}",
+        jumped.elapsed()
+    );
+    let stats = a.shutdown().await;
+    assert_eq!((stats.lease_lost, stats.completed, stats.failed), (1, 0, 0));
+    assert_eq!(outage.completes.load(Ordering::SeqCst), 0);
+}
+
+/// Worker A claims, then its heartbeats fail (or hang) while the clock
+/// passes the lease; its agent would run 15 s past the lease. A must stop it
+/// before the lease ends and attempt nothing more; worker B then finishes
+/// the task.
+async fn lease_runs_out_during_an_outage(hang: bool) {
+    let fx = Fixture::new();
+    let outage = Arc::new(HeartbeatOutage {
+        inner: Arc::clone(&fx.store),
+        hang,
         heartbeats: AtomicUsize::new(0),
         completes: AtomicUsize::new(0),
     });
@@ -465,7 +531,8 @@ async fn a_lease_run_out_during_a_store_outage_cancels_the_agent() {
         "cancelled at {} for a lease until {lease}",
         fx.clock.now()
     );
-    assert!(outage.heartbeats.load(Ordering::SeqCst) >= 2);
+    let tried = if hang { 1 } else { 2 };
+    assert!(outage.heartbeats.load(Ordering::SeqCst) >= tried);
     assert_eq!(
         finished.load(Ordering::SeqCst),
         0,
