@@ -272,8 +272,8 @@ fn tagging_worker(
         }
     })
     .with_name("hf-tagger");
-    Worker::builder(agent, store)
-        .sink(sink)
+    Worker::builder(Arc::new(agent), store)
+        .status_sink(Arc::new(sink))
         .room(ROOM)
         .poll_interval(Duration::from_millis(50))
         .build()

@@ -1,4 +1,5 @@
-//! Worker runtime tests: timeout, retry, lease loss, input, shutdown, expiry.
+//! Worker runtime tests: timeout, retry, lease loss (also during a store
+//! outage), input, shutdown, expiry.
 //!
 //! Time is tokio's paused clock; the task store reads a [`TestClock`] that
 //! follows it, so leases, backoff and TTLs move with the runtime's timers and
@@ -11,11 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookroom::agent::{AgentError, AgentOutput, JobHandle, RetryPolicy, Worker, agent_fn};
-use hookroom::clock::{Clock, ManualClock};
+use hookroom::clock::{Clock, ManualClock, SystemClock};
 use hookroom::status::{
     Artifact, InMemoryStatusSink, JobEvent, JobStatus, Progress, SinkError, StatusSink,
 };
-use hookroom::task::{NewTask, Task, TaskId, TaskStore};
+use hookroom::task::{
+    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
+    TaskQuery, TaskStore,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -151,9 +155,9 @@ fn quick_worker(
     fx: &Fixture,
     agent: impl hookroom::agent::Agent,
 ) -> hookroom::agent::WorkerBuilder {
-    Worker::builder(agent, fx.dyn_store())
-        .sink(fx.sink.clone())
-        .clock(fx.clock.clone())
+    Worker::builder(Arc::new(agent), fx.dyn_store())
+        .status_sink(Arc::new(fx.sink.clone()))
+        .clock(Arc::new(fx.clock.clone()))
         .room("work")
         .poll_interval(Duration::from_secs(1))
         .input_poll_interval(Duration::from_secs(1))
@@ -324,6 +328,249 @@ async fn lease_loss_found_by_heartbeat_stops_the_agent() {
     assert_eq!(fx.task(&id).await.result, Some(json!("fresh")));
 }
 
+/// One worker's view of a store that goes down after the first claim: from
+/// the first heartbeat on, claims fail with a backend error and heartbeats
+/// fail the same way or, with `hang`, never answer. Completes are counted
+/// (and passed on).
+#[derive(Debug)]
+struct HeartbeatOutage {
+    inner: Arc<Store>,
+    hang: bool,
+    heartbeats: AtomicUsize,
+    completes: AtomicUsize,
+}
+
+impl HeartbeatOutage {
+    fn down() -> StoreError {
+        StoreError::Backend {
+            store: "outage",
+            source: "connection refused".into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TaskStore for HeartbeatOutage {
+    async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
+        self.inner.insert(task).await
+    }
+    async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+        self.inner.list(query).await
+    }
+    async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
+        if self.heartbeats.load(Ordering::SeqCst) > 0 {
+            return Err(Self::down());
+        }
+        self.inner.claim(request).await
+    }
+    async fn heartbeat(&self, _: &TaskId, _: &ClaimToken, _: Duration) -> Result<Task, StoreError> {
+        self.heartbeats.fetch_add(1, Ordering::SeqCst);
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        Err(Self::down())
+    }
+    async fn complete(
+        &self,
+        id: &TaskId,
+        token: &ClaimToken,
+        result: Option<serde_json::Value>,
+    ) -> Result<Task, StoreError> {
+        self.completes.fetch_add(1, Ordering::SeqCst);
+        self.inner.complete(id, token, result).await
+    }
+    async fn fail(
+        &self,
+        id: &TaskId,
+        token: &ClaimToken,
+        reason: &str,
+        action: FailAction,
+    ) -> Result<Task, StoreError> {
+        self.inner.fail(id, token, reason, action).await
+    }
+    async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
+        self.inner.release(id, token).await
+    }
+    async fn request_input(
+        &self,
+        id: &TaskId,
+        token: &ClaimToken,
+        prompt: &str,
+    ) -> Result<Task, StoreError> {
+        self.inner.request_input(id, token, prompt).await
+    }
+    async fn provide_input(
+        &self,
+        id: &TaskId,
+        input: serde_json::Value,
+    ) -> Result<Task, StoreError> {
+        self.inner.provide_input(id, input).await
+    }
+    async fn take_input(
+        &self,
+        id: &TaskId,
+        token: &ClaimToken,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.inner.take_input(id, token).await
+    }
+    async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
+        self.inner.expire_pending().await
+    }
+    fn watch(&self, room: &str) -> Option<tokio::sync::broadcast::Receiver<TaskId>> {
+        self.inner.watch(room)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_run_out_during_a_store_outage_cancels_the_agent() {
+    lease_runs_out_during_an_outage(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_heartbeat_does_not_keep_the_agent_past_its_lease() {
+    lease_runs_out_during_an_outage(true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_workers_clock_passing_the_lease_cancels_the_agent() {
+    let fx = Fixture::new();
+    let outage = Arc::new(HeartbeatOutage {
+        inner: Arc::clone(&fx.store),
+        hang: false,
+        heartbeats: AtomicUsize::new(0),
+        completes: AtomicUsize::new(0),
+    });
+    let gate = Arc::new(Gate::default());
+    let agent_gate = Arc::clone(&gate);
+    let stalled = agent_fn(move |_task, _job| {
+        let gate = Arc::clone(&agent_gate);
+        async move {
+            let _flag = DropFlag(Arc::clone(&gate));
+            gate.open.notified().await;
+            Ok(AgentOutput::new())
+        }
+    });
+    let a = Worker::builder(Arc::new(stalled), outage.clone())
+        .clock(Arc::new(fx.clock.clone()))
+        .room("work")
+        .lease(Duration::from_secs(300))
+        .heartbeat_interval(Duration::from_secs(10))
+        .timeout(Duration::from_secs(3600))
+        .spawn_checked();
+    let id = fx.insert("work", "t", None).await;
+    fx.wait_status(&id, JobStatus::Running).await;
+    // The worker's clock passes the 300 s lease; the monotonic clock does not.
+    fx.clock.jump(Duration::from_secs(301));
+    let jumped = Instant::now();
+    until("worker A cancels its agent", || {
+        let dropped = gate.dropped.load(Ordering::SeqCst);
+        async move { dropped == 1 }
+    })
+    .await;
+    assert!(
+        jumped.elapsed() <= Duration::from_secs(11),
+        "noticed at the next failed heartbeat, not after 270 s: {:?}",
+        jumped.elapsed()
+    );
+    let stats = a.shutdown().await;
+    assert_eq!((stats.lease_lost, stats.completed, stats.failed), (1, 0, 0));
+    assert_eq!(outage.completes.load(Ordering::SeqCst), 0);
+}
+
+/// Worker A claims, then its heartbeats fail (or hang) while the clock
+/// passes the lease; its agent would run 15 s past the lease. A must stop it
+/// before the lease ends and attempt nothing more; worker B then finishes
+/// the task.
+async fn lease_runs_out_during_an_outage(hang: bool) {
+    let fx = Fixture::new();
+    let outage = Arc::new(HeartbeatOutage {
+        inner: Arc::clone(&fx.store),
+        hang,
+        heartbeats: AtomicUsize::new(0),
+        completes: AtomicUsize::new(0),
+    });
+    let gate = Arc::new(Gate::default());
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (agent_gate, agent_finished) = (Arc::clone(&gate), Arc::clone(&finished));
+    // Works for 45 s, past its 30 s lease, then reports progress and returns.
+    let slow = agent_fn(move |_task, job: JobHandle| {
+        let (gate, finished) = (Arc::clone(&agent_gate), Arc::clone(&agent_finished));
+        async move {
+            let _flag = DropFlag(gate);
+            tokio::time::sleep(Duration::from_secs(45)).await;
+            job.message("still working").await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            Ok(AgentOutput::new().with_result(json!("stale")))
+        }
+    });
+    let a = Worker::builder(Arc::new(slow), outage.clone())
+        .status_sink(Arc::new(fx.sink.clone()))
+        .clock(Arc::new(fx.clock.clone()))
+        .room("work")
+        .name("worker-a")
+        .lease(Duration::from_secs(30))
+        .heartbeat_interval(Duration::from_secs(10))
+        .timeout(Duration::from_secs(600))
+        .spawn_checked();
+    let id = fx.insert("work", "outage", None).await;
+    let claimed = fx.wait_status(&id, JobStatus::Running).await;
+    let lease = claimed
+        .lease_expires_at
+        .expect("a running task has a lease");
+    until("worker A cancels its agent", || {
+        let dropped = gate.dropped.load(Ordering::SeqCst);
+        async move { dropped == 1 }
+    })
+    .await;
+    // Cancelled before the lease ran out on the shared clock, by the margin.
+    assert!(
+        fx.clock.now() < lease,
+        "cancelled at {} for a lease until {lease}",
+        fx.clock.now()
+    );
+    let tried = if hang { 1 } else { 2 };
+    assert!(outage.heartbeats.load(Ordering::SeqCst) >= tried);
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "the agent never ran on past its lease"
+    );
+
+    // Worker B, on the healthy store, takes the task over once the lease is out.
+    let fresh =
+        agent_fn(|_task, _job| async { Ok(AgentOutput::new().with_result(json!("fresh"))) });
+    let b = quick_worker(&fx, fresh).name("worker-b").spawn_checked();
+    let done = fx.wait_status(&id, JobStatus::Done).await;
+    assert_eq!(done.result, Some(json!("fresh")));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+
+    let a_stats = a.shutdown().await;
+    b.shutdown().await;
+    assert_eq!(
+        outage.completes.load(Ordering::SeqCst),
+        0,
+        "A attempted no complete"
+    );
+    assert_eq!((a_stats.completed, a_stats.lease_lost), (0, 1));
+    assert_eq!(
+        (a_stats.failed, a_stats.retried, a_stats.released),
+        (0, 0, 0)
+    );
+    assert_eq!(finished.load(Ordering::SeqCst), 0);
+    let history = fx.history(&id);
+    assert!(
+        !history
+            .iter()
+            .any(|(_, message)| message.as_deref() == Some("still working")),
+        "nothing reported for the cancelled claim: {history:?}"
+    );
+    use JobStatus::*;
+    assert_eq!(fx.statuses(&id), [Pending, Running, Running, Done]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stale_holder_cannot_complete() {
     let fx = Fixture::new();
@@ -336,8 +583,11 @@ async fn a_stale_holder_cannot_complete() {
             Ok(AgentOutput::new().with_result(json!("stale")))
         }
     });
-    // Heartbeats too rare to notice the loss before the agent returns.
+    // Heartbeats too rare to notice the loss before the agent returns, and
+    // A's own clock does not see the stall (only the store's time jumps), so
+    // A tries to complete: the store must refuse the stale token.
     let a = quick_worker(&fx, stalled)
+        .clock(Arc::new(SystemClock))
         .name("worker-a")
         .lease(Duration::from_secs(300))
         .heartbeat_interval(Duration::from_secs(290))
@@ -621,8 +871,8 @@ async fn sink_errors_never_lose_the_task() {
         job.message("working").await;
         Ok(AgentOutput::new().with_result(json!("ok")))
     });
-    let running = Worker::builder(agent, fx.dyn_store())
-        .sink(BrokenSink)
+    let running = Worker::builder(Arc::new(agent), fx.dyn_store())
+        .status_sink(Arc::new(BrokenSink))
         .room("work")
         .build()
         .expect("worker")
@@ -690,7 +940,7 @@ async fn notifications_wake_an_idle_worker_and_rooms_take_turns() {
         async { Ok(AgentOutput::new()) }
     });
     // Polling is hourly: only the store's notifications can wake the worker.
-    let running = Worker::builder(agent, fx.dyn_store())
+    let running = Worker::builder(Arc::new(agent), fx.dyn_store())
         .rooms(["a", "b"])
         .poll_interval(Duration::from_secs(3600))
         .build()

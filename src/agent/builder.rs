@@ -15,13 +15,14 @@ use crate::task::TaskStore;
 ///
 /// | setting | default |
 /// | --- | --- |
-/// | [`sink`](Self::sink) | [`NoopStatusSink`] |
-/// | [`clock`](Self::clock) (event timestamps) | [`SystemClock`] |
+/// | [`status_sink`](Self::status_sink) | [`NoopStatusSink`] |
+/// | [`clock`](Self::clock) (event timestamps, local lease deadline) | [`SystemClock`] |
 /// | [`name`](Self::name) (`claimed_by`) | the agent's name |
 /// | [`concurrency`](Self::concurrency) | 1 task in flight |
-/// | [`timeout`](Self::timeout) | 30 s (seed 001) |
+/// | [`timeout`](Self::timeout) | 30 s |
 /// | [`lease`](Self::lease) | 60 s |
 /// | [`heartbeat_interval`](Self::heartbeat_interval) | a third of the lease |
+/// | [`lease_margin`](Self::lease_margin) | a tenth of the lease, at most half the time between a heartbeat and the lease's end |
 /// | [`poll_interval`](Self::poll_interval) | 1 s (also the fallback when the store notifies) |
 /// | [`input_poll_interval`](Self::input_poll_interval) | 1 s |
 /// | [`retry`](Self::retry) | [`RetryPolicy::default`]: 3 tries, 1 s then 2 s |
@@ -39,6 +40,7 @@ pub struct WorkerBuilder {
     timeout: Duration,
     lease: Duration,
     heartbeat: Option<Duration>,
+    lease_margin: Option<Duration>,
     poll_interval: Duration,
     input_poll: Duration,
     retry: RetryPolicy,
@@ -66,6 +68,16 @@ pub enum WorkerBuildError {
         /// The lease.
         lease: Duration,
     },
+    /// The lease margin leaves no time for a heartbeat to renew the lease:
+    /// it must be shorter than the lease minus the heartbeat interval.
+    LeaseMarginTooLarge {
+        /// The lease margin.
+        margin: Duration,
+        /// The lease.
+        lease: Duration,
+        /// The heartbeat interval.
+        heartbeat: Duration,
+    },
 }
 
 impl ErrorCode for WorkerBuildError {
@@ -75,6 +87,7 @@ impl ErrorCode for WorkerBuildError {
             Self::ZeroConcurrency => "worker_zero_concurrency",
             Self::ZeroDuration { .. } => "worker_zero_duration",
             Self::HeartbeatNotBelowLease { .. } => "worker_heartbeat_not_below_lease",
+            Self::LeaseMarginTooLarge { .. } => "worker_lease_margin_too_large",
         }
     }
 }
@@ -89,6 +102,14 @@ impl std::fmt::Display for WorkerBuildError {
                 f,
                 "heartbeat interval {heartbeat:?} must be shorter than the lease {lease:?}"
             ),
+            Self::LeaseMarginTooLarge {
+                margin,
+                lease,
+                heartbeat,
+            } => write!(
+                f,
+                "lease margin {margin:?} must be shorter than the lease {lease:?} minus the heartbeat interval {heartbeat:?}"
+            ),
         }
     }
 }
@@ -96,15 +117,17 @@ impl std::fmt::Display for WorkerBuildError {
 impl std::error::Error for WorkerBuildError {}
 
 impl WorkerBuilder {
-    /// Sends job status to `sink`.
-    pub fn sink(mut self, sink: impl StatusSink) -> Self {
-        self.sink = Arc::new(sink);
+    /// Sends job status to `sink` (usually the one the
+    /// [`WebhookService`](crate::service::WebhookService) reports to).
+    pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.sink = sink;
         self
     }
 
-    /// Stamps job events with `clock` (use the store's clock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+    /// Reads the time from `clock` (use the store's clock): job event
+    /// timestamps and the local lease deadline.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -152,6 +175,23 @@ impl WorkerBuilder {
     /// How often a running task's lease is extended (must be below the lease).
     pub fn heartbeat_interval(mut self, every: Duration) -> Self {
         self.heartbeat = Some(every);
+        self
+    }
+
+    /// How long before the end of the last lease the store granted the
+    /// worker gives a claim up when heartbeats cannot renew it (the store is
+    /// unreachable): it stops the agent and reports nothing more for the
+    /// task, which another worker may claim once the lease is out.
+    ///
+    /// The lease counts from when the claim or heartbeat was sent, on the
+    /// worker's [`clock`](Self::clock) and on the monotonic clock (whichever
+    /// passes first), so the margin only has to cover the difference in rate
+    /// between the worker's clock and the store's and the time the store
+    /// takes to act on a call. Default: a tenth of the lease, and at most half
+    /// the time from a heartbeat to the lease's end (6 s of the default 60 s
+    /// lease). Must be shorter than the lease minus the heartbeat interval.
+    pub fn lease_margin(mut self, margin: Duration) -> Self {
+        self.lease_margin = Some(margin);
         self
     }
 
@@ -217,6 +257,17 @@ impl WorkerBuilder {
                 lease: self.lease,
             });
         }
+        let renewal_window = self.lease - heartbeat;
+        let lease_margin = self
+            .lease_margin
+            .unwrap_or_else(|| (self.lease / 10).min(renewal_window / 2));
+        if lease_margin >= renewal_window {
+            return Err(WorkerBuildError::LeaseMarginTooLarge {
+                margin: lease_margin,
+                lease: self.lease,
+                heartbeat,
+            });
+        }
         let config = Config {
             rooms: self.rooms,
             name: self.name.unwrap_or_else(|| self.agent.name().to_owned()),
@@ -224,6 +275,7 @@ impl WorkerBuilder {
             concurrency: self.concurrency,
             timeout: self.timeout,
             lease: self.lease,
+            lease_margin,
             heartbeat,
             poll_interval: self.poll_interval,
             input_poll: self.input_poll,
@@ -248,9 +300,12 @@ impl WorkerBuilder {
 
 impl Worker {
     /// A builder for a worker running `agent` on tasks of `store`.
-    pub fn builder(agent: impl Agent, store: Arc<dyn TaskStore>) -> WorkerBuilder {
+    ///
+    /// Both are shared: pass an `Arc` of your agent (an `Arc<MyAgent>`
+    /// coerces) and the store the ingest service writes to.
+    pub fn builder(agent: Arc<dyn Agent>, store: Arc<dyn TaskStore>) -> WorkerBuilder {
         WorkerBuilder {
-            agent: Arc::new(agent),
+            agent,
             store,
             sink: Arc::new(NoopStatusSink),
             clock: Arc::new(SystemClock),
@@ -260,6 +315,7 @@ impl Worker {
             timeout: Duration::from_secs(30),
             lease: Duration::from_secs(60),
             heartbeat: None,
+            lease_margin: None,
             poll_interval: Duration::from_secs(1),
             input_poll: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -301,6 +357,36 @@ mod tests {
     }
 
     #[test]
+    fn the_lease_margin_leaves_room_for_a_heartbeat() {
+        let worker = builder()
+            .room("r")
+            .lease(Duration::from_secs(10))
+            .heartbeat_interval(Duration::from_secs(9))
+            .build()
+            .unwrap();
+        // A tenth of the lease would be 1 s; half the renewal window is less.
+        assert_eq!(
+            worker.shared.config.lease_margin,
+            Duration::from_millis(500)
+        );
+        let err = builder()
+            .room("r")
+            .lease(Duration::from_secs(10))
+            .heartbeat_interval(Duration::from_secs(9))
+            .lease_margin(Duration::from_secs(1))
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, WorkerBuildError::LeaseMarginTooLarge { .. }));
+        assert_eq!(err.code(), "worker_lease_margin_too_large");
+        let worker = builder()
+            .room("r")
+            .lease_margin(Duration::ZERO)
+            .build()
+            .unwrap();
+        assert_eq!(worker.shared.config.lease_margin, Duration::ZERO);
+    }
+
+    #[test]
     fn every_build_error_has_a_code_and_message() {
         let errors = [
             WorkerBuildError::NoRooms,
@@ -310,6 +396,11 @@ mod tests {
                 heartbeat: Duration::from_secs(2),
                 lease: Duration::from_secs(1),
             },
+            WorkerBuildError::LeaseMarginTooLarge {
+                margin: Duration::from_secs(1),
+                lease: Duration::from_secs(3),
+                heartbeat: Duration::from_secs(2),
+            },
         ];
         for err in errors {
             assert!(err.code().starts_with("worker_"));
@@ -318,12 +409,13 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_seed() {
+    fn defaults() {
         let worker = builder().room("r").build().unwrap();
         let config = &worker.shared.config;
         assert_eq!(config.timeout, Duration::from_secs(30));
         assert_eq!(config.retry.max_attempts(), 3);
         assert_eq!(config.heartbeat, Duration::from_secs(20));
+        assert_eq!(config.lease_margin, Duration::from_secs(6));
         assert_eq!(config.name, "noop");
         assert_eq!(worker.stats(), WorkerStats::default());
     }

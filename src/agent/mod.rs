@@ -16,7 +16,15 @@
 //!    `FAILED` with `{"reason": code, "error": .., "attempts": n}`;
 //! 5. when a heartbeat finds the claim lost (the lease ran out and another
 //!    worker holds the task), stops the agent and leaves the task alone: the
-//!    stale claim token cannot complete it anyway.
+//!    stale claim token cannot complete it anyway;
+//! 6. when its own clock passes the last lease the store granted, minus the
+//!    [lease margin](WorkerBuilder::lease_margin), because heartbeats could
+//!    not reach the store, stops the agent the same way and reports nothing
+//!    more for that claim: once the lease is out another worker may claim
+//!    the task, and only one of them may act on it.
+//!
+//! An agent can be unit-tested without a worker or a store through
+//! [`JobHandle::recording`] (see [`testing`]).
 //!
 //! Its reaper expires pending tasks past their TTL and reports each `FAILED`
 //! with summary `{"reason":"expired"}`. Shutdown is graceful: no new claims,
@@ -43,8 +51,8 @@
 //!     })
 //!     .with_name("tagger");
 //!
-//!     let worker = Worker::builder(agent, store)
-//!         .sink(jobs)
+//!     let worker = Worker::builder(Arc::new(agent), store)
+//!         .status_sink(Arc::new(jobs))
 //!         .rooms(["github", "huggingface"])
 //!         .concurrency(4)
 //!         .timeout(Duration::from_secs(30))
@@ -59,6 +67,7 @@ mod builder;
 mod fn_agent;
 mod handler;
 mod job_handle;
+mod lease;
 mod output;
 mod report;
 mod retry;
@@ -66,6 +75,7 @@ mod run;
 mod stats;
 #[cfg(test)]
 mod test_helpers;
+pub mod testing;
 mod worker;
 
 pub use builder::{WorkerBuildError, WorkerBuilder};

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-/// Tries and backoff for failed runs. The default is seed 001's policy:
-/// 3 tries, backoff factor 2 from a 1 s base (1 s, then 2 s), capped at
-/// 5 minutes.
+/// Tries and backoff for failed runs. The default: 3 tries, backoff factor 2
+/// from a 1 s base (1 s, then 2 s), capped at 5 minutes.
 ///
 /// ```
 /// use std::time::Duration;
@@ -91,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_policy_waits_one_then_two_seconds() {
+    fn the_default_waits_one_then_two_seconds() {
         let policy = RetryPolicy::default();
         assert_eq!(policy.backoff(1), Duration::from_secs(1));
         assert_eq!(policy.backoff(2), Duration::from_secs(2));

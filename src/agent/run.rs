@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::job_handle::JobHandle;
+use super::lease::{LocalLease, Sent};
 use super::stats::Counters;
 use super::worker::{Shared, raised};
 use super::{AgentError, AgentOutput, JobError};
@@ -20,7 +21,11 @@ enum Outcome {
     Finished(Result<AgentOutput, AgentError>),
     Panicked,
     TimedOut,
+    /// The store said the claim is no longer held.
     LeaseLost,
+    /// The worker's clock passed the last lease granted, minus the margin,
+    /// with no heartbeat renewing it.
+    LeaseExpired,
     Abandoned,
 }
 
@@ -36,11 +41,13 @@ impl Drop for AbortOnDrop {
 pub(super) async fn run_claimed(
     shared: Arc<Shared>,
     claimed: Claimed,
+    sent: Sent,
     _slot: OwnedSemaphorePermit,
     abandoned: watch::Receiver<bool>,
 ) {
     let Claimed { task, token } = claimed;
     let config = &shared.config;
+    let lease = LocalLease::granted(sent, &task, config.lease, config.lease_margin);
     let counters = &shared.reporter.counters;
     Counters::bump(&counters.claimed);
     tracing::debug!(task_id = %task.id, room = %task.room, attempt = task.attempts, "claimed");
@@ -61,18 +68,21 @@ pub(super) async fn run_claimed(
         shared.reporter.clone(),
         config.input_poll,
     );
-    let outcome = supervise(&shared, &task, &token, &handle, abandoned).await;
+    let outcome = supervise(&shared, &task, &token, &handle, lease, abandoned).await;
     drop(handle);
     finish(&shared, &task, &token, outcome).await;
 }
 
 /// Runs the agent while heartbeating, until it ends, times out, loses its
-/// lease or is abandoned at shutdown.
+/// lease (the store says so, or the worker's clock passes it) or is abandoned
+/// at shutdown. When the claim is gone, the handle is revoked before the
+/// agent is stopped, so nothing more is reported for it.
 async fn supervise(
     shared: &Shared,
     task: &Task,
     token: &ClaimToken,
     handle: &JobHandle,
+    mut lease: LocalLease,
     mut abandoned: watch::Receiver<bool>,
 ) -> Outcome {
     let config = &shared.config;
@@ -85,11 +95,12 @@ async fn supervise(
     let mut heartbeat = tokio::time::interval_at(start + config.heartbeat, config.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut deadline = start + config.timeout;
-    loop {
+    let clock = Arc::clone(&shared.reporter.clock);
+    let outcome = loop {
         tokio::select! {
             biased;
             joined = &mut run.0 => {
-                return match joined {
+                break match joined {
                     Ok(result) => Outcome::Finished(result),
                     Err(err) => {
                         tracing::error!(task_id = %task.id, error = %err, "agent panicked");
@@ -97,18 +108,31 @@ async fn supervise(
                     }
                 };
             }
-            () = raised(&mut abandoned) => return Outcome::Abandoned,
+            () = raised(&mut abandoned) => break Outcome::Abandoned,
+            () = tokio::time::sleep_until(lease.instant()) => break Outcome::LeaseExpired,
             _ = heartbeat.tick() => {
-                match shared.store.heartbeat(&task.id, token, config.lease).await {
-                    Ok(_) => {}
+                let sent = Sent::now(clock.as_ref());
+                // A store that hangs instead of failing must not keep the
+                // agent running past its lease either.
+                let beat = tokio::select! {
+                    beat = shared.store.heartbeat(&task.id, token, config.lease) => beat,
+                    () = tokio::time::sleep_until(lease.instant()) => break Outcome::LeaseExpired,
+                };
+                match beat {
+                    Ok(renewed) => {
+                        lease = LocalLease::granted(sent, &renewed, config.lease, config.lease_margin);
+                    }
                     Err(StoreError::Backend { store, source }) => {
                         Counters::bump(&shared.reporter.counters.store_errors);
                         tracing::warn!(task_id = %task.id, store, error = %source, "heartbeat failed");
                     }
                     Err(err) => {
                         tracing::warn!(task_id = %task.id, code = err.code(), "lease lost; stopping the agent");
-                        return Outcome::LeaseLost;
+                        break Outcome::LeaseLost;
                     }
+                }
+                if lease.passed(clock.as_ref()) {
+                    break Outcome::LeaseExpired;
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
@@ -117,11 +141,22 @@ async fn supervise(
                 if extended > Instant::now() {
                     deadline = extended;
                 } else {
-                    return Outcome::TimedOut;
+                    break Outcome::TimedOut;
                 }
             }
         }
+    };
+    // Whatever ended the run, a claim past its local lease is not acted on:
+    // another worker may hold the task by now.
+    let outcome = match outcome {
+        Outcome::LeaseLost => Outcome::LeaseLost,
+        _ if lease.passed(clock.as_ref()) => Outcome::LeaseExpired,
+        other => other,
+    };
+    if matches!(outcome, Outcome::LeaseLost | Outcome::LeaseExpired) {
+        handle.revoke();
     }
+    outcome
 }
 
 /// Turns a run's outcome into the task's next state and its job status.
@@ -133,6 +168,14 @@ async fn finish(shared: &Shared, task: &Task, token: &ClaimToken, outcome: Outco
         | Outcome::LeaseLost => {
             Counters::bump(&counters.lease_lost);
             tracing::info!(task_id = %task.id, "claim lost; leaving the task to its new holder");
+        }
+        Outcome::LeaseExpired => {
+            Counters::bump(&counters.lease_lost);
+            tracing::warn!(
+                task_id = %task.id,
+                margin = ?shared.config.lease_margin,
+                "lease ran out on the worker's clock without a heartbeat reaching the store; agent stopped, task left to the store"
+            );
         }
         Outcome::Finished(Err(err)) => {
             let failure = Failure {

@@ -16,7 +16,9 @@ pub struct WorkerStats {
     pub failed: u64,
     /// Runs stopped by the agent timeout (also counted as retried or failed).
     pub timed_out: u64,
-    /// Runs ended because the claim was lost (the task was left alone).
+    /// Runs ended because the claim was lost, or its lease ran out on the
+    /// worker's clock while heartbeats could not reach the store (the task
+    /// was left alone).
     pub lease_lost: u64,
     /// Tasks given back unfinished at shutdown.
     pub released: u64,

@@ -81,5 +81,5 @@ impl TaskStore for EmptyStore {
 /// A builder for a worker with a no-op agent named `noop` over [`EmptyStore`].
 pub(crate) fn noop_builder() -> WorkerBuilder {
     let agent = agent_fn(|_, _| async { Ok(AgentOutput::new()) }).with_name("noop");
-    Worker::builder(agent, Arc::new(EmptyStore))
+    Worker::builder(Arc::new(agent), Arc::new(EmptyStore))
 }

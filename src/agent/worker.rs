@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore, broadcast, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
+use super::lease::Sent;
 use super::report::Reporter;
 use super::run::run_claimed;
 use super::stats::Counters;
@@ -47,6 +48,7 @@ pub(super) struct Config {
     pub(super) concurrency: usize,
     pub(super) timeout: Duration,
     pub(super) lease: Duration,
+    pub(super) lease_margin: Duration,
     pub(super) heartbeat: Duration,
     pub(super) poll_interval: Duration,
     pub(super) input_poll: Duration,
@@ -164,10 +166,11 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> WorkerStat
             },
         };
         match claim_next(&shared, &mut next_room).await {
-            Some(claimed) => {
+            Some((claimed, sent)) => {
                 in_flight.spawn(run_claimed(
                     Arc::clone(&shared),
                     claimed,
+                    sent,
                     permit,
                     abandoned.clone(),
                 ));
@@ -225,8 +228,9 @@ async fn forward_wakeups(
     }
 }
 
-/// Claims from the rooms in turn, starting after the last room served.
-async fn claim_next(shared: &Shared, next_room: &mut usize) -> Option<Claimed> {
+/// Claims from the rooms in turn, starting after the last room served;
+/// returns the claim with the moment its request was sent.
+async fn claim_next(shared: &Shared, next_room: &mut usize) -> Option<(Claimed, Sent)> {
     let config = &shared.config;
     let rooms = config.rooms.len();
     for offset in 0..rooms {
@@ -237,10 +241,11 @@ async fn claim_next(shared: &Shared, next_room: &mut usize) -> Option<Claimed> {
             capabilities: config.capabilities.clone(),
             lease: config.lease,
         };
+        let sent = Sent::now(shared.reporter.clock.as_ref());
         match shared.store.claim(&request).await {
             Ok(Some(claimed)) => {
                 *next_room = (index + 1) % rooms;
-                return Some(claimed);
+                return Some((claimed, sent));
             }
             Ok(None) => {}
             Err(err) => {
