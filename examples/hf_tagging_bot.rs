@@ -1,4 +1,4 @@
-//! Seed 000 end to end: Hugging Face discussion comments become tasks in a
+//! The Hugging Face tagging bot end to end: Hugging Face discussion comments become tasks in a
 //! room; a tagging agent extracts tags from the comment and the discussion
 //! title, reads the repo's current tags through a [`HubClient`], and adds the
 //! missing ones. Every step shows up as job status.
@@ -43,7 +43,7 @@ use hookroom::{Event, Verified};
 
 const ROOM: &str = "hf-tagging";
 
-/// Tags the bot recognises, as in the seed's tagging course.
+/// Tags the bot recognises, as a typical tagging bot does.
 const KNOWN_TAGS: &[&str] = &[
     "pytorch",
     "tensorflow",
@@ -281,7 +281,7 @@ fn tagging_worker(
 }
 
 /// Discussion comments go to the tagging room; every other Hub event is
-/// acknowledged and ignored, as the seed's listener does.
+/// acknowledged and ignored, as a Hugging Face webhook listener should.
 #[derive(Debug)]
 struct CommentsOnly;
 
@@ -441,7 +441,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     .spawn();
     println!("fake Hub at {hub_url} (some-user/some-repo has [pytorch]); gateway at http://{addr}");
 
-    // The seed's local test webhook, signed with the shared secret.
+    // A local test webhook, signed with the shared secret.
     let payload = serde_json::json!({
         "event": {"action": "create", "scope": "discussion.comment"},
         "repo": {"type": "model", "name": "some-user/some-repo"},

@@ -1,4 +1,4 @@
-//! Request and response bodies of the seed-001 Jobs API.
+//! Request and response bodies of the Jobs API.
 //!
 //! | endpoint | request | response |
 //! | --- | --- | --- |
@@ -7,7 +7,7 @@
 //! | `GET /api/jobs/{id}?include_history=` | | [`JobView`] |
 //! | `POST /api/jobs/{id}/complete` | [`JobCompleteRequest`] | [`JobView`] |
 //!
-//! Senders written after the seed's Python client send `null` for absent
+//! Job-status clients in Python commonly send `null` for absent
 //! fields (`"progress": null`, `"final_artifacts": null`); every optional field
 //! here reads `null` as absent.
 //!
@@ -30,7 +30,7 @@ use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, Progress};
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct JobCreateRequest {
-    /// Caller-chosen job id; the server picks a UUID when absent (the seed's
+    /// Caller-chosen job id; the server picks a UUID when absent (plain
     /// clients never send one; the runtime sends the task id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
@@ -187,7 +187,7 @@ mod tests {
         parsed
     }
 
-    fn seed_job() -> Value {
+    fn reference_job() -> Value {
         json!({
             "job_id": "550e8400-e29b-41d4-a716-446655440000",
             "status": "RUNNING",
@@ -223,8 +223,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_job_data_round_trips() {
-        let job: Job = round_trip(seed_job());
+    fn reference_job_data_round_trips() {
+        let job: Job = round_trip(reference_job());
         assert_eq!(job.status, JobStatus::Running);
         assert_eq!(job.created_at, datetime!(2024-01-15 10:30:00 UTC));
         let progress = job.progress.expect("progress");
@@ -242,9 +242,9 @@ mod tests {
     }
 
     #[test]
-    fn seed_job_view_with_history_round_trips() {
+    fn reference_job_view_with_history_round_trips() {
         let view: JobView = round_trip(json!({
-            "job": seed_job(),
+            "job": reference_job(),
             "history": [
                 {
                     "timestamp": "2024-01-15T10:30:00Z",
@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn job_view_without_history_omits_the_field() {
         let view = JobView {
-            job: serde_json::from_value(seed_job()).expect("job"),
+            job: serde_json::from_value(reference_job()).expect("job"),
             history: None,
         };
         let written = serde_json::to_value(&view).expect("serializes");
@@ -278,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_job_creation_round_trips() {
+    fn reference_job_creation_round_trips() {
         let request: JobCreateRequest = round_trip(json!({
             "input_data": {
                 "pop_file_path": "populacja/data.xlsx",
@@ -300,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_status_update_round_trips() {
+    fn reference_status_update_round_trips() {
         let update: StatusUpdateRequest = round_trip(json!({
             "status": "RUNNING",
             "progress": {
@@ -317,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_completion_round_trips() {
+    fn reference_completion_round_trips() {
         let complete: JobCompleteRequest = round_trip(json!({
             "final_status": "DONE",
             "summary": {
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn created_response_describes_the_job() {
-        let job: Job = serde_json::from_value(seed_job()).expect("job");
+        let job: Job = serde_json::from_value(reference_job()).expect("job");
         let response = JobCreateResponse::for_job(&job);
         assert_eq!(response.job_id, job.job_id);
         assert_eq!(response.created_at, job.created_at);

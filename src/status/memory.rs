@@ -158,7 +158,8 @@ impl InMemoryStatusSink {
     }
 
     /// Creates a job from a `POST /api/jobs` body, under the request's
-    /// `job_id` or a fresh UUID, and answers as the seed does.
+    /// `job_id` or a fresh UUID, and returns what the Jobs API's
+    /// `POST /api/jobs` answers.
     ///
     /// # Errors
     /// [`SinkError::InvalidStatus`] when the requested id is taken.
@@ -636,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn create_answers_like_the_seed() {
+    fn create_answers_like_the_jobs_api() {
         let sink = InMemoryStatusSink::new();
         let response = sink.create(JobCreateRequest::default(), T0).unwrap();
         assert_eq!(response.status, JobStatus::Pending);

@@ -1,4 +1,4 @@
-//! Job status: every task's life reported as a job (seed 001's model).
+//! Job status: every task's life reported as a job (the Jobs API's model).
 
 pub mod api;
 mod hook;
@@ -237,7 +237,7 @@ impl StatusSink for NoopStatusSink {
     }
 }
 
-/// Why a sink could not record an event. Codes follow seed 001's `E_*` set.
+/// Why a sink could not record an event. Codes follow the Jobs API's `E_*` set.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SinkError {
@@ -294,7 +294,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sink_errors_carry_seed_codes_and_format() {
+    fn sink_errors_carry_jobs_api_codes_and_format() {
         let errors = [
             SinkError::JobNotFound { job_id: "j".into() },
             SinkError::InvalidStatus {
