@@ -4,14 +4,18 @@
 //! states, so the state type lives here, where neither [`task`](crate::task)
 //! nor [`status`](crate::status) has to import the other.
 //!
-//! ```text
-//! PENDING ─claim─► RUNNING ─complete─► DONE
-//!    ▲                │ ▲ │
-//!    └─release/retry──┘ │ └─fail─► FAILED
-//!                       │
-//!            request_input ▼ take_input
-//!                    NEEDS_INPUT
-//! ```
+//! | from | operation | to |
+//! | --- | --- | --- |
+//! | `PENDING` | claim | `RUNNING` |
+//! | `PENDING`, TTL passed | expire | `FAILED` |
+//! | `RUNNING` | complete | `DONE` |
+//! | `RUNNING` | request input | `NEEDS_INPUT` |
+//! | `NEEDS_INPUT`, input provided | take input | `RUNNING` |
+//! | `RUNNING`, `NEEDS_INPUT` | fail | `FAILED`, or `PENDING` for a retry |
+//! | `RUNNING`, `NEEDS_INPUT` | release | `PENDING` |
+//! | `RUNNING`, `NEEDS_INPUT`, lease ended | claim | `RUNNING` (a new claim) |
+//!
+//! The rules of each step are [`task::state`](crate::task::state)'s.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,10 @@
 //! Step 5 of the data flow: tasks in rooms, and the [`TaskStore`] that keeps
 //! them durable, claimable and fenced.
+//!
+//! - [`Task`] and the values the trait takes and returns;
+//! - [`state`]: the state machine every store runs;
+//! - one module per store: [`InMemoryTaskStore`] (feature `memory`),
+//!   `SqliteTaskStore` (`sqlite`), `PostgresTaskStore` (`postgres`).
 
 mod error;
 #[cfg(feature = "memory")]
@@ -41,15 +46,22 @@ use async_trait::async_trait;
 ///   `(source, delivery_id)`: a second insert returns the first task's id
 ///   with `duplicate: true`.
 /// - `claim` is exclusive: while a lease runs, no other claim gets the task.
-///   It picks the lowest `priority` number first, then the oldest; it skips
-///   tasks whose `not_before` is in the future and tasks whose
-///   `required_capabilities` the agent lacks. A `RUNNING` task whose lease has
-///   run out is claimable again, with a new token.
-/// - `heartbeat`, `complete`, `fail`, `release`, `request_input` and
-///   `take_input` require the current claim token: a stale token gets
-///   [`StoreError::NotHeld`]. An operation the task's state forbids gets
-///   [`StoreError::InvalidTransition`]. Nothing fails silently.
-/// - Time comes from the store's [`Clock`](crate::clock::Clock).
+///   It picks the lowest `priority` number first, then the oldest, among the
+///   tasks [`StoredTask::is_claimable`] accepts for the agent.
+/// - Every operation on a task follows the [state machine](state): which
+///   states allow it, which error wins, where lease and TTL boundaries fall,
+///   which fields it sets and clears. The simplest way to get all of that
+///   right is to load the task as a [`StoredTask`], call the operation of the
+///   same name on it and write it back in one atomic step, as the stores of
+///   this crate do.
+/// - Time comes from the store's [`Clock`](crate::clock::Clock), read once
+///   the store holds whatever lock or transaction the operation waits for.
+///
+/// # Writing a store
+/// Start from [`InMemoryTaskStore`]'s source (`src/task/memory/`): it keeps
+/// tasks and indexes and leaves every rule to [`state`]. Then run
+/// [`conformance::task_store::run_all`](crate::conformance::task_store::run_all)
+/// (feature `integration`) from your store's tests.
 #[async_trait]
 pub trait TaskStore: std::fmt::Debug + Send + Sync + 'static {
     /// Stores a new task in `PENDING`, or reports the duplicate.
