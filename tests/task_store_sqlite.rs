@@ -191,3 +191,75 @@ async fn time_is_read_after_waiting_for_the_write_lock() {
     drop(store);
     remove_db(&path);
 }
+
+/// Concurrent inserts share commits: every one is acknowledged, each
+/// delivery is stored once (both senders of a redelivery get the same id),
+/// and all of them are in the file when it is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_are_group_committed_and_all_kept() {
+    let path = temp_db();
+    let store = SqliteTaskStore::open(&path).expect("open");
+    let mut senders = Vec::new();
+    for n in 0..200 {
+        for _twice in 0..2 {
+            let store = store.clone();
+            senders.push(tokio::spawn(async move {
+                (n, store.insert(new_task(&format!("d{n}"), 1)).await)
+            }));
+        }
+    }
+    let mut ids = std::collections::HashMap::new();
+    let mut new = 0;
+    for sender in senders {
+        let (n, inserted) = sender.await.expect("joined");
+        let inserted = inserted.expect("acknowledged");
+        new += usize::from(!inserted.duplicate);
+        let first = ids.entry(n).or_insert_with(|| inserted.id.clone());
+        assert_eq!(*first, inserted.id, "both deliveries of d{n} name one task");
+    }
+    assert_eq!(new, 200, "each delivery is new exactly once");
+    drop(store);
+    let reopened = SqliteTaskStore::open(&path).expect("reopen");
+    for (n, id) in &ids {
+        let task = reopened.get(id).await.expect("get").expect("kept");
+        assert_eq!(task.delivery_id, format!("d{n}"));
+    }
+    drop(reopened);
+    remove_db(&path);
+}
+
+/// One insert that fails (here: refused by a trigger) fails alone; the
+/// inserts committed with it are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_insert_fails_alone_in_its_batch() {
+    let path = temp_db();
+    let store = SqliteTaskStore::open(&path).expect("open");
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON hookroom_tasks \
+             WHEN NEW.delivery_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        )
+        .expect("trigger");
+    drop(other);
+    let mut senders = Vec::new();
+    for delivery in ["a", "poison", "b", "c"] {
+        let store = store.clone();
+        senders.push(tokio::spawn(async move {
+            (delivery, store.insert(new_task(delivery, 1)).await)
+        }));
+    }
+    for sender in senders {
+        let (delivery, result) = sender.await.expect("joined");
+        match (delivery, result) {
+            ("poison", Err(StoreError::Backend { .. })) => {}
+            ("poison", other) => panic!("the poisoned insert must fail: {other:?}"),
+            (_, Ok(inserted)) => {
+                assert!(store.get(&inserted.id).await.expect("get").is_some());
+            }
+            (delivery, Err(e)) => panic!("{delivery} failed with the poisoned one: {e}"),
+        }
+    }
+    drop(store);
+    remove_db(&path);
+}

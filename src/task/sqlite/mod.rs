@@ -47,9 +47,16 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
 
+mod writer;
+
 const STORE: &str = "sqlite";
 const TABLE: &str = "hookroom_tasks";
 const DEFAULT_LIST_LIMIT: usize = 100;
+
+/// The most inserts one group commit stores: enough to share one `fsync`
+/// among every sender of a busy gateway, few enough that a claim waiting
+/// for the connection waits about a millisecond.
+const MAX_INSERT_BATCH: usize = 128;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hookroom_tasks (
@@ -94,11 +101,24 @@ CREATE INDEX IF NOT EXISTS hookroom_tasks_lease
 /// tokio's blocking pool, never on the async workers. Every operation loads
 /// the task in a `BEGIN IMMEDIATE` transaction, applies the
 /// [state machine](super::state) and writes the row back.
+///
+/// # Group commit
+/// Inserts go to one writer thread, which stores every insert waiting at the
+/// time in one transaction (at most [`MAX_INSERT_BATCH`]) and answers each
+/// caller once that transaction has committed. With one sender a batch holds
+/// one insert and nothing waits for company; under load, inserts that arrive
+/// during a commit share the next one, and one `fsync` acknowledges them
+/// all. Durability is unchanged: `synchronous = FULL`, and no insert returns
+/// before its commit. A batch that fails to commit fails each of its inserts.
+/// Claims and updates take the connection between batches, so they wait at
+/// most for one bounded batch.
 #[derive(Clone)]
 pub struct SqliteTaskStore {
     conn: Arc<Mutex<Connection>>,
     clock: Arc<dyn Clock>,
     location: Arc<str>,
+    /// Inserts waiting for the group-commit writer (see [`writer`]).
+    inserts: std::sync::mpsc::Sender<writer::PendingInsert>,
 }
 
 impl std::fmt::Debug for SqliteTaskStore {
@@ -165,10 +185,13 @@ impl SqliteTaskStore {
             .map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let inserts = writer::start(Arc::clone(&conn), Arc::clone(&clock))?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
             clock,
             location: location.into(),
+            inserts,
         })
     }
 
@@ -303,6 +326,61 @@ fn fetch(conn: &Connection, id: &TaskId) -> Result<Option<StoredTask>, StoreErro
     Ok(query(conn, &sql, params![id.as_str()])?.pop())
 }
 
+/// Inserts `task` in `tx`, or finds the task its `(source, delivery_id)`
+/// already made.
+fn insert_in(tx: &Connection, task: NewTask, now: OffsetDateTime) -> Result<Inserted, StoreError> {
+    let existing: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT id FROM {TABLE} WHERE source = ?1 AND delivery_id = ?2"
+        ))
+        .map_err(backend)?
+        .query_row(params![task.source, task.delivery_id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(id) = existing {
+        return Ok(Inserted {
+            id: TaskId::from(id),
+            duplicate: true,
+        });
+    }
+    let stored = StoredTask::new(TaskId::random(), task, now);
+    let r = TaskRow::of(&stored);
+    let capabilities = serde_json::to_string(&r.required_capabilities).map_err(backend)?;
+    tx.prepare_cached(&insert_statement(TABLE))
+        .map_err(backend)?
+        .execute(params![
+            r.id,
+            r.room,
+            r.title,
+            r.description,
+            r.priority,
+            r.status,
+            r.source,
+            r.source_event,
+            r.source_url,
+            r.delivery_id,
+            r.payload,
+            capabilities,
+            r.created_at,
+            r.updated_at,
+            r.expires_at,
+            r.not_before,
+            r.claimed_by,
+            r.lease_expires_at,
+            r.attempts,
+            r.claim_token,
+            r.input_request,
+            r.input,
+            r.result,
+            r.failure,
+        ])
+        .map_err(backend)?;
+    Ok(Inserted {
+        id: stored.task.id,
+        duplicate: false,
+    })
+}
+
 /// Writes back the columns a state machine operation can change.
 fn write(tx: &Transaction<'_>, stored: &StoredTask) -> Result<(), StoreError> {
     let row = TaskRow::of(stored);
@@ -332,59 +410,11 @@ fn write(tx: &Transaction<'_>, stored: &StoredTask) -> Result<(), StoreError> {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        self.in_transaction(move |tx, now| {
-            let existing: Option<String> = tx
-                .query_row(
-                    &format!("SELECT id FROM {TABLE} WHERE source = ?1 AND delivery_id = ?2"),
-                    params![task.source, task.delivery_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            if let Some(id) = existing {
-                return Ok(Inserted {
-                    id: TaskId::from(id),
-                    duplicate: true,
-                });
-            }
-            let stored = StoredTask::new(TaskId::random(), task, now);
-            let r = TaskRow::of(&stored);
-            let capabilities = serde_json::to_string(&r.required_capabilities).map_err(backend)?;
-            tx.prepare_cached(&insert_statement(TABLE))
-                .map_err(backend)?
-                .execute(params![
-                    r.id,
-                    r.room,
-                    r.title,
-                    r.description,
-                    r.priority,
-                    r.status,
-                    r.source,
-                    r.source_event,
-                    r.source_url,
-                    r.delivery_id,
-                    r.payload,
-                    capabilities,
-                    r.created_at,
-                    r.updated_at,
-                    r.expires_at,
-                    r.not_before,
-                    r.claimed_by,
-                    r.lease_expires_at,
-                    r.attempts,
-                    r.claim_token,
-                    r.input_request,
-                    r.input,
-                    r.result,
-                    r.failure,
-                ])
-                .map_err(backend)?;
-            Ok(Inserted {
-                id: stored.task.id,
-                duplicate: false,
-            })
-        })
-        .await
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.inserts
+            .send(writer::PendingInsert { task, answer })
+            .map_err(|_| backend(writer::WriterGone))?;
+        answered.await.map_err(|_| backend(writer::WriterGone))?
     }
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
