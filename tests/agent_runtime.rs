@@ -366,6 +366,12 @@ impl TaskStore for HeartbeatOutage {
         }
         self.inner.claim(request).await
     }
+    async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
+        if self.heartbeats.load(Ordering::SeqCst) > 0 {
+            return Err(Self::down());
+        }
+        self.inner.claim_task(id, request).await
+    }
     async fn heartbeat(&self, _: &TaskId, _: &ClaimToken, _: Duration) -> Result<Task, StoreError> {
         self.heartbeats.fetch_add(1, Ordering::SeqCst);
         if self.hang {

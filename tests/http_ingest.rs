@@ -102,6 +102,9 @@ impl TaskStore for FlakyStore {
     async fn claim(&self, r: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         self.inner.claim(r).await
     }
+    async fn claim_task(&self, id: &TaskId, r: &ClaimRequest) -> Result<Claimed, StoreError> {
+        self.inner.claim_task(id, r).await
+    }
     async fn heartbeat(
         &self,
         id: &TaskId,

@@ -27,6 +27,9 @@ impl TaskStore for EmptyStore {
     async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         Ok(None)
     }
+    async fn claim_task(&self, id: &TaskId, _: &ClaimRequest) -> Result<Claimed, StoreError> {
+        Err(StoreError::NotFound { id: id.clone() })
+    }
     async fn heartbeat(
         &self,
         id: &TaskId,

@@ -752,6 +752,9 @@ mod tests {
         async fn claim(&self, _: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
             Err(down())
         }
+        async fn claim_task(&self, _: &TaskId, _: &ClaimRequest) -> Result<Claimed, StoreError> {
+            Err(down())
+        }
         async fn heartbeat(
             &self,
             _: &TaskId,

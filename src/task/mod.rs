@@ -76,6 +76,17 @@ pub trait TaskStore: std::fmt::Debug + Send + Sync + 'static {
     /// Claims the best claimable task of a room, or `None` when there is none.
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError>;
 
+    /// Claims the task `id` itself, wherever it sits in its room's order:
+    /// for agents that chose a task from a list. `request.room` is not
+    /// consulted; the agent, its capabilities and the lease are.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id;
+    /// [`StoreError::NotClaimable`] with the [`ClaimRefusal`] when the task
+    /// cannot be claimed now (held, a retry not due, expired, finished, or
+    /// requiring capabilities the agent lacks).
+    async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError>;
+
     /// Extends the lease to `now + lease`; returns the task.
     async fn heartbeat(
         &self,

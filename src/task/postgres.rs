@@ -479,6 +479,15 @@ impl TaskStore for PostgresTaskStore {
         }))
     }
 
+    async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
+        let (token, task) = self
+            .update(id, |stored, now| {
+                stored.claim(&request.agent, &request.capabilities, request.lease, now)
+            })
+            .await?;
+        Ok(Claimed { task, token })
+    }
+
     async fn heartbeat(
         &self,
         id: &TaskId,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::clock::{Clock, ManualClock};
 use crate::lifecycle::JobStatus;
-use crate::task::{ClaimToken, FailAction, TaskId, TaskQuery, TaskStore};
+use crate::task::{ClaimRefusal, ClaimToken, FailAction, StoreError, TaskId, TaskQuery, TaskStore};
 
 use super::fixtures::*;
 use super::model::*;
@@ -816,4 +816,81 @@ pub async fn watch_notifies(store: &dyn TaskStore, _clock: &ManualClock) {
         .expect("notification");
     assert_eq!(heard, id);
     assert!(quiet.try_recv().is_err(), "other rooms are not told");
+}
+
+/// `claim_task` takes the very task asked for, out of claim order, and
+/// refuses one it may not take with the reason.
+pub async fn claim_by_id(store: &dyn TaskStore, clock: &ManualClock) {
+    let ns = Namespace::new();
+    let room = ns.room("pick");
+    let source = ns.source("github");
+    let first = insert(store, new_task(&room, &source, "first")).await.id;
+    let mut gpu = new_task(&room, &source, "second");
+    gpu.required_capabilities = vec!["gpu".into()];
+    let second = insert(store, gpu).await.id;
+
+    let refusal = |result: Result<crate::task::Claimed, StoreError>| match result {
+        Err(StoreError::NotClaimable { reason, .. }) => reason,
+        other => panic!("expected NotClaimable, got {other:?}"),
+    };
+    assert_eq!(
+        refusal(
+            store
+                .claim_task(&second, &request(&room, "a", &[], 30))
+                .await
+        ),
+        ClaimRefusal::MissingCapabilities
+    );
+    // Out of claim order: the second task, not the first.
+    let claimed = store
+        .claim_task(&second, &request("any room", "a", &["gpu"], 30))
+        .await
+        .expect("claimable");
+    assert_eq!(claimed.task.id, second);
+    assert_eq!(claimed.task.status, JobStatus::Running);
+    assert_eq!(claimed.task.claimed_by.as_deref(), Some("a"));
+    assert_eq!(claimed.task.attempts, 1);
+    assert_eq!(
+        claimed.task.lease_expires_at,
+        Some(clock.now() + time::Duration::seconds(30))
+    );
+    assert_eq!(get(store, &second).await, claimed.task);
+    assert_eq!(
+        refusal(
+            store
+                .claim_task(&second, &request(&room, "b", &["gpu"], 30))
+                .await
+        ),
+        ClaimRefusal::Held
+    );
+    // The room's own claim order is untouched: the first task is next.
+    assert_eq!(claim(store, &room, "b", &[], 30).await.task.id, first);
+
+    // A lease that ended makes it claimable by id again, with a new token.
+    clock.advance(Duration::from_secs(30));
+    let again = store
+        .claim_task(&second, &request(&room, "c", &["gpu"], 30))
+        .await
+        .expect("claimable after the lease");
+    assert_ne!(again.token, claimed.token);
+    assert_eq!(again.task.attempts, 2);
+    store
+        .complete(&second, &again.token, None)
+        .await
+        .expect("complete");
+    assert_eq!(
+        refusal(
+            store
+                .claim_task(&second, &request(&room, "c", &["gpu"], 30))
+                .await
+        ),
+        ClaimRefusal::Finished
+    );
+    let unknown = TaskId::from(format!("{}-missing", ns.room("x")));
+    assert!(matches!(
+        store
+            .claim_task(&unknown, &request(&room, "c", &[], 30))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -77,6 +77,7 @@ pub async fn run_all(store: Arc<dyn TaskStore>, clock: &ManualClock) {
     claim_order(&*store, clock).await;
     claim_capabilities(&*store, clock).await;
     claim_exclusive_and_fenced(&*store, clock).await;
+    claim_by_id(&*store, clock).await;
     heartbeat_extends_lease(&*store, clock).await;
     complete_fail_release(&*store, clock).await;
     illegal_transitions(&*store, clock).await;

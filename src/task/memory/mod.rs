@@ -408,6 +408,13 @@ impl TaskStore for InMemoryTaskStore {
         }
     }
 
+    async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
+        let (token, task) = self.update(id, |stored, now| {
+            stored.claim(&request.agent, &request.capabilities, request.lease, now)
+        })?;
+        Ok(Claimed { task, token })
+    }
+
     async fn heartbeat(
         &self,
         id: &TaskId,

@@ -24,6 +24,7 @@ async fn in_memory_conformance() {
     suite::claim_order(&store, &clock).await;
     suite::claim_capabilities(&store, &clock).await;
     suite::claim_exclusive_and_fenced(&store, &clock).await;
+    suite::claim_by_id(&store, &clock).await;
     suite::heartbeat_extends_lease(&store, &clock).await;
     suite::complete_fail_release(&store, &clock).await;
     suite::illegal_transitions(&store, &clock).await;

@@ -481,6 +481,16 @@ impl TaskStore for SqliteTaskStore {
         .await
     }
 
+    async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
+        let request = request.clone();
+        let (token, task) = self
+            .update(id, move |stored, now| {
+                stored.claim(&request.agent, &request.capabilities, request.lease, now)
+            })
+            .await?;
+        Ok(Claimed { task, token })
+    }
+
     async fn heartbeat(
         &self,
         id: &TaskId,
