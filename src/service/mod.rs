@@ -37,6 +37,7 @@
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
 //! when that peer is a configured trusted proxy.
 
+mod body;
 mod client_addr;
 mod error;
 mod gateway;
@@ -50,11 +51,12 @@ pub use error::IngestError;
 pub use gateway::Gateway;
 pub use health::{DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
 pub use ingest::{
-    DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceOptions, WebhookService, WebhookServiceBuilder,
+    DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceName, SourceOptions, WebhookService,
+    WebhookServiceBuilder,
 };
 pub use operations::{
     DEFAULT_OPERATIONS_CAPACITY, DEFAULT_OPERATIONS_LIMIT, Operation, OperationsLog,
-    OperationsService,
+    OperationsService, Outcome,
 };
 pub use rate_limit::RateLimit;
 

@@ -36,8 +36,8 @@ pub struct Operation {
     /// The provider delivery id, once parsed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
-    /// `accepted`, `duplicate`, `ignored`, `challenge`, or the error code.
-    pub outcome: &'static str,
+    /// What became of the delivery.
+    pub outcome: Outcome,
     /// The task stored (or found, for a duplicate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_id: Option<TaskId>,
@@ -46,6 +46,50 @@ pub struct Operation {
     pub room: Option<Arc<str>>,
     /// The HTTP status answered.
     pub status: u16,
+}
+
+/// What became of one delivery. Serialized as its [`as_str`](Self::as_str)
+/// text: `accepted`, `duplicate`, `ignored`, `challenge`, or the refusal's
+/// error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Stored as a new task (`202`).
+    Accepted,
+    /// Already stored under the same delivery id (`200`).
+    Duplicate,
+    /// Verified and parsed, but no route wanted it (`200`).
+    Ignored,
+    /// A Slack URL verification challenge, answered (`200`).
+    Challenge,
+    /// Refused with this stable error code (see
+    /// [`IngestError`](super::IngestError)).
+    Refused(&'static str),
+}
+
+impl Outcome {
+    /// The outcome as it appears in the operations log's JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::Challenge => "challenge",
+            Self::Refused(code) => code,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// A bounded, thread-safe ring of recent [`Operation`]s with a running total.
@@ -188,10 +232,24 @@ mod tests {
             source: "github".into(),
             event: None,
             delivery_id: Some(n.to_string()),
-            outcome: "accepted",
+            outcome: Outcome::Accepted,
             task_id: None,
             room: None,
             status: 202,
+        }
+    }
+
+    #[test]
+    fn outcomes_serialize_as_their_text() {
+        for (outcome, text) in [
+            (Outcome::Accepted, "accepted"),
+            (Outcome::Duplicate, "duplicate"),
+            (Outcome::Ignored, "ignored"),
+            (Outcome::Challenge, "challenge"),
+            (Outcome::Refused("signature_mismatch"), "signature_mismatch"),
+        ] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), text);
+            assert_eq!(outcome.to_string(), text);
         }
     }
 
