@@ -24,7 +24,7 @@ use tower_service::Service;
 use hookroom::clock::ManualClock;
 use hookroom::route::{RoutesConfig, RuleRouter};
 use hookroom::service::{
-    Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService, WebhookServiceBuilder,
+    AdminTokens, Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService, WebhookServiceBuilder,
 };
 use hookroom::source::{GenericSource, GithubSource, HuggingFaceSource, JiraSource, SlackSource};
 use hookroom::status::{JobEvent, SinkError, StatusSink};
@@ -42,6 +42,8 @@ const JIRA_SECRET: &str = "jira-webhook-secret";
 const HF_SECRET: &str = "hf-shared-secret";
 const GENERIC_SECRET: &str = "generic-secret";
 const NOW: i64 = 1_700_000_000;
+/// The harness gateway's admin tokens (two, as during a rotation).
+const ADMIN_TOKENS: &str = "admin-new,admin-old";
 
 // ---------------------------------------------------------------------------
 // The real verifiers, parsers, router and memory store; two failure-injecting
@@ -68,10 +70,12 @@ fn router() -> Arc<RuleRouter> {
 }
 
 /// The memory store; `insert` and `get` fail while `failing` is set.
+/// Counts `get` calls (the health probe is one).
 #[derive(Debug, Default)]
 struct FlakyStore {
     inner: InMemoryTaskStore,
     failing: AtomicBool,
+    gets: std::sync::atomic::AtomicUsize,
 }
 
 impl FlakyStore {
@@ -93,6 +97,7 @@ impl TaskStore for FlakyStore {
         self.inner.insert(task).await
     }
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.get(id).await
     }
@@ -208,6 +213,7 @@ fn build(
     tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
 ) -> Gateway {
     Gateway::new(build_service(store, sink, clock, tune))
+        .admin_tokens(AdminTokens::parse_list(ADMIN_TOKENS).unwrap())
 }
 
 fn build_service(
@@ -322,6 +328,21 @@ impl Harness {
     async fn post(&self, path: &str, headers: &[(String, String)], body: Bytes) -> Answer {
         self.send("POST", path, headers, Full::new(body).boxed())
             .await
+    }
+
+    /// `GET path` with `authorization` (if any).
+    async fn get(&self, path: &str, authorization: Option<&str>) -> Answer {
+        let headers: Vec<_> = authorization
+            .map(|a| h("authorization", a))
+            .into_iter()
+            .collect();
+        self.send("GET", path, &headers, Full::new(Bytes::new()).boxed())
+            .await
+    }
+
+    /// `GET path` as an admin.
+    async fn admin_get(&self, path: &str) -> Answer {
+        self.get(path, Some("Bearer admin-old")).await
     }
 
     async fn tasks(&self) -> Vec<Task> {
@@ -761,9 +782,7 @@ async fn failing_store_gives_503_and_never_a_2xx() {
     );
     assert!(harness.sink.events.lock().unwrap().is_empty());
 
-    let health = harness
-        .send("GET", "/health", &[], Full::new(Bytes::new()).boxed())
-        .await;
+    let health = harness.admin_get("/health").await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.json["components"]["store"]["status"], "down");
 
@@ -898,9 +917,7 @@ async fn allowlist_uses_the_peer_and_trusts_forwarded_only_from_proxies() {
 #[tokio::test]
 async fn health_and_operations_report_the_deliveries() {
     let harness = Harness::start().await;
-    let health = harness
-        .send("GET", "/health", &[], Full::new(Bytes::new()).boxed())
-        .await;
+    let health = harness.admin_get("/health").await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json["status"], "healthy");
     assert_eq!(
@@ -918,14 +935,7 @@ async fn health_and_operations_report_the_deliveries() {
         .post("/webhook/nope", &[], Bytes::from_static(b"{}"))
         .await;
 
-    let ops = harness
-        .send(
-            "GET",
-            "/operations?limit=2",
-            &[],
-            Full::new(Bytes::new()).boxed(),
-        )
-        .await;
+    let ops = harness.admin_get("/operations?limit=2").await;
     assert_eq!(ops.status, StatusCode::OK);
     assert_eq!(ops.json["total"], 3);
     let list = ops.json["operations"].as_array().unwrap();
@@ -1077,4 +1087,108 @@ async fn rate_limit_ignores_a_wall_clock_stepped_back() {
     tokio::time::advance(Duration::from_secs(1)).await;
     let (status, json) = oneshot(service, github_request("/webhook/github", "r-3")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+}
+
+#[tokio::test]
+async fn operations_and_health_detail_need_an_admin_token() {
+    let harness = Harness::start().await;
+    for auth in [
+        None,
+        Some("Bearer admin"),
+        Some("Bearer admin-new2"),
+        Some("admin-new"),
+    ] {
+        let ops = harness.get("/operations", auth).await;
+        assert_error(&ops, 401, "unauthorized");
+        assert_eq!(ops.headers["www-authenticate"], "Bearer");
+    }
+    // Either token of a rotation works.
+    for token in ["admin-new", "admin-old"] {
+        let ops = harness
+            .get("/operations", Some(&format!("Bearer {token}")))
+            .await;
+        assert_eq!(ops.status, StatusCode::OK, "{}", ops.json);
+    }
+    // Liveness needs nothing and says nothing more.
+    let live = harness.get("/health", None).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_eq!(live.json, serde_json::json!({"status": "ok"}));
+    let wrong = harness.get("/health", Some("Bearer nope")).await;
+    assert_error(&wrong, 401, "unauthorized");
+    let detail = harness.admin_get("/health").await;
+    assert_eq!(detail.json["components"]["store"]["status"], "up");
+}
+
+#[tokio::test]
+async fn without_admin_tokens_detail_and_operations_are_refused() {
+    let (service, _) = plain_service(ManualClock::at_unix(NOW), |b| b);
+    let gateway = Gateway::new(service);
+    let request = |path: &str, auth: Option<&str>| {
+        let mut r = Request::get(path);
+        if let Some(auth) = auth {
+            r = r.header("authorization", auth);
+        }
+        r.body(axum::body::Body::empty()).unwrap()
+    };
+    let (status, json) = oneshot(gateway.clone(), request("/operations", Some("Bearer x"))).await;
+    assert_eq!(
+        (status.as_u16(), &json["error"]["code"]),
+        (403, &"admin_not_configured".into())
+    );
+    let (status, json) = oneshot(gateway.clone(), request("/operations", None)).await;
+    assert_eq!(
+        (status.as_u16(), &json["error"]["code"]),
+        (401, &"unauthorized".into())
+    );
+    let (status, json) = oneshot(gateway.clone(), request("/health", Some("Bearer x"))).await;
+    assert_eq!(
+        (status.as_u16(), &json["error"]["code"]),
+        (403, &"admin_not_configured".into())
+    );
+    let (status, json) = oneshot(gateway, request("/health", None)).await;
+    assert_eq!(
+        (status, json),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+}
+
+#[tokio::test]
+async fn unavailable_store_is_a_bare_503_and_the_probe_is_cached_for_a_second() {
+    let harness = Harness::start().await;
+    harness.store.failing.store(true, Ordering::SeqCst);
+    let live = harness.get("/health", None).await;
+    assert_eq!(live.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(live.json, serde_json::json!({"status": "unavailable"}));
+    let probes = harness.store.gets.load(Ordering::SeqCst);
+    // A flood within the second costs no further probe, and sees the
+    // cached answer even though the store is back.
+    harness.store.failing.store(false, Ordering::SeqCst);
+    for _ in 0..20 {
+        let live = harness.get("/health", None).await;
+        assert_eq!(live.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(harness.store.gets.load(Ordering::SeqCst), probes);
+    harness.clock.advance(Duration::from_secs(1));
+    assert_eq!(harness.get("/health", None).await.status, StatusCode::OK);
+    assert_eq!(harness.store.gets.load(Ordering::SeqCst), probes + 1);
+    // A clock stepped back does not keep the cached answer forever.
+    harness.store.failing.store(true, Ordering::SeqCst);
+    harness.clock.set_unix(NOW - 3600);
+    let live = harness.get("/health", None).await;
+    assert_eq!(live.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(harness.store.gets.load(Ordering::SeqCst), probes + 2);
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_sources_records_short_names() {
+    let harness = Harness::start().await;
+    let long = "x".repeat(16 * 1024);
+    let answer = harness
+        .post(&format!("/webhook/{long}"), &[], Bytes::from_static(b"{}"))
+        .await;
+    assert_error(&answer, 404, "unknown_source");
+    let ops = harness.admin_get("/operations?limit=1").await;
+    let source = ops.json["operations"][0]["source"].as_str().unwrap();
+    assert!(source.chars().count() <= 65, "{} chars", source.len());
+    assert!(source.ends_with('…'));
 }

@@ -37,6 +37,7 @@
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
 //! when that peer is a configured trusted proxy.
 
+mod admin;
 mod body;
 mod client_addr;
 mod error;
@@ -46,10 +47,11 @@ mod ingest;
 mod operations;
 mod rate_limit;
 
+pub use admin::{AdminTokenError, AdminTokens};
 pub use client_addr::{PeerAddr, ProxyHeader};
 pub use error::IngestError;
 pub use gateway::Gateway;
-pub use health::{DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
+pub use health::{DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
 pub use ingest::{
     DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceName, SourceOptions, WebhookService,
     WebhookServiceBuilder,
