@@ -686,7 +686,7 @@ fn unknown_name(raw: &str) -> Arc<str> {
     Arc::from(name)
 }
 
-fn mark_sensitive(headers: &mut HeaderMap) {
+pub(crate) fn mark_sensitive(headers: &mut HeaderMap) {
     for (name, value) in headers.iter_mut() {
         if is_sensitive(name) {
             value.set_sensitive(true);

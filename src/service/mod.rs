@@ -2,10 +2,11 @@
 //!
 //! | service | path | answers |
 //! | --- | --- | --- |
-//! | [`WebhookService`] | `POST {prefix}/webhook/{source}` | `202` accepted, `200` duplicate / ignored / Slack challenge, `401`, `400`, `403`, `404`, `405`, `413`, `429`, `503` |
-//! | [`HealthService`] | `GET {prefix}/health` | `200` healthy / `503` unhealthy |
-//! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | `200`, newest first, with the total |
+//! | [`WebhookService`] | `POST {prefix}/webhook/{source}`, or any path for one source ([`WebhookService::for_source`], [`SourceName`]) | `202` accepted, `200` duplicate / ignored / Slack challenge, `401`, `400`, `403`, `404`, `405`, `413`, `429`, `503` |
+//! | [`HealthService`] | `GET {prefix}/health` | liveness: `200 {"status":"ok"}` / `503`; component detail with an admin token |
+//! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | admin token: `200`, newest first, with the total; else `401` / `403` |
 //! | [`Gateway`] | all three under one prefix | |
+//! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
 //! [`IngestError::status`] is the one place that maps errors to statuses.
@@ -13,20 +14,25 @@
 //! [`http_body::Body`], so they mount in hyper, axum (`route_service`,
 //! `nest_service`) or any tower stack.
 //!
+//! Admin answers (`/operations`, `/health`'s detail) need a bearer token
+//! from [`AdminTokens`]; with none configured they are refused.
+//!
 //! # Mounting
 //!
-//! In axum, next to the application's own routes (axum's `ConnectInfo` can
-//! be copied into [`PeerAddr`] by a small middleware; see
+//! In axum, next to the application's own routes, at any path (axum's
+//! `ConnectInfo` can be copied into [`PeerAddr`] by a small middleware; see
 //! `examples/axum.rs`):
 //!
 //! ```
-//! # fn app(ingest: hookroom::service::WebhookService) -> axum::Router {
+//! # fn app(ingest: hookroom::service::WebhookService, admin: hookroom::service::AdminTokens)
+//! #     -> Option<axum::Router> {
 //! use hookroom::service::OperationsService;
 //!
-//! axum::Router::new()
+//! Some(axum::Router::new()
+//!     .route_service("/hooks/gh", ingest.for_source("github")?)
 //!     .route_service("/webhook/{source}", ingest.clone())
-//!     .route_service("/health", ingest.health_service())
-//!     .route_service("/operations", OperationsService::new(ingest.operations_log()))
+//!     .route_service("/health", ingest.health_service().admin_tokens(admin.clone()))
+//!     .route_service("/operations", OperationsService::new(ingest.operations_log()).admin_tokens(admin)))
 //! # }
 //! ```
 //!
@@ -46,6 +52,7 @@ mod health;
 mod ingest;
 mod operations;
 mod rate_limit;
+mod verify;
 
 pub use admin::{AdminTokenError, AdminTokens};
 pub use client_addr::{PeerAddr, ProxyHeader};
@@ -61,6 +68,7 @@ pub use operations::{
     OperationsService, Outcome,
 };
 pub use rate_limit::RateLimit;
+pub use verify::{Verify, VerifyFuture, VerifyLayer};
 
 use std::convert::Infallible;
 use std::future::Future;
