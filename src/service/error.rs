@@ -13,7 +13,8 @@ use crate::source::ParseError;
 use crate::task::StoreError;
 use crate::verify::VerifyError;
 
-/// Why the ingest service refused a request.
+/// Why a service here refused a request: the ingest service, the admin
+/// answers (`/operations`, `/health`'s detail), [`VerifyLayer`](super::VerifyLayer).
 ///
 /// Each variant has a stable [`code`](ErrorCode::code) and exactly one HTTP
 /// status, given by [`IngestError::status`]. Messages carry header and field

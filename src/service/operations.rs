@@ -29,7 +29,9 @@ pub struct Operation {
     /// When the answer was decided.
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
-    /// The source name from the path (`github`, …); empty when the path named none.
+    /// The source name (`github`, …). A name no source has is recorded cut
+    /// to 64 characters and escaped (anything but ASCII letters, digits,
+    /// `-`, `_` and `.`).
     pub source: Arc<str>,
     /// The provider event name, once parsed.
     #[serde(skip_serializing_if = "Option::is_none")]
