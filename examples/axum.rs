@@ -5,18 +5,24 @@
 //! ```
 //!
 //! The ingest service is a plain tower service, so axum mounts it with
-//! `route_service` next to the app's own routes; a small middleware copies
-//! axum's `ConnectInfo` into [`PeerAddr`] so per-source IP allowlists work.
+//! `route_service` next to the app's own routes, at any path:
+//! `for_source("github")` serves one source whatever the path, and a
+//! [`SourceName`] extension set by a middleware lets axum's own `{provider}`
+//! capture pick the source. A small middleware copies axum's `ConnectInfo`
+//! into [`PeerAddr`] so per-source IP allowlists work.
+//!
+//! `/hooks-operations` and `/hooks-health`'s detail need a token from
+//! `HOOKROOM_ADMIN_TOKEN` (comma-separated); without it they are refused.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
-use hookroom::service::{OperationsService, PeerAddr, WebhookService};
+use hookroom::service::{AdminTokens, OperationsService, PeerAddr, SourceName, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::InMemoryTaskStore;
@@ -34,8 +40,19 @@ async fn peer_addr(
     next.run(request).await
 }
 
+/// Takes the source from axum's `{provider}` capture.
+async fn source_from_path(
+    Path(provider): Path<String>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    request.extensions_mut().insert(SourceName::new(provider));
+    next.run(request).await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let admin = AdminTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
     let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET");
     let ingest = WebhookService::builder(
         one_room::router("triage"),
@@ -49,20 +66,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .build();
 
+    let github = ingest.for_source("github").ok_or("no github source")?;
     let app = axum::Router::new()
+        // The source from axum's capture (`route_layer` wraps the routes
+        // added so far: this one only).
+        .route_service("/in/{provider}", ingest.clone())
+        .route_layer(middleware::from_fn(source_from_path))
+        // One source at a path of the app's choosing.
+        .route_service("/hooks/gh", github)
         .route("/", get(|| async { "my app, with webhooks under /hooks" }))
         // `nest_service` strips `/hooks`, so the service sees `/webhook/{source}`.
         .nest_service("/hooks", ingest.clone())
-        .route_service("/hooks-health", ingest.health_service())
+        .route_service(
+            "/hooks-health",
+            ingest.health_service().admin_tokens(admin.clone()),
+        )
         .route_service(
             "/hooks-operations",
-            OperationsService::new(ingest.operations_log()),
+            OperationsService::new(ingest.operations_log()).admin_tokens(admin),
         )
         .layer(middleware::from_fn(peer_addr));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8937").await?;
     println!("axum app on http://{}", listener.local_addr()?);
-    println!("  POST /hooks/webhook/github   GET /hooks-health   GET /hooks-operations");
+    println!("  POST /hooks/gh   POST /in/github   POST /hooks/webhook/github");
+    println!("  GET /hooks-health   GET /hooks-operations (admin token)");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -19,44 +19,61 @@
 //! an explicit `--config`, a missing variable is a startup error naming it;
 //! `--strict` makes the shipped file strict too.
 //!
-//! On start it prints the endpoints and a ready-to-paste, signed `curl` for
-//! a test GitHub `pull_request.opened` delivery. Ctrl-C stops it gracefully
-//! (in-flight requests finish).
+//! On start it prints the endpoints. In development mode, with the
+//! development GitHub secret, it also prints a ready-to-paste, signed
+//! `curl` for a test `pull_request.opened` delivery; with real secrets it
+//! never prints a signature into its logs (GitHub's scheme has no timestamp
+//! and its delivery id is not signed, so a logged curl could be replayed
+//! forever): `--print-test-curl` prints one on stdout and exits instead.
+//!
+//! `/operations` and `/health`'s component detail need an admin bearer
+//! token from `HOOKROOM_ADMIN_TOKEN` (comma-separated, for rotation);
+//! without it they are refused, and `/health` answers liveness only.
+//!
+//! Connection limits: `--header-timeout SECS` (default 10),
+//! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
+//! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
+//! stops it gracefully (in-flight requests finish).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
-
-use http::Request;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tower_service::Service;
 
 use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
-use hookroom::service::{Gateway, PeerAddr, RouteCount, WebhookService};
+use hookroom::service::{AdminTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{InMemoryTaskStore, TaskStore};
 use hookroom::verify::{
-    self, GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secret, Secrets, SlackVerifier,
-    Verifier,
+    GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secret, Secrets, SlackVerifier, Verifier,
 };
 
+#[path = "support/banner.rs"]
+mod banner;
+#[path = "support/serve.rs"]
+mod serve;
+
+use banner::{ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
+
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/routes.json");
-const USAGE: &str =
-    "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict]";
+
+fn usage() -> String {
+    format!(
+        "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict] \
+         [--print-test-curl] {}",
+        serve::LIMIT_FLAGS
+    )
+}
 
 struct Args {
     config: Option<PathBuf>,
     listen: SocketAddr,
     store: String,
     strict: bool,
+    print_test_curl: bool,
+    limits: serve::Limits,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -71,10 +88,15 @@ fn parse_args() -> Result<Args, String> {
             "memory".into()
         },
         strict: false,
+        print_test_curl: false,
+        limits: serve::Limits::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .ok_or(format!("{flag} needs a value\n{}", usage()))
+        };
         match flag.as_str() {
             "--config" => args.config = Some(PathBuf::from(value()?)),
             "--listen" => {
@@ -85,8 +107,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--store" => args.store = value()?,
             "--strict" => args.strict = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown flag `{other}`\n{USAGE}")),
+            "--print-test-curl" => args.print_test_curl = true,
+            "-h" | "--help" => return Err(usage()),
+            other if serve::LIMIT_FLAG_NAMES.contains(&other) => {
+                let v = value()?;
+                args.limits.set(other, &v)?;
+            }
+            other => return Err(format!("unknown flag `{other}`\n{}", usage())),
         }
     }
     Ok(args)
@@ -112,14 +139,6 @@ fn open_store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
     ))
 }
 
-/// The development secret standing in for an unset `var`.
-fn dev_secret(var: &str) -> String {
-    format!(
-        "hookroom-dev-{}",
-        var.to_ascii_lowercase().replace('_', "-")
-    )
-}
-
 /// The verifier and parser for a built-in source name.
 fn builtin(name: &str, secrets: Secrets) -> Option<(Arc<dyn Verifier>, Arc<dyn Source>)> {
     Some(match name {
@@ -143,31 +162,6 @@ fn builtin(name: &str, secrets: Secrets) -> Option<(Arc<dyn Verifier>, Arc<dyn S
     })
 }
 
-/// A `pull_request.opened` body small enough to paste.
-const TEST_BODY: &str = r#"{"action":"opened","pull_request":{"number":42,"title":"Test PR","html_url":"https://github.com/octo-org/hello/pull/42"},"repository":{"full_name":"octo-org/hello","html_url":"https://github.com/octo-org/hello"}}"#;
-
-fn print_banner(listen: SocketAddr, sources: &[String], github_secret: Option<&[u8]>) {
-    println!("hookroom gateway listening on http://{listen}");
-    for source in sources {
-        println!("  POST http://{listen}/webhook/{source}");
-    }
-    println!("  GET  http://{listen}/health");
-    println!("  GET  http://{listen}/operations?limit=20");
-    if let Some(secret) = github_secret {
-        let signature = verify::github::sign(secret, TEST_BODY.as_bytes());
-        let delivery = uuid::Uuid::new_v4();
-        println!("\nA signed test delivery (paste it twice: the second answer is a duplicate):\n");
-        println!(
-            "curl -sS -X POST http://{listen}/webhook/github \\\n  \
-             -H 'Content-Type: application/json' \\\n  \
-             -H 'X-GitHub-Event: pull_request' \\\n  \
-             -H 'X-GitHub-Delivery: {delivery}' \\\n  \
-             -H 'X-Hub-Signature-256: {signature}' \\\n  \
-             --data-binary '{TEST_BODY}'\n"
-        );
-    }
-}
-
 async fn run(args: Args) -> Result<(), String> {
     let dev_mode = args.config.is_none() && !args.strict;
     if dev_mode && !args.listen.ip().is_loopback() {
@@ -179,8 +173,12 @@ async fn run(args: Args) -> Result<(), String> {
             args.listen
         ));
     }
+    let admin =
+        AdminTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
     let store = open_store(&args.store)?;
-    println!("task store: {}", args.store);
+    if !args.print_test_curl {
+        println!("task store: {}", args.store);
+    }
     let path = args
         .config
         .clone()
@@ -202,11 +200,12 @@ async fn run(args: Args) -> Result<(), String> {
         ),
         _ => format!("{}: {e}", path.display()),
     })?;
-    for var in defaulted.into_inner() {
+    let defaulted = defaulted.into_inner();
+    for var in &defaulted {
         eprintln!(
             "WARNING (development mode): {var} is not set; using the development secret `{}`.\n         \
              Set it (export {var}=...) before exposing this gateway, or pass --config / --strict.",
-            dev_secret(&var)
+            dev_secret(var)
         );
     }
     let router =
@@ -247,53 +246,37 @@ async fn run(args: Args) -> Result<(), String> {
             path.display()
         ));
     }
+    // A signature is printed only for a development secret: one made with
+    // a real secret could be replayed by anyone who reads the logs.
+    let test = TestCurl::choose(github_secret.as_deref().map(Vec::as_slice), &defaulted);
+    if args.print_test_curl {
+        return match github_secret {
+            Some(secret) => {
+                println!("{}", test_curl(args.listen, &secret));
+                Ok(())
+            }
+            None => Err("--print-test-curl: no github source is configured".into()),
+        };
+    }
     let ingest = builder.build();
-    let gateway =
-        Gateway::new(ingest.clone()).with_health(ingest.health_service().routes_count(route_count));
+    let gateway = Gateway::new(ingest.clone())
+        .admin_tokens(admin.clone())
+        .with_health(ingest.health_service().routes_count(route_count));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let listen = listener.local_addr().map_err(|e| e.to_string())?;
-    print_banner(
-        listen,
-        &sources,
-        github_secret.as_ref().map(|s| s.as_slice()),
+    print!(
+        "{}",
+        banner::banner(listen, &sources, test, &admin, &args.limits)
     );
 
-    let graceful = GracefulShutdown::new();
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        eprintln!("accept: {error}");
-                        continue;
-                    }
-                };
-                let gateway = gateway.clone();
-                let service = service_fn(move |mut request: Request<Incoming>| {
-                    request.extensions_mut().insert(PeerAddr(peer));
-                    gateway.clone().call(request)
-                });
-                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-            }
-            _ = &mut ctrl_c => {
-                println!("shutting down: finishing in-flight requests");
-                break;
-            }
-        }
-    }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(10)) => eprintln!("gave up waiting after 10 s"),
-    }
+    serve::serve(listener, gateway, args.limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down: finishing in-flight requests");
+    })
+    .await;
     Ok(())
 }
 

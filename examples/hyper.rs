@@ -2,30 +2,48 @@
 //!
 //! ```text
 //! cargo run --example hyper
+//! cargo run --example hyper -- --header-timeout 10 --request-timeout 30 --idle-timeout 60 --max-connections 10000
 //! ```
 //!
-//! One connection task per accepted socket; each request gets the socket's
-//! peer address as [`PeerAddr`] before it reaches the gateway.
+//! One connection task per accepted socket, with the limits a public
+//! endpoint needs (a header-read timeout, a whole-request timeout, an idle
+//! keep-alive timeout and a connection cap; the flags above show the
+//! defaults); each request gets the socket's peer address as
+//! [`PeerAddr`](hookroom::service::PeerAddr) before it reaches the gateway.
+//! The serving loop is `examples/support/serve.rs`: copy it along.
+//!
+//! `/operations` and `/health`'s detail need a token from
+//! `HOOKROOM_ADMIN_TOKEN` (comma-separated); without it they are refused.
 
 use std::sync::Arc;
 
-use http::Request;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tower_service::Service;
-
-use hookroom::service::{Gateway, PeerAddr, WebhookService};
+use hookroom::service::{AdminTokens, Gateway, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::task::InMemoryTaskStore;
 use hookroom::verify::GithubVerifier;
 
 #[path = "support/one_room.rs"]
 mod one_room;
+#[path = "support/serve.rs"]
+mod serve;
+
+fn limits() -> Result<serve::Limits, String> {
+    let mut limits = serve::Limits::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let usage = || format!("usage: hyper {}", serve::LIMIT_FLAGS);
+        let value = args.next().ok_or_else(usage)?;
+        if !limits.set(&flag, &value)? {
+            return Err(format!("unknown flag `{flag}`\n{}", usage()));
+        }
+    }
+    Ok(limits)
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let limits = limits()?;
+    let admin = AdminTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
     let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET");
     let ingest = WebhookService::builder(
         one_room::router("triage"),
@@ -37,28 +55,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(GithubSource::new()),
     )
     .build();
-    let gateway = Gateway::new(ingest);
+    let gateway = Gateway::new(ingest).admin_tokens(admin);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8936").await?;
     println!("hyper server on http://{}", listener.local_addr()?);
-    println!("  POST /webhook/github   GET /health   GET /operations");
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let gateway = gateway.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(PeerAddr(peer));
-                gateway.clone().call(request)
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("connection from {peer}: {error}");
-            }
-        });
-    }
+    println!("  POST /webhook/github   GET /health   GET /operations (admin token)");
+    println!("  limits: {limits:?}");
+    serve::serve(listener, gateway, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
 }

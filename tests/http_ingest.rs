@@ -24,7 +24,7 @@ use tower_service::Service;
 use hookroom::clock::ManualClock;
 use hookroom::route::{RoutesConfig, RuleRouter};
 use hookroom::service::{
-    Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService, WebhookServiceBuilder,
+    AdminTokens, Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService, WebhookServiceBuilder,
 };
 use hookroom::source::{GenericSource, GithubSource, HuggingFaceSource, JiraSource, SlackSource};
 use hookroom::status::{JobEvent, SinkError, StatusSink};
@@ -42,6 +42,8 @@ const JIRA_SECRET: &str = "jira-webhook-secret";
 const HF_SECRET: &str = "hf-shared-secret";
 const GENERIC_SECRET: &str = "generic-secret";
 const NOW: i64 = 1_700_000_000;
+/// The harness gateway's admin tokens (two, as during a rotation).
+const ADMIN_TOKENS: &str = "admin-new,admin-old";
 
 // ---------------------------------------------------------------------------
 // The real verifiers, parsers, router and memory store; two failure-injecting
@@ -68,10 +70,12 @@ fn router() -> Arc<RuleRouter> {
 }
 
 /// The memory store; `insert` and `get` fail while `failing` is set.
+/// Counts `get` calls (the health probe is one).
 #[derive(Debug, Default)]
 struct FlakyStore {
     inner: InMemoryTaskStore,
     failing: AtomicBool,
+    gets: std::sync::atomic::AtomicUsize,
 }
 
 impl FlakyStore {
@@ -93,6 +97,7 @@ impl TaskStore for FlakyStore {
         self.inner.insert(task).await
     }
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.get(id).await
     }
@@ -210,6 +215,16 @@ fn build(
     clock: ManualClock,
     tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
 ) -> Gateway {
+    Gateway::new(build_service(store, sink, clock, tune))
+        .admin_tokens(AdminTokens::parse_list(ADMIN_TOKENS).unwrap())
+}
+
+fn build_service(
+    store: Arc<FlakyStore>,
+    sink: Arc<RecordingSink>,
+    clock: ManualClock,
+    tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
+) -> WebhookService {
     let generic = HmacVerifier::builder("x-signature")
         .prefix("sha256=")
         .build(GENERIC_SECRET)
@@ -239,7 +254,7 @@ fn build(
             Arc::new(HuggingFaceSource::new()),
         )
         .source("generic", Arc::new(generic), Arc::new(GenericSource::new()));
-    Gateway::new(tune(builder).build())
+    tune(builder).build()
 }
 
 impl Harness {
@@ -316,6 +331,21 @@ impl Harness {
     async fn post(&self, path: &str, headers: &[(String, String)], body: Bytes) -> Answer {
         self.send("POST", path, headers, Full::new(body).boxed())
             .await
+    }
+
+    /// `GET path` with `authorization` (if any).
+    async fn get(&self, path: &str, authorization: Option<&str>) -> Answer {
+        let headers: Vec<_> = authorization
+            .map(|a| h("authorization", a))
+            .into_iter()
+            .collect();
+        self.send("GET", path, &headers, Full::new(Bytes::new()).boxed())
+            .await
+    }
+
+    /// `GET path` as an admin.
+    async fn admin_get(&self, path: &str) -> Answer {
+        self.get(path, Some("Bearer admin-old")).await
     }
 
     async fn tasks(&self) -> Vec<Task> {
@@ -755,9 +785,7 @@ async fn failing_store_gives_503_and_never_a_2xx() {
     );
     assert!(harness.sink.events.lock().unwrap().is_empty());
 
-    let health = harness
-        .send("GET", "/health", &[], Full::new(Bytes::new()).boxed())
-        .await;
+    let health = harness.admin_get("/health").await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.json["components"]["store"]["status"], "down");
 
@@ -809,7 +837,7 @@ async fn created_job_is_published_and_a_failing_sink_does_not_fail_the_request()
 }
 
 #[tokio::test]
-async fn rate_limit_answers_429_with_retry_after_then_recovers() {
+async fn rate_limit_answers_429_with_retry_after() {
     let harness = Harness::start_with(|b| {
         b.source_with(
             "limited",
@@ -840,8 +868,6 @@ async fn rate_limit_answers_429_with_retry_after_then_recovers() {
     let limited = send(3).await;
     assert_error(&limited, 429, "rate_limited");
     assert_eq!(limited.headers["retry-after"], "1");
-    harness.clock.advance(Duration::from_secs(1));
-    assert_eq!(send(4).await.status, StatusCode::ACCEPTED);
     // Other sources are not limited.
     let body = Bytes::from_static(b"{\"action\":\"opened\"}");
     for n in 0..5 {
@@ -894,9 +920,7 @@ async fn allowlist_uses_the_peer_and_trusts_forwarded_only_from_proxies() {
 #[tokio::test]
 async fn health_and_operations_report_the_deliveries() {
     let harness = Harness::start().await;
-    let health = harness
-        .send("GET", "/health", &[], Full::new(Bytes::new()).boxed())
-        .await;
+    let health = harness.admin_get("/health").await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json["status"], "healthy");
     assert_eq!(
@@ -914,14 +938,7 @@ async fn health_and_operations_report_the_deliveries() {
         .post("/webhook/nope", &[], Bytes::from_static(b"{}"))
         .await;
 
-    let ops = harness
-        .send(
-            "GET",
-            "/operations?limit=2",
-            &[],
-            Full::new(Bytes::new()).boxed(),
-        )
-        .await;
+    let ops = harness.admin_get("/operations?limit=2").await;
     assert_eq!(ops.status, StatusCode::OK);
     assert_eq!(ops.json["total"], 3);
     let list = ops.json["operations"].as_array().unwrap();
@@ -952,4 +969,229 @@ async fn prefix_moves_every_endpoint() {
         .send("GET", "/hooks/health", &[], Full::new(Bytes::new()).boxed())
         .await;
     assert_eq!(health.status, StatusCode::OK);
+}
+
+/// Sends `request` through `service` without a socket; the status and JSON.
+async fn oneshot<S, B>(service: S, request: Request<axum::body::Body>) -> (StatusCode, Value)
+where
+    S: Service<Request<axum::body::Body>, Response = http::Response<B>, Error = Infallible>,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    use tower::ServiceExt;
+    let response = service.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    // axum's own 404 has an empty body.
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, json)
+}
+
+fn github_request(path: &str, delivery: &str) -> Request<axum::body::Body> {
+    let body = Bytes::from_static(b"{\"action\":\"opened\"}");
+    let mut request = Request::post(path);
+    for (k, v) in github_headers("pull_request", delivery, &body) {
+        request = request.header(k, v);
+    }
+    request.body(axum::body::Body::from(body)).unwrap()
+}
+
+fn plain_service(
+    clock: ManualClock,
+    tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
+) -> (WebhookService, Arc<FlakyStore>) {
+    let store = Arc::new(FlakyStore::default());
+    let sink = Arc::new(RecordingSink::default());
+    (build_service(store.clone(), sink, clock, tune), store)
+}
+
+#[tokio::test]
+async fn for_source_mounts_one_source_at_any_axum_path() {
+    let (service, store) = plain_service(ManualClock::at_unix(NOW), |b| b);
+    assert!(service.for_source("gitlab").is_none());
+    let app = axum::Router::new()
+        .route_service("/hooks/gh", service.for_source("github").unwrap())
+        .route_service("/hooks/gh/{*rest}", service.for_source("github").unwrap());
+    let (status, json) = oneshot(app.clone(), github_request("/hooks/gh", "mounted-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    assert_eq!(json["room"], "pr-review");
+    // The path is the host's: even one naming another source is github's.
+    let (status, json) = oneshot(
+        app.clone(),
+        github_request("/hooks/gh/webhook/slack", "m-2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    let tasks = store.list(&TaskQuery::default()).await.unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks.iter().all(|t| t.source == "github"));
+    // Anything else at that path is still checked: a bad signature is 401.
+    let mut forged = github_request("/hooks/gh", "m-3");
+    forged
+        .headers_mut()
+        .insert("x-hub-signature-256", "sha256=00".parse().unwrap());
+    let (status, json) = oneshot(app.clone(), forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
+    let (status, _) = oneshot(app, github_request("/hooks/other", "m-4")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn source_name_extension_from_an_axum_capture_picks_the_source() {
+    use axum::extract::Path;
+    use axum::middleware::{self, Next};
+    use hookroom::service::SourceName;
+
+    async fn source_from_path(
+        Path(provider): Path<String>,
+        mut request: axum::extract::Request,
+        next: Next,
+    ) -> axum::response::Response {
+        request.extensions_mut().insert(SourceName::new(provider));
+        next.run(request).await
+    }
+
+    let (service, store) = plain_service(ManualClock::at_unix(NOW), |b| b);
+    let app = axum::Router::new()
+        .route_service("/in/{provider}", service)
+        .route_layer(middleware::from_fn(source_from_path));
+    let (status, json) = oneshot(app.clone(), github_request("/in/github", "ext-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    assert_eq!(store.list(&TaskQuery::default()).await.unwrap().len(), 1);
+    let (status, json) = oneshot(app, github_request("/in/gitlab", "ext-2")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+    assert_eq!(json["error"]["code"], "unknown_source");
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_ignores_a_wall_clock_stepped_back() {
+    let clock = ManualClock::at_unix(NOW);
+    let (service, _) = plain_service(clock.clone(), |b| {
+        b.source_with(
+            "github",
+            Arc::new(GithubVerifier::new(GITHUB_SECRET)),
+            Arc::new(GithubSource::new()),
+            SourceOptions::new().rate_limit(RateLimit::new(1, 1)),
+        )
+    });
+    let (status, _) = oneshot(service.clone(), github_request("/webhook/github", "r-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, json) = oneshot(service.clone(), github_request("/webhook/github", "r-2")).await;
+    assert_eq!(
+        (status, &json["error"]["code"]),
+        (StatusCode::TOO_MANY_REQUESTS, &"rate_limited".into())
+    );
+    // The wall clock is stepped back an hour; one real second passes.
+    clock.set_unix(NOW - 3600);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let (status, json) = oneshot(service, github_request("/webhook/github", "r-3")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+}
+
+#[tokio::test]
+async fn operations_and_health_detail_need_an_admin_token() {
+    let harness = Harness::start().await;
+    for auth in [
+        None,
+        Some("Bearer admin"),
+        Some("Bearer admin-new2"),
+        Some("admin-new"),
+    ] {
+        let ops = harness.get("/operations", auth).await;
+        assert_error(&ops, 401, "unauthorized");
+        assert_eq!(ops.headers["www-authenticate"], "Bearer");
+    }
+    // Either token of a rotation works.
+    for token in ["admin-new", "admin-old"] {
+        let ops = harness
+            .get("/operations", Some(&format!("Bearer {token}")))
+            .await;
+        assert_eq!(ops.status, StatusCode::OK, "{}", ops.json);
+    }
+    // Liveness needs nothing and says nothing more.
+    let live = harness.get("/health", None).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_eq!(live.json, serde_json::json!({"status": "ok"}));
+    let wrong = harness.get("/health", Some("Bearer nope")).await;
+    assert_error(&wrong, 401, "unauthorized");
+    let detail = harness.admin_get("/health").await;
+    assert_eq!(detail.json["components"]["store"]["status"], "up");
+}
+
+#[tokio::test]
+async fn without_admin_tokens_detail_and_operations_are_refused() {
+    let (service, _) = plain_service(ManualClock::at_unix(NOW), |b| b);
+    let gateway = Gateway::new(service);
+    let request = |path: &str, auth: Option<&str>| {
+        let mut r = Request::get(path);
+        if let Some(auth) = auth {
+            r = r.header("authorization", auth);
+        }
+        r.body(axum::body::Body::empty()).unwrap()
+    };
+    let (status, json) = oneshot(gateway.clone(), request("/operations", Some("Bearer x"))).await;
+    assert_eq!(
+        (status.as_u16(), &json["error"]["code"]),
+        (403, &"admin_not_configured".into())
+    );
+    let (status, json) = oneshot(gateway.clone(), request("/operations", None)).await;
+    assert_eq!(
+        (status.as_u16(), &json["error"]["code"]),
+        (401, &"unauthorized".into())
+    );
+    let (status, json) = oneshot(gateway.clone(), request("/health", Some("Bearer x"))).await;
+    assert_eq!(
+        (status.as_u16(), &json["error"]["code"]),
+        (403, &"admin_not_configured".into())
+    );
+    let (status, json) = oneshot(gateway, request("/health", None)).await;
+    assert_eq!(
+        (status, json),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+}
+
+#[tokio::test]
+async fn unavailable_store_is_a_bare_503_and_the_probe_is_cached_for_a_second() {
+    let harness = Harness::start().await;
+    harness.store.failing.store(true, Ordering::SeqCst);
+    let live = harness.get("/health", None).await;
+    assert_eq!(live.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(live.json, serde_json::json!({"status": "unavailable"}));
+    let probes = harness.store.gets.load(Ordering::SeqCst);
+    // A flood within the second costs no further probe, and sees the
+    // cached answer even though the store is back.
+    harness.store.failing.store(false, Ordering::SeqCst);
+    for _ in 0..20 {
+        let live = harness.get("/health", None).await;
+        assert_eq!(live.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(harness.store.gets.load(Ordering::SeqCst), probes);
+    harness.clock.advance(Duration::from_secs(1));
+    assert_eq!(harness.get("/health", None).await.status, StatusCode::OK);
+    assert_eq!(harness.store.gets.load(Ordering::SeqCst), probes + 1);
+    // A clock stepped back does not keep the cached answer forever.
+    harness.store.failing.store(true, Ordering::SeqCst);
+    harness.clock.set_unix(NOW - 3600);
+    let live = harness.get("/health", None).await;
+    assert_eq!(live.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(harness.store.gets.load(Ordering::SeqCst), probes + 2);
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_sources_records_short_names() {
+    let harness = Harness::start().await;
+    let long = "x".repeat(16 * 1024);
+    let answer = harness
+        .post(&format!("/webhook/{long}"), &[], Bytes::from_static(b"{}"))
+        .await;
+    assert_error(&answer, 404, "unknown_source");
+    let ops = harness.admin_get("/operations?limit=1").await;
+    let source = ops.json["operations"][0]["source"].as_str().unwrap();
+    assert!(source.chars().count() <= 65, "{} chars", source.len());
+    assert!(source.ends_with('…'));
 }

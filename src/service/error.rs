@@ -13,7 +13,8 @@ use crate::source::ParseError;
 use crate::task::StoreError;
 use crate::verify::VerifyError;
 
-/// Why the ingest service refused a request.
+/// Why a service here refused a request: the ingest service, the admin
+/// answers (`/operations`, `/health`'s detail), [`VerifyLayer`](super::VerifyLayer).
 ///
 /// Each variant has a stable [`code`](ErrorCode::code) and exactly one HTTP
 /// status, given by [`IngestError::status`]. Messages carry header and field
@@ -52,6 +53,15 @@ pub enum IngestError {
     /// The task store did not take the task; nothing was acknowledged
     /// (`503 store_unavailable`).
     Store(StoreError),
+    /// An admin answer without a valid admin bearer token
+    /// (`401 unauthorized`, with `WWW-Authenticate: Bearer`).
+    Unauthorized,
+    /// An admin answer while no admin token is configured
+    /// (`403 admin_not_configured`).
+    AdminNotConfigured,
+    /// The request was not received and answered in time
+    /// (`408 request_timeout`); for servers that bound a request's time.
+    RequestTimeout,
 }
 
 impl IngestError {
@@ -67,11 +77,15 @@ impl IngestError {
             Self::BodyRead | Self::Parse(_) => StatusCode::BAD_REQUEST,
             Self::Verify(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::AdminNotConfigured => StatusCode::FORBIDDEN,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
     /// The JSON error response: `{"error":{"code":"…","message":"…"}}`, with
-    /// `Allow` on 405 and `Retry-After` on 429.
+    /// `Allow` on 405, `Retry-After` on 429, `WWW-Authenticate` on 401 for
+    /// an admin token and `Connection: close` on 408.
     pub fn to_response(&self) -> Response<ServiceBody> {
         let message = match self {
             // The store's own message may name backend details (paths, hosts);
@@ -100,6 +114,16 @@ impl IngestError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
+            Self::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RequestTimeout => {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         response
@@ -119,6 +143,9 @@ impl ErrorCode for IngestError {
             Self::Verify(e) => e.code(),
             Self::Parse(e) => e.code(),
             Self::Store(_) => "store_unavailable",
+            Self::Unauthorized => "unauthorized",
+            Self::AdminNotConfigured => "admin_not_configured",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 }
@@ -140,6 +167,11 @@ impl std::fmt::Display for IngestError {
             Self::Verify(e) => write!(f, "signature verification failed: {e}"),
             Self::Parse(e) => e.fmt(f),
             Self::Store(e) => write!(f, "task store unavailable: {e}"),
+            Self::Unauthorized => f.write_str("a valid admin bearer token is required"),
+            Self::AdminNotConfigured => {
+                f.write_str("no admin token is configured; admin answers are disabled")
+            }
+            Self::RequestTimeout => f.write_str("the request was not received in time"),
         }
     }
 }
@@ -221,6 +253,9 @@ mod tests {
             IngestError::Parse(ParseError::MissingField {
                 field: "/action".into(),
             }),
+            IngestError::Unauthorized,
+            IngestError::AdminNotConfigured,
+            IngestError::RequestTimeout,
             IngestError::Store(StoreError::Backend {
                 store: "test",
                 source: "disk on fire at /secret/path".into(),
@@ -244,7 +279,12 @@ mod tests {
     #[test]
     fn statuses_follow_the_design_table() {
         let statuses: Vec<u16> = all().iter().map(|e| e.status().as_u16()).collect();
-        assert_eq!(statuses, [404, 404, 405, 403, 429, 413, 400, 401, 400, 503]);
+        assert_eq!(
+            statuses,
+            [
+                404, 404, 405, 403, 429, 413, 400, 401, 400, 401, 403, 408, 503
+            ]
+        );
     }
 
     #[tokio::test]

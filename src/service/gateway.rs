@@ -7,6 +7,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use super::admin::AdminTokens;
 use super::error::IngestError;
 use super::health::HealthService;
 use super::ingest::WebhookService;
@@ -22,19 +23,21 @@ use super::{ResponseFuture, ServiceBody};
 /// | `{prefix}/operations` | [`OperationsService`] (unless [removed](Gateway::without_operations)) |
 ///
 /// Anything else is `404 not_found`. Matching is plain string comparison: no
-/// router dependency.
+/// router dependency. `/operations` and `/health`'s component detail need
+/// one of the gateway's [admin tokens](Gateway::admin_tokens); without any,
+/// they are refused.
 ///
 /// ```
 /// # async fn demo(ingest: hookroom::service::WebhookService) {
-/// use hookroom::service::Gateway;
+/// use hookroom::service::{AdminTokens, Gateway};
 /// use tower::ServiceExt;
 ///
-/// let gateway = Gateway::new(ingest);
-/// let response = gateway
-///     .oneshot(http::Request::get("/operations?limit=5").body(String::new()).unwrap())
-///     .await
+/// let gateway = Gateway::new(ingest).admin_tokens(AdminTokens::parse_list("s3cret").unwrap());
+/// let request = http::Request::get("/operations?limit=5")
+///     .header("authorization", "Bearer s3cret")
+///     .body(String::new())
 ///     .unwrap();
-/// assert_eq!(response.status(), 200);
+/// assert_eq!(gateway.oneshot(request).await.unwrap().status(), 200);
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -44,6 +47,7 @@ pub struct Gateway {
     operations: Option<OperationsService>,
     health_path: String,
     operations_path: String,
+    admin: AdminTokens,
 }
 
 impl Gateway {
@@ -57,12 +61,24 @@ impl Gateway {
             health: Some(ingest.health_service()),
             operations: Some(OperationsService::new(ingest.operations_log())),
             ingest,
+            admin: AdminTokens::none(),
         }
     }
 
-    /// Replaces the health service (e.g. one that also reports a route count).
+    /// The bearer tokens that may read `/operations` and `/health`'s
+    /// component detail, for every service the gateway serves (they replace
+    /// the services' own).
+    pub fn admin_tokens(mut self, tokens: AdminTokens) -> Self {
+        self.health = self.health.map(|h| h.admin_tokens(tokens.clone()));
+        self.operations = self.operations.map(|o| o.admin_tokens(tokens.clone()));
+        self.admin = tokens;
+        self
+    }
+
+    /// Replaces the health service (e.g. one that also reports a route
+    /// count); it answers with the gateway's admin tokens.
     pub fn with_health(mut self, health: HealthService) -> Self {
-        self.health = Some(health);
+        self.health = Some(health.admin_tokens(self.admin.clone()));
         self
     }
 
@@ -143,10 +159,11 @@ mod tests {
     }
 
     async fn get(gateway: &mut Gateway, path: &str) -> (u16, serde_json::Value) {
-        let response = gateway
-            .call(Request::get(path).body(Full::new(Bytes::new())).unwrap())
-            .await
+        let request = Request::get(path)
+            .header("authorization", "Bearer admin")
+            .body(Full::new(Bytes::new()))
             .unwrap();
+        let response = gateway.call(request).await.unwrap();
         let status = response.status().as_u16();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&body).unwrap())
@@ -155,7 +172,9 @@ mod tests {
     #[tokio::test]
     async fn paths_dispatch_under_the_prefix() {
         let health = ingest().health_service().routes_count(Arc::new(|| 7));
-        let mut gateway = Gateway::new(ingest()).with_health(health);
+        let mut gateway = Gateway::new(ingest())
+            .admin_tokens(AdminTokens::parse_list("admin").unwrap())
+            .with_health(health);
         let (status, body) = get(&mut gateway, "/api/health").await;
         // No sources configured: the gateway cannot ingest anything.
         assert_eq!(status, 503);

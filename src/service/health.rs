@@ -1,4 +1,5 @@
-//! `GET /health`: whether each component can do its part.
+//! `GET /health`: liveness for anyone, whether each component can do its
+//! part for an admin.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::admin::{Access, AdminTokens};
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
 use crate::clock::{Clock, SystemClock};
@@ -17,14 +19,30 @@ use crate::task::{TaskId, TaskStore};
 /// How long the store probe may take before the store counts as down.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a store probe's result answers `/health` before the store is
+/// probed again: a flood of `/health` requests costs the store one lookup a
+/// second.
+pub const DEFAULT_PROBE_CACHE: Duration = Duration::from_secs(1);
+
+/// The last store probe: when (on the service's clock) and its result.
+type LastProbe = Arc<tokio::sync::Mutex<Option<(time::OffsetDateTime, Result<(), &'static str>)>>>;
+
 /// Counts the routes currently configured (for the `routes` component).
 pub type RouteCount = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// The `/health` service.
 ///
-/// Answers `200` with `"status":"healthy"` when the store answers a cheap
-/// probe (a lookup of an id that never exists) within the timeout and at
-/// least one source is configured, `503` `"unhealthy"` otherwise:
+/// Healthy means: the store answers a cheap probe (a lookup of an id that
+/// never exists) within the timeout, and at least one source is configured.
+/// The probe's result is reused for [`DEFAULT_PROBE_CACHE`] (on the
+/// service's [`Clock`]), and concurrent requests share one probe.
+///
+/// Without an `Authorization` header it answers liveness only:
+/// `200 {"status":"ok"}` or `503 {"status":"unavailable"}`. With a valid
+/// admin bearer token ([`admin_tokens`](Self::admin_tokens)) it answers
+/// `200` `"healthy"` or `503` `"unhealthy"` with each component; a wrong
+/// token is `401 unauthorized`, any token while none is configured
+/// `403 admin_not_configured`:
 ///
 /// ```json
 /// {"status":"healthy","timestamp":"…",
@@ -40,7 +58,10 @@ pub struct HealthService {
     sources: Arc<[String]>,
     routes: Option<RouteCount>,
     probe_timeout: Duration,
+    probe_cache: Duration,
     clock: Arc<dyn Clock>,
+    admin: AdminTokens,
+    last_probe: LastProbe,
 }
 
 impl std::fmt::Debug for HealthService {
@@ -50,6 +71,8 @@ impl std::fmt::Debug for HealthService {
             .field("sources", &self.sources)
             .field("routes", &self.routes.as_ref().map(|_| "fn"))
             .field("probe_timeout", &self.probe_timeout)
+            .field("probe_cache", &self.probe_cache)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -89,13 +112,34 @@ impl HealthService {
             sources: Arc::from(Vec::new()),
             routes: None,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            probe_cache: DEFAULT_PROBE_CACHE,
             clock: Arc::new(SystemClock),
+            admin: AdminTokens::none(),
+            last_probe: LastProbe::default(),
         }
     }
 
     /// The configured source names to report.
-    pub fn sources(mut self, names: Vec<String>) -> Self {
-        self.sources = Arc::from(names);
+    pub fn sources<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.sources = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The bearer tokens that may read the component detail (default: none,
+    /// and the detail is refused).
+    pub fn admin_tokens(mut self, tokens: AdminTokens) -> Self {
+        self.admin = tokens;
+        self
+    }
+
+    /// How long a probe's result is reused (default [`DEFAULT_PROBE_CACHE`];
+    /// zero probes on every request).
+    pub fn probe_cache(mut self, ttl: Duration) -> Self {
+        self.probe_cache = ttl;
         self
     }
 
@@ -111,22 +155,60 @@ impl HealthService {
         self
     }
 
-    /// The clock for the report's timestamp.
+    /// The clock for the report's timestamp and the probe cache.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
-    async fn report(&self) -> Response<ServiceBody> {
+    /// The store probe's result, from the cache while it is fresh.
+    async fn probe_store(&self) -> Result<(), &'static str> {
+        // Held across the probe: concurrent requests wait for one probe.
+        let mut last = self.last_probe.lock().await;
+        let now = self.clock.now();
+        if let Some((at, result)) = *last {
+            // A clock stepped back makes the entry stale, not eternal.
+            if at <= now && now - at < self.probe_cache {
+                return result;
+            }
+        }
         let probe_id = TaskId::from("hookroom-health-probe");
-        let store = match tokio::time::timeout(self.probe_timeout, self.store.get(&probe_id)).await
+        let result = match tokio::time::timeout(self.probe_timeout, self.store.get(&probe_id)).await
         {
-            Ok(Ok(_)) => Component::up(),
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "health: task store probe failed");
-                Component::down(error.code())
+                Err(error.code())
             }
-            Err(_) => Component::down("timeout"),
+            Err(_) => Err("timeout"),
+        };
+        *last = Some((self.clock.now(), result));
+        result
+    }
+
+    /// `{"status":"ok"}` or `503 {"status":"unavailable"}`, nothing else.
+    async fn liveness(&self) -> Response<ServiceBody> {
+        #[derive(Serialize)]
+        struct Liveness {
+            status: &'static str,
+        }
+        let up = self.probe_store().await.is_ok() && !self.sources.is_empty();
+        if up {
+            json_response(StatusCode::OK, &Liveness { status: "ok" })
+        } else {
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &Liveness {
+                    status: "unavailable",
+                },
+            )
+        }
+    }
+
+    async fn report(&self) -> Response<ServiceBody> {
+        let store = match self.probe_store().await {
+            Ok(()) => Component::up(),
+            Err(code) => Component::down(code),
         };
         let sources = Component {
             configured: Some(self.sources.to_vec()),
@@ -194,6 +276,15 @@ impl<B> tower_service::Service<Request<B>> for HealthService {
             return Box::pin(std::future::ready(Ok(response)));
         }
         let this = self.clone();
-        Box::pin(async move { Ok(this.report().await) })
+        match self.admin.check(request.headers()) {
+            Access::Anonymous => Box::pin(async move { Ok(this.liveness().await) }),
+            Access::Granted => Box::pin(async move { Ok(this.report().await) }),
+            Access::Denied => Box::pin(std::future::ready(Ok(
+                IngestError::Unauthorized.to_response()
+            ))),
+            Access::NotConfigured => Box::pin(std::future::ready(Ok(
+                IngestError::AdminNotConfigured.to_response(),
+            ))),
+        }
     }
 }

@@ -6,19 +6,18 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
-use http::header::{self, HeaderName};
+use http::header::HeaderName;
 use http::{HeaderMap, Method, Request, Response, StatusCode, request::Parts};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ipnet::IpNet;
 use serde::Serialize;
 use tracing::Instrument;
 
+use super::body::read_limited;
 use super::client_addr::{PeerAddr, ProxyHeader, client_ip, is_in};
 use super::error::{IngestError, json_response};
 use super::health::HealthService;
-use super::operations::{Operation, OperationsLog};
+use super::operations::{Operation, OperationsLog, Outcome};
 use super::rate_limit::{Bucket, RateLimit};
 use super::{ResponseFuture, ServiceBody};
 use crate::clock::{Clock, SystemClock};
@@ -44,6 +43,44 @@ pub const SENSITIVE_HEADERS: &[&str] = &[
     "webhook-signature",
     "stripe-signature",
 ];
+
+/// The longest source name, in characters, that the operations log and the
+/// tracing span record for a request naming no configured source. Longer
+/// names are cut and end in `…`.
+const UNKNOWN_NAME_CHARS: usize = 64;
+
+/// Which source a request is for, set by the host's router as a request
+/// extension when it mounts a [`WebhookService`] at a path of its own.
+///
+/// The service takes the source from, in order: the one it was made for
+/// ([`WebhookService::for_source`]), this extension, then the
+/// `{prefix}/webhook/{source}` path.
+///
+/// ```
+/// # async fn demo(service: hookroom::service::WebhookService) {
+/// use hookroom::service::SourceName;
+/// use tower::ServiceExt;
+///
+/// let mut request = http::Request::post("/anything").body(String::new()).unwrap();
+/// request.extensions_mut().insert(SourceName::new("github"));
+/// let response = service.oneshot(request).await.unwrap();
+/// # let _ = response;
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceName(Arc<str>);
+
+impl SourceName {
+    /// Names the source `name`.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self(name.into())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Per-source options: a rate limit and an IP allowlist.
 ///
@@ -119,7 +156,8 @@ struct Inner {
 }
 
 /// The ingest service: a [`tower_service::Service`] for
-/// `POST {prefix}/webhook/{source}`.
+/// `POST {prefix}/webhook/{source}`, or for one source at any path
+/// ([`for_source`](Self::for_source), [`SourceName`]).
 ///
 /// Each request goes through: method check (`405`), source lookup (`404`),
 /// IP allowlist (`403`), body limit while streaming (`413`), [`Verifier`]
@@ -180,6 +218,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct WebhookService {
     inner: Arc<Inner>,
+    /// The source every request is for, whatever its path.
+    only: Option<Arc<str>>,
 }
 
 /// Builds a [`WebhookService`]; see [`WebhookService::builder`].
@@ -198,8 +238,10 @@ pub struct WebhookServiceBuilder {
 }
 
 impl WebhookServiceBuilder {
-    /// Serves `verifier` and `parser` under `/webhook/{name}`, with default
-    /// options. Registering a name again replaces it.
+    /// Serves `verifier` and `parser` as the source `name` (under
+    /// `/webhook/{name}`, or at any path through
+    /// [`WebhookService::for_source`]), with default options. Registering a
+    /// name again replaces it.
     pub fn source(
         self,
         name: impl Into<String>,
@@ -246,7 +288,8 @@ impl WebhookServiceBuilder {
 
     /// Serves under `prefix` (e.g. `/hooks` → `/hooks/webhook/{source}`).
     /// A missing leading `/` is added and trailing `/`s are dropped.
-    pub fn prefix(mut self, prefix: &str) -> Self {
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
         let trimmed = prefix.trim_end_matches('/');
         self.prefix = if trimmed.is_empty() || trimmed.starts_with('/') {
             trimmed.to_owned()
@@ -279,7 +322,9 @@ impl WebhookServiceBuilder {
         self
     }
 
-    /// The clock for rate limits and timestamps (default [`SystemClock`]).
+    /// The clock for timestamps (default [`SystemClock`]). Rate limits
+    /// measure intervals on the monotonic clock
+    /// ([`tokio::time::Instant`]), so stepping this clock does not move them.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -300,6 +345,7 @@ impl WebhookServiceBuilder {
                 operations: self.operations.unwrap_or_default(),
                 clock: self.clock,
             }),
+            only: None,
         }
     }
 }
@@ -350,6 +396,23 @@ impl WebhookService {
             .clock(Arc::clone(&self.inner.clock))
     }
 
+    /// This service for the one source `name`, whatever the request's path:
+    /// for mounting at a path of the host's choosing. `None` when no source
+    /// has that name.
+    ///
+    /// ```
+    /// # fn app(service: hookroom::service::WebhookService) -> Option<axum::Router> {
+    /// Some(axum::Router::new().route_service("/hooks/gh", service.for_source("github")?))
+    /// # }
+    /// ```
+    pub fn for_source(&self, name: &str) -> Option<WebhookService> {
+        let entry = self.inner.sources.get(name)?;
+        Some(Self {
+            inner: Arc::clone(&self.inner),
+            only: Some(Arc::clone(&entry.name)),
+        })
+    }
+
     /// The source name in `path`, when `path` is `{prefix}/webhook/{name}`.
     pub(crate) fn source_in_path<'p>(&self, path: &'p str) -> Option<&'p str> {
         let name = path
@@ -375,13 +438,22 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let service = self.clone();
-        let Some(name) = service.source_in_path(request.uri().path()) else {
-            return Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())));
-        };
-        let name = match service.inner.sources.get(name) {
-            Some(entry) => Arc::clone(&entry.name),
-            // Recorded as named, then answered `404 unknown_source`.
-            None => Arc::from(name),
+        let name = if let Some(only) = &service.only {
+            Arc::clone(only)
+        } else {
+            let named = match request.extensions().get::<SourceName>() {
+                Some(name) => Some(name.as_str()),
+                None => service.source_in_path(request.uri().path()),
+            };
+            let Some(name) = named else {
+                return Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())));
+            };
+            match service.inner.sources.get(name) {
+                Some(entry) => Arc::clone(&entry.name),
+                // Recorded (shortened and escaped), then answered
+                // `404 unknown_source`.
+                None => unknown_name(name),
+            }
         };
         let span = tracing::info_span!(
             "webhook",
@@ -416,7 +488,8 @@ impl Inner {
             source: name,
             event: None,
             delivery_id: None,
-            outcome: "",
+            // Every path below sets the real outcome.
+            outcome: Outcome::Accepted,
             task_id: None,
             room: None,
             status: 0,
@@ -424,7 +497,7 @@ impl Inner {
         let response = match self.ingest(request, &mut operation).await {
             Ok(response) => response,
             Err(error) => {
-                operation.outcome = error.code();
+                operation.outcome = Outcome::Refused(error.code());
                 match &error {
                     IngestError::Store(cause) => {
                         tracing::error!(error = %cause, "task store refused the delivery")
@@ -437,7 +510,7 @@ impl Inner {
         };
         operation.status = response.status().as_u16();
         let span = tracing::Span::current();
-        span.record("outcome", operation.outcome);
+        span.record("outcome", operation.outcome.as_str());
         span.record("status", operation.status);
         self.operations.record(operation);
         response
@@ -463,7 +536,7 @@ impl Inner {
             .get(&*operation.source)
             .ok_or(IngestError::UnknownSource)?;
         self.check_allowlist(entry, &parts)?;
-        let body = self.read_body(&parts.headers, body).await?;
+        let body = read_limited(&parts.headers, body, self.body_limit).await?;
 
         let proof = entry.verifier.verify(&parts.headers, &body)?;
         // The rate limit is charged only for verified requests: a flood of
@@ -471,7 +544,7 @@ impl Inner {
         // real deliveries away.
         if let Some(bucket) = &entry.bucket {
             bucket
-                .acquire(self.clock.as_ref())
+                .acquire(tokio::time::Instant::now())
                 .map_err(|retry_after| IngestError::RateLimited { retry_after })?;
         }
         let event = match entry
@@ -479,7 +552,7 @@ impl Inner {
             .parse(&operation.source, &parts.headers, body, proof)?
         {
             Parsed::Challenge(challenge) => {
-                operation.outcome = "challenge";
+                operation.outcome = Outcome::Challenge;
                 #[derive(Serialize)]
                 struct Challenge<'a> {
                     challenge: &'a str,
@@ -501,7 +574,7 @@ impl Inner {
 
         let route = match self.router.route(&event) {
             RouteDecision::Ignore { reason } => {
-                operation.outcome = "ignored";
+                operation.outcome = Outcome::Ignored;
                 return Ok(json_response(
                     StatusCode::OK,
                     &Ack::Ignored { reason: &reason },
@@ -543,7 +616,7 @@ impl Inner {
         operation.task_id = Some(inserted.id.clone());
         operation.room = Some(Arc::clone(&route.room));
         if inserted.duplicate {
-            operation.outcome = "duplicate";
+            operation.outcome = Outcome::Duplicate;
             return Ok(json_response(
                 StatusCode::OK,
                 &Ack::Duplicate {
@@ -551,7 +624,7 @@ impl Inner {
                 },
             ));
         }
-        operation.outcome = "accepted";
+        operation.outcome = Outcome::Accepted;
         // Published before answering so that a job's PENDING always precedes
         // the RUNNING an agent may report right after claiming. The task is
         // already durable: a sink failure is logged, not turned into an error.
@@ -591,56 +664,29 @@ impl Inner {
         }
         Ok(())
     }
-
-    /// Reads the body, refusing a declared length over the limit before
-    /// reading anything and an undeclared one as soon as it crosses it.
-    ///
-    /// The bytes are copied into one allocation of exactly their size: a
-    /// body that arrived as a single chunk is otherwise a view into the
-    /// connection's read buffer, and storing it as the task payload would
-    /// keep that whole buffer alive for as long as the task lives.
-    async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Bytes, IngestError>
-    where
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let limit = self.body_limit;
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(IngestError::PayloadTooLarge { limit });
-        }
-        let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(limit));
-        let mut bytes = Vec::with_capacity(capacity);
-        let mut body = std::pin::pin!(Limited::new(body, limit));
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|error| {
-                if error.is::<LengthLimitError>() {
-                    IngestError::PayloadTooLarge { limit }
-                } else {
-                    IngestError::BodyRead
-                }
-            })?;
-            if let Ok(mut data) = frame.into_data() {
-                while data.has_remaining() {
-                    let chunk = data.chunk();
-                    bytes.extend_from_slice(chunk);
-                    let n = chunk.len();
-                    data.advance(n);
-                }
-            }
-        }
-        if bytes.capacity() != bytes.len() {
-            bytes.shrink_to_fit();
-        }
-        Ok(Bytes::from(bytes))
-    }
 }
 
-fn mark_sensitive(headers: &mut HeaderMap) {
+/// A source name nobody configured, as recorded: at most
+/// [`UNKNOWN_NAME_CHARS`] characters, anything but ASCII letters, digits,
+/// `-`, `_` and `.` escaped, so a flood of long or odd names cannot fill the
+/// operations log with attacker-chosen text.
+fn unknown_name(raw: &str) -> Arc<str> {
+    let mut name = String::new();
+    for (count, c) in raw.chars().enumerate() {
+        if count == UNKNOWN_NAME_CHARS {
+            name.push('…');
+            break;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            name.push(c);
+        } else {
+            name.extend(c.escape_default());
+        }
+    }
+    Arc::from(name)
+}
+
+pub(crate) fn mark_sensitive(headers: &mut HeaderMap) {
     for (name, value) in headers.iter_mut() {
         if is_sensitive(name) {
             value.set_sensitive(true);
@@ -658,6 +704,7 @@ mod tests {
     use std::task::{Context, Poll};
     use std::time::Duration;
 
+    use bytes::Bytes;
     use http_body::Frame;
     use http_body_util::Full;
     use tower_service::Service;
@@ -885,7 +932,7 @@ mod tests {
         let response = svc.clone().call(request).await.unwrap();
         assert_eq!(code(&response), 503);
         let recorded = svc.operations_log().recent(1);
-        assert_eq!(recorded[0].outcome, "store_unavailable");
+        assert_eq!(recorded[0].outcome, Outcome::Refused("store_unavailable"));
         assert_eq!(recorded[0].delivery_id.as_deref(), Some("d-1"));
         assert_eq!(recorded[0].task_id, None);
     }
@@ -898,6 +945,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(code(&response), 503);
+    }
+
+    #[test]
+    fn unknown_names_are_recorded_short_and_escaped() {
+        assert_eq!(&*unknown_name("git-hub_1.x"), "git-hub_1.x");
+        assert_eq!(&*unknown_name("a\"b\n"), "a\\\"b\\n");
+        let long = unknown_name(&"x".repeat(64 * 1024));
+        assert_eq!(long.chars().count(), UNKNOWN_NAME_CHARS + 1);
+        assert!(long.ends_with('…'));
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_long_unknown_names_records_short_entries() {
+        let svc = service();
+        let path = format!("/hooks/webhook/{}", "n".repeat(60 * 1024));
+        let response = svc
+            .clone()
+            .call(Request::post(path).body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code(&response), 404);
+        let recorded = svc.operations_log().recent(1);
+        assert!(recorded[0].source.len() <= 4 * (UNKNOWN_NAME_CHARS + 1));
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //!
 //! | service | path | answers |
 //! | --- | --- | --- |
-//! | [`WebhookService`] | `POST {prefix}/webhook/{source}` | `202` accepted, `200` duplicate / ignored / Slack challenge, `401`, `400`, `403`, `404`, `405`, `413`, `429`, `503` |
-//! | [`HealthService`] | `GET {prefix}/health` | `200` healthy / `503` unhealthy |
-//! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | `200`, newest first, with the total |
+//! | [`WebhookService`] | `POST {prefix}/webhook/{source}`, or any path for one source ([`WebhookService::for_source`], [`SourceName`]) | `202` accepted, `200` duplicate / ignored / Slack challenge, `401`, `400`, `403`, `404`, `405`, `413`, `429`, `503` |
+//! | [`HealthService`] | `GET {prefix}/health` | liveness: `200 {"status":"ok"}` / `503`; component detail with an admin token |
+//! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | admin token: `200`, newest first, with the total; else `401` / `403` |
 //! | [`Gateway`] | all three under one prefix | |
+//! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
 //! [`IngestError::status`] is the one place that maps errors to statuses.
@@ -13,20 +14,25 @@
 //! [`http_body::Body`], so they mount in hyper, axum (`route_service`,
 //! `nest_service`) or any tower stack.
 //!
+//! Admin answers (`/operations`, `/health`'s detail) need a bearer token
+//! from [`AdminTokens`]; with none configured they are refused.
+//!
 //! # Mounting
 //!
-//! In axum, next to the application's own routes (axum's `ConnectInfo` can
-//! be copied into [`PeerAddr`] by a small middleware; see
+//! In axum, next to the application's own routes, at any path (axum's
+//! `ConnectInfo` can be copied into [`PeerAddr`] by a small middleware; see
 //! `examples/axum.rs`):
 //!
 //! ```
-//! # fn app(ingest: hookroom::service::WebhookService) -> axum::Router {
+//! # fn app(ingest: hookroom::service::WebhookService, admin: hookroom::service::AdminTokens)
+//! #     -> Option<axum::Router> {
 //! use hookroom::service::OperationsService;
 //!
-//! axum::Router::new()
+//! Some(axum::Router::new()
+//!     .route_service("/hooks/gh", ingest.for_source("github")?)
 //!     .route_service("/webhook/{source}", ingest.clone())
-//!     .route_service("/health", ingest.health_service())
-//!     .route_service("/operations", OperationsService::new(ingest.operations_log()))
+//!     .route_service("/health", ingest.health_service().admin_tokens(admin.clone()))
+//!     .route_service("/operations", OperationsService::new(ingest.operations_log()).admin_tokens(admin)))
 //! # }
 //! ```
 //!
@@ -37,6 +43,8 @@
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
 //! when that peer is a configured trusted proxy.
 
+mod admin;
+mod body;
 mod client_addr;
 mod error;
 mod gateway;
@@ -44,19 +52,23 @@ mod health;
 mod ingest;
 mod operations;
 mod rate_limit;
+mod verify;
 
+pub use admin::{AdminTokenError, AdminTokens};
 pub use client_addr::{PeerAddr, ProxyHeader};
 pub use error::IngestError;
 pub use gateway::Gateway;
-pub use health::{DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
+pub use health::{DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
 pub use ingest::{
-    DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceOptions, WebhookService, WebhookServiceBuilder,
+    DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceName, SourceOptions, WebhookService,
+    WebhookServiceBuilder,
 };
 pub use operations::{
     DEFAULT_OPERATIONS_CAPACITY, DEFAULT_OPERATIONS_LIMIT, Operation, OperationsLog,
-    OperationsService,
+    OperationsService, Outcome,
 };
 pub use rate_limit::RateLimit;
+pub use verify::{Verify, VerifyFuture, VerifyLayer};
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::ServiceBody;
+use super::admin::{Access, AdminTokens};
 use super::error::{IngestError, json_response};
 use crate::task::TaskId;
 
@@ -28,7 +29,9 @@ pub struct Operation {
     /// When the answer was decided.
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
-    /// The source name from the path (`github`, …); empty when the path named none.
+    /// The source name (`github`, …). A name no source has is recorded cut
+    /// to 64 characters and escaped (anything but ASCII letters, digits,
+    /// `-`, `_` and `.`).
     pub source: Arc<str>,
     /// The provider event name, once parsed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,8 +39,8 @@ pub struct Operation {
     /// The provider delivery id, once parsed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
-    /// `accepted`, `duplicate`, `ignored`, `challenge`, or the error code.
-    pub outcome: &'static str,
+    /// What became of the delivery.
+    pub outcome: Outcome,
     /// The task stored (or found, for a duplicate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_id: Option<TaskId>,
@@ -46,6 +49,50 @@ pub struct Operation {
     pub room: Option<Arc<str>>,
     /// The HTTP status answered.
     pub status: u16,
+}
+
+/// What became of one delivery. Serialized as its [`as_str`](Self::as_str)
+/// text: `accepted`, `duplicate`, `ignored`, `challenge`, or the refusal's
+/// error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Stored as a new task (`202`).
+    Accepted,
+    /// Already stored under the same delivery id (`200`).
+    Duplicate,
+    /// Verified and parsed, but no route wanted it (`200`).
+    Ignored,
+    /// A Slack URL verification challenge, answered (`200`).
+    Challenge,
+    /// Refused with this stable error code (see
+    /// [`IngestError`](super::IngestError)).
+    Refused(&'static str),
+}
+
+impl Outcome {
+    /// The outcome as it appears in the operations log's JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+            Self::Challenge => "challenge",
+            Self::Refused(code) => code,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// A bounded, thread-safe ring of recent [`Operation`]s with a running total.
@@ -117,26 +164,48 @@ impl Default for OperationsLog {
     }
 }
 
-/// The `GET /operations?limit=N` service over a shared [`OperationsLog`].
+/// The `GET /operations?limit=N` service over a shared [`OperationsLog`],
+/// for admins only.
 ///
-/// Answers `{"total": …, "capacity": …, "operations": [ … newest first … ]}`.
-/// It answers every request it gets; path matching is the caller's (see
+/// Answers `{"total": …, "capacity": …, "operations": [ … newest first … ]}`
+/// to a request bearing one of its [admin tokens](Self::admin_tokens);
+/// `401 unauthorized` without one, and `403 admin_not_configured` while no
+/// token is configured (the default): the log shows delivery ids, task ids
+/// and rooms. Path matching is the caller's (see
 /// [`Gateway`](super::Gateway)).
 #[derive(Debug, Clone)]
 pub struct OperationsService {
-    log: std::sync::Arc<OperationsLog>,
+    log: Arc<OperationsLog>,
+    admin: AdminTokens,
 }
 
 impl OperationsService {
-    /// Serves `log`.
-    pub fn new(log: std::sync::Arc<OperationsLog>) -> Self {
-        Self { log }
+    /// Serves `log`, to nobody until [`admin_tokens`](Self::admin_tokens)
+    /// is set.
+    pub fn new(log: Arc<OperationsLog>) -> Self {
+        Self {
+            log,
+            admin: AdminTokens::none(),
+        }
     }
 
-    fn answer(&self, method: &Method, query: Option<&str>) -> Response<ServiceBody> {
+    /// The bearer tokens that may read the log.
+    pub fn admin_tokens(mut self, tokens: AdminTokens) -> Self {
+        self.admin = tokens;
+        self
+    }
+
+    fn answer<B>(&self, request: &Request<B>) -> Response<ServiceBody> {
+        let method = request.method();
         if method != Method::GET && method != Method::HEAD {
             return IngestError::MethodNotAllowed { allow: "GET" }.to_response();
         }
+        match self.admin.check(request.headers()) {
+            Access::Granted => {}
+            Access::Anonymous | Access::Denied => return IngestError::Unauthorized.to_response(),
+            Access::NotConfigured => return IngestError::AdminNotConfigured.to_response(),
+        }
+        let query = request.uri().query();
         let limit = query
             .into_iter()
             .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
@@ -171,7 +240,7 @@ impl<B> tower_service::Service<Request<B>> for OperationsService {
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        ready(Ok(self.answer(request.method(), request.uri().query())))
+        ready(Ok(self.answer(&request)))
     }
 }
 
@@ -188,11 +257,59 @@ mod tests {
             source: "github".into(),
             event: None,
             delivery_id: Some(n.to_string()),
-            outcome: "accepted",
+            outcome: Outcome::Accepted,
             task_id: None,
             room: None,
             status: 202,
         }
+    }
+
+    #[test]
+    fn outcomes_serialize_as_their_text() {
+        for (outcome, text) in [
+            (Outcome::Accepted, "accepted"),
+            (Outcome::Duplicate, "duplicate"),
+            (Outcome::Ignored, "ignored"),
+            (Outcome::Challenge, "challenge"),
+            (Outcome::Refused("signature_mismatch"), "signature_mismatch"),
+        ] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), text);
+            assert_eq!(outcome.to_string(), text);
+        }
+    }
+
+    async fn code_of(svc: &mut OperationsService, auth: Option<&str>) -> (u16, String) {
+        let mut request = Request::get("/operations");
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let r = svc.call(request.body(()).unwrap()).await.unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+    }
+
+    #[tokio::test]
+    async fn operations_need_an_admin_token() {
+        let log = Arc::new(OperationsLog::with_capacity(10));
+        log.record(op(1));
+        let mut open = OperationsService::new(Arc::clone(&log));
+        assert_eq!(code_of(&mut open, None).await, (401, "unauthorized".into()));
+        assert_eq!(
+            code_of(&mut open, Some("Bearer anything")).await,
+            (403, "admin_not_configured".into())
+        );
+        let mut guarded =
+            OperationsService::new(log).admin_tokens(AdminTokens::parse_list("t1").unwrap());
+        assert_eq!(
+            code_of(&mut guarded, Some("Bearer t2")).await,
+            (401, "unauthorized".into())
+        );
+        assert_eq!(
+            code_of(&mut guarded, Some("Bearer t1")).await,
+            (200, String::new())
+        );
     }
 
     #[test]
@@ -217,9 +334,15 @@ mod tests {
         for n in 0..4 {
             log.record(op(n));
         }
-        let mut svc = OperationsService::new(log);
+        let mut svc =
+            OperationsService::new(log).admin_tokens(AdminTokens::parse_list("t1,t2").unwrap());
         let r = svc
-            .call(Request::get("/operations?limit=2").body(()).unwrap())
+            .call(
+                Request::get("/operations?limit=2")
+                    .header("authorization", "Bearer t2")
+                    .body(())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(r.status(), 200);

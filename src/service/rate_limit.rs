@@ -1,9 +1,13 @@
 //! A per-source token bucket, lock-free (GCRA: one atomic per source).
+//!
+//! Intervals are measured on the monotonic clock ([`tokio::time::Instant`]):
+//! a wall clock stepped back (NTP, a VM resumed, an operator) must not turn
+//! a sender away for as long as it was stepped.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::clock::Clock;
+use tokio::time::Instant;
 
 /// A rate limit: `per_second` requests per second on average, with bursts of
 /// up to `burst` requests.
@@ -46,9 +50,11 @@ impl RateLimit {
 /// Generic cell rate algorithm: `tat` is the theoretical arrival time of the
 /// next request; a request is admitted when `tat - now <= tolerance`, and
 /// pushes `tat` one emission interval further. Equivalent to a token bucket
-/// of `burst` tokens refilled at `per_second`.
+/// of `burst` tokens refilled at `per_second`. Times are nanoseconds since
+/// `origin`, the bucket's creation.
 #[derive(Debug)]
 pub(crate) struct Bucket {
+    origin: Instant,
     interval_nanos: i64,
     tolerance_nanos: i64,
     tat: AtomicI64,
@@ -58,6 +64,7 @@ impl Bucket {
     pub(crate) fn new(limit: RateLimit) -> Self {
         let interval = 1_000_000_000 / i64::from(limit.per_second);
         Self {
+            origin: Instant::now(),
             interval_nanos: interval,
             tolerance_nanos: interval.saturating_mul(i64::from(limit.burst) - 1),
             tat: AtomicI64::new(i64::MIN),
@@ -65,8 +72,9 @@ impl Bucket {
     }
 
     /// Takes one token, or says how long until one is available.
-    pub(crate) fn acquire(&self, clock: &dyn Clock) -> Result<(), Duration> {
-        let now = i64::try_from(clock.now().unix_timestamp_nanos()).unwrap_or(i64::MAX);
+    pub(crate) fn acquire(&self, now: Instant) -> Result<(), Duration> {
+        let since = now.saturating_duration_since(self.origin);
+        let now = i64::try_from(since.as_nanos()).unwrap_or(i64::MAX);
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let base = tat.max(now);
@@ -89,32 +97,39 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
 
     #[test]
     fn burst_then_refill_at_rate() {
-        let clock = ManualClock::at_unix(1_700_000_000);
         let bucket = Bucket::new(RateLimit::new(2, 3));
+        let start = bucket.origin;
         for _ in 0..3 {
-            assert!(bucket.acquire(&clock).is_ok());
+            assert!(bucket.acquire(start).is_ok());
         }
-        let wait = bucket.acquire(&clock).unwrap_err();
+        let wait = bucket.acquire(start).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
-        clock.advance(Duration::from_millis(499));
-        assert!(bucket.acquire(&clock).is_err());
-        clock.advance(Duration::from_millis(1));
-        assert!(bucket.acquire(&clock).is_ok());
-        assert!(bucket.acquire(&clock).is_err());
+        assert!(bucket.acquire(start + Duration::from_millis(499)).is_err());
+        let later = start + Duration::from_millis(500);
+        assert!(bucket.acquire(later).is_ok());
+        assert!(bucket.acquire(later).is_err());
     }
 
     #[test]
     fn idle_time_does_not_bank_more_than_the_burst() {
-        let clock = ManualClock::at_unix(1_700_000_000);
         let bucket = Bucket::new(RateLimit::new(10, 2));
-        clock.advance(Duration::from_secs(3600));
-        assert!(bucket.acquire(&clock).is_ok());
-        assert!(bucket.acquire(&clock).is_ok());
-        assert!(bucket.acquire(&clock).is_err());
+        let later = bucket.origin + Duration::from_secs(3600);
+        assert!(bucket.acquire(later).is_ok());
+        assert!(bucket.acquire(later).is_ok());
+        assert!(bucket.acquire(later).is_err());
+    }
+
+    #[test]
+    fn an_instant_before_the_bucket_counts_as_its_start() {
+        let bucket = Bucket::new(RateLimit::new(1, 1));
+        let before = bucket.origin.checked_sub(Duration::from_secs(10));
+        if let Some(before) = before {
+            assert!(bucket.acquire(before).is_ok());
+            assert!(bucket.acquire(before).is_err());
+        }
     }
 
     #[test]
