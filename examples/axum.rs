@@ -36,7 +36,7 @@ async fn peer_addr(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET");
+    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
         one_room::router("triage"),
         Arc::new(InMemoryTaskStore::new()),
@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .status_sink(Arc::new(InMemoryStatusSink::new()))
     .source(
         "github",
-        Arc::new(GithubVerifier::new(secret.as_str())),
+        Arc::new(GithubVerifier::new(secret)),
         Arc::new(GithubSource::new()),
     )
     .build();

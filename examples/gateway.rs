@@ -44,8 +44,7 @@ use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource,
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{InMemoryTaskStore, TaskStore};
 use hookroom::verify::{
-    self, GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secret, Secrets, SlackVerifier,
-    Verifier,
+    self, GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
 };
 
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/routes.json");
@@ -195,13 +194,15 @@ async fn run(args: Args) -> Result<(), String> {
             })
         })
     };
-    let secrets = config.resolve_secrets_with(&env).map_err(|e| match &e {
-        ConfigError::MissingEnvVar { var, .. } => format!(
-            "{}: {e}\n  export {var}=<the secret configured at the sender> and start again",
-            path.display()
-        ),
-        _ => format!("{}: {e}", path.display()),
-    })?;
+    let secrets = config
+        .resolve_secrets_with(&env)
+        .map_err(|e| match e.root() {
+            ConfigError::EnvVarMissing { name: var } => format!(
+                "{}: {e}\n  export {var}=<the secret configured at the sender> and start again",
+                path.display()
+            ),
+            _ => format!("{}: {e}", path.display()),
+        })?;
     for var in defaulted.into_inner() {
         eprintln!(
             "WARNING (development mode): {var} is not set; using the development secret `{}`.\n         \
@@ -227,10 +228,7 @@ async fn run(args: Args) -> Result<(), String> {
                 .first()
                 .map(|s| zeroize::Zeroizing::new(s.expose().to_vec()));
         }
-        let secrets: Secrets = resolved
-            .iter()
-            .map(|s| Secret::from_bytes(s.expose().to_vec()))
-            .collect();
+        let secrets: Secrets = resolved.into_iter().collect();
         match builtin(&name, secrets) {
             Some((verifier, parser)) => {
                 builder = builder.source(name.clone(), verifier, parser);

@@ -209,7 +209,7 @@ fn build(
 ) -> Gateway {
     let generic = HmacVerifier::builder("x-signature")
         .prefix("sha256=")
-        .build(GENERIC_SECRET)
+        .build(hookroom::verify::Secrets::try_from(GENERIC_SECRET).unwrap())
         .unwrap();
     let builder = WebhookService::builder(router(), store)
         .status_sink(sink)
@@ -217,22 +217,31 @@ fn build(
         .body_limit(64 * 1024)
         .source(
             "github",
-            Arc::new(GithubVerifier::new(GITHUB_SECRET)),
+            Arc::new(GithubVerifier::new(
+                hookroom::verify::Secrets::try_from(GITHUB_SECRET).unwrap(),
+            )),
             Arc::new(GithubSource::new()),
         )
         .source(
             "slack",
-            Arc::new(SlackVerifier::new(SLACK_SECRET).with_clock(clock)),
+            Arc::new(
+                SlackVerifier::new(hookroom::verify::Secrets::try_from(SLACK_SECRET).unwrap())
+                    .with_clock(clock),
+            ),
             Arc::new(SlackSource::new()),
         )
         .source(
             "jira",
-            Arc::new(JiraVerifier::new(JIRA_SECRET)),
+            Arc::new(JiraVerifier::new(
+                hookroom::verify::Secrets::try_from(JIRA_SECRET).unwrap(),
+            )),
             Arc::new(JiraSource::new()),
         )
         .source(
             "huggingface",
-            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(HF_SECRET).unwrap(),
+            )),
             Arc::new(HuggingFaceSource::new()),
         )
         .source("generic", Arc::new(generic), Arc::new(GenericSource::new()));
@@ -810,7 +819,9 @@ async fn rate_limit_answers_429_with_retry_after_then_recovers() {
     let harness = Harness::start_with(|b| {
         b.source_with(
             "limited",
-            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(HF_SECRET).unwrap(),
+            )),
             Arc::new(GenericSource::new()),
             SourceOptions::new().rate_limit(RateLimit::new(1, 2)),
         )
@@ -858,7 +869,9 @@ async fn allowlist_uses_the_peer_and_trusts_forwarded_only_from_proxies() {
     let allow_only_10 = |b: WebhookServiceBuilder| {
         b.source_with(
             "hf",
-            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(HF_SECRET).unwrap(),
+            )),
             Arc::new(HuggingFaceSource::new()),
             SourceOptions::new().allow("10.0.0.0/8".parse().unwrap()),
         )

@@ -48,5 +48,5 @@ fuzz_target!(|data: &[u8]| {
         url: None,
         payload: Bytes::copy_from_slice(payload),
     };
-    let _ = router.route(&Verified::new(event, Verification::assertion(0)));
+    let _ = router.route(&Verified::new(event, hookroom::verify::dangerous::assume_verified(0)));
 });

@@ -22,14 +22,14 @@ const SECRET: &str = "fuzz-secret";
 static VERIFIERS: LazyLock<Vec<Box<dyn Verifier>>> = LazyLock::new(|| {
     let clock = ManualClock::at_unix(NOW);
     vec![
-        Box::new(GithubVerifier::new(["other", SECRET])),
-        Box::new(JiraVerifier::new(SECRET)),
-        Box::new(SlackVerifier::new(SECRET).with_clock(clock.clone())),
-        Box::new(HuggingFaceVerifier::new(SECRET)),
-        Box::new(BearerVerifier::new(SECRET)),
-        Box::new(StripeVerifier::new(SECRET).with_clock(clock.clone())),
+        Box::new(GithubVerifier::new(hookroom::verify::Secrets::try_from(["other", SECRET]).unwrap())),
+        Box::new(JiraVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())),
+        Box::new(SlackVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap()).with_clock(clock.clone())),
+        Box::new(HuggingFaceVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())),
+        Box::new(BearerVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())),
+        Box::new(StripeVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap()).with_clock(clock.clone())),
         Box::new(
-            StandardWebhooksVerifier::from_raw_keys(SECRET).with_clock(clock.clone()),
+            StandardWebhooksVerifier::from_raw_keys(hookroom::verify::Secrets::try_from(SECRET).unwrap()).with_clock(clock.clone()),
         ),
         Box::new(
             StandardWebhooksAsymmetricVerifier::from_verifying_keys(vec![
@@ -43,13 +43,13 @@ static VERIFIERS: LazyLock<Vec<Box<dyn Verifier>>> = LazyLock::new(|| {
                 .timestamp_header("X-Timestamp")
                 .signed_content("{timestamp}.{header:X-Id}.{body}")
                 .clock(clock.clone())
-                .build(SECRET)
+                .build(hookroom::verify::Secrets::try_from(SECRET).unwrap())
                 .expect("valid configuration"),
         ),
         Box::new(
             HmacVerifier::builder("X-Signature")
                 .encoding(SignatureEncoding::Base64)
-                .build(SECRET)
+                .build(hookroom::verify::Secrets::try_from(SECRET).unwrap())
                 .expect("valid configuration"),
         ),
     ]

@@ -8,7 +8,7 @@ use serde_json::Value;
 /// One `field: value` condition of a route's `filter`.
 ///
 /// `field` is a dotted path into the JSON payload (`pull_request.user.login`).
-/// Matching rules, chosen so that the seed's `{"label": "AI-WIP"}` reads the
+/// Matching rules, chosen so that `{"label": "AI-WIP"}` reads the
 /// way GitHub payloads are shaped:
 ///
 /// 1. An **array** met anywhere on the path matches if **any element**

@@ -8,11 +8,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
-use super::config::{ConfigError, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+use super::config::{DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
 use super::filter::FieldFilter;
 use super::glob::Glob;
 use super::{Route, RouteDecision, Router};
 use crate::event::{Event, Verified};
+use crate::verify::ConfigError;
 
 /// Identifies a route inside one [`RuleRouter`] (assigned in file order,
 /// then in the order routes are added; never reused).
@@ -97,7 +98,7 @@ impl RuleSet {
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::route::{RouteDecision, RouteSpec, Router, RuleRouter};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 /// use hookroom::{Event, Verified};
 ///
 /// let router = RuleRouter::new(
@@ -121,7 +122,7 @@ impl RuleSet {
 ///             url: None,
 ///             payload: Bytes::from_static(payload.as_bytes()),
 ///         },
-///         Verification::assertion(0),
+///         dangerous::assume_verified(0),
 ///     )
 /// };
 /// let room = |d: RouteDecision| match d {
@@ -357,7 +358,7 @@ mod tests {
                 url: None,
                 payload: Bytes::from_static(payload.as_bytes()),
             },
-            Verification::assertion(0),
+            Verification::new(0),
         )
     }
 
