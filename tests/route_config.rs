@@ -1,4 +1,4 @@
-//! The routes file: the shipped example, the seed's snippets, every error,
+//! The routes file: the shipped example, the documented shapes, every error,
 //! routing of every payload fixture, and run-time changes under load.
 
 use std::collections::BTreeSet;
@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hookroom::route::{
-    ConfigError, GlobError, RouteDecision, RouteError, RouteSpec, Router, RoutesConfig, RuleRouter,
-    SecretSource,
+    ConfigError, ConfigWarning, GlobError, RouteDecision, RouteError, RouteSpec, Router,
+    RoutesConfig, RuleRouter, SecretSource,
 };
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, Parsed, SlackSource, Source};
 use hookroom::{ErrorCode, Event, Verified};
@@ -29,7 +29,9 @@ fn shipped_example_parses_and_resolves() {
     let c = example();
     assert_eq!(c.routes.len(), 5);
     assert_eq!(c.default_room.as_deref(), Some("general"));
-    assert_eq!(c.log_retention_days, Some(7));
+    // The shipped file sets nothing that is silently ignored.
+    assert_eq!(c.log_retention_days, None);
+    assert!(c.warnings().is_empty());
     let vars: Vec<_> = c
         .secrets
         .iter()
@@ -68,8 +70,8 @@ fn shipped_example_parses_and_resolves() {
 }
 
 #[test]
-fn seed_snippets_parse() {
-    // Seed 002, section 4.1.
+fn documented_shapes_parse() {
+    // Rules and a default room.
     let a = RoutesConfig::from_json(
         r#"{
   "routes": [
@@ -84,7 +86,7 @@ fn seed_snippets_parse() {
     .unwrap();
     assert_eq!(a.routes.len(), 4);
     assert!(a.secrets.is_empty());
-    // Seed 002, section 10.
+    // Secrets as variable references, and a retention setting.
     let b = RoutesConfig::from_json(
         r#"{
   "routes": [{"source": "github", "event": "pull_request.*", "target_room": "pr-review", "priority": 2}],
@@ -95,6 +97,21 @@ fn seed_snippets_parse() {
     )
     .unwrap();
     assert_eq!(b.secrets.len(), 3);
+}
+
+/// Regression: `log_retention_days` was parsed and silently ignored. It is
+/// still not applied, and says so.
+#[test]
+fn retention_setting_is_reported_as_not_applied() {
+    let with = RoutesConfig::from_json(r#"{"log_retention_days": 30}"#).unwrap();
+    assert_eq!(with.log_retention_days, Some(30));
+    assert_eq!(
+        with.warnings(),
+        [ConfigWarning::RetentionNotApplied { days: 30 }]
+    );
+    assert!(with.warnings()[0].to_string().contains("not applied"));
+    let without = RoutesConfig::from_json(r#"{"routes": []}"#).unwrap();
+    assert!(without.warnings().is_empty());
 }
 
 #[test]
@@ -299,7 +316,7 @@ fn decision(router: &RuleRouter, e: &Verified<Event>) -> (String, u32) {
 }
 
 #[test]
-fn fixtures_route_to_the_seed_rooms() {
+fn fixtures_route_to_the_shipped_rooms() {
     let router = RuleRouter::from_config(&example()).unwrap();
     let gh = GithubSource::new();
     let gh_event = |name: &str| {

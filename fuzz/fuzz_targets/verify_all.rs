@@ -22,14 +22,31 @@ const SECRET: &str = "fuzz-secret";
 static VERIFIERS: LazyLock<Vec<Box<dyn Verifier>>> = LazyLock::new(|| {
     let clock = ManualClock::at_unix(NOW);
     vec![
-        Box::new(GithubVerifier::new(hookroom::verify::Secrets::try_from(["other", SECRET]).unwrap())),
-        Box::new(JiraVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())),
-        Box::new(SlackVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap()).with_clock(clock.clone())),
-        Box::new(HuggingFaceVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())),
-        Box::new(BearerVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())),
-        Box::new(StripeVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap()).with_clock(clock.clone())),
+        Box::new(GithubVerifier::new(
+            hookroom::verify::Secrets::try_from(["other", SECRET]).unwrap(),
+        )),
+        Box::new(JiraVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
         Box::new(
-            StandardWebhooksVerifier::from_raw_keys(hookroom::verify::Secrets::try_from(SECRET).unwrap()).with_clock(clock.clone()),
+            SlackVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                .with_clock(clock.clone()),
+        ),
+        Box::new(HuggingFaceVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
+        Box::new(BearerVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
+        Box::new(
+            StripeVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                .with_clock(clock.clone()),
+        ),
+        Box::new(
+            StandardWebhooksVerifier::from_raw_keys(
+                hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+            )
+            .with_clock(clock.clone()),
         ),
         Box::new(
             StandardWebhooksAsymmetricVerifier::from_verifying_keys(vec![
@@ -67,7 +84,9 @@ fn request(data: &[u8]) -> (HeaderMap, &[u8]) {
             continue;
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             headers.append(name, value);
         }
     }

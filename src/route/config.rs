@@ -181,8 +181,7 @@ impl std::error::Error for RouteError {}
 ///   "routes": [{"source": "github", "event": "pull_request.*", "target_room": "pr-review", "priority": 2}],
 ///   "secrets": {"github": "${GITHUB_WEBHOOK_SECRET}", "slack": ["${SLACK_NEW}", "${SLACK_OLD}"],
 ///               "jira": {"file": "/run/secrets/jira"}},
-///   "default_room": "general",
-///   "log_retention_days": 7
+///   "default_room": "general"
 /// }
 /// ```
 ///

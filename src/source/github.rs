@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_example_gives_seed_title() {
+    fn opened_pull_request_gives_its_title() {
         let e = parse(
             "pull_request",
             r#"{"action":"opened","pull_request":{"number":42,"title":"Test PR"},"repository":{"full_name":"owner/repo"}}"#,

@@ -72,7 +72,16 @@ use http::HeaderMap;
 /// check passed, and a custom verifier through the explicitly named
 /// [`dangerous::assume_verified`] after its own check. Nothing else in the
 /// public API builds one, so [`Verified`](crate::event::Verified) values
-/// cannot come from unchecked data by accident.
+/// cannot come from unchecked data by accident:
+///
+/// ```compile_fail
+/// // No public constructor outside `dangerous`.
+/// let proof = hookroom::verify::Verification::assertion(0);
+/// ```
+///
+/// ```compile_fail
+/// let proof = hookroom::verify::Verification::new(0);
+/// ```
 ///
 /// Rotation: when index `0` is the new secret and `1` the old one, a stream of
 /// `key_index() == 0` tells you the old secret can be removed.
