@@ -331,4 +331,62 @@ mod tests {
             Err(FilterError::UnsupportedValue)
         );
     }
+
+    /// The streaming reader and the tree agree on arbitrary payloads, and
+    /// on text with duplicate keys, which a `Value` cannot hold.
+    mod agree {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::FieldFilter;
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("a".to_owned()),
+                Just("b".to_owned()),
+                Just("name".to_owned())
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                (-2i64..3).prop_map(Value::from),
+                prop_oneof![Just("x"), Just("y")].prop_map(Value::from),
+            ]
+        }
+
+        /// JSON text (objects may repeat keys) for a small tree.
+        fn text() -> impl Strategy<Value = String> {
+            leaf()
+                .prop_map(|v| v.to_string())
+                .prop_recursive(4, 32, 4, |inner| {
+                    prop_oneof![
+                        prop::collection::vec(inner.clone(), 0..4)
+                            .prop_map(|items| format!("[{}]", items.join(","))),
+                        prop::collection::vec((key(), inner), 0..4).prop_map(|fields| {
+                            let fields: Vec<String> = fields
+                                .into_iter()
+                                .map(|(k, v)| format!("{}:{v}", json!(k)))
+                                .collect();
+                            format!("{{{}}}", fields.join(","))
+                        }),
+                    ]
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn streaming_matches_the_tree(
+                body in text(),
+                path in prop::collection::vec(key(), 1..4),
+                expected in prop_oneof![Just(json!("x")), Just(json!(true)), Just(json!(1))],
+            ) {
+                let filter = FieldFilter::new(&path.join("."), &expected).unwrap();
+                let tree: Value = serde_json::from_str(&body).unwrap();
+                prop_assert_eq!(filter.matches_json(body.as_bytes()), filter.matches(&tree), "{}", body);
+            }
+        }
+    }
 }

@@ -649,4 +649,62 @@ mod tests {
             }
         );
     }
+
+    /// `seek` agrees with `serde_json::Value::pointer` on arbitrary bodies,
+    /// duplicate keys included.
+    mod agree {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::{Scalar, parse_pointer, seek};
+
+        fn text() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                (-2i64..3).prop_map(|n| n.to_string()),
+                Just(r#""x""#.to_owned()),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|items| format!("[{}]", items.join(","))),
+                    prop::collection::vec((prop_oneof![Just("a"), Just("b")], inner), 0..4)
+                        .prop_map(|fields| {
+                            let fields: Vec<String> = fields
+                                .into_iter()
+                                .map(|(k, v)| format!("{}:{v}", json!(k)))
+                                .collect();
+                            format!("{{{}}}", fields.join(","))
+                        }),
+                ]
+            })
+        }
+
+        fn expected(v: Option<&Value>) -> Option<Scalar<'static>> {
+            match v? {
+                Value::Null => None,
+                Value::Bool(b) => Some(Scalar::Bool(*b)),
+                Value::Number(n) => Some(
+                    n.as_u64()
+                        .map_or_else(|| Scalar::I64(n.as_i64().unwrap_or_default()), Scalar::U64),
+                ),
+                Value::String(s) => Some(Scalar::Str(s.clone().into())),
+                Value::Array(_) | Value::Object(_) => Some(Scalar::Composite),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn seek_matches_the_tree(
+                body in text(),
+                path in prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("0"), Just("1")], 0..4),
+            ) {
+                let pointer: String = path.iter().map(|t| format!("/{t}")).collect();
+                let tokens = parse_pointer(&pointer).unwrap();
+                let tree: Value = serde_json::from_str(&body).unwrap();
+                prop_assert_eq!(seek(&body, &tokens).unwrap(), expected(tree.pointer(&pointer)), "{}", body);
+            }
+        }
+    }
 }
