@@ -38,11 +38,23 @@ fn cases(body: &[u8]) -> Vec<(&'static str, Box<dyn Verifier>, HeaderMap)> {
         "X-Hub-Signature-256",
         github::sign(SECRET, body).parse().unwrap(),
     );
-    out.push(("github", Box::new(GithubVerifier::new(SECRET)), h));
+    out.push((
+        "github",
+        Box::new(GithubVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
+        h,
+    ));
 
     let mut h = HeaderMap::new();
     h.insert("X-Hub-Signature", jira::sign(SECRET, body).parse().unwrap());
-    out.push(("jira", Box::new(JiraVerifier::new(SECRET)), h));
+    out.push((
+        "jira",
+        Box::new(JiraVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
+        h,
+    ));
 
     let mut h = HeaderMap::new();
     h.insert(
@@ -55,7 +67,10 @@ fn cases(body: &[u8]) -> Vec<(&'static str, Box<dyn Verifier>, HeaderMap)> {
     );
     out.push((
         "slack",
-        Box::new(SlackVerifier::new(SECRET).with_clock(clock.clone())),
+        Box::new(
+            SlackVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                .with_clock(clock.clone()),
+        ),
         h,
     ));
 
@@ -67,7 +82,10 @@ fn cases(body: &[u8]) -> Vec<(&'static str, Box<dyn Verifier>, HeaderMap)> {
     h.insert("webhook-timestamp", NOW.to_string().parse().unwrap());
     let sig = standard_webhooks::sign(SECRET, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", NOW, body);
     h.insert("webhook-signature", sig.parse().unwrap());
-    let verifier = StandardWebhooksVerifier::from_raw_keys(SECRET).with_clock(clock.clone());
+    let verifier = StandardWebhooksVerifier::from_raw_keys(
+        hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+    )
+    .with_clock(clock.clone());
     out.push(("standard_webhooks", Box::new(verifier), h.clone()));
 
     let key = V1aSigningKey::from_seed([7; 32]);
@@ -86,7 +104,10 @@ fn cases(body: &[u8]) -> Vec<(&'static str, Box<dyn Verifier>, HeaderMap)> {
     );
     out.push((
         "stripe",
-        Box::new(StripeVerifier::new(SECRET).with_clock(clock.clone())),
+        Box::new(
+            StripeVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                .with_clock(clock.clone()),
+        ),
         h,
     ));
 
@@ -95,7 +116,7 @@ fn cases(body: &[u8]) -> Vec<(&'static str, Box<dyn Verifier>, HeaderMap)> {
         .timestamp_header("X-Timestamp")
         .signed_content("{timestamp}.{body}")
         .clock(clock)
-        .build(SECRET)
+        .build(hookroom::verify::Secrets::try_from(SECRET).unwrap())
         .unwrap();
     let mut h = HeaderMap::new();
     h.insert("X-Timestamp", NOW.to_string().parse().unwrap());
@@ -105,7 +126,7 @@ fn cases(body: &[u8]) -> Vec<(&'static str, Box<dyn Verifier>, HeaderMap)> {
     );
     out.push(("hmac_generic", Box::new(generic), h));
 
-    let token = Secret::from_bytes(SECRET);
+    let token = Secret::new(SECRET).unwrap();
     let mut h = HeaderMap::new();
     h.insert("X-Webhook-Secret", huggingface::sign(&token).unwrap());
     out.push((

@@ -53,7 +53,7 @@ async fn source_from_path(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = AdminTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
-    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET");
+    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
         one_room::router("triage"),
         Arc::new(InMemoryTaskStore::new()),
@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .status_sink(Arc::new(InMemoryStatusSink::new()))
     .source(
         "github",
-        Arc::new(GithubVerifier::new(secret.as_str())),
+        Arc::new(GithubVerifier::new(secret)),
         Arc::new(GithubSource::new()),
     )
     .build();

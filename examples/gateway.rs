@@ -47,7 +47,7 @@ use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource,
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{InMemoryTaskStore, TaskStore};
 use hookroom::verify::{
-    GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secret, Secrets, SlackVerifier, Verifier,
+    GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
 };
 
 #[path = "support/banner.rs"]
@@ -193,13 +193,15 @@ async fn run(args: Args) -> Result<(), String> {
             })
         })
     };
-    let secrets = config.resolve_secrets_with(&env).map_err(|e| match &e {
-        ConfigError::MissingEnvVar { var, .. } => format!(
-            "{}: {e}\n  export {var}=<the secret configured at the sender> and start again",
-            path.display()
-        ),
-        _ => format!("{}: {e}", path.display()),
-    })?;
+    let secrets = config
+        .resolve_secrets_with(&env)
+        .map_err(|e| match e.root() {
+            ConfigError::EnvVarMissing { name: var } => format!(
+                "{}: {e}\n  export {var}=<the secret configured at the sender> and start again",
+                path.display()
+            ),
+            _ => format!("{}: {e}", path.display()),
+        })?;
     let defaulted = defaulted.into_inner();
     for var in &defaulted {
         eprintln!(
@@ -226,10 +228,7 @@ async fn run(args: Args) -> Result<(), String> {
                 .first()
                 .map(|s| zeroize::Zeroizing::new(s.expose().to_vec()));
         }
-        let secrets: Secrets = resolved
-            .iter()
-            .map(|s| Secret::from_bytes(s.expose().to_vec()))
-            .collect();
+        let secrets: Secrets = resolved.into_iter().collect();
         match builtin(&name, secrets) {
             Some((verifier, parser)) => {
                 builder = builder.source(name.clone(), verifier, parser);

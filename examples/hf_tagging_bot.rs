@@ -38,7 +38,7 @@ use hookroom::service::{Gateway, PeerAddr, WebhookService};
 use hookroom::source::HuggingFaceSource;
 use hookroom::status::{InMemoryStatusSink, JobStatus, Progress};
 use hookroom::task::{InMemoryTaskStore, Task, TaskStore};
-use hookroom::verify::HuggingFaceVerifier;
+use hookroom::verify::{HuggingFaceVerifier, Secret};
 use hookroom::{Event, Verified};
 
 const ROOM: &str = "hf-tagging";
@@ -394,7 +394,7 @@ impl FakeHub {
     }
 }
 
-fn ingest(secret: &str, store: Arc<dyn TaskStore>, sink: InMemoryStatusSink) -> Gateway {
+fn ingest(secret: Secret, store: Arc<dyn TaskStore>, sink: InMemoryStatusSink) -> Gateway {
     Gateway::new(
         WebhookService::builder(Arc::new(CommentsOnly), store)
             .status_sink(Arc::new(sink))
@@ -431,7 +431,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     let addr: SocketAddr = listener.local_addr()?;
     tokio::spawn(serve(
         listener,
-        ingest(secret, Arc::clone(&store), sink.clone()),
+        ingest(Secret::new(secret)?, Arc::clone(&store), sink.clone()),
     ));
     let worker = tagging_worker(
         Arc::new(HttpHubClient::new(&hub_url, None)),
@@ -501,8 +501,9 @@ async fn serve_for_real(
     listen: SocketAddr,
     hub_url: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("WEBHOOK_SECRET")
-        .map_err(|_| "WEBHOOK_SECRET is not set (export WEBHOOK_SECRET=...)")?;
+    // Set but empty is an error too: an empty key is no key.
+    let secret = Secret::from_env("WEBHOOK_SECRET")
+        .map_err(|e| format!("{e} (export WEBHOOK_SECRET=...)"))?;
     let token = std::env::var("HF_TOKEN").ok();
     let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new());
     let sink = InMemoryStatusSink::new();
@@ -513,7 +514,7 @@ async fn serve_for_real(
     );
     tokio::spawn(serve(
         listener,
-        ingest(&secret, Arc::clone(&store), sink.clone()),
+        ingest(secret, Arc::clone(&store), sink.clone()),
     ));
     let worker = tagging_worker(Arc::new(HttpHubClient::new(hub_url, token)), store, sink);
     worker

@@ -44,14 +44,14 @@ fn limits() -> Result<serve::Limits, String> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limits = limits()?;
     let admin = AdminTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
-    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET");
+    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
         one_room::router("triage"),
         Arc::new(InMemoryTaskStore::new()),
     )
     .source(
         "github",
-        Arc::new(GithubVerifier::new(secret.as_str())),
+        Arc::new(GithubVerifier::new(secret)),
         Arc::new(GithubSource::new()),
     )
     .build();

@@ -32,8 +32,11 @@ pub struct Event {
 /// A value that passed signature verification.
 ///
 /// It can only be built from a [`Verification`], which only a
-/// [`Verifier`](crate::verify::Verifier) hands out on success, so a function
-/// that takes `Verified<Event>` cannot be reached with unverified data.
+/// [`Verifier`](crate::verify::Verifier) hands out on success (the crate's
+/// verifiers, or a custom one through the explicitly named
+/// [`verify::dangerous::assume_verified`](crate::verify::dangerous::assume_verified)),
+/// so a function that takes `Verified<Event>` cannot be reached with
+/// unverified data without someone writing `dangerous`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified<T> {
     value: T,

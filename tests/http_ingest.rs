@@ -227,7 +227,7 @@ fn build_service(
 ) -> WebhookService {
     let generic = HmacVerifier::builder("x-signature")
         .prefix("sha256=")
-        .build(GENERIC_SECRET)
+        .build(hookroom::verify::Secrets::try_from(GENERIC_SECRET).unwrap())
         .unwrap();
     let builder = WebhookService::builder(router(), store)
         .status_sink(sink)
@@ -235,22 +235,31 @@ fn build_service(
         .body_limit(64 * 1024)
         .source(
             "github",
-            Arc::new(GithubVerifier::new(GITHUB_SECRET)),
+            Arc::new(GithubVerifier::new(
+                hookroom::verify::Secrets::try_from(GITHUB_SECRET).unwrap(),
+            )),
             Arc::new(GithubSource::new()),
         )
         .source(
             "slack",
-            Arc::new(SlackVerifier::new(SLACK_SECRET).with_clock(clock)),
+            Arc::new(
+                SlackVerifier::new(hookroom::verify::Secrets::try_from(SLACK_SECRET).unwrap())
+                    .with_clock(clock),
+            ),
             Arc::new(SlackSource::new()),
         )
         .source(
             "jira",
-            Arc::new(JiraVerifier::new(JIRA_SECRET)),
+            Arc::new(JiraVerifier::new(
+                hookroom::verify::Secrets::try_from(JIRA_SECRET).unwrap(),
+            )),
             Arc::new(JiraSource::new()),
         )
         .source(
             "huggingface",
-            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(HF_SECRET).unwrap(),
+            )),
             Arc::new(HuggingFaceSource::new()),
         )
         .source("generic", Arc::new(generic), Arc::new(GenericSource::new()));
@@ -841,7 +850,9 @@ async fn rate_limit_answers_429_with_retry_after() {
     let harness = Harness::start_with(|b| {
         b.source_with(
             "limited",
-            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(HF_SECRET).unwrap(),
+            )),
             Arc::new(GenericSource::new()),
             SourceOptions::new().rate_limit(RateLimit::new(1, 2)),
         )
@@ -887,7 +898,9 @@ async fn allowlist_uses_the_peer_and_trusts_forwarded_only_from_proxies() {
     let allow_only_10 = |b: WebhookServiceBuilder| {
         b.source_with(
             "hf",
-            Arc::new(HuggingFaceVerifier::new(HF_SECRET)),
+            Arc::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(HF_SECRET).unwrap(),
+            )),
             Arc::new(HuggingFaceSource::new()),
             SourceOptions::new().allow("10.0.0.0/8".parse().unwrap()),
         )
@@ -1073,7 +1086,9 @@ async fn rate_limit_ignores_a_wall_clock_stepped_back() {
     let (service, _) = plain_service(clock.clone(), |b| {
         b.source_with(
             "github",
-            Arc::new(GithubVerifier::new(GITHUB_SECRET)),
+            Arc::new(GithubVerifier::new(
+                hookroom::verify::Secrets::try_from(GITHUB_SECRET).unwrap(),
+            )),
             Arc::new(GithubSource::new()),
             SourceOptions::new().rate_limit(RateLimit::new(1, 1)),
         )

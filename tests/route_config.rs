@@ -1,4 +1,4 @@
-//! The routes file: the shipped example, the seed's snippets, every error,
+//! The routes file: the shipped example, the documented shapes, every error,
 //! routing of every payload fixture, and run-time changes under load.
 
 use std::collections::BTreeSet;
@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hookroom::route::{
-    ConfigError, GlobError, RouteDecision, RouteError, RouteSpec, Router, RoutesConfig, RuleRouter,
-    SecretSource,
+    ConfigError, ConfigWarning, GlobError, RouteDecision, RouteError, RouteSpec, Router,
+    RoutesConfig, RuleRouter, SecretSource,
 };
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, Parsed, SlackSource, Source};
-use hookroom::verify::Verification;
 use hookroom::{ErrorCode, Event, Verified};
 use http::HeaderMap;
 
@@ -30,7 +29,9 @@ fn shipped_example_parses_and_resolves() {
     let c = example();
     assert_eq!(c.routes.len(), 5);
     assert_eq!(c.default_room.as_deref(), Some("general"));
-    assert_eq!(c.log_retention_days, Some(7));
+    // The shipped file sets nothing that is silently ignored.
+    assert_eq!(c.log_retention_days, None);
+    assert!(c.warnings().is_empty());
     let vars: Vec<_> = c
         .secrets
         .iter()
@@ -58,7 +59,10 @@ fn shipped_example_parses_and_resolves() {
     let err = c
         .resolve_secrets_with(&|n| (n != "JIRA_WEBHOOK_SECRET").then(|| "x".into()))
         .unwrap_err();
-    assert_eq!(err.code(), "secret_env_missing");
+    assert_eq!(err.code(), "env_var_missing");
+    assert!(
+        matches!(err.root(), ConfigError::EnvVarMissing { name } if name == "JIRA_WEBHOOK_SECRET")
+    );
     assert_eq!(
         err.to_string(),
         "secret of source `jira`: environment variable `JIRA_WEBHOOK_SECRET` is not set"
@@ -66,8 +70,8 @@ fn shipped_example_parses_and_resolves() {
 }
 
 #[test]
-fn seed_snippets_parse() {
-    // Seed 002, section 4.1.
+fn documented_shapes_parse() {
+    // Rules and a default room.
     let a = RoutesConfig::from_json(
         r#"{
   "routes": [
@@ -82,7 +86,7 @@ fn seed_snippets_parse() {
     .unwrap();
     assert_eq!(a.routes.len(), 4);
     assert!(a.secrets.is_empty());
-    // Seed 002, section 10.
+    // Secrets as variable references, and a retention setting.
     let b = RoutesConfig::from_json(
         r#"{
   "routes": [{"source": "github", "event": "pull_request.*", "target_room": "pr-review", "priority": 2}],
@@ -93,6 +97,21 @@ fn seed_snippets_parse() {
     )
     .unwrap();
     assert_eq!(b.secrets.len(), 3);
+}
+
+/// Regression: `log_retention_days` was parsed and silently ignored. It is
+/// still not applied, and says so.
+#[test]
+fn retention_setting_is_reported_as_not_applied() {
+    let with = RoutesConfig::from_json(r#"{"log_retention_days": 30}"#).unwrap();
+    assert_eq!(with.log_retention_days, Some(30));
+    assert_eq!(
+        with.warnings(),
+        [ConfigWarning::RetentionNotApplied { days: 30 }]
+    );
+    assert!(with.warnings()[0].to_string().contains("not applied"));
+    let without = RoutesConfig::from_json(r#"{"routes": []}"#).unwrap();
+    assert!(without.warnings().is_empty());
 }
 
 #[test]
@@ -218,14 +237,14 @@ fn secret_errors_never_quote_the_value() {
     assert!(!e.to_string().contains("pre-"));
     assert_eq!(
         config_err(r#"{"secrets": {"github": []}}"#).code(),
-        "secret_empty"
+        "no_secrets"
     );
 }
 
 #[test]
 fn every_config_error_has_a_distinct_code_and_message() {
     let errors = [
-        ConfigError::Read {
+        ConfigError::FileUnreadable {
             path: "/x".into(),
             kind: std::io::ErrorKind::NotFound,
         },
@@ -237,16 +256,9 @@ fn every_config_error_has_a_distinct_code_and_message() {
         },
         ConfigError::EmptyDefaultRoom,
         ConfigError::SecretReference { source: "s".into() },
-        ConfigError::MissingEnvVar {
-            source: "s".into(),
-            var: "V".into(),
-        },
-        ConfigError::SecretFile {
-            source: "s".into(),
-            path: "/x".into(),
-            kind: std::io::ErrorKind::NotFound,
-        },
-        ConfigError::EmptySecret { source: "s".into() },
+        ConfigError::EnvVarMissing { name: "V".into() },
+        ConfigError::EmptySecret { origin: "V".into() },
+        ConfigError::NoSecrets { source: "s".into() },
     ];
     let codes: BTreeSet<_> = errors.iter().map(ErrorCode::code).collect();
     assert_eq!(codes.len(), errors.len());
@@ -258,7 +270,7 @@ fn every_config_error_has_a_distinct_code_and_message() {
         RoutesConfig::from_path("/nonexistent/routes.json")
             .unwrap_err()
             .code(),
-        "config_unreadable"
+        "file_unreadable"
     );
 }
 
@@ -283,7 +295,12 @@ fn fixture_headers(name: &str) -> HeaderMap {
 
 fn parsed(source: &dyn Source, name: &str, h: &HeaderMap, body: Bytes) -> Verified<Event> {
     match source
-        .parse(name, h, body, Verification::assertion(0))
+        .parse(
+            name,
+            h,
+            body,
+            hookroom::verify::dangerous::assume_verified(0),
+        )
         .unwrap()
     {
         Parsed::Event(e) => e,
@@ -299,7 +316,7 @@ fn decision(router: &RuleRouter, e: &Verified<Event>) -> (String, u32) {
 }
 
 #[test]
-fn fixtures_route_to_the_seed_rooms() {
+fn fixtures_route_to_the_shipped_rooms() {
     let router = RuleRouter::from_config(&example()).unwrap();
     let gh = GithubSource::new();
     let gh_event = |name: &str| {
@@ -397,7 +414,7 @@ fn routes_change_while_other_threads_route() {
             url: None,
             payload: Bytes::from_static(b"{}"),
         },
-        Verification::assertion(0),
+        hookroom::verify::dangerous::assume_verified(0),
     );
     std::thread::scope(|s| {
         for _ in 0..2 {

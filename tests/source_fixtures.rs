@@ -6,7 +6,7 @@ use hookroom::source::{
     GenericSource, GithubSource, HuggingFaceSource, JiraSource, ParseError, Parsed, SlackSource,
     Source,
 };
-use hookroom::verify::Verification;
+
 use hookroom::{ErrorCode, Event};
 use http::HeaderMap;
 use sha2::Digest;
@@ -51,11 +51,16 @@ fn sha256_hex(b: &[u8]) -> String {
 
 fn event(source: &dyn Source, name: &str, h: &HeaderMap, b: &Bytes) -> Event {
     match source
-        .parse(name, h, b.clone(), Verification::assertion(1))
+        .parse(
+            name,
+            h,
+            b.clone(),
+            hookroom::verify::dangerous::assume_verified(1),
+        )
         .unwrap()
     {
         Parsed::Event(e) => {
-            assert_eq!(e.proof(), Verification::assertion(1));
+            assert_eq!(e.proof(), hookroom::verify::dangerous::assume_verified(1));
             let e = e.into_inner();
             assert_eq!(e.source, name);
             assert_eq!(&e.payload, b, "payload must be the raw body");
@@ -172,7 +177,12 @@ fn github_missing_headers_are_named() {
     let mut h = headers("github/ping.headers.json");
     h.remove("x-github-delivery");
     let err = GithubSource::new()
-        .parse("github", &h, b.clone(), Verification::assertion(0))
+        .parse(
+            "github",
+            &h,
+            b.clone(),
+            hookroom::verify::dangerous::assume_verified(0),
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -182,7 +192,12 @@ fn github_missing_headers_are_named() {
     );
     h.remove("x-github-event");
     let err = GithubSource::new()
-        .parse("github", &h, b, Verification::assertion(0))
+        .parse(
+            "github",
+            &h,
+            b,
+            hookroom::verify::dangerous::assume_verified(0),
+        )
         .unwrap_err();
     assert_eq!(
         err,
@@ -200,7 +215,7 @@ fn slack_url_verification_is_a_challenge() {
             "slack",
             &HeaderMap::new(),
             body("slack/url_verification.json"),
-            Verification::assertion(0),
+            hookroom::verify::dangerous::assume_verified(0),
         )
         .unwrap();
     assert_eq!(
@@ -392,7 +407,12 @@ fn every_truncation_of_every_fixture_is_an_error_not_a_panic() {
         let b = body(file);
         let mut errors = 0;
         for cut in 0..b.len() {
-            match source.parse("s", &h, b.slice(..cut), Verification::assertion(0)) {
+            match source.parse(
+                "s",
+                &h,
+                b.slice(..cut),
+                hookroom::verify::dangerous::assume_verified(0),
+            ) {
                 Err(e) => {
                     errors += 1;
                     assert!(!e.to_string().is_empty());
@@ -427,7 +447,7 @@ fn wrongly_typed_top_level_bodies_are_invalid_bodies() {
                     "s",
                     &h,
                     Bytes::from_static(b.as_bytes()),
-                    Verification::assertion(0),
+                    hookroom::verify::dangerous::assume_verified(0),
                 )
                 .unwrap_err();
             assert_eq!(err.code(), "invalid_body", "{file}: {b}");
@@ -441,7 +461,12 @@ fn errors_never_echo_body_text() {
     let mut h = headers("github/ping.headers.json");
     h.insert("x-github-event", "issues".parse().unwrap());
     let err = GithubSource::new()
-        .parse("github", &h, secretish, Verification::assertion(0))
+        .parse(
+            "github",
+            &h,
+            secretish,
+            hookroom::verify::dangerous::assume_verified(0),
+        )
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("SECRET"));
 }
@@ -461,7 +486,12 @@ fn invalid_utf8_in_an_unread_field_is_an_invalid_body() {
         let start = b[..at].iter().rposition(|&c| c == b'"').unwrap() + 1;
         b[start] = 0xfb;
         let err = source
-            .parse("s", &h, Bytes::from(b), Verification::assertion(0))
+            .parse(
+                "s",
+                &h,
+                Bytes::from(b),
+                hookroom::verify::dangerous::assume_verified(0),
+            )
             .unwrap_err();
         assert_eq!(err.code(), "invalid_body", "{file}");
         assert!(err.to_string().contains("UTF-8"), "{file}: {err}");

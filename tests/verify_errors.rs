@@ -47,6 +47,14 @@ fn config_errors() -> Vec<ConfigError> {
         ConfigError::InvalidTemplate {
             reason: "`{body}` must appear exactly once",
         },
+        ConfigError::UnsignedTimestamp,
+        ConfigError::EmptyDefaultRoom,
+        ConfigError::SecretReference {
+            source: "github".into(),
+        },
+        ConfigError::NoSecrets {
+            source: "github".into(),
+        },
     ]
 }
 
@@ -107,12 +115,12 @@ fn config_error_variants_format_and_name_the_origin() {
 fn no_verifier_debug_shows_a_secret() {
     const SECRET: &str = "s3cr3t-DO-NOT-PRINT";
     let whsec = "whsec_czNjcjN0LURPLU5PVC1QUklOVA=="; // base64 of SECRET
-    let secrets = || Secrets::from(Secret::from(SECRET)).with(SECRET);
+    let secrets = || Secrets::from(Secret::new(SECRET).unwrap()).with(Secret::new(SECRET).unwrap());
     let signing_key = V1aSigningKey::from_seed([5; 32]);
     let whsk = String::from_utf8(signing_key.to_whsk().expose().to_vec()).unwrap();
     let shown = [
-        format!("{:?}", Secret::from(SECRET)),
-        format!("{}", Secret::from(SECRET)),
+        format!("{:?}", Secret::new(SECRET).unwrap()),
+        format!("{}", Secret::new(SECRET).unwrap()),
         format!("{:?}", secrets()),
         format!("{:?}", GithubVerifier::new(secrets())),
         format!("{:?}", JiraVerifier::new(secrets())),
@@ -123,7 +131,10 @@ fn no_verifier_debug_shows_a_secret() {
         format!("{:?}", HuggingFaceVerifier::new(secrets())),
         format!("{:?}", BearerVerifier::new(secrets())),
         format!("{:?}", StripeVerifier::new(secrets())),
-        format!("{:?}", StandardWebhooksVerifier::new(whsec).unwrap()),
+        format!(
+            "{:?}",
+            StandardWebhooksVerifier::new(Secret::new(whsec).unwrap()).unwrap()
+        ),
         format!(
             "{:?}",
             HmacVerifier::builder("X-Sig").build(secrets()).unwrap()

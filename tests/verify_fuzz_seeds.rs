@@ -33,21 +33,52 @@ fn request(data: &[u8]) -> (HeaderMap, &[u8]) {
 fn each_seed_is_accepted_by_its_scheme_only() {
     let clock = ManualClock::at_unix(NOW);
     let verifiers: Vec<(&str, Box<dyn Verifier>)> = vec![
-        ("github", Box::new(GithubVerifier::new(SECRET))),
-        ("jira", Box::new(JiraVerifier::new(SECRET))),
+        (
+            "github",
+            Box::new(GithubVerifier::new(
+                hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+            )),
+        ),
+        (
+            "jira",
+            Box::new(JiraVerifier::new(
+                hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+            )),
+        ),
         (
             "slack",
-            Box::new(SlackVerifier::new(SECRET).with_clock(clock.clone())),
+            Box::new(
+                SlackVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                    .with_clock(clock.clone()),
+            ),
         ),
-        ("huggingface", Box::new(HuggingFaceVerifier::new(SECRET))),
-        ("bearer", Box::new(BearerVerifier::new(SECRET))),
+        (
+            "huggingface",
+            Box::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+            )),
+        ),
+        (
+            "bearer",
+            Box::new(BearerVerifier::new(
+                hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+            )),
+        ),
         (
             "stripe",
-            Box::new(StripeVerifier::new(SECRET).with_clock(clock.clone())),
+            Box::new(
+                StripeVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                    .with_clock(clock.clone()),
+            ),
         ),
         (
             "standard",
-            Box::new(StandardWebhooksVerifier::from_raw_keys(SECRET).with_clock(clock.clone())),
+            Box::new(
+                StandardWebhooksVerifier::from_raw_keys(
+                    hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+                )
+                .with_clock(clock.clone()),
+            ),
         ),
         (
             "generic",
@@ -57,7 +88,7 @@ fn each_seed_is_accepted_by_its_scheme_only() {
                     .timestamp_header("X-Timestamp")
                     .signed_content("{timestamp}.{header:X-Id}.{body}")
                     .clock(clock)
-                    .build(SECRET)
+                    .build(hookroom::verify::Secrets::try_from(SECRET).unwrap())
                     .unwrap(),
             ),
         ),

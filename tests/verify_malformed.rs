@@ -5,7 +5,7 @@
 use hookroom::clock::ManualClock;
 use hookroom::verify::standard_webhooks::{StandardWebhooksAsymmetricVerifier, V1aSigningKey};
 use hookroom::verify::{
-    BearerVerifier, GithubVerifier, HmacVerifier, HuggingFaceVerifier, JiraVerifier, Secret,
+    BearerVerifier, GithubVerifier, HmacVerifier, HuggingFaceVerifier, JiraVerifier,
     SignatureEncoding, SlackVerifier, StandardWebhooksVerifier, StripeVerifier, Verifier,
     VerifyError, bearer, github, jira, slack, standard_webhooks, stripe,
 };
@@ -50,7 +50,9 @@ fn cases() -> Vec<Case> {
     vec![
         Case {
             name: "github",
-            verifier: Box::new(GithubVerifier::new("s")),
+            verifier: Box::new(GithubVerifier::new(
+                hookroom::verify::Secrets::try_from("s").unwrap(),
+            )),
             base: HeaderMap::new(),
             header: "X-Hub-Signature-256",
             good: github::sign(b"s", BODY),
@@ -58,7 +60,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "jira",
-            verifier: Box::new(JiraVerifier::new("s")),
+            verifier: Box::new(JiraVerifier::new(
+                hookroom::verify::Secrets::try_from("s").unwrap(),
+            )),
             base: HeaderMap::new(),
             header: "X-Hub-Signature",
             good: jira::sign(b"s", BODY),
@@ -66,7 +70,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "slack",
-            verifier: Box::new(SlackVerifier::new("s").with_clock(clock.clone())),
+            verifier: Box::new(
+                SlackVerifier::new(hookroom::verify::Secrets::try_from("s").unwrap())
+                    .with_clock(clock.clone()),
+            ),
             base: slack_base,
             header: "X-Slack-Signature",
             good: slack::sign(b"s", NOW, BODY),
@@ -75,7 +82,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "standard webhooks v1",
             verifier: Box::new(
-                StandardWebhooksVerifier::from_raw_keys(&sw_key[..]).with_clock(clock.clone()),
+                StandardWebhooksVerifier::from_raw_keys(
+                    hookroom::verify::Secrets::try_from(&sw_key[..]).unwrap(),
+                )
+                .with_clock(clock.clone()),
             ),
             base: sw_base.clone(),
             header: "webhook-signature",
@@ -97,7 +107,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "stripe",
-            verifier: Box::new(StripeVerifier::new("s").with_clock(clock.clone())),
+            verifier: Box::new(
+                StripeVerifier::new(hookroom::verify::Secrets::try_from("s").unwrap())
+                    .with_clock(clock.clone()),
+            ),
             base: HeaderMap::new(),
             header: "Stripe-Signature",
             good: stripe::sign(b"s", NOW, BODY),
@@ -111,7 +124,7 @@ fn cases() -> Vec<Case> {
             verifier: Box::new(
                 HmacVerifier::builder("X-Signature")
                     .prefix("sha256=")
-                    .build("s")
+                    .build(hookroom::verify::Secrets::try_from("s").unwrap())
                     .unwrap(),
             ),
             base: HeaderMap::new(),
@@ -124,7 +137,7 @@ fn cases() -> Vec<Case> {
             verifier: Box::new(
                 HmacVerifier::builder("X-Signature")
                     .encoding(SignatureEncoding::Base64)
-                    .build("s")
+                    .build(hookroom::verify::Secrets::try_from("s").unwrap())
                     .unwrap(),
             ),
             base: HeaderMap::new(),
@@ -132,7 +145,7 @@ fn cases() -> Vec<Case> {
             good: {
                 let v = HmacVerifier::builder("X-Signature")
                     .encoding(SignatureEncoding::Base64)
-                    .build("s")
+                    .build(hookroom::verify::Secrets::try_from("s").unwrap())
                     .unwrap();
                 v.sign(b"s", &HeaderMap::new(), BODY).unwrap()
             },
@@ -141,7 +154,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "hugging face",
-            verifier: Box::new(HuggingFaceVerifier::new("hf-secret")),
+            verifier: Box::new(HuggingFaceVerifier::new(
+                hookroom::verify::Secrets::try_from("hf-secret").unwrap(),
+            )),
             base: HeaderMap::new(),
             header: "X-Webhook-Secret",
             good: "hf-secret".to_owned(),
@@ -149,10 +164,12 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "bearer",
-            verifier: Box::new(BearerVerifier::new("tok_123")),
+            verifier: Box::new(BearerVerifier::new(
+                hookroom::verify::Secrets::try_from("tok_123").unwrap(),
+            )),
             base: HeaderMap::new(),
             header: "Authorization",
-            good: bearer::sign(&Secret::from("tok_123"))
+            good: bearer::sign(&hookroom::verify::Secret::new("tok_123").unwrap())
                 .unwrap()
                 .to_str()
                 .unwrap()

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use hookroom::route::{Route, RouteDecision, Router};
+use hookroom::verify::{ConfigError, Secret};
 use hookroom::{Event, Verified};
 
 #[derive(Debug)]
@@ -24,14 +25,19 @@ pub(crate) fn router(room: &str) -> Arc<dyn Router> {
     Arc::new(OneRoom(Arc::from(room)))
 }
 
-/// The secret in `var`, or a development secret (announced on stderr).
-pub(crate) fn secret_from_env(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        let dev = format!(
-            "hookroom-dev-{}",
-            var.to_ascii_lowercase().replace('_', "-")
-        );
-        eprintln!("WARNING: {var} is not set; using the development secret `{dev}`");
-        dev
-    })
+/// The secret in `var`, or a development secret (announced on stderr) when
+/// `var` is not set. A variable that is set but empty (or only whitespace)
+/// is an error, not a key.
+pub(crate) fn secret_from_env(var: &str) -> Result<Secret, ConfigError> {
+    match Secret::from_env(var) {
+        Err(ConfigError::EnvVarMissing { .. }) => {
+            let dev = format!(
+                "hookroom-dev-{}",
+                var.to_ascii_lowercase().replace('_', "-")
+            );
+            eprintln!("WARNING: {var} is not set; using the development secret `{dev}`");
+            Secret::new(dev)
+        }
+        other => other,
+    }
 }

@@ -44,7 +44,9 @@ impl Router for ByEvent {
 
 /// The GitHub verifier.
 pub(crate) fn github_verifier() -> Arc<dyn Verifier> {
-    Arc::new(GithubVerifier::new(SECRET))
+    Arc::new(GithubVerifier::new(
+        hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+    ))
 }
 
 /// The GitHub parser.

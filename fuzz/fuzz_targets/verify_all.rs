@@ -22,14 +22,31 @@ const SECRET: &str = "fuzz-secret";
 static VERIFIERS: LazyLock<Vec<Box<dyn Verifier>>> = LazyLock::new(|| {
     let clock = ManualClock::at_unix(NOW);
     vec![
-        Box::new(GithubVerifier::new(["other", SECRET])),
-        Box::new(JiraVerifier::new(SECRET)),
-        Box::new(SlackVerifier::new(SECRET).with_clock(clock.clone())),
-        Box::new(HuggingFaceVerifier::new(SECRET)),
-        Box::new(BearerVerifier::new(SECRET)),
-        Box::new(StripeVerifier::new(SECRET).with_clock(clock.clone())),
+        Box::new(GithubVerifier::new(
+            hookroom::verify::Secrets::try_from(["other", SECRET]).unwrap(),
+        )),
+        Box::new(JiraVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
         Box::new(
-            StandardWebhooksVerifier::from_raw_keys(SECRET).with_clock(clock.clone()),
+            SlackVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                .with_clock(clock.clone()),
+        ),
+        Box::new(HuggingFaceVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
+        Box::new(BearerVerifier::new(
+            hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+        )),
+        Box::new(
+            StripeVerifier::new(hookroom::verify::Secrets::try_from(SECRET).unwrap())
+                .with_clock(clock.clone()),
+        ),
+        Box::new(
+            StandardWebhooksVerifier::from_raw_keys(
+                hookroom::verify::Secrets::try_from(SECRET).unwrap(),
+            )
+            .with_clock(clock.clone()),
         ),
         Box::new(
             StandardWebhooksAsymmetricVerifier::from_verifying_keys(vec![
@@ -43,13 +60,13 @@ static VERIFIERS: LazyLock<Vec<Box<dyn Verifier>>> = LazyLock::new(|| {
                 .timestamp_header("X-Timestamp")
                 .signed_content("{timestamp}.{header:X-Id}.{body}")
                 .clock(clock.clone())
-                .build(SECRET)
+                .build(hookroom::verify::Secrets::try_from(SECRET).unwrap())
                 .expect("valid configuration"),
         ),
         Box::new(
             HmacVerifier::builder("X-Signature")
                 .encoding(SignatureEncoding::Base64)
-                .build(SECRET)
+                .build(hookroom::verify::Secrets::try_from(SECRET).unwrap())
                 .expect("valid configuration"),
         ),
     ]
@@ -67,7 +84,9 @@ fn request(data: &[u8]) -> (HeaderMap, &[u8]) {
             continue;
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             headers.append(name, value);
         }
     }

@@ -1,16 +1,17 @@
-//! The routes file (`.masc/webhook_routes.json` shape).
+//! The routes file: rules, default room, secrets.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::filter::{FieldFilter, FilterError};
 use super::glob::{Glob, GlobError};
-use super::secret::{ResolvedSecret, SecretList, SecretSource};
+use super::secret::{SecretList, SecretSource};
 use crate::error_code::ErrorCode;
+use crate::verify::{ConfigError, Secret};
 
 /// Priority of a route that does not set one, and of the default room.
 pub const DEFAULT_PRIORITY: u32 = 5;
@@ -180,8 +181,7 @@ impl std::error::Error for RouteError {}
 ///   "routes": [{"source": "github", "event": "pull_request.*", "target_room": "pr-review", "priority": 2}],
 ///   "secrets": {"github": "${GITHUB_WEBHOOK_SECRET}", "slack": ["${SLACK_NEW}", "${SLACK_OLD}"],
 ///               "jira": {"file": "/run/secrets/jira"}},
-///   "default_room": "general",
-///   "log_retention_days": 7
+///   "default_room": "general"
 /// }
 /// ```
 ///
@@ -207,8 +207,37 @@ pub struct RoutesConfig {
     pub default_room: Option<String>,
     /// Per source, its secrets (the first is the newest during a rotation).
     pub secrets: BTreeMap<String, Vec<SecretSource>>,
-    /// How long the operations log keeps entries, in days.
+    /// How long delivery records should be kept, in days.
+    ///
+    /// **Not applied yet:** the setting is parsed and kept so that existing
+    /// routes files load, but no task store or log purges anything by age
+    /// today. A config that sets it reports
+    /// [`ConfigWarning::RetentionNotApplied`] from
+    /// [`warnings`](Self::warnings), and loading it logs that warning.
     pub log_retention_days: Option<u32>,
+}
+
+/// A setting that loads but does not do what it says; see
+/// [`RoutesConfig::warnings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigWarning {
+    /// `log_retention_days` is set, but nothing purges records by age yet.
+    RetentionNotApplied {
+        /// The configured number of days.
+        days: u32,
+    },
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RetentionNotApplied { days } => write!(
+                f,
+                "`log_retention_days` ({days}) is not applied yet: nothing is purged by age"
+            ),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -257,7 +286,7 @@ impl RoutesConfig {
         let mut secrets = BTreeMap::new();
         for (source, list) in raw.secrets {
             if list.0.is_empty() {
-                return Err(ConfigError::EmptySecret { source });
+                return Err(ConfigError::NoSecrets { source });
             }
             let mut parsed = Vec::with_capacity(list.0.len());
             for one in list.0 {
@@ -275,16 +304,38 @@ impl RoutesConfig {
             log_retention_days: raw.log_retention_days,
         };
         config.validate()?;
+        for warning in config.warnings() {
+            tracing::warn!(%warning, "routes file");
+        }
         Ok(config)
+    }
+
+    /// Settings in this config that are accepted but have no effect, so that
+    /// none of them is silently ignored. Loading a routes file
+    /// ([`from_json`](Self::from_json) and friends) also logs each one with
+    /// `tracing::warn!`.
+    ///
+    /// ```
+    /// use hookroom::route::{ConfigWarning, RoutesConfig};
+    ///
+    /// let config = RoutesConfig::from_json(r#"{"log_retention_days": 7}"#)?;
+    /// assert_eq!(config.warnings(), [ConfigWarning::RetentionNotApplied { days: 7 }]);
+    /// # Ok::<(), hookroom::route::ConfigError>(())
+    /// ```
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        self.log_retention_days
+            .map(|days| ConfigWarning::RetentionNotApplied { days })
+            .into_iter()
+            .collect()
     }
 
     /// Reads and parses a routes file.
     ///
     /// # Errors
-    /// [`ConfigError::Read`], or as [`from_json`](Self::from_json).
+    /// [`ConfigError::FileUnreadable`], or as [`from_json`](Self::from_json).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::FileUnreadable {
             path: path.to_path_buf(),
             kind: e.kind(),
         })?;
@@ -311,12 +362,14 @@ impl RoutesConfig {
     /// Resolves every source's secrets, looking variables up with `env`.
     ///
     /// # Errors
-    /// The first [`ConfigError::MissingEnvVar`] (naming the variable and the
-    /// source), [`ConfigError::SecretFile`] or [`ConfigError::EmptySecret`].
+    /// The first failure, as [`SecretSource::resolve_with`] reports it: a
+    /// [`ConfigError::SourceSecret`] naming the source and wrapping
+    /// [`ConfigError::EnvVarMissing`] (naming the variable),
+    /// [`ConfigError::FileUnreadable`] or [`ConfigError::EmptySecret`].
     pub fn resolve_secrets_with(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<BTreeMap<String, Vec<ResolvedSecret>>, ConfigError> {
+    ) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
         self.secrets
             .iter()
             .map(|(source, list)| {
@@ -334,7 +387,7 @@ impl RoutesConfig {
     ///
     /// # Errors
     /// As [`resolve_secrets_with`](Self::resolve_secrets_with).
-    pub fn resolve_secrets(&self) -> Result<BTreeMap<String, Vec<ResolvedSecret>>, ConfigError> {
+    pub fn resolve_secrets(&self) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
         self.resolve_secrets_with(&|name| std::env::var(name).ok())
     }
 
@@ -361,138 +414,5 @@ fn shape_message(e: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(at) => text.get(..at).unwrap_or(&text).to_owned(),
         None => text,
-    }
-}
-
-/// Why a routes file cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file cannot be read.
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error kind.
-        kind: std::io::ErrorKind,
-    },
-    /// The text is not JSON.
-    Json {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// The JSON does not have the routes file's shape (unknown field, wrong
-    /// type). Secret values are never quoted.
-    Shape {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What was expected.
-        message: String,
-    },
-    /// A route is invalid.
-    Route {
-        /// Its 0-based index in `routes`.
-        index: usize,
-        /// What is wrong.
-        error: RouteError,
-    },
-    /// `default_room` is the empty string.
-    EmptyDefaultRoom,
-    /// A secret string mixes `${…}` with text, or names an invalid variable.
-    SecretReference {
-        /// The source the secret belongs to.
-        source: String,
-    },
-    /// A referenced environment variable is not set.
-    MissingEnvVar {
-        /// The source the secret belongs to.
-        source: String,
-        /// The variable's name.
-        var: String,
-    },
-    /// A secret file cannot be read.
-    SecretFile {
-        /// The source the secret belongs to.
-        source: String,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error kind.
-        kind: std::io::ErrorKind,
-    },
-    /// A source has an empty secret or an empty secret list.
-    EmptySecret {
-        /// The source.
-        source: String,
-    },
-}
-
-impl ErrorCode for ConfigError {
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Read { .. } => "config_unreadable",
-            Self::Json { .. } => "config_invalid_json",
-            Self::Shape { .. } => "config_invalid_shape",
-            Self::Route { error, .. } => error.code(),
-            Self::EmptyDefaultRoom => "config_empty_default_room",
-            Self::SecretReference { .. } => "secret_invalid_reference",
-            Self::MissingEnvVar { .. } => "secret_env_missing",
-            Self::SecretFile { .. } => "secret_file_unreadable",
-            Self::EmptySecret { .. } => "secret_empty",
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Read { path, kind } => {
-                write!(f, "cannot read routes file {}: {kind}", path.display())
-            }
-            Self::Json {
-                line,
-                column,
-                message,
-            } => write!(
-                f,
-                "routes file is not valid JSON at line {line} column {column}: {message}"
-            ),
-            Self::Shape {
-                line,
-                column,
-                message,
-            } => write!(f, "routes file at line {line} column {column}: {message}"),
-            Self::Route { index, error } => write!(f, "route {index}: {error}"),
-            Self::EmptyDefaultRoom => {
-                f.write_str("`default_room` is empty (omit it to ignore unrouted events)")
-            }
-            Self::SecretReference { source } => write!(
-                f,
-                "secret of source `{source}`: write a variable as the whole string `${{NAME}}` (NAME: letters, digits, `_`)"
-            ),
-            Self::MissingEnvVar { source, var } => write!(
-                f,
-                "secret of source `{source}`: environment variable `{var}` is not set"
-            ),
-            Self::SecretFile { source, path, kind } => write!(
-                f,
-                "secret of source `{source}`: cannot read {}: {kind}",
-                path.display()
-            ),
-            Self::EmptySecret { source } => write!(f, "secret of source `{source}` is empty"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Route { error, .. } => Some(error),
-            _ => None,
-        }
     }
 }

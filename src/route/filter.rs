@@ -5,10 +5,12 @@ use std::fmt;
 use serde::de;
 use serde_json::Value;
 
+use crate::source::json::{Key, Probe, walk};
+
 /// One `field: value` condition of a route's `filter`.
 ///
 /// `field` is a dotted path into the JSON payload (`pull_request.user.login`).
-/// Matching rules, chosen so that the seed's `{"label": "AI-WIP"}` reads the
+/// Matching rules, chosen so that `{"label": "AI-WIP"}` reads the
 /// way GitHub payloads are shaped:
 ///
 /// 1. An **array** met anywhere on the path matches if **any element**
@@ -93,8 +95,9 @@ impl FieldFilter {
     }
 
     /// Whether the raw JSON `payload` satisfies this condition, in one
-    /// streaming pass that skips everything off the path and builds no tree.
-    /// A body that is not valid JSON never matches.
+    /// streaming pass that skips everything off the path and builds no tree
+    /// (the crate's one streaming JSON reader, shared with the generic
+    /// source's JSON pointers). A body that is not valid JSON never matches.
     ///
     /// Gives the same answer as [`matches`](Self::matches) on the parsed
     /// payload (including the last of duplicate keys deciding).
@@ -104,64 +107,72 @@ impl FieldFilter {
         let Ok(text) = std::str::from_utf8(payload) else {
             return false;
         };
-        let mut de = serde_json::Deserializer::from_str(text);
-        let seed = Seek {
-            path: &self.path,
-            expected: &self.expected,
-        };
-        matches!(de::DeserializeSeed::deserialize(seed, &mut de), Ok(true)) && de.end().is_ok()
+        matches!(
+            walk(text, &self.path, FilterProbe(&self.expected)),
+            Ok(true)
+        )
     }
 }
 
-/// Streaming form of `matches_at`.
-struct Seek<'p> {
-    path: &'p [Box<str>],
-    expected: &'p Expected,
+/// The filter rules over the crate's streaming path reader: arrays fan out,
+/// an object at the end of the path is compared through its `name`.
+#[derive(Clone, Copy)]
+struct FilterProbe<'p>(&'p Expected);
+
+impl<'de, 'p> Probe<'de> for FilterProbe<'p> {
+    type Out = bool;
+    type Leaf = AtEnd<'p>;
+    const FAN_OUT: bool = true;
+    fn absent(self) -> bool {
+        false
+    }
+    fn is_hit(out: &bool) -> bool {
+        *out
+    }
+    fn leaf(self) -> AtEnd<'p> {
+        AtEnd {
+            expected: self.0,
+            is_name: false,
+        }
+    }
 }
 
-impl<'de> de::DeserializeSeed<'de> for Seek<'_> {
+/// The value at the end of the path (`is_name: false`), or the `name` of an
+/// object there (`is_name: true`, compared without fan-out).
+struct AtEnd<'p> {
+    expected: &'p Expected,
+    is_name: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for AtEnd<'_> {
     type Value = bool;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> de::Visitor<'de> for Seek<'_> {
+impl<'de> de::Visitor<'de> for AtEnd<'_> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let mut hit = false;
-        // Every element is consumed (the rest of the document must still be
-        // read); elements after a hit are only skipped.
-        while !hit {
-            match seq.next_element_seed(Seek { ..self })? {
-                Some(m) => hit = m,
-                None => return Ok(false),
-            }
-        }
-        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(hit)
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        // Reached only for a `name` (the reader fans out other arrays).
+        de::IgnoredAny.visit_seq(seq).map(|_| false)
     }
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let (key, rest, leaf) = match self.path.split_first() {
-            Some((head, rest)) => (&**head, rest, false),
-            None => ("name", self.path, true),
-        };
+        if self.is_name {
+            return de::IgnoredAny.visit_map(map).map(|_| false);
+        }
         // Like `serde_json::Value`, the last of duplicate keys decides.
         let mut hit = false;
         while let Some(k) = map.next_key::<Key<'de>>()? {
-            if k.0 == key {
-                hit = if leaf {
-                    map.next_value_seed(Leaf(self.expected))?
-                } else {
-                    map.next_value_seed(Seek {
-                        path: rest,
-                        expected: self.expected,
-                    })?
-                };
+            if k.0 == "name" {
+                hit = map.next_value_seed(AtEnd {
+                    expected: self.expected,
+                    is_name: true,
+                })?;
             } else {
                 map.next_value::<de::IgnoredAny>()?;
             }
@@ -169,86 +180,22 @@ impl<'de> de::Visitor<'de> for Seek<'_> {
         Ok(hit)
     }
     fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-        Ok(self.path.is_empty() && matches!(self.expected, Expected::Str(e) if &**e == v))
+        Ok(matches!(self.expected, Expected::Str(e) if &**e == v))
     }
     fn visit_bool<E>(self, v: bool) -> Result<bool, E> {
-        Ok(self.path.is_empty() && *self.expected == Expected::Bool(v))
+        Ok(*self.expected == Expected::Bool(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<bool, E> {
-        Ok(self.path.is_empty() && num_equals(v as f64, self.expected))
+        Ok(num_equals(v as f64, self.expected))
     }
     fn visit_i64<E>(self, v: i64) -> Result<bool, E> {
-        Ok(self.path.is_empty() && num_equals(v as f64, self.expected))
+        Ok(num_equals(v as f64, self.expected))
     }
     fn visit_f64<E>(self, v: f64) -> Result<bool, E> {
-        Ok(self.path.is_empty() && num_equals(v, self.expected))
+        Ok(num_equals(v, self.expected))
     }
     fn visit_unit<E>(self) -> Result<bool, E> {
         Ok(false)
-    }
-}
-
-/// A leaf compared without fan-out (an object's `name`).
-struct Leaf<'p>(&'p Expected);
-
-impl<'de> de::DeserializeSeed<'de> for Leaf<'_> {
-    type Value = bool;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> de::Visitor<'de> for Leaf<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        de::IgnoredAny.visit_seq(seq).map(|_| false)
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
-        de::IgnoredAny.visit_map(map).map(|_| false)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-        Ok(matches!(self.0, Expected::Str(e) if &**e == v))
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<bool, E> {
-        Ok(*self.0 == Expected::Bool(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<bool, E> {
-        Ok(num_equals(v as f64, self.0))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<bool, E> {
-        Ok(num_equals(v as f64, self.0))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<bool, E> {
-        Ok(num_equals(v, self.0))
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-}
-
-/// An object key, borrowed from the payload when it has no escapes.
-struct Key<'a>(std::borrow::Cow<'a, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> de::Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
@@ -383,5 +330,63 @@ mod tests {
             FieldFilter::new("a", &json!([1])),
             Err(FilterError::UnsupportedValue)
         );
+    }
+
+    /// The streaming reader and the tree agree on arbitrary payloads, and
+    /// on text with duplicate keys, which a `Value` cannot hold.
+    mod agree {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::FieldFilter;
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("a".to_owned()),
+                Just("b".to_owned()),
+                Just("name".to_owned())
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                (-2i64..3).prop_map(Value::from),
+                prop_oneof![Just("x"), Just("y")].prop_map(Value::from),
+            ]
+        }
+
+        /// JSON text (objects may repeat keys) for a small tree.
+        fn text() -> impl Strategy<Value = String> {
+            leaf()
+                .prop_map(|v| v.to_string())
+                .prop_recursive(4, 32, 4, |inner| {
+                    prop_oneof![
+                        prop::collection::vec(inner.clone(), 0..4)
+                            .prop_map(|items| format!("[{}]", items.join(","))),
+                        prop::collection::vec((key(), inner), 0..4).prop_map(|fields| {
+                            let fields: Vec<String> = fields
+                                .into_iter()
+                                .map(|(k, v)| format!("{}:{v}", json!(k)))
+                                .collect();
+                            format!("{{{}}}", fields.join(","))
+                        }),
+                    ]
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn streaming_matches_the_tree(
+                body in text(),
+                path in prop::collection::vec(key(), 1..4),
+                expected in prop_oneof![Just(json!("x")), Just(json!(true)), Just(json!(1))],
+            ) {
+                let filter = FieldFilter::new(&path.join("."), &expected).unwrap();
+                let tree: Value = serde_json::from_str(&body).unwrap();
+                prop_assert_eq!(filter.matches_json(body.as_bytes()), filter.matches(&tree), "{}", body);
+            }
+        }
     }
 }

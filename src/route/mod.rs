@@ -1,9 +1,13 @@
 //! Step 4 of the data flow: choosing the room (and priority) for an event.
 //!
 //! [`Router`] is the contract; [`RuleRouter`] is the reference router over
-//! the rules of a routes file ([`RoutesConfig`], the seed's
-//! `.masc/webhook_routes.json` shape), changeable at run time without
-//! locking the hot path.
+//! the rules of a routes file ([`RoutesConfig`]), changeable at run time
+//! without locking the hot path.
+//!
+//! Routes files share the crate's one configuration error,
+//! [`ConfigError`] (the same type as [`verify::ConfigError`](crate::verify::ConfigError)),
+//! and read their secrets through the one loader,
+//! [`Secret`](crate::verify::Secret).
 
 mod config;
 mod filter;
@@ -11,11 +15,12 @@ mod glob;
 mod rule;
 mod secret;
 
-pub use config::{ConfigError, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+pub use crate::verify::ConfigError;
+pub use config::{ConfigWarning, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
 pub use filter::{FieldFilter, FilterError};
 pub use glob::{Glob, GlobError};
 pub use rule::{RouteEntry, RouteId, RuleRouter};
-pub use secret::{ResolvedSecret, SecretSource};
+pub use secret::SecretSource;
 
 use std::sync::Arc;
 use std::time::Duration;

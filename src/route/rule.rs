@@ -8,11 +8,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
-use super::config::{ConfigError, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+use super::config::{DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
 use super::filter::FieldFilter;
 use super::glob::Glob;
 use super::{Route, RouteDecision, Router};
 use crate::event::{Event, Verified};
+use crate::verify::ConfigError;
 
 /// Identifies a route inside one [`RuleRouter`] (assigned in file order,
 /// then in the order routes are added; never reused).
@@ -97,7 +98,7 @@ impl RuleSet {
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::route::{RouteDecision, RouteSpec, Router, RuleRouter};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 /// use hookroom::{Event, Verified};
 ///
 /// let router = RuleRouter::new(
@@ -121,7 +122,7 @@ impl RuleSet {
 ///             url: None,
 ///             payload: Bytes::from_static(payload.as_bytes()),
 ///         },
-///         Verification::assertion(0),
+///         dangerous::assume_verified(0),
 ///     )
 /// };
 /// let room = |d: RouteDecision| match d {
@@ -296,9 +297,9 @@ impl RuleRouter {
 
 /// Filter checks per event done as streaming passes over the raw payload
 /// before switching to one full parse: a streaming pass costs a fraction of
-/// building a `serde_json::Value` (about a sixth on a 4.8 KB GitHub payload,
-/// see `benches/ingest_parse.rs`), so two passes stay cheaper than one tree,
-/// and no event costs more than two passes plus one tree.
+/// building a `serde_json::Value` (`benches/ingest_parse.rs` compares them),
+/// so two passes stay cheaper than one tree, and no event costs more than two
+/// passes plus one tree.
 const STREAMED_FILTER_CHECKS: usize = 2;
 
 impl Router for RuleRouter {
@@ -357,7 +358,7 @@ mod tests {
                 url: None,
                 payload: Bytes::from_static(payload.as_bytes()),
             },
-            Verification::assertion(0),
+            Verification::new(0),
         )
     }
 

@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use zeroize::Zeroizing;
 
-use super::config::ConfigError;
+use crate::verify::{ConfigError, Secret};
 
 /// Where one webhook secret comes from, as written in the routes file.
 ///
@@ -23,7 +23,8 @@ use super::config::ConfigError;
 pub enum SecretSource {
     /// The value of an environment variable.
     Env(String),
-    /// The contents of a file, without one trailing newline.
+    /// The contents of a file, without its trailing line breaks (see
+    /// [`Secret`] for the trimming rule).
     File(PathBuf),
     /// The secret itself.
     Literal(Zeroizing<String>),
@@ -36,28 +37,6 @@ impl fmt::Debug for SecretSource {
             Self::File(path) => f.debug_tuple("File").field(path).finish(),
             Self::Literal(_) => f.write_str("Literal([redacted])"),
         }
-    }
-}
-
-/// A secret's bytes, zeroed on drop; `Debug` prints `[redacted]`.
-#[derive(Clone)]
-pub struct ResolvedSecret(Zeroizing<Vec<u8>>);
-
-impl ResolvedSecret {
-    /// Wraps secret bytes.
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    /// The secret bytes, to hand to a verifier.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ResolvedSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ResolvedSecret([redacted])")
     }
 }
 
@@ -80,48 +59,38 @@ impl SecretSource {
         })
     }
 
-    /// Reads the secret, looking variables up with `env`.
+    /// Reads the secret through the crate's one loader ([`Secret`]: same
+    /// trimming rule, empty and whitespace-only secrets refused), looking
+    /// variables up with `env`.
     ///
-    /// `source` only labels errors. An empty secret is an error: an empty
-    /// HMAC key would accept anything signed with an empty key.
+    /// `source` only labels errors.
     ///
     /// # Errors
-    /// [`ConfigError::MissingEnvVar`] naming the variable,
-    /// [`ConfigError::SecretFile`], or [`ConfigError::EmptySecret`].
+    /// [`ConfigError::SecretReference`] for a bad `${…}` in a file path;
+    /// otherwise [`ConfigError::SourceSecret`] naming `source` and wrapping
+    /// [`ConfigError::EnvVarMissing`], [`ConfigError::FileUnreadable`] or
+    /// [`ConfigError::EmptySecret`].
     pub fn resolve_with(
         &self,
         source: &str,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<ResolvedSecret, ConfigError> {
-        let bytes = match self {
-            Self::Env(name) => env(name)
-                .ok_or_else(|| ConfigError::MissingEnvVar {
-                    source: source.to_owned(),
-                    var: name.clone(),
-                })?
-                .into_bytes(),
-            Self::Literal(text) => text.as_bytes().to_vec(),
+    ) -> Result<Secret, ConfigError> {
+        let in_source = |error| ConfigError::SourceSecret {
+            source: source.to_owned(),
+            error: Box::new(error),
+        };
+        match self {
+            Self::Env(name) => Secret::from_env_value(name, env(name)).map_err(in_source),
+            Self::Literal(text) => Secret::new(text.as_bytes()).map_err(|_| {
+                in_source(ConfigError::EmptySecret {
+                    origin: "literal".to_owned(),
+                })
+            }),
             Self::File(template) => {
                 let path = expand_path(source, template, env)?;
-                let mut bytes = std::fs::read(&path).map_err(|e| ConfigError::SecretFile {
-                    source: source.to_owned(),
-                    path: path.clone(),
-                    kind: e.kind(),
-                })?;
-                if bytes.ends_with(b"\r\n") {
-                    bytes.truncate(bytes.len() - 2);
-                } else if bytes.ends_with(b"\n") {
-                    bytes.truncate(bytes.len() - 1);
-                }
-                bytes
+                Secret::from_file(path).map_err(in_source)
             }
-        };
-        if bytes.is_empty() {
-            return Err(ConfigError::EmptySecret {
-                source: source.to_owned(),
-            });
         }
-        Ok(ResolvedSecret::new(bytes))
     }
 
     /// [`resolve_with`](Self::resolve_with) over the process environment (a
@@ -129,7 +98,7 @@ impl SecretSource {
     ///
     /// # Errors
     /// As [`resolve_with`](Self::resolve_with).
-    pub fn resolve(&self, source: &str) -> Result<ResolvedSecret, ConfigError> {
+    pub fn resolve(&self, source: &str) -> Result<Secret, ConfigError> {
         self.resolve_with(source, &|name| std::env::var(name).ok())
     }
 }
@@ -165,9 +134,11 @@ fn expand_path(
                 source: source.to_owned(),
             });
         }
-        let value = env(name).ok_or_else(|| ConfigError::MissingEnvVar {
+        let value = env(name).ok_or_else(|| ConfigError::SourceSecret {
             source: source.to_owned(),
-            var: name.to_owned(),
+            error: Box::new(ConfigError::EnvVarMissing {
+                name: name.to_owned(),
+            }),
         })?;
         out.push_str(&value);
         rest = after.get(end + 1..).unwrap_or("");
@@ -387,6 +358,16 @@ mod tests {
         }
     }
 
+    fn root(err: &ConfigError) -> &ConfigError {
+        match err {
+            ConfigError::SourceSecret { source, error } => {
+                assert_eq!(source, "g");
+                error
+            }
+            other => panic!("not a source secret error: {other:?}"),
+        }
+    }
+
     #[test]
     fn missing_variable_is_named() {
         let err = SecretSource::Env("NOPE".into())
@@ -394,40 +375,54 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::MissingEnvVar {
+            ConfigError::SourceSecret {
                 source: "github".into(),
-                var: "NOPE".into()
+                error: Box::new(ConfigError::EnvVarMissing {
+                    name: "NOPE".into()
+                }),
             }
         );
         assert!(err.to_string().contains("NOPE"));
+        let empty = SecretSource::Env("EMPTY".into()).resolve_with("g", &env);
         assert!(matches!(
-            SecretSource::Env("EMPTY".into()).resolve_with("g", &env),
-            Err(ConfigError::EmptySecret { .. })
+            root(&empty.unwrap_err()),
+            ConfigError::EmptySecret { .. }
+        ));
+        let blank = SecretSource::parse("g", "  ")
+            .unwrap()
+            .resolve_with("g", &env);
+        assert!(matches!(
+            root(&blank.unwrap_err()),
+            ConfigError::EmptySecret { .. }
         ));
         let ok = SecretSource::Env("GH".into())
             .resolve_with("g", &env)
             .unwrap();
         assert_eq!(ok.expose(), b"s3cret");
-        assert_eq!(format!("{ok:?}"), "ResolvedSecret([redacted])");
+        assert_eq!(format!("{ok:?}"), "Secret([redacted])");
     }
 
+    /// The routes file and `Secret::from_file` share one trimming rule: every
+    /// trailing `\r`/`\n` goes, nothing else.
     #[test]
-    fn files_expand_variables_and_drop_one_newline() {
+    fn files_expand_variables_and_drop_trailing_line_breaks() {
         let name = format!("hookroom-secret-test-{}", std::process::id());
         let path = std::env::temp_dir().join(&name);
-        std::fs::write(&path, b"from-file\r\n").unwrap();
+        std::fs::write(&path, b" from-file\r\n\n").unwrap();
         let src = SecretSource::File(PathBuf::from(format!("${{DIR}}/{name}")));
         let got = src.resolve_with("g", &env).unwrap();
+        let direct = Secret::from_file(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(got.expose(), b"from-file");
+        assert_eq!(got.expose(), b" from-file");
+        assert_eq!(got.expose(), direct.expose());
         let err = SecretSource::File(PathBuf::from("${MISSING}/x"))
             .resolve_with("g", &env)
             .unwrap_err();
-        assert!(matches!(err, ConfigError::MissingEnvVar { var, .. } if var == "MISSING"));
+        assert!(matches!(root(&err), ConfigError::EnvVarMissing { name } if name == "MISSING"));
         let err = SecretSource::File(PathBuf::from("/nonexistent/hookroom/secret"))
             .resolve_with("g", &env)
             .unwrap_err();
-        assert!(matches!(err, ConfigError::SecretFile { .. }));
+        assert!(matches!(root(&err), ConfigError::FileUnreadable { .. }));
     }
 
     #[test]

@@ -178,11 +178,11 @@ struct Inner {
 /// # use hookroom::{Event, Verified};
 /// # use hookroom::route::{Route, RouteDecision, Router};
 /// # use hookroom::source::{ParseError, Parsed, Source};
-/// # use hookroom::verify::{Verification, Verifier, VerifyError};
+/// # use hookroom::verify::{dangerous, Verification, Verifier, VerifyError};
 /// # #[derive(Debug)] struct AnyVerifier;
 /// # impl Verifier for AnyVerifier {
 /// #     fn verify(&self, _: &HeaderMap, _: &[u8]) -> Result<Verification, VerifyError> {
-/// #         Ok(Verification::assertion(0))
+/// #         Ok(dangerous::assume_verified(0))
 /// #     }
 /// # }
 /// # #[derive(Debug)] struct OneEvent;
@@ -726,7 +726,7 @@ mod tests {
     impl Verifier for RequiresSensitive {
         fn verify(&self, headers: &HeaderMap, _: &[u8]) -> Result<Verification, VerifyError> {
             match headers.get("x-hub-signature-256") {
-                Some(v) if v.is_sensitive() => Ok(Verification::assertion(0)),
+                Some(v) if v.is_sensitive() => Ok(Verification::new(0)),
                 Some(_) => Err(VerifyError::SignatureMismatch),
                 None => Err(VerifyError::MissingHeader {
                     header: "x-hub-signature-256",

@@ -216,7 +216,7 @@ mod tests {
                 })?;
             assert!(value.is_sensitive());
             match value.to_str().ok().and_then(|v| v.strip_prefix("key-")) {
-                Some(n) => Ok(Verification::assertion(n.parse().unwrap_or(0))),
+                Some(n) => Ok(Verification::new(n.parse().unwrap_or(0))),
                 None => Err(VerifyError::SignatureMismatch),
             }
         }

@@ -101,14 +101,14 @@ impl std::error::Error for InvalidPointer {}
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::source::{GenericSource, Locator, Parsed, Source};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 ///
 /// let source = GenericSource::new()
 ///     .event_from(vec![Locator::pointer("/kind").unwrap()])
 ///     .title_from(Locator::pointer("/subject").unwrap());
 /// let body = Bytes::from_static(br#"{"kind":"build.failed","id":17,"subject":"main is red"}"#);
 /// let Parsed::Event(e) = source
-///     .parse("ci", &http::HeaderMap::new(), body, Verification::assertion(0))
+///     .parse("ci", &http::HeaderMap::new(), body, dangerous::assume_verified(0))
 ///     .unwrap()
 /// else {
 ///     panic!()
@@ -298,7 +298,7 @@ mod tests {
             "g",
             h,
             Bytes::from_static(body.as_bytes()),
-            Verification::assertion(0),
+            Verification::new(0),
         )? {
             Parsed::Event(e) => Ok(e.into_inner()),
             Parsed::Challenge(_) => panic!("no challenge"),

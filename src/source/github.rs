@@ -39,7 +39,7 @@ const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-github-delivery")
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::source::{GithubSource, Parsed, Source};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("x-github-event", "pull_request".parse().unwrap());
@@ -48,7 +48,7 @@ const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-github-delivery")
 ///     br#"{"action":"opened","pull_request":{"number":42,"title":"Test PR","html_url":"https://github.com/o/r/pull/42"}}"#,
 /// );
 /// let Parsed::Event(event) = GithubSource::new()
-///     .parse("github", &headers, body, Verification::assertion(0))
+///     .parse("github", &headers, body, dangerous::assume_verified(0))
 ///     .unwrap()
 /// else {
 ///     panic!("not an event")
@@ -262,7 +262,7 @@ mod tests {
             "github",
             &headers(event),
             Bytes::from_static(body.as_bytes()),
-            Verification::assertion(0),
+            Verification::new(0),
         )? {
             Parsed::Event(e) => Ok(e.into_inner()),
             Parsed::Challenge(_) => panic!("github never answers a challenge"),
@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_example_gives_seed_title() {
+    fn opened_pull_request_gives_its_title() {
         let e = parse(
             "pull_request",
             r#"{"action":"opened","pull_request":{"number":42,"title":"Test PR"},"repository":{"full_name":"owner/repo"}}"#,

@@ -30,11 +30,11 @@ use crate::verify::Verification;
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::source::{HuggingFaceSource, Parsed, Source};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 ///
 /// let body = Bytes::from_static(br#"{"event":{"scope":"discussion.comment","action":"create"},"repo":{"name":"u/m"},"discussion":{"num":3,"title":"Missing tags"}}"#);
 /// let Parsed::Event(e) = HuggingFaceSource::new()
-///     .parse("huggingface", &http::HeaderMap::new(), body, Verification::assertion(0))
+///     .parse("huggingface", &http::HeaderMap::new(), body, dangerous::assume_verified(0))
 ///     .unwrap()
 /// else {
 ///     panic!()
@@ -198,7 +198,7 @@ mod tests {
             "hf",
             h,
             Bytes::from_static(body.as_bytes()),
-            Verification::assertion(0),
+            Verification::new(0),
         )? {
             Parsed::Event(e) => Ok(e.into_inner()),
             Parsed::Challenge(_) => panic!("no challenge"),

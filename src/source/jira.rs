@@ -29,11 +29,11 @@ const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-atlassian-webhook
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::source::{JiraSource, Parsed, Source};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 ///
 /// let body = Bytes::from_static(br#"{"webhookEvent":"jira:issue_created","issue":{"key":"P-1","self":"https://x.atlassian.net/rest/api/2/issue/1","fields":{"summary":"Fix it"}}}"#);
 /// let Parsed::Event(e) = JiraSource::new()
-///     .parse("jira", &http::HeaderMap::new(), body, Verification::assertion(0))
+///     .parse("jira", &http::HeaderMap::new(), body, dangerous::assume_verified(0))
 ///     .unwrap()
 /// else {
 ///     panic!()
@@ -147,7 +147,7 @@ mod tests {
             "jira",
             &HeaderMap::new(),
             Bytes::from_static(body.as_bytes()),
-            Verification::assertion(0),
+            Verification::new(0),
         )? {
             Parsed::Event(e) => Ok(e.into_inner()),
             Parsed::Challenge(_) => panic!("jira never answers a challenge"),

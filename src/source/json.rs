@@ -310,50 +310,86 @@ pub(crate) fn parse_pointer(pointer: &str) -> Option<Box<[PointerToken]>> {
     )
 }
 
-/// Finds the value at a JSON pointer in one streaming pass, skipping every
-/// other subtree without allocating it. `Ok(None)`: the path does not exist.
-pub(crate) fn seek<'a>(
-    body: &'a str,
-    tokens: &[PointerToken],
-) -> Result<Option<Scalar<'a>>, serde_json::Error> {
+// ---- The streaming path reader -------------------------------------------
+//
+// One reader for every "value at this path" question asked of a raw body:
+// the generic source's RFC 6901 pointers (`seek`) and the routes' payload
+// filters (`route::FieldFilter::matches_json`). It walks the body once,
+// follows the path, skips every other subtree without building it, and
+// hands the value at the end of the path to a `Probe`.
+//
+// Rules shared by every probe:
+// - an object key on the path is compared after unescaping; when a key
+//   appears twice the last one decides (as when the body is parsed into a
+//   `serde_json::Value`);
+// - a scalar met before the end of the path means the path does not exist;
+// - the whole body is read, so trailing garbage is an error.
+// Arrays on the path depend on the probe: an RFC 6901 index, or any element.
+
+/// What to read at the end of a path, and how arrays on it are crossed.
+pub(crate) trait Probe<'de>: Copy {
+    /// The answer.
+    type Out;
+    /// The visitor that reads the value at the end of the path.
+    type Leaf: Visitor<'de, Value = Self::Out>;
+    /// Arrays met on the path (and at its end) fan out: the answer is a hit
+    /// if any element is. Otherwise a path token selects one element by its
+    /// RFC 6901 index (`0`, or digits without a leading zero).
+    const FAN_OUT: bool;
+    /// The answer when the path does not exist.
+    fn absent(self) -> Self::Out;
+    /// Whether a fanned-out answer is final (no later element can change it).
+    fn is_hit(out: &Self::Out) -> bool;
+    /// The leaf visitor.
+    fn leaf(self) -> Self::Leaf;
+}
+
+/// Reads `body` once and answers `probe` for the value at `path`.
+pub(crate) fn walk<'de, P: Probe<'de>>(
+    body: &'de str,
+    path: &[PointerToken],
+    probe: P,
+) -> Result<P::Out, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(body);
-    let found = Seek { tokens }.deserialize(&mut de)?;
+    let out = Walk { path, probe }.deserialize(&mut de)?;
     de.end()?;
-    Ok(found)
+    Ok(out)
 }
 
-struct Seek<'p> {
-    tokens: &'p [PointerToken],
+struct Walk<'p, P> {
+    path: &'p [PointerToken],
+    probe: P,
 }
 
-impl<'de> DeserializeSeed<'de> for Seek<'_> {
-    type Value = Option<Scalar<'de>>;
+impl<'de, P: Probe<'de>> DeserializeSeed<'de> for Walk<'_, P> {
+    type Value = P::Out;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        if self.tokens.is_empty() {
-            // `null` reads as absent.
-            <Option<Scalar<'de>> as de::Deserialize>::deserialize(d)
+        if self.path.is_empty() && !P::FAN_OUT {
+            d.deserialize_any(self.probe.leaf())
         } else {
             d.deserialize_any(self)
         }
     }
 }
 
-impl<'de> Visitor<'de> for Seek<'_> {
-    type Value = Option<Scalar<'de>>;
+impl<'de, P: Probe<'de>> Visitor<'de> for Walk<'_, P> {
+    type Value = P::Out;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (head, rest) = match self.tokens.split_first() {
-            Some(split) => split,
-            None => return Ok(None),
+        let Some((head, rest)) = self.path.split_first() else {
+            return self.probe.leaf().visit_map(map);
         };
-        let mut found = None;
-        while let Some(key) = map.next_key::<Scalar<'de>>()? {
-            if found.is_none() && key.as_str() == Some(&**head) {
-                found = map.next_value_seed(Seek { tokens: rest })?;
+        let mut found = self.probe.absent();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if *key.0 == **head {
+                found = map.next_value_seed(Walk {
+                    path: rest,
+                    probe: self.probe,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -361,21 +397,36 @@ impl<'de> Visitor<'de> for Seek<'_> {
         Ok(found)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let Some((head, rest)) = self.tokens.split_first() else {
-            return Ok(None);
+        if P::FAN_OUT {
+            // Every element is read (the rest of the body must still be
+            // valid); after a hit the rest are only skipped.
+            let mut found = self.probe.absent();
+            while let Some(out) = seq.next_element_seed(Walk { ..self })? {
+                if P::is_hit(&out) {
+                    found = out;
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    break;
+                }
+            }
+            return Ok(found);
+        }
+        let Some((head, rest)) = self.path.split_first() else {
+            return self.probe.leaf().visit_seq(seq);
         };
-        // RFC 6901: an array index is `0` or digits without a leading zero.
         let index = if head.len() > 1 && head.starts_with('0') {
             None
         } else {
             head.parse::<usize>().ok()
         };
-        let mut found = None;
+        let mut found = self.probe.absent();
         let mut i = 0usize;
         loop {
             if Some(i) == index {
-                match seq.next_element_seed(Seek { tokens: rest })? {
-                    Some(v) => found = v,
+                match seq.next_element_seed(Walk {
+                    path: rest,
+                    probe: self.probe,
+                })? {
+                    Some(out) => found = out,
                     None => break,
                 }
             } else if seq.next_element::<IgnoredAny>()?.is_none() {
@@ -385,23 +436,137 @@ impl<'de> Visitor<'de> for Seek<'_> {
         }
         Ok(found)
     }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_borrowed_str(v),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_str(v),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_u64(v),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_i64(v),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_f64(v),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_bool(v),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        match self.path {
+            [] => self.probe.leaf().visit_unit(),
+            _ => Ok(self.probe.absent()),
+        }
+    }
+}
+
+/// An object key, borrowed from the body when it has no escapes.
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The value at an RFC 6901 pointer, as a [`Scalar`] (`null` reads as
+/// absent). `Ok(None)`: the path does not exist.
+pub(crate) fn seek<'a>(
+    body: &'a str,
+    tokens: &[PointerToken],
+) -> Result<Option<Scalar<'a>>, serde_json::Error> {
+    walk(body, tokens, PointerProbe)
+}
+
+#[derive(Clone, Copy)]
+struct PointerProbe;
+
+impl<'de> Probe<'de> for PointerProbe {
+    type Out = Option<Scalar<'de>>;
+    type Leaf = OptScalarVisitor<'de>;
+    const FAN_OUT: bool = false;
+    fn absent(self) -> Self::Out {
+        None
+    }
+    fn is_hit(out: &Self::Out) -> bool {
+        out.is_some()
+    }
+    fn leaf(self) -> Self::Leaf {
+        OptScalarVisitor(ScalarVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A [`Scalar`], with `null` as `None`.
+struct OptScalarVisitor<'a>(ScalarVisitor<'a>);
+
+impl<'de: 'a, 'a> Visitor<'de> for OptScalarVisitor<'a> {
+    type Value = Option<Scalar<'a>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        self.0.visit_borrowed_str(v).map(Some)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.0.visit_str(v).map(Some)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.0.visit_string(v).map(Some)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.0.visit_u64(v).map(Some)
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.0.visit_i64(v).map(Some)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.0.visit_f64(v).map(Some)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.0.visit_bool(v).map(Some)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.visit_map(map).map(Some)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.0.visit_seq(seq).map(Some)
     }
 }
 
@@ -449,6 +614,17 @@ mod tests {
         assert!(seek("{\"a\":1} x", &t).is_err());
     }
 
+    /// The reader's shared rule: the last of duplicate keys decides, as in a
+    /// parsed `serde_json::Value`.
+    #[test]
+    fn seek_takes_the_last_of_duplicate_keys_like_a_parsed_tree() {
+        let body = r#"{"a":1,"b":2,"a":{"x":3}}"#;
+        let tree: serde_json::Value = serde_json::from_str(body).unwrap();
+        let t = parse_pointer("/a/x").unwrap();
+        assert_eq!(seek(body, &t).unwrap(), Some(Scalar::U64(3)));
+        assert_eq!(tree.pointer("/a/x"), Some(&serde_json::json!(3)));
+    }
+
     #[test]
     fn truncate_chars_respects_char_boundaries() {
         assert_eq!(truncate_chars("héllo", 2), "hé");
@@ -472,5 +648,63 @@ mod tests {
                 reason: "invalid UTF-8 at byte 12".into()
             }
         );
+    }
+
+    /// `seek` agrees with `serde_json::Value::pointer` on arbitrary bodies,
+    /// duplicate keys included.
+    mod agree {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::{Scalar, parse_pointer, seek};
+
+        fn text() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_owned()),
+                Just("true".to_owned()),
+                (-2i64..3).prop_map(|n| n.to_string()),
+                Just(r#""x""#.to_owned()),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|items| format!("[{}]", items.join(","))),
+                    prop::collection::vec((prop_oneof![Just("a"), Just("b")], inner), 0..4)
+                        .prop_map(|fields| {
+                            let fields: Vec<String> = fields
+                                .into_iter()
+                                .map(|(k, v)| format!("{}:{v}", json!(k)))
+                                .collect();
+                            format!("{{{}}}", fields.join(","))
+                        }),
+                ]
+            })
+        }
+
+        fn expected(v: Option<&Value>) -> Option<Scalar<'static>> {
+            match v? {
+                Value::Null => None,
+                Value::Bool(b) => Some(Scalar::Bool(*b)),
+                Value::Number(n) => Some(
+                    n.as_u64()
+                        .map_or_else(|| Scalar::I64(n.as_i64().unwrap_or_default()), Scalar::U64),
+                ),
+                Value::String(s) => Some(Scalar::Str(s.clone().into())),
+                Value::Array(_) | Value::Object(_) => Some(Scalar::Composite),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn seek_matches_the_tree(
+                body in text(),
+                path in prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("0"), Just("1")], 0..4),
+            ) {
+                let pointer: String = path.iter().map(|t| format!("/{t}")).collect();
+                let tokens = parse_pointer(&pointer).unwrap();
+                let tree: Value = serde_json::from_str(&body).unwrap();
+                prop_assert_eq!(seek(&body, &tokens).unwrap(), expected(tree.pointer(&pointer)), "{}", body);
+            }
+        }
     }
 }

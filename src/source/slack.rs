@@ -41,11 +41,11 @@ const TITLE_CHARS: usize = 50;
 /// ```
 /// use bytes::Bytes;
 /// use hookroom::source::{Parsed, Source, SlackSource};
-/// use hookroom::verify::Verification;
+/// use hookroom::verify::dangerous;
 ///
 /// let body = Bytes::from_static(br#"{"type":"url_verification","challenge":"abc"}"#);
 /// let parsed = SlackSource::new()
-///     .parse("slack", &http::HeaderMap::new(), body, Verification::assertion(0))
+///     .parse("slack", &http::HeaderMap::new(), body, dangerous::assume_verified(0))
 ///     .unwrap();
 /// assert_eq!(parsed, Parsed::Challenge("abc".into()));
 /// ```
@@ -293,7 +293,7 @@ mod tests {
             "slack",
             &h,
             Bytes::from_static(body.as_bytes()),
-            Verification::assertion(0),
+            Verification::new(0),
         )
     }
 

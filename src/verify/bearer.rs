@@ -10,7 +10,7 @@
 //! use hookroom::verify::{bearer, BearerVerifier, Secret, Verifier, VerifyError};
 //! use http::HeaderMap;
 //!
-//! let token = Secret::from("tok_live_123");
+//! let token = Secret::new("tok_live_123")?;
 //! let mut headers = HeaderMap::new();
 //! headers.insert(http::header::AUTHORIZATION, bearer::sign(&token)?);
 //!
@@ -53,7 +53,7 @@ impl Verifier for BearerVerifier {
         let token = parse_authorization(header_once(headers, &AUTHORIZATION, HEADER)?)?;
         self.digests
             .find(token)
-            .map(Verification::assertion)
+            .map(Verification::new)
             .ok_or(VerifyError::SignatureMismatch)
     }
 }
@@ -96,6 +96,7 @@ pub fn sign(token: &Secret) -> Result<HeaderValue, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::secret::test_secrets;
 
     #[test]
     fn parses_only_bearer_with_a_token() {
@@ -116,13 +117,10 @@ mod tests {
 
     #[test]
     fn rotation_and_mismatch() {
-        let verifier = BearerVerifier::new(["new", "old"]);
+        let verifier = BearerVerifier::new(test_secrets(["new", "old"]));
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, "Bearer old".parse().unwrap());
-        assert_eq!(
-            verifier.verify(&headers, b""),
-            Ok(Verification::assertion(1))
-        );
+        assert_eq!(verifier.verify(&headers, b""), Ok(Verification::new(1)));
         headers.insert(AUTHORIZATION, "Bearer ol".parse().unwrap());
         assert_eq!(
             verifier.verify(&headers, b""),

@@ -1,15 +1,22 @@
 //! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
 //!
 //! GitHub signs the raw body with the webhook's secret and sends the lowercase
-//! hex tag after `sha256=`. There is no timestamp, so replay protection, if
-//! wanted, comes from de-duplicating `X-GitHub-Delivery` ids downstream.
+//! hex tag after `sha256=`.
+//!
+//! **No replay protection.** The scheme signs neither a timestamp nor the
+//! `X-GitHub-Delivery` id: a captured request (body and signature) stays
+//! valid forever, and anyone holding one can send it again under a fresh
+//! delivery id. De-duplicating delivery ids (as the task store does on
+//! insert) suppresses GitHub's own redeliveries of the same delivery and
+//! honest retries; it does not stop a replay, because the id is not signed.
+//! Keep signed requests (and the secret) out of logs, and use TLS.
 //!
 //! ```
-//! use hookroom::verify::{github, GithubVerifier, Verifier, VerifyError};
+//! use hookroom::verify::{github, GithubVerifier, Secret, Verifier, VerifyError};
 //! use http::HeaderMap;
 //!
 //! // GitHub's documented example.
-//! let verifier = GithubVerifier::new("It's a Secret to Everybody");
+//! let verifier = GithubVerifier::new(Secret::new("It's a Secret to Everybody")?);
 //! let mut headers = HeaderMap::new();
 //! headers.insert(
 //!     "X-Hub-Signature-256",
@@ -113,7 +120,7 @@ impl PrefixedHexHmac {
         let presented = parse_prefixed_hex(value, self.label)?;
         self.keys
             .find(|mac| hmac::Mac::update(mac, body), &presented)
-            .map(Verification::assertion)
+            .map(Verification::new)
             .ok_or(VerifyError::SignatureMismatch)
     }
 }
@@ -121,7 +128,7 @@ impl PrefixedHexHmac {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::Secret;
+    use crate::verify::secret::test_secrets;
 
     const BODY: &[u8] = b"Hello, World!";
     const SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
@@ -134,15 +141,13 @@ mod tests {
 
     #[test]
     fn rotation_reports_the_matching_index() {
-        let verifier = GithubVerifier::new(
-            Secrets::from(Secret::from("new")).with("It's a Secret to Everybody"),
-        );
+        let verifier = GithubVerifier::new(test_secrets(["new", "It's a Secret to Everybody"]));
         assert_eq!(verifier.verify(&headers(SIG), BODY).unwrap().key_index(), 1);
     }
 
     #[test]
     fn malformed_variants_are_rejected_before_comparing() {
-        let verifier = GithubVerifier::new("It's a Secret to Everybody");
+        let verifier = GithubVerifier::new(test_secrets("It's a Secret to Everybody"));
         let malformed = VerifyError::MalformedHeader { header: HEADER };
         for bad in [
             &SIG[..SIG.len() - 2],
@@ -166,7 +171,7 @@ mod tests {
 
     #[test]
     fn missing_and_duplicate_headers() {
-        let verifier = GithubVerifier::new("It's a Secret to Everybody");
+        let verifier = GithubVerifier::new(test_secrets("It's a Secret to Everybody"));
         assert_eq!(
             verifier.verify(&HeaderMap::new(), BODY),
             Err(VerifyError::MissingHeader { header: HEADER })
@@ -190,7 +195,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_key_material() {
-        let verifier = GithubVerifier::new("It's a Secret to Everybody");
+        let verifier = GithubVerifier::new(test_secrets("It's a Secret to Everybody"));
         let shown = format!("{verifier:?}");
         assert!(!shown.contains("Secret to"), "{shown}");
         assert!(shown.contains("redacted"), "{shown}");

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use hookroom::clock::ManualClock;
-//! use hookroom::verify::{HmacVerifier, SignatureEncoding, Verifier, VerifyError};
+//! use hookroom::verify::{HmacVerifier, Secret, SignatureEncoding, Verifier, VerifyError};
 //! use http::HeaderMap;
 //!
 //! let verifier = HmacVerifier::builder("X-Signature")
@@ -23,7 +23,7 @@
 //!     .timestamp_header("X-Timestamp")
 //!     .signed_content("{timestamp}.{header:X-Delivery}.{body}")
 //!     .clock(ManualClock::at_unix(1_700_000_000))
-//!     .build("shared secret")?;
+//!     .build(Secret::new("shared secret")?)?;
 //!
 //! let body = br#"{"event":"build.finished"}"#;
 //! let mut headers = HeaderMap::new();
@@ -170,6 +170,14 @@ impl SignedContent {
     fn uses_timestamp(&self) -> bool {
         self.parts.contains(&Part::Timestamp)
     }
+
+    /// Whether the value of header `name` is part of the signed content,
+    /// as `{timestamp}` or as `{header:name}`.
+    fn signs_timestamp(&self, name: &HeaderName) -> bool {
+        self.parts
+            .iter()
+            .any(|p| *p == Part::Timestamp || *p == Part::Header(name.clone()))
+    }
 }
 
 /// Configuration for an [`HmacVerifier`]; see [`HmacVerifier::builder`].
@@ -200,8 +208,9 @@ impl HmacVerifierBuilder {
     }
 
     /// Requires a timestamp (decimal Unix seconds) in `header`, checked
-    /// against the tolerance. Sign it by putting `{timestamp}` in the
-    /// [`signed_content`](Self::signed_content) template.
+    /// against the tolerance. The [`signed_content`](Self::signed_content)
+    /// template must sign it (`{timestamp}`): [`build`](Self::build) refuses
+    /// a timestamp header that is not signed, since anyone could change it.
     pub fn timestamp_header(mut self, header: impl Into<String>) -> Self {
         self.timestamp_header = Some(header.into());
         self
@@ -231,7 +240,9 @@ impl HmacVerifierBuilder {
     /// # Errors
     /// [`ConfigError::InvalidHeaderName`] for a bad header name;
     /// [`ConfigError::InvalidTemplate`] for a bad template, or one that uses
-    /// `{timestamp}` without a timestamp header.
+    /// `{timestamp}` without a timestamp header;
+    /// [`ConfigError::UnsignedTimestamp`] for a timestamp header the template
+    /// does not sign.
     pub fn build(self, secrets: impl Into<Secrets>) -> Result<HmacVerifier, ConfigError> {
         let header = HeaderName::from_bytes(self.header.as_bytes())
             .map_err(|_| ConfigError::InvalidHeaderName { setting: "header" })?;
@@ -253,6 +264,11 @@ impl HmacVerifierBuilder {
             return Err(ConfigError::InvalidTemplate {
                 reason: "`{timestamp}` needs a timestamp header",
             });
+        }
+        if let Some(name) = &timestamp_header {
+            if !content.signs_timestamp(name) {
+                return Err(ConfigError::UnsignedTimestamp);
+            }
         }
         Ok(HmacVerifier {
             keys: HmacKeys::new(&secrets.into()),
@@ -371,7 +387,7 @@ impl Verifier for HmacVerifier {
         self.check_signed_headers(headers)?;
         self.keys
             .find(|mac| self.feed(mac, headers, timestamp, body), &presented)
-            .map(Verification::assertion)
+            .map(Verification::new)
             .ok_or(VerifyError::SignatureMismatch)
     }
 }
@@ -394,6 +410,7 @@ impl fmt::Debug for HmacVerifier {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::verify::secret::test_secrets;
 
     #[test]
     fn template_parsing() {
@@ -429,28 +446,29 @@ mod tests {
     #[test]
     fn build_rejects_inconsistent_configuration() {
         assert_eq!(
-            HmacVerifier::builder("bad header").build("s").unwrap_err(),
+            HmacVerifier::builder("bad header")
+                .build(test_secrets("s"))
+                .unwrap_err(),
             ConfigError::InvalidHeaderName { setting: "header" }
         );
         assert!(matches!(
             HmacVerifier::builder("X-Sig")
                 .signed_content("{timestamp}.{body}")
-                .build("s"),
+                .build(test_secrets("s")),
             Err(ConfigError::InvalidTemplate { .. })
         ));
     }
 
     #[test]
     fn default_is_hex_of_body_and_accepts_either_case() {
-        let verifier = HmacVerifier::builder("X-Sig").build(["a", "b"]).unwrap();
+        let verifier = HmacVerifier::builder("X-Sig")
+            .build(test_secrets(["a", "b"]))
+            .unwrap();
         let mut headers = HeaderMap::new();
         let sig = verifier.sign(b"b", &headers, b"body").unwrap();
         assert_eq!(sig.len(), 64);
         headers.insert("X-Sig", sig.to_uppercase().parse().unwrap());
-        assert_eq!(
-            verifier.verify(&headers, b"body"),
-            Ok(Verification::assertion(1))
-        );
+        assert_eq!(verifier.verify(&headers, b"body"), Ok(Verification::new(1)));
         headers.insert("X-Sig", sig[..62].parse().unwrap());
         assert_eq!(
             verifier.verify(&headers, b"body"),
@@ -468,7 +486,7 @@ mod tests {
             .timestamp_header("X-Slack-Request-Timestamp")
             .signed_content("v0:{timestamp}:{body}")
             .clock(clock)
-            .build("secret")
+            .build(test_secrets("secret"))
             .unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("X-Slack-Request-Timestamp", "1531420618".parse().unwrap());
@@ -490,7 +508,7 @@ mod tests {
     fn missing_signed_header_is_reported_by_role() {
         let verifier = HmacVerifier::builder("X-Sig")
             .signed_content("{header:X-Id}.{body}")
-            .build("s")
+            .build(test_secrets("s"))
             .unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("X-Sig", "00".repeat(32).parse().unwrap());

@@ -9,7 +9,7 @@
 //! use hookroom::verify::{huggingface, HuggingFaceVerifier, Secret, Verifier, VerifyError};
 //! use http::HeaderMap;
 //!
-//! let secret = Secret::from("my-hf-webhook-secret");
+//! let secret = Secret::new("my-hf-webhook-secret")?;
 //! let mut headers = HeaderMap::new();
 //! headers.insert("X-Webhook-Secret", huggingface::sign(&secret)?);
 //!
@@ -54,7 +54,7 @@ impl Verifier for HuggingFaceVerifier {
         }
         self.digests
             .find(presented)
-            .map(Verification::assertion)
+            .map(Verification::new)
             .ok_or(VerifyError::SignatureMismatch)
     }
 }
@@ -77,10 +77,15 @@ pub fn sign(secret: &Secret) -> Result<HeaderValue, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::secret::test_secrets;
 
     #[test]
     fn empty_values_never_match() {
-        let verifier = HuggingFaceVerifier::new(Secret::from(""));
+        assert!(
+            Secret::new("").is_err(),
+            "no verifier holds an empty secret"
+        );
+        let verifier = HuggingFaceVerifier::new(test_secrets("s"));
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, HeaderValue::from_static(""));
         assert_eq!(
@@ -91,11 +96,11 @@ mod tests {
 
     #[test]
     fn prefixes_and_extensions_do_not_match() {
-        let verifier = HuggingFaceVerifier::new(["old-secret", "new-secret"]);
+        let verifier = HuggingFaceVerifier::new(test_secrets(["old-secret", "new-secret"]));
         let mut headers = HeaderMap::new();
         for (value, expected) in [
-            ("new-secret", Ok(Verification::assertion(1))),
-            ("old-secret", Ok(Verification::assertion(0))),
+            ("new-secret", Ok(Verification::new(1))),
+            ("old-secret", Ok(Verification::new(0))),
             ("new-secre", Err(VerifyError::SignatureMismatch)),
             ("new-secretnew-secret", Err(VerifyError::SignatureMismatch)),
             ("NEW-SECRET", Err(VerifyError::SignatureMismatch)),
@@ -107,8 +112,8 @@ mod tests {
 
     #[test]
     fn signed_header_value_is_sensitive() {
-        let value = sign(&Secret::from("abc")).unwrap();
+        let value = sign(&Secret::new("abc").unwrap()).unwrap();
         assert!(value.is_sensitive());
-        assert!(sign(&Secret::from("a\nb")).is_err());
+        assert!(sign(&Secret::new("a\nb").unwrap()).is_err());
     }
 }

@@ -5,14 +5,14 @@
 //! `X-Atlassian-Webhook-Identifier` downstream.
 //!
 //! ```
-//! use hookroom::verify::{jira, JiraVerifier, Verifier};
+//! use hookroom::verify::{jira, JiraVerifier, Secret, Verifier};
 //! use http::HeaderMap;
 //!
 //! let body = br#"{"webhookEvent":"jira:issue_created"}"#;
 //! let mut headers = HeaderMap::new();
 //! headers.insert("X-Hub-Signature", jira::sign(b"jira secret", body).parse()?);
 //!
-//! let verifier = JiraVerifier::new("jira secret");
+//! let verifier = JiraVerifier::new(Secret::new("jira secret")?);
 //! assert_eq!(verifier.verify(&headers, body)?.key_index(), 0);
 //! assert!(verifier.verify(&headers, b"{}").is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -65,11 +65,12 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::secret::test_secrets;
 
     #[test]
     fn reads_its_own_header_only() {
         let body = b"{}";
-        let verifier = JiraVerifier::new("s");
+        let verifier = JiraVerifier::new(test_secrets("s"));
         let mut headers = HeaderMap::new();
         headers.insert("X-Hub-Signature-256", sign(b"s", body).parse().unwrap());
         assert_eq!(

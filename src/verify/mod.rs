@@ -30,7 +30,7 @@
 //! use http::HeaderMap;
 //!
 //! // Rotation: the new secret first, the old one until senders stop using it.
-//! let verifier = GithubVerifier::new(Secrets::from(Secret::from("new")).with("old"));
+//! let verifier = GithubVerifier::new(Secrets::from(Secret::new("new")?).with(Secret::new("old")?));
 //!
 //! let body = br#"{"zen":"Keep it logically awesome."}"#;
 //! let mut headers = HeaderMap::new();
@@ -41,6 +41,7 @@
 
 pub mod bearer;
 mod common;
+pub mod dangerous;
 mod error;
 pub mod github;
 pub mod hmac;
@@ -67,6 +68,21 @@ use http::HeaderMap;
 /// Proof that a request's signature was checked, and which configured secret
 /// matched (its index in the verifier's key list, in configuration order).
 ///
+/// Only a [`Verifier`] hands one out: the crate's verifiers after their
+/// check passed, and a custom verifier through the explicitly named
+/// [`dangerous::assume_verified`] after its own check. Nothing else in the
+/// public API builds one, so [`Verified`](crate::event::Verified) values
+/// cannot come from unchecked data by accident:
+///
+/// ```compile_fail
+/// // No public constructor outside `dangerous`.
+/// let proof = hookroom::verify::Verification::assertion(0);
+/// ```
+///
+/// ```compile_fail
+/// let proof = hookroom::verify::Verification::new(0);
+/// ```
+///
 /// Rotation: when index `0` is the new secret and `1` the old one, a stream of
 /// `key_index() == 0` tells you the old secret can be removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,11 +91,8 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// Asserts that verification succeeded with the key at `key_index`.
-    ///
-    /// Only a [`Verifier`] implementation should call this, after it checked
-    /// the request.
-    pub fn assertion(key_index: usize) -> Self {
+    /// The proof a built-in verifier hands out after its check passed.
+    pub(crate) fn new(key_index: usize) -> Self {
         Self { key_index }
     }
 

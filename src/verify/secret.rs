@@ -8,57 +8,91 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::ConfigError;
 
-/// Secret key material (an HMAC key, a shared token).
+/// Secret key material (an HMAC key, a shared token), never empty.
 ///
 /// `Debug` and `Display` print `[redacted]`; the bytes are overwritten with
 /// zeros when the value is dropped. There is deliberately no `PartialEq`: an
-/// ordinary `==` would compare in variable time. Build one directly, from an environment
-/// variable, or from a file:
+/// ordinary `==` would compare in variable time.
+///
+/// Every way of building one refuses a secret that is empty or only ASCII
+/// whitespace ([`ConfigError::EmptySecret`]): an HMAC key anyone can guess
+/// is no key. Verifiers take only `Secret`s, so none of them can be built
+/// with an empty key. This is the one loader of the crate: the routes file
+/// ([`SecretSource`](crate::route::SecretSource)) reads its secrets through
+/// it too.
+///
+/// **Trimming rule.** A value given directly or read from an environment
+/// variable is taken as is. A value read from a file loses its trailing line
+/// breaks (every `\n` and `\r` at its end), the way files written by editors,
+/// `echo`, Docker or Kubernetes secrets end. Nothing else is trimmed: leading
+/// or inner spaces are part of the key.
 ///
 /// ```
-/// use hookroom::verify::Secret;
+/// use hookroom::verify::{ConfigError, Secret};
 ///
-/// let secret = Secret::from("It's a Secret to Everybody");
+/// let secret = Secret::new("It's a Secret to Everybody")?;
 /// assert_eq!(format!("{secret:?}"), "Secret([redacted])");
 /// assert_eq!(secret.to_string(), "[redacted]");
 /// assert_eq!(secret.expose(), b"It's a Secret to Everybody");
 ///
+/// // Empty and whitespace-only secrets are refused.
+/// assert!(matches!(Secret::new(" \t"), Err(ConfigError::EmptySecret { .. })));
+///
 /// // Errors name the variable, never a value.
 /// let err = Secret::from_env("HOOKROOM_DOC_UNSET_VARIABLE").unwrap_err();
 /// assert_eq!(err.to_string(), "environment variable `HOOKROOM_DOC_UNSET_VARIABLE` is not set");
+/// # Ok::<(), ConfigError>(())
 /// ```
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Secret {
     bytes: Vec<u8>,
 }
 
+/// The origin named by [`ConfigError::EmptySecret`] for a value handed to
+/// [`Secret::new`].
+const GIVEN_VALUE: &str = "value";
+
+// `len` without `is_empty`: a `Secret` is never empty.
+#[allow(clippy::len_without_is_empty)]
 impl Secret {
     /// A secret holding `bytes` as given.
-    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Self {
-        Self {
-            bytes: bytes.into(),
-        }
+    ///
+    /// # Errors
+    /// [`ConfigError::EmptySecret`] when `bytes` is empty or only ASCII
+    /// whitespace (the rejected bytes are zeroed).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
+        Self::checked(bytes.into(), GIVEN_VALUE)
     }
 
-    /// Reads the secret from the environment variable `name`.
+    /// For values that hold at least one non-whitespace byte by construction
+    /// (a prefix and an encoding, say).
+    pub(crate) fn non_empty(bytes: Vec<u8>) -> Self {
+        debug_assert!(!bytes.iter().all(u8::is_ascii_whitespace));
+        Self { bytes }
+    }
+
+    fn checked(bytes: Vec<u8>, origin: &str) -> Result<Self, ConfigError> {
+        // Built first so that a rejected value is zeroed on drop too.
+        let secret = Self { bytes };
+        if secret.bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError::EmptySecret {
+                origin: origin.to_owned(),
+            });
+        }
+        Ok(secret)
+    }
+
+    /// Reads the secret from the environment variable `name`, as is.
     ///
     /// # Errors
     /// [`ConfigError::EnvVarMissing`], [`ConfigError::EnvVarNotUnicode`], or
-    /// [`ConfigError::EmptySecret`] when the variable is set but empty.
+    /// [`ConfigError::EmptySecret`] when the variable is set but empty (or
+    /// only whitespace): a variable that is set but empty is a mistake, not
+    /// a key.
     pub fn from_env(name: &str) -> Result<Self, ConfigError> {
         match std::env::var(name) {
-            Ok(value) => {
-                let secret = Self::from(value);
-                if secret.is_empty() {
-                    return Err(ConfigError::EmptySecret {
-                        origin: name.to_owned(),
-                    });
-                }
-                Ok(secret)
-            }
-            Err(std::env::VarError::NotPresent) => Err(ConfigError::EnvVarMissing {
-                name: name.to_owned(),
-            }),
+            Ok(value) => Self::from_env_value(name, Some(value)),
+            Err(std::env::VarError::NotPresent) => Self::from_env_value(name, None),
             Err(std::env::VarError::NotUnicode(raw)) => {
                 raw.into_encoded_bytes().zeroize();
                 Err(ConfigError::EnvVarNotUnicode {
@@ -68,29 +102,44 @@ impl Secret {
         }
     }
 
+    /// As [`from_env`](Self::from_env), with the variable's value already
+    /// looked up (`None`: not set). For environments other than the
+    /// process's (tests, a configuration map).
+    ///
+    /// # Errors
+    /// [`ConfigError::EnvVarMissing`] or [`ConfigError::EmptySecret`].
+    pub fn from_env_value(name: &str, value: Option<String>) -> Result<Self, ConfigError> {
+        match value {
+            Some(value) => Self::checked(value.into_bytes(), name),
+            None => Err(ConfigError::EnvVarMissing {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
     /// Reads the secret from the file at `path`, without its trailing line
-    /// break(s) (`\n` or `\r\n`), the way secrets mounted by Docker or
-    /// Kubernetes usually end.
+    /// breaks (see the trimming rule above).
     ///
     /// # Errors
     /// [`ConfigError::FileUnreadable`] (with the path and the I/O error
-    /// kind), or [`ConfigError::EmptySecret`] when nothing remains.
+    /// kind), or [`ConfigError::EmptySecret`] when nothing but whitespace
+    /// remains.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ConfigError::FileUnreadable {
+        let mut bytes = std::fs::read(path).map_err(|e| ConfigError::FileUnreadable {
             path: path.to_path_buf(),
             kind: e.kind(),
         })?;
-        let mut secret = Self { bytes };
-        while matches!(secret.bytes.last(), Some(b'\n' | b'\r')) {
-            secret.bytes.pop();
+        let end = bytes
+            .iter()
+            .rposition(|b| !matches!(b, b'\n' | b'\r'))
+            .map_or(0, |last| last + 1);
+        // Zero the trimmed tail before giving its capacity back.
+        if let Some(tail) = bytes.get_mut(end..) {
+            tail.zeroize();
         }
-        if secret.is_empty() {
-            return Err(ConfigError::EmptySecret {
-                origin: path.display().to_string(),
-            });
-        }
-        Ok(secret)
+        bytes.truncate(end);
+        Self::checked(bytes, &path.display().to_string())
     }
 
     /// The secret bytes. Handle with care: never log them.
@@ -98,14 +147,9 @@ impl Secret {
         &self.bytes
     }
 
-    /// Length of the secret in bytes.
+    /// Length of the secret in bytes (never 0).
     pub fn len(&self) -> usize {
         self.bytes.len()
-    }
-
-    /// Whether the secret has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
     }
 }
 
@@ -121,27 +165,31 @@ impl fmt::Display for Secret {
     }
 }
 
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self::from_bytes(value.as_bytes())
+impl TryFrom<&str> for Secret {
+    type Error = ConfigError;
+    fn try_from(value: &str) -> Result<Self, ConfigError> {
+        Self::new(value)
     }
 }
 
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self::from_bytes(value.into_bytes())
+impl TryFrom<String> for Secret {
+    type Error = ConfigError;
+    fn try_from(value: String) -> Result<Self, ConfigError> {
+        Self::new(value)
     }
 }
 
-impl From<&[u8]> for Secret {
-    fn from(value: &[u8]) -> Self {
-        Self::from_bytes(value)
+impl TryFrom<&[u8]> for Secret {
+    type Error = ConfigError;
+    fn try_from(value: &[u8]) -> Result<Self, ConfigError> {
+        Self::new(value)
     }
 }
 
-impl From<Vec<u8>> for Secret {
-    fn from(value: Vec<u8>) -> Self {
-        Self::from_bytes(value)
+impl TryFrom<Vec<u8>> for Secret {
+    type Error = ConfigError;
+    fn try_from(value: Vec<u8>) -> Result<Self, ConfigError> {
+        Self::new(value)
     }
 }
 
@@ -154,9 +202,10 @@ impl From<Vec<u8>> for Secret {
 /// ```
 /// use hookroom::verify::{Secret, Secrets};
 ///
-/// let secrets = Secrets::from(Secret::from("new")).with(Secret::from("old"));
+/// let secrets = Secrets::from(Secret::new("new")?).with(Secret::new("old")?);
 /// assert_eq!(secrets.len(), 2);
 /// assert_eq!(format!("{secrets:?}"), "Secrets([redacted; 2])");
+/// # Ok::<(), hookroom::verify::ConfigError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -171,14 +220,14 @@ impl Secrets {
 
     /// Appends `secret` (a lower priority than those already present).
     #[must_use]
-    pub fn with(mut self, secret: impl Into<Secret>) -> Self {
-        self.list.push(secret.into());
+    pub fn with(mut self, secret: Secret) -> Self {
+        self.list.push(secret);
         self
     }
 
     /// Appends `secret` in place.
-    pub fn push(&mut self, secret: impl Into<Secret>) {
-        self.list.push(secret.into());
+    pub fn push(&mut self, secret: Secret) {
+        self.list.push(secret);
     }
 
     /// Number of secrets.
@@ -239,27 +288,42 @@ impl<const N: usize> From<[Secret; N]> for Secrets {
     }
 }
 
-impl From<&str> for Secrets {
-    fn from(secret: &str) -> Self {
-        Secret::from(secret).into()
+impl TryFrom<&str> for Secrets {
+    type Error = ConfigError;
+    /// One secret; see [`Secret::new`].
+    fn try_from(secret: &str) -> Result<Self, ConfigError> {
+        Secret::new(secret).map(Self::from)
     }
 }
 
-impl From<String> for Secrets {
-    fn from(secret: String) -> Self {
-        Secret::from(secret).into()
+impl TryFrom<&[u8]> for Secrets {
+    type Error = ConfigError;
+    /// One secret; see [`Secret::new`].
+    fn try_from(secret: &[u8]) -> Result<Self, ConfigError> {
+        Secret::new(secret).map(Self::from)
     }
 }
 
-impl From<&[u8]> for Secrets {
-    fn from(secret: &[u8]) -> Self {
-        Secret::from(secret).into()
+impl<const N: usize> TryFrom<[&str; N]> for Secrets {
+    type Error = ConfigError;
+    /// Several secrets, newest first; the first empty one is the error.
+    fn try_from(list: [&str; N]) -> Result<Self, ConfigError> {
+        list.into_iter()
+            .map(Secret::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::from)
     }
 }
 
-impl<const N: usize> From<[&str; N]> for Secrets {
-    fn from(list: [&str; N]) -> Self {
-        list.into_iter().map(Secret::from).collect()
+/// `Secrets` from a literal in unit tests.
+#[cfg(test)]
+pub(crate) fn test_secrets<T>(value: T) -> Secrets
+where
+    Secrets: TryFrom<T, Error = ConfigError>,
+{
+    match Secrets::try_from(value) {
+        Ok(secrets) => secrets,
+        Err(e) => panic!("test secret: {e}"),
     }
 }
 
@@ -268,9 +332,13 @@ mod tests {
     use super::*;
     use crate::error_code::ErrorCode;
 
+    fn secret(text: &str) -> Secret {
+        Secret::new(text).unwrap()
+    }
+
     #[test]
     fn debug_and_display_never_show_the_bytes() {
-        let secret = Secret::from("hunter2-very-secret");
+        let secret = secret("hunter2-very-secret");
         for shown in [
             format!("{secret:?}"),
             format!("{secret}"),
@@ -278,8 +346,28 @@ mod tests {
         ] {
             assert!(!shown.contains("hunter2"), "{shown}");
         }
-        let secrets = Secrets::from(["hunter2-a", "hunter2-b"]);
+        let secrets = Secrets::from([self::secret("hunter2-a"), self::secret("hunter2-b")]);
         assert!(!format!("{secrets:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn empty_or_whitespace_secrets_are_refused_everywhere() {
+        for bad in ["", " ", "\t\r\n", "   \n"] {
+            let err = Secret::new(bad).unwrap_err();
+            assert_eq!(err.code(), "empty_secret", "{bad:?}");
+            assert!(Secret::try_from(bad).is_err());
+            assert!(Secret::try_from(bad.to_owned()).is_err());
+            assert!(Secret::try_from(bad.as_bytes()).is_err());
+            assert!(Secret::try_from(bad.as_bytes().to_vec()).is_err());
+            assert_eq!(
+                Secret::from_env_value("HOOKROOM_X", Some(bad.to_owned())).unwrap_err(),
+                ConfigError::EmptySecret {
+                    origin: "HOOKROOM_X".into()
+                }
+            );
+        }
+        // Inner and leading spaces belong to the key.
+        assert_eq!(secret(" a b ").expose(), b" a b ");
     }
 
     #[test]
@@ -289,16 +377,20 @@ mod tests {
         let path = dir.join("secret");
         std::fs::write(&path, b" s3cret \r\n\n").unwrap();
         assert_eq!(Secret::from_file(&path).unwrap().expose(), b" s3cret ");
-        std::fs::write(&path, b"\n").unwrap();
-        let err = Secret::from_file(&path).unwrap_err();
-        assert_eq!(err.code(), "empty_secret");
+        std::fs::write(&path, b"s3cret\n\r").unwrap();
+        assert_eq!(Secret::from_file(&path).unwrap().expose(), b"s3cret");
+        for empty in [&b"\n"[..], b"", b"  \r\n"] {
+            std::fs::write(&path, empty).unwrap();
+            let err = Secret::from_file(&path).unwrap_err();
+            assert_eq!(err.code(), "empty_secret");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn from_file_error_names_the_path() {
         let err = Secret::from_file("/nonexistent/hookroom/secret").unwrap_err();
-        assert_eq!(err.code(), "secret_file_unreadable");
+        assert_eq!(err.code(), "file_unreadable");
         assert!(err.to_string().contains("/nonexistent/hookroom/secret"));
     }
 
@@ -324,8 +416,8 @@ mod tests {
     #[test]
     fn secrets_keep_priority_order() {
         let secrets = Secrets::new()
-            .with("a")
-            .with(Secret::from_bytes(vec![1, 2]));
+            .with(secret("a"))
+            .with(Secret::new(vec![1, 2]).unwrap());
         let bytes: Vec<&[u8]> = secrets.iter().map(Secret::expose).collect();
         assert_eq!(bytes, vec![b"a".as_slice(), &[1, 2]]);
     }

@@ -7,12 +7,13 @@
 //!
 //! ```
 //! use hookroom::clock::ManualClock;
-//! use hookroom::verify::{slack, SlackVerifier, Verifier, VerifyError};
+//! use hookroom::verify::{slack, Secret, SlackVerifier, Verifier, VerifyError};
 //! use http::HeaderMap;
 //! use std::time::Duration;
 //!
 //! let clock = ManualClock::at_unix(1_531_420_618);
-//! let verifier = SlackVerifier::new("8f742231b10e8888abcd99yyyzzz85a5").with_clock(clock.clone());
+//! let verifier = SlackVerifier::new(Secret::new("8f742231b10e8888abcd99yyyzzz85a5")?)
+//!     .with_clock(clock.clone());
 //!
 //! let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J";
 //! let mut headers = HeaderMap::new();
@@ -82,7 +83,7 @@ impl Verifier for SlackVerifier {
                 },
                 &presented,
             )
-            .map(Verification::assertion)
+            .map(Verification::new)
             .ok_or(VerifyError::SignatureMismatch)
     }
 }
@@ -121,6 +122,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::verify::secret::test_secrets;
     use std::time::Duration;
 
     use super::*;
@@ -138,7 +140,7 @@ mod tests {
     #[test]
     fn window_is_enforced_both_ways_with_custom_tolerance() {
         let clock = ManualClock::at_unix(10_000);
-        let verifier = SlackVerifier::new(SECRET)
+        let verifier = SlackVerifier::new(test_secrets(SECRET))
             .with_clock(clock.clone())
             .with_tolerance(Duration::from_secs(60));
         let body = b"payload";
@@ -156,7 +158,7 @@ mod tests {
     #[test]
     fn timestamp_is_part_of_the_signature() {
         let clock = ManualClock::at_unix(10_000);
-        let verifier = SlackVerifier::new(SECRET).with_clock(clock);
+        let verifier = SlackVerifier::new(test_secrets(SECRET)).with_clock(clock);
         let headers = request("10001", &sign(SECRET, 10_000, b"x"));
         assert_eq!(
             verifier.verify(&headers, b"x"),
@@ -166,7 +168,8 @@ mod tests {
 
     #[test]
     fn malformed_timestamps_and_signatures() {
-        let verifier = SlackVerifier::new(SECRET).with_clock(ManualClock::at_unix(10_000));
+        let verifier =
+            SlackVerifier::new(test_secrets(SECRET)).with_clock(ManualClock::at_unix(10_000));
         let good = sign(SECRET, 10_000, b"x");
         for ts in ["", "-10000", "10000.0", " 10000", "1e4"] {
             let headers = request(ts, &good);

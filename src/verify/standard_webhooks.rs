@@ -13,11 +13,11 @@
 //!
 //! ```
 //! use hookroom::clock::ManualClock;
-//! use hookroom::verify::{standard_webhooks, StandardWebhooksVerifier, Verifier};
+//! use hookroom::verify::{standard_webhooks, Secret, StandardWebhooksVerifier, Verifier};
 //! use http::HeaderMap;
 //!
 //! // The specification's test vector.
-//! let verifier = StandardWebhooksVerifier::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?
+//! let verifier = StandardWebhooksVerifier::new(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?)?
 //!     .with_clock(ManualClock::at_unix(1_614_265_330));
 //! let mut headers = HeaderMap::new();
 //! headers.insert("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".parse()?);
@@ -78,6 +78,16 @@ pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// The header carrying the signature list.
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// The most entries a `webhook-signature` list may hold; a longer list is
+/// [`VerifyError::MalformedHeader`] before any signature is checked.
+///
+/// Senders sign with one key, or a handful during a rotation. Without a cap,
+/// one unauthenticated request could carry thousands of `v1a` entries, each
+/// costing an ed25519 check (a SHA-512 over the whole body) per configured
+/// key. Applies to both [`StandardWebhooksVerifier`] and
+/// [`StandardWebhooksAsymmetricVerifier`].
+pub const MAX_SIGNATURES: usize = 16;
 const ID_NAME: HeaderName = HeaderName::from_static("webhook-id");
 const TIMESTAMP_NAME: HeaderName = HeaderName::from_static("webhook-timestamp");
 const SIGNATURE_NAME: HeaderName = HeaderName::from_static("webhook-signature");
@@ -129,6 +139,12 @@ impl StandardWebhooksVerifier {
 impl Verifier for StandardWebhooksVerifier {
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verification, VerifyError> {
         let request = SignedRequest::from_headers(headers, &self.window)?;
+        // At most MAX_SIGNATURES entries (checked above): decode them once,
+        // on the stack.
+        let presented = Presented::collect(request.signatures, |entry| match entry {
+            SignatureEntry::V1(tag) => Some(tag),
+            _ => None,
+        });
         let feed = |mac: &mut HmacSha256| {
             mac.update(request.id);
             mac.update(b".");
@@ -137,12 +153,8 @@ impl Verifier for StandardWebhooksVerifier {
             mac.update(body);
         };
         for (index, tag) in self.keys.tags(feed) {
-            for entry in parse_signatures(request.signatures) {
-                if let SignatureEntry::V1(presented) = entry {
-                    if tags_equal(&tag, &presented) {
-                        return Ok(Verification::assertion(index));
-                    }
-                }
+            if presented.iter().any(|p| tags_equal(&tag, p)) {
+                return Ok(Verification::new(index));
             }
         }
         Err(VerifyError::SignatureMismatch)
@@ -155,7 +167,8 @@ impl Verifier for StandardWebhooksVerifier {
 /// The ed25519 check needs the signed content in one piece, so unlike the
 /// HMAC schemes this verifier copies `id.timestamp.body` into one buffer per
 /// request. Signatures are checked with `verify_strict` (no small-order keys,
-/// no malleable signatures).
+/// no malleable signatures). A request costs at most [`MAX_SIGNATURES`] ×
+/// keys ed25519 checks, each hashing the whole signed content.
 #[derive(Clone)]
 pub struct StandardWebhooksAsymmetricVerifier {
     keys: Vec<VerifyingKey>,
@@ -203,18 +216,61 @@ impl fmt::Debug for StandardWebhooksAsymmetricVerifier {
 impl Verifier for StandardWebhooksAsymmetricVerifier {
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verification, VerifyError> {
         let request = SignedRequest::from_headers(headers, &self.window)?;
+        // The list holds at most MAX_SIGNATURES entries (checked above).
+        let presented = Presented::collect(request.signatures, |entry| match entry {
+            SignatureEntry::V1a(bytes) => Some(bytes),
+            _ => None,
+        });
+        if presented.iter().next().is_none() {
+            return Err(VerifyError::SignatureMismatch);
+        }
+        // Ed25519 hashes R ‖ A ‖ message, where R comes from the signature
+        // and A is the key: the message cannot be hashed once and reused
+        // across checks (that would be Ed25519ph, a different scheme). So
+        // the message is built once, and each presented signature is checked
+        // once against each key; the entry cap bounds the product.
         let message = signed_content(request.id, request.timestamp, body);
         for (index, key) in self.keys.iter().enumerate() {
-            for entry in parse_signatures(request.signatures) {
-                if let SignatureEntry::V1a(presented) = entry {
-                    let signature = Signature::from_bytes(&presented);
-                    if key.verify_strict(&message, &signature).is_ok() {
-                        return Ok(Verification::assertion(index));
-                    }
+            for signature in presented.iter() {
+                let signature = Signature::from_bytes(signature);
+                if key.verify_strict(&message, &signature).is_ok() {
+                    return Ok(Verification::new(index));
                 }
             }
         }
         Err(VerifyError::SignatureMismatch)
+    }
+}
+
+/// The decoded signatures of one version, at most [`MAX_SIGNATURES`], kept
+/// on the stack.
+struct Presented<const N: usize> {
+    items: [[u8; N]; MAX_SIGNATURES],
+    len: usize,
+}
+
+impl<const N: usize> Presented<N> {
+    fn collect(
+        signatures: &[u8],
+        mut pick: impl FnMut(SignatureEntry<'_>) -> Option<[u8; N]>,
+    ) -> Self {
+        let mut out = Self {
+            items: [[0; N]; MAX_SIGNATURES],
+            len: 0,
+        };
+        for entry in parse_signatures(signatures) {
+            let Some(bytes) = pick(entry) else { continue };
+            let Some(slot) = out.items.get_mut(out.len) else {
+                break;
+            };
+            *slot = bytes;
+            out.len += 1;
+        }
+        out
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8; N]> {
+        self.items.iter().take(self.len)
     }
 }
 
@@ -236,7 +292,12 @@ impl<'h> SignedRequest<'h> {
             header: TIMESTAMP_HEADER,
         })?;
         let signatures = header_once(headers, &SIGNATURE_NAME, SIGNATURE_HEADER)?;
-        if signatures.trim_ascii().is_empty() {
+        let entries = signatures
+            .split(|&b| b == b' ')
+            .filter(|entry| !entry.is_empty());
+        if signatures.trim_ascii().is_empty()
+            || entries.take(MAX_SIGNATURES + 1).count() > MAX_SIGNATURES
+        {
             return Err(VerifyError::MalformedHeader {
                 header: SIGNATURE_HEADER,
             });
@@ -355,7 +416,8 @@ pub fn parse_signatures(value: &[u8]) -> Signatures<'_> {
 /// HMAC key.
 ///
 /// # Errors
-/// [`ConfigError::InvalidKey`] when the rest is not base64 or is empty.
+/// [`ConfigError::InvalidKey`] when the rest is not base64 or is empty;
+/// [`ConfigError::EmptySecret`] when the key is only whitespace bytes.
 pub fn decode_secret(secret: &str) -> Result<Secret, ConfigError> {
     decode_secret_bytes(secret.as_bytes())
 }
@@ -371,7 +433,7 @@ fn decode_secret_bytes(secret: &[u8]) -> Result<Secret, ConfigError> {
     if key.is_empty() {
         return Err(INVALID);
     }
-    Ok(Secret::from_bytes(key.as_slice()))
+    Secret::new(key.as_slice())
 }
 
 fn parse_public_key(key: &str) -> Result<VerifyingKey, ConfigError> {
@@ -449,7 +511,7 @@ impl V1aSigningKey {
     pub fn to_whsk(&self) -> Secret {
         let seed = Zeroizing::new(self.key.to_bytes());
         let encoded = Zeroizing::new(encode_base64(seed.as_slice()));
-        Secret::from(format!("{SECRET_KEY_PREFIX}{}", encoded.as_str()))
+        Secret::non_empty(format!("{SECRET_KEY_PREFIX}{}", encoded.as_str()).into_bytes())
     }
 
     /// The matching public key as `whpk_<base64>`, for receivers.
@@ -487,6 +549,7 @@ impl fmt::Debug for V1aSigningKey {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::verify::secret::test_secrets;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
@@ -503,7 +566,7 @@ mod tests {
     }
 
     fn verifier() -> StandardWebhooksVerifier {
-        StandardWebhooksVerifier::new(SECRET)
+        StandardWebhooksVerifier::new(test_secrets(SECRET))
             .unwrap()
             .with_clock(ManualClock::at_unix(TS))
     }
@@ -513,7 +576,7 @@ mod tests {
         let list = format!("v1a,{} v2,abc {SIG}  v1,{}", "A".repeat(88), "B".repeat(44));
         assert_eq!(
             verifier().verify(&headers(&list), BODY),
-            Ok(Verification::assertion(0))
+            Ok(Verification::new(0))
         );
     }
 
@@ -590,25 +653,27 @@ mod tests {
 
     #[test]
     fn secrets_without_prefix_and_rotation() {
-        let verifier =
-            StandardWebhooksVerifier::new(["whsec_AAAA", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
-                .unwrap()
-                .with_clock(ManualClock::at_unix(TS));
+        let verifier = StandardWebhooksVerifier::new(test_secrets([
+            "whsec_AAAA",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ]))
+        .unwrap()
+        .with_clock(ManualClock::at_unix(TS));
         assert_eq!(
             verifier.verify(&headers(SIG), BODY),
-            Ok(Verification::assertion(1))
+            Ok(Verification::new(1))
         );
         assert!(matches!(
-            StandardWebhooksVerifier::new("whsec_not base64!"),
+            StandardWebhooksVerifier::new(test_secrets("whsec_not base64!")),
             Err(ConfigError::InvalidKey { .. })
         ));
-        assert!(StandardWebhooksVerifier::new("whsec_").is_err());
+        assert!(StandardWebhooksVerifier::new(test_secrets("whsec_")).is_err());
     }
 
     #[test]
     fn tolerance_both_ways() {
         let clock = ManualClock::at_unix(TS + 301);
-        let verifier = StandardWebhooksVerifier::new(SECRET)
+        let verifier = StandardWebhooksVerifier::new(test_secrets(SECRET))
             .unwrap()
             .with_clock(clock.clone());
         assert_eq!(
@@ -635,7 +700,7 @@ mod tests {
         let signature = old.sign(ID, TS, BODY);
         assert_eq!(
             verifier.verify(&headers(&signature), BODY),
-            Ok(Verification::assertion(1))
+            Ok(Verification::new(1))
         );
         assert_eq!(
             verifier.verify(&headers(&signature), b"{}"),

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use hookroom::clock::ManualClock;
-//! use hookroom::verify::{stripe, StripeVerifier, Verifier, VerifyError};
+//! use hookroom::verify::{stripe, Secret, StripeVerifier, Verifier, VerifyError};
 //! use http::HeaderMap;
 //!
 //! let secret = b"whsec_test_secret";
@@ -16,7 +16,7 @@
 //! let mut headers = HeaderMap::new();
 //! headers.insert("Stripe-Signature", stripe::sign(secret, 1_680_802_259, body).parse()?);
 //!
-//! let verifier = StripeVerifier::new("whsec_test_secret")
+//! let verifier = StripeVerifier::new(Secret::new("whsec_test_secret")?)
 //!     .with_clock(ManualClock::at_unix(1_680_802_300));
 //! assert!(verifier.verify(&headers, body).is_ok());
 //! assert_eq!(verifier.verify(&headers, b"{}"), Err(VerifyError::SignatureMismatch));
@@ -73,7 +73,7 @@ impl Verifier for StripeVerifier {
         for (index, tag) in self.keys.tags(feed) {
             for presented in header.v1_signatures().flatten() {
                 if tags_equal(&tag, &presented) {
-                    return Ok(Verification::assertion(index));
+                    return Ok(Verification::new(index));
                 }
             }
         }
@@ -191,6 +191,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::verify::secret::test_secrets;
     use std::time::Duration;
 
     use super::*;
@@ -210,15 +211,17 @@ mod tests {
         let old = sign(b"old", NOW, body);
         let new = sign(b"new", NOW, body);
         let both = format!("{new},v1={},v0=deadbeef", &old[old.len() - 64..]);
-        let verifier = StripeVerifier::new(["old"]).with_clock(ManualClock::at_unix(NOW));
+        let verifier =
+            StripeVerifier::new(test_secrets(["old"])).with_clock(ManualClock::at_unix(NOW));
         assert_eq!(
             verifier.verify(&headers(&both), body),
-            Ok(Verification::assertion(0))
+            Ok(Verification::new(0))
         );
-        let verifier = StripeVerifier::new(["other", "new"]).with_clock(ManualClock::at_unix(NOW));
+        let verifier = StripeVerifier::new(test_secrets(["other", "new"]))
+            .with_clock(ManualClock::at_unix(NOW));
         assert_eq!(
             verifier.verify(&headers(&both), body),
-            Ok(Verification::assertion(1))
+            Ok(Verification::new(1))
         );
     }
 
@@ -267,7 +270,7 @@ mod tests {
         let body = b"x";
         let good = sign(b"s", NOW, body);
         let hex = &good[good.len() - 64..];
-        let verifier = StripeVerifier::new("s").with_clock(ManualClock::at_unix(NOW));
+        let verifier = StripeVerifier::new(test_secrets("s")).with_clock(ManualClock::at_unix(NOW));
         for v1 in [
             &hex[..63],
             &format!("{hex}{hex}"),
@@ -287,7 +290,7 @@ mod tests {
     fn tolerance_is_checked_both_ways() {
         let body = b"x";
         let clock = ManualClock::at_unix(NOW + 301);
-        let verifier = StripeVerifier::new("s").with_clock(clock.clone());
+        let verifier = StripeVerifier::new(test_secrets("s")).with_clock(clock.clone());
         let value = sign(b"s", NOW, body);
         assert_eq!(
             verifier.verify(&headers(&value), body),

@@ -104,7 +104,7 @@ CREATE INDEX IF NOT EXISTS hookroom_tasks_lease
 ///
 /// # Group commit
 /// Inserts go to one writer thread, which stores every insert waiting at the
-/// time in one transaction (at most [`MAX_INSERT_BATCH`]) and answers each
+/// time in one transaction (at most 128) and answers each
 /// caller once that transaction has committed. With one sender a batch holds
 /// one insert and nothing waits for company; under load, inserts that arrive
 /// during a commit share the next one, and one `fsync` acknowledges them
