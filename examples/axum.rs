@@ -22,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
-use hookroom::service::{AdminTokens, OperationsService, PeerAddr, SourceName, WebhookService};
+use hookroom::service::{BearerTokens, OperationsService, PeerAddr, SourceName, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::InMemoryTaskStore;
@@ -52,7 +52,7 @@ async fn source_from_path(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let admin = AdminTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
+    let admin = BearerTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
     let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
         one_room::router("triage"),

@@ -42,7 +42,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
-use hookroom::service::{AdminTokens, Gateway, RouteCount, WebhookService};
+use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{InMemoryTaskStore, TaskStore};
@@ -174,7 +174,7 @@ async fn run(args: Args) -> Result<(), String> {
         ));
     }
     let admin =
-        AdminTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
+        BearerTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
     let store = open_store(&args.store)?;
     if !args.print_test_curl {
         println!("task store: {}", args.store);

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use hookroom::service::{AdminTokens, Gateway, WebhookService};
+use hookroom::service::{BearerTokens, Gateway, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::task::InMemoryTaskStore;
 use hookroom::verify::GithubVerifier;
@@ -43,7 +43,7 @@ fn limits() -> Result<serve::Limits, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limits = limits()?;
-    let admin = AdminTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
+    let admin = BearerTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
     let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
         one_room::router("triage"),

@@ -24,7 +24,8 @@ use tower_service::Service;
 use hookroom::clock::ManualClock;
 use hookroom::route::{RoutesConfig, RuleRouter};
 use hookroom::service::{
-    AdminTokens, Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService, WebhookServiceBuilder,
+    BearerTokens, Gateway, PeerAddr, RateLimit, SourceOptions, WebhookService,
+    WebhookServiceBuilder,
 };
 use hookroom::source::{GenericSource, GithubSource, HuggingFaceSource, JiraSource, SlackSource};
 use hookroom::status::{JobEvent, SinkError, StatusSink};
@@ -216,7 +217,7 @@ fn build(
     tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
 ) -> Gateway {
     Gateway::new(build_service(store, sink, clock, tune))
-        .admin_tokens(AdminTokens::parse_list(ADMIN_TOKENS).unwrap())
+        .admin_tokens(BearerTokens::parse_list(ADMIN_TOKENS).unwrap())
 }
 
 fn build_service(

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use hookroom::service::AdminTokens;
+use hookroom::service::BearerTokens;
 use hookroom::verify;
 
 use super::serve::Limits;
@@ -78,7 +78,7 @@ pub(crate) fn banner(
     listen: SocketAddr,
     sources: &[String],
     test: TestCurl<'_>,
-    admin: &AdminTokens,
+    admin: &BearerTokens,
     limits: &Limits,
 ) -> String {
     let mut out = String::new();

@@ -7,7 +7,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::admin::AdminTokens;
+use super::auth::BearerTokens;
 use super::error::IngestError;
 use super::health::HealthService;
 use super::ingest::WebhookService;
@@ -29,10 +29,10 @@ use super::{ResponseFuture, ServiceBody};
 ///
 /// ```
 /// # async fn demo(ingest: hookroom::service::WebhookService) {
-/// use hookroom::service::{AdminTokens, Gateway};
+/// use hookroom::service::{BearerTokens, Gateway};
 /// use tower::ServiceExt;
 ///
-/// let gateway = Gateway::new(ingest).admin_tokens(AdminTokens::parse_list("s3cret").unwrap());
+/// let gateway = Gateway::new(ingest).admin_tokens(BearerTokens::parse_list("s3cret").unwrap());
 /// let request = http::Request::get("/operations?limit=5")
 ///     .header("authorization", "Bearer s3cret")
 ///     .body(String::new())
@@ -47,7 +47,7 @@ pub struct Gateway {
     operations: Option<OperationsService>,
     health_path: String,
     operations_path: String,
-    admin: AdminTokens,
+    admin: BearerTokens,
 }
 
 impl Gateway {
@@ -61,14 +61,14 @@ impl Gateway {
             health: Some(ingest.health_service()),
             operations: Some(OperationsService::new(ingest.operations_log())),
             ingest,
-            admin: AdminTokens::none(),
+            admin: BearerTokens::none(),
         }
     }
 
     /// The bearer tokens that may read `/operations` and `/health`'s
     /// component detail, for every service the gateway serves (they replace
     /// the services' own).
-    pub fn admin_tokens(mut self, tokens: AdminTokens) -> Self {
+    pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
         self.health = self.health.map(|h| h.admin_tokens(tokens.clone()));
         self.operations = self.operations.map(|o| o.admin_tokens(tokens.clone()));
         self.admin = tokens;
@@ -173,7 +173,7 @@ mod tests {
     async fn paths_dispatch_under_the_prefix() {
         let health = ingest().health_service().routes_count(Arc::new(|| 7));
         let mut gateway = Gateway::new(ingest())
-            .admin_tokens(AdminTokens::parse_list("admin").unwrap())
+            .admin_tokens(BearerTokens::parse_list("admin").unwrap())
             .with_health(health);
         let (status, body) = get(&mut gateway, "/api/health").await;
         // No sources configured: the gateway cannot ingest anything.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::admin::{Access, AdminTokens};
+use super::auth::{Access, BearerTokens};
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
 use crate::clock::{Clock, SystemClock};
@@ -60,7 +60,7 @@ pub struct HealthService {
     probe_timeout: Duration,
     probe_cache: Duration,
     clock: Arc<dyn Clock>,
-    admin: AdminTokens,
+    admin: BearerTokens,
     last_probe: LastProbe,
 }
 
@@ -114,7 +114,7 @@ impl HealthService {
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             probe_cache: DEFAULT_PROBE_CACHE,
             clock: Arc::new(SystemClock),
-            admin: AdminTokens::none(),
+            admin: BearerTokens::none(),
             last_probe: LastProbe::default(),
         }
     }
@@ -131,7 +131,7 @@ impl HealthService {
 
     /// The bearer tokens that may read the component detail (default: none,
     /// and the detail is refused).
-    pub fn admin_tokens(mut self, tokens: AdminTokens) -> Self {
+    pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
         self.admin = tokens;
         self
     }

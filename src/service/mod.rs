@@ -15,7 +15,7 @@
 //! `nest_service`) or any tower stack.
 //!
 //! Admin answers (`/operations`, `/health`'s detail) need a bearer token
-//! from [`AdminTokens`]; with none configured they are refused.
+//! from [`BearerTokens`]; with none configured they are refused.
 //!
 //! # Mounting
 //!
@@ -24,7 +24,7 @@
 //! `examples/axum.rs`):
 //!
 //! ```
-//! # fn app(ingest: hookroom::service::WebhookService, admin: hookroom::service::AdminTokens)
+//! # fn app(ingest: hookroom::service::WebhookService, admin: hookroom::service::BearerTokens)
 //! #     -> Option<axum::Router> {
 //! use hookroom::service::OperationsService;
 //!
@@ -43,7 +43,7 @@
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
 //! when that peer is a configured trusted proxy.
 
-mod admin;
+mod auth;
 mod body;
 mod client_addr;
 mod error;
@@ -54,7 +54,7 @@ mod operations;
 mod rate_limit;
 mod verify;
 
-pub use admin::{AdminTokenError, AdminTokens};
+pub use auth::{ApiAccess, ApiTokens, BearerTokens, TokenListError};
 pub use client_addr::{PeerAddr, ProxyHeader};
 pub use error::IngestError;
 pub use gateway::Gateway;

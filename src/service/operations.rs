@@ -13,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::ServiceBody;
-use super::admin::{Access, AdminTokens};
+use super::auth::{Access, BearerTokens};
 use super::error::{IngestError, json_response};
 use crate::task::TaskId;
 
@@ -176,7 +176,7 @@ impl Default for OperationsLog {
 #[derive(Debug, Clone)]
 pub struct OperationsService {
     log: Arc<OperationsLog>,
-    admin: AdminTokens,
+    admin: BearerTokens,
 }
 
 impl OperationsService {
@@ -185,12 +185,12 @@ impl OperationsService {
     pub fn new(log: Arc<OperationsLog>) -> Self {
         Self {
             log,
-            admin: AdminTokens::none(),
+            admin: BearerTokens::none(),
         }
     }
 
     /// The bearer tokens that may read the log.
-    pub fn admin_tokens(mut self, tokens: AdminTokens) -> Self {
+    pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
         self.admin = tokens;
         self
     }
@@ -301,7 +301,7 @@ mod tests {
             (403, "admin_not_configured".into())
         );
         let mut guarded =
-            OperationsService::new(log).admin_tokens(AdminTokens::parse_list("t1").unwrap());
+            OperationsService::new(log).admin_tokens(BearerTokens::parse_list("t1").unwrap());
         assert_eq!(
             code_of(&mut guarded, Some("Bearer t2")).await,
             (401, "unauthorized".into())
@@ -335,7 +335,7 @@ mod tests {
             log.record(op(n));
         }
         let mut svc =
-            OperationsService::new(log).admin_tokens(AdminTokens::parse_list("t1,t2").unwrap());
+            OperationsService::new(log).admin_tokens(BearerTokens::parse_list("t1,t2").unwrap());
         let r = svc
             .call(
                 Request::get("/operations?limit=2")
