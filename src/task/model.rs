@@ -210,6 +210,10 @@ pub struct TaskQuery {
     pub source: Option<String>,
     /// At most this many (`None`: a backend default of 100).
     pub limit: Option<usize>,
+    /// Only tasks that come after this one in list order (older ones): the
+    /// cursor of the next page is the last task of a full page. An id the
+    /// store does not hold is [`StoreError::NotFound`](super::StoreError).
+    pub before: Option<TaskId>,
 }
 
 /// A claim request: the best claimable task of `room` for `agent`.

@@ -170,6 +170,7 @@ struct Statements {
     get: String,
     lock: String,
     list: String,
+    cursor: String,
     claim_candidate: String,
     expire_candidates: String,
     update: String,
@@ -225,8 +226,10 @@ impl Statements {
                 "SELECT {COLUMNS} FROM {t} \
                  WHERE ($1::TEXT IS NULL OR room = $1) AND ($2::TEXT IS NULL OR status = $2) \
                    AND ($3::TEXT IS NULL OR source = $3) \
+                   AND ($5::BIGINT IS NULL OR (created_at, seq) < ($5, $6::BIGINT)) \
                  ORDER BY created_at DESC, seq DESC LIMIT $4"
             ),
+            cursor: format!("SELECT created_at, seq FROM {t} WHERE id = $1"),
             claim_candidate: format!(
                 "SELECT {COLUMNS} FROM {t} \
                  WHERE room = $1 \
@@ -441,10 +444,26 @@ impl TaskStore for PostgresTaskStore {
         let client = self.client().await?;
         let limit = i64::try_from(query.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
         let status = query.status.map(JobStatus::as_str);
+        // The cursor's place in list order, or NotFound.
+        let cursor: Option<(i64, i64)> = match &query.before {
+            None => None,
+            Some(id) => {
+                let row = client
+                    .query_opt(&self.sql.cursor, &[&id.as_str()])
+                    .await
+                    .map_err(backend)?
+                    .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+                Some((
+                    row.try_get(0).map_err(backend)?,
+                    row.try_get(1).map_err(backend)?,
+                ))
+            }
+        };
+        let (created, seq) = (cursor.map(|c| c.0), cursor.map(|c| c.1));
         let rows = client
             .query(
                 &self.sql.list,
-                &[&query.room, &status, &query.source, &limit],
+                &[&query.room, &status, &query.source, &limit, &created, &seq],
             )
             .await
             .map_err(backend)?;

@@ -143,6 +143,43 @@ pub async fn get_and_list(store: &dyn TaskStore, clock: &ManualClock) {
         vec![get(store, &t1).await],
         "list returns whole tasks"
     );
+
+    // Pages: each continues after the last task of the one before, and
+    // together they list the room once, newest first.
+    let whole = list(store, Some(&room), None, None, None).await;
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page: Vec<TaskId> = store
+            .list(&TaskQuery {
+                room: Some(room.clone()),
+                limit: Some(2),
+                before: cursor.clone(),
+                ..TaskQuery::default()
+            })
+            .await
+            .expect("list a page")
+            .into_iter()
+            .map(|task| task.id)
+            .collect();
+        assert!(page.len() <= 2);
+        cursor = page.last().cloned();
+        paged.extend(page);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, whole, "pages list the room once, in order");
+    let unknown = store
+        .list(&TaskQuery {
+            before: Some(TaskId::random()),
+            ..TaskQuery::default()
+        })
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "an unknown cursor is NotFound: {unknown:?}"
+    );
 }
 
 /// Claims take the lowest priority number first, then the oldest, then the

@@ -101,6 +101,7 @@ pub(super) async fn list(
             status,
             source: source.map(str::to_owned),
             limit,
+            before: None,
         })
         .await
         .expect("list")

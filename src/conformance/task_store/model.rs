@@ -575,6 +575,7 @@ pub(super) async fn run_ops(
                         None
                     },
                     limit: Some(*limit),
+                    before: None,
                 };
                 let got: Vec<TaskId> = match store.list(&query).await {
                     Ok(tasks) => tasks.into_iter().map(|t| t.id).collect(),

@@ -191,6 +191,7 @@ pub async fn claim_race(store: Arc<dyn TaskStore>, agents: usize, tasks: usize) 
             status: Some(JobStatus::Done),
             source: None,
             limit: Some(tasks + 1),
+            before: None,
         })
         .await
         .expect("list done");

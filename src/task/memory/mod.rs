@@ -348,6 +348,17 @@ impl TaskStore for InMemoryTaskStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        // The cursor's place in list order: its creation time and insert.
+        let before = match &query.before {
+            None => None,
+            Some(id) => {
+                let not_found = || StoreError::NotFound { id: id.clone() };
+                let room = self.room_of(id).ok_or_else(not_found)?;
+                let state = lock(&room.state);
+                let entry = state.tasks.get(id).ok_or_else(not_found)?;
+                Some((entry.stored.task.created_at, entry.order))
+            }
+        };
         let rooms: Vec<Arc<Room>> = {
             let rooms = read(&self.rooms);
             match &query.room {
@@ -363,6 +374,9 @@ impl TaskStore for InMemoryTaskStore {
                 .tasks
                 .values()
                 .filter(|entry| matches(&entry.stored.task, query))
+                .filter(|entry| {
+                    before.is_none_or(|cursor| (entry.stored.task.created_at, entry.order) < cursor)
+                })
                 .collect();
             matching.sort_unstable_by_key(|entry| {
                 std::cmp::Reverse((entry.stored.task.created_at, entry.order))

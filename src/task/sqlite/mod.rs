@@ -427,14 +427,34 @@ impl TaskStore for SqliteTaskStore {
         let q = query_.clone();
         self.read(move |conn| {
             let limit = i64::try_from(q.limit.unwrap_or(DEFAULT_LIST_LIMIT)).unwrap_or(i64::MAX);
+            // The cursor's place in list order, or NotFound.
+            let cursor: Option<(i64, i64)> = match &q.before {
+                None => None,
+                Some(id) => Some(
+                    conn.prepare_cached(&format!(
+                        "SELECT created_at, seq FROM {TABLE} WHERE id = ?1"
+                    ))
+                    .map_err(backend)?
+                    .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(backend)?
+                    .ok_or_else(|| StoreError::NotFound { id: id.clone() })?,
+                ),
+            };
             let sql = format!(
                 "SELECT {COLUMNS} FROM {TABLE} \
                  WHERE (?1 IS NULL OR room = ?1) AND (?2 IS NULL OR status = ?2) \
                    AND (?3 IS NULL OR source = ?3) \
+                   AND (?5 IS NULL OR (created_at, seq) < (?5, ?6)) \
                  ORDER BY created_at DESC, seq DESC LIMIT ?4"
             );
             let status = q.status.map(JobStatus::as_str);
-            let found = query(conn, &sql, params![q.room, status, q.source, limit])?;
+            let (created, seq) = (cursor.map(|c| c.0), cursor.map(|c| c.1));
+            let found = query(
+                conn,
+                &sql,
+                params![q.room, status, q.source, limit, created, seq],
+            )?;
             Ok(found.into_iter().map(|stored| stored.task).collect())
         })
         .await
