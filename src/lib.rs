@@ -19,6 +19,74 @@
 //! swapped: [`verify::Verifier`], [`route::Router`], [`task::TaskStore`],
 //! [`agent::Agent`] and [`status::StatusSink`].
 //!
+//! # Quick start: mount, store, worker
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use hookroom::JobStatus;
+//! use hookroom::agent::{AgentOutput, Worker, agent_fn};
+//! use hookroom::route::{RoutesConfig, RuleRouter};
+//! use hookroom::service::WebhookService;
+//! use hookroom::source::GithubSource;
+//! use hookroom::task::{InMemoryTaskStore, Task, TaskStore};
+//! use hookroom::verify::{GithubVerifier, Secrets, github};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Where deliveries go: GitHub pull request events to the `pr-review` room.
+//! let routes = RoutesConfig::from_json(
+//!     r#"{"routes": [{"source": "github", "event": "pull_request.*", "target_room": "pr-review"}]}"#,
+//! )?;
+//! let router = Arc::new(RuleRouter::from_config(&routes)?);
+//! let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new());
+//!
+//! // 1. Mount: one tower service. In axum,
+//! //    `Router::new().route_service("/hooks/github", service.for_source("github").unwrap())`;
+//! //    `/webhook/{source}` works without `for_source`.
+//! let secret = "It's a Secret to Everybody";
+//! let service = WebhookService::builder(router, store.clone())
+//!     .source(
+//!         "github",
+//!         Arc::new(GithubVerifier::new(Secrets::try_from(secret)?)),
+//!         Arc::new(GithubSource::new()),
+//!     )
+//!     .build();
+//!
+//! // 2. A signed delivery arrives and is stored before the 202.
+//! let body = r#"{"action":"opened","pull_request":{"number":42,"title":"Fix","html_url":"https://github.com/o/r/pull/42"},"repository":{"full_name":"o/r"}}"#;
+//! let request = http::Request::post("/webhook/github")
+//!     .header("x-github-event", "pull_request")
+//!     .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+//!     .header("x-hub-signature-256", github::sign(secret.as_bytes(), body.as_bytes()))
+//!     .header("content-type", "application/json")
+//!     .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+//! let response = service.oneshot(request).await?;
+//! assert_eq!(response.status(), 202);
+//!
+//! // 3. A worker claims it from the room and runs the agent.
+//! let agent = agent_fn(|task: Task, _job| async move {
+//!     Ok(AgentOutput::new().with_result(serde_json::json!({"reviewed": task.title})))
+//! });
+//! let worker = Worker::builder(Arc::new(agent), store.clone())
+//!     .room("pr-review")
+//!     .poll_interval(Duration::from_millis(10))
+//!     .build()?
+//!     .spawn();
+//! let task = loop {
+//!     let tasks = store.list(&Default::default()).await?;
+//!     if tasks.first().is_some_and(|t| t.status == JobStatus::Done) {
+//!         break tasks[0].clone();
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//! };
+//! assert_eq!(task.room, "pr-review");
+//! worker.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Cargo features
 //!
 //! | feature | default | what it adds |

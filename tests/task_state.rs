@@ -197,3 +197,18 @@ fn debug_hides_the_token() {
     let token = task.claim("a", &[], LEASE, at(0)).unwrap();
     assert!(!format!("{task:?}").contains(token.as_str()));
 }
+
+#[test]
+fn a_claim_token_is_redacted_in_debug_wherever_it_sits() {
+    let token = ClaimToken::new("bearer-secret-123");
+    assert_eq!(format!("{token:?}"), "ClaimToken(<redacted>)");
+    let mut task = stored(None, &[]);
+    let token = task.claim("a", &[], LEASE, at(0)).unwrap();
+    let claimed = hookroom::task::Claimed {
+        task: task.task.clone(),
+        token: token.clone(),
+    };
+    let debug = format!("{claimed:?}");
+    assert!(!debug.contains(token.as_str()), "{debug}");
+    assert!(debug.contains("<redacted>"), "{debug}");
+}
