@@ -131,7 +131,7 @@ pub struct InMemoryTaskStore {
     hasher: SenderKeyHasher,
     /// Notification channels of watched rooms, by room name; a channel goes
     /// when its last receiver has.
-    watchers: Mutex<HashMap<String, broadcast::Sender<TaskId>>>,
+    watchers: RwLock<HashMap<String, broadcast::Sender<TaskId>>>,
     /// Store-wide insertion order, for claim and list order among tasks
     /// created at the same instant.
     next_order: AtomicU64,
@@ -173,7 +173,7 @@ impl InMemoryTaskStore {
             ids: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             dedup: std::array::from_fn(|_| Mutex::new(DedupShard::default())),
             hasher: SenderKeyHasher::default(),
-            watchers: Mutex::new(HashMap::new()),
+            watchers: RwLock::new(HashMap::new()),
             next_order: AtomicU64::new(0),
         }
     }
@@ -263,10 +263,18 @@ impl InMemoryTaskStore {
     }
 
     fn notify(&self, room: &str, id: &TaskId) {
-        let mut watchers = lock(&self.watchers);
-        if let Some(sender) = watchers.get(room) {
-            if sender.send(id.clone()).is_err() {
-                // Every receiver is gone: so is the channel.
+        // Every insert notifies, so this takes the shared lock; only a room
+        // whose last watcher is gone needs the exclusive one.
+        let gone = match read(&self.watchers).get(room) {
+            Some(sender) => sender.send(id.clone()).is_err(),
+            None => false,
+        };
+        if gone {
+            let mut watchers = write(&self.watchers);
+            if watchers
+                .get(room)
+                .is_some_and(|sender| sender.receiver_count() == 0)
+            {
                 watchers.remove(room);
             }
         }
@@ -516,7 +524,7 @@ impl TaskStore for InMemoryTaskStore {
     }
 
     fn watch(&self, room: &str) -> Option<broadcast::Receiver<TaskId>> {
-        let mut watchers = lock(&self.watchers);
+        let mut watchers = write(&self.watchers);
         // Channels whose receivers are all gone go now, so watching many
         // rooms once leaves nothing behind.
         watchers.retain(|_, sender| sender.receiver_count() > 0);
