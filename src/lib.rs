@@ -112,6 +112,7 @@ pub mod service;
 pub mod source;
 pub mod status;
 pub mod task;
+pub mod telemetry;
 pub mod verify;
 
 pub use error_code::ErrorCode;

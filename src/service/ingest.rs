@@ -26,6 +26,7 @@ use crate::route::{RouteDecision, Router};
 use crate::source::{Parsed, Source};
 use crate::status::{JobEvent, StatusSink, TaskSummary};
 use crate::task::{NewTask, Payload, TaskStore};
+use crate::telemetry;
 use crate::verify::Verifier;
 
 /// The default body limit: 1 MiB.
@@ -483,6 +484,13 @@ impl Inner {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let started = std::time::Instant::now();
+        // A label value must not come from the sender: a name no source is
+        // configured under counts as `unknown`.
+        let source_label: Arc<str> = match self.sources.get(&*name) {
+            Some(entry) => Arc::clone(&entry.name),
+            None => Arc::from(telemetry::UNKNOWN_SOURCE),
+        };
         let mut operation = Operation {
             timestamp: self.clock.now(),
             source: name,
@@ -498,6 +506,14 @@ impl Inner {
             Ok(response) => response,
             Err(error) => {
                 operation.outcome = Outcome::Refused(error.code());
+                if let IngestError::Verify(cause) = &error {
+                    ::metrics::counter!(
+                        telemetry::VERIFICATION_FAILURES,
+                        "source" => Arc::clone(&source_label),
+                        "reason" => cause.code(),
+                    )
+                    .increment(1);
+                }
                 match &error {
                     IngestError::Store(cause) => {
                         tracing::error!(error = %cause, "task store refused the delivery")
@@ -508,6 +524,18 @@ impl Inner {
                 error.to_response()
             }
         };
+        let outcome = match operation.outcome {
+            Outcome::Refused(_) => "refused",
+            other => other.as_str(),
+        };
+        ::metrics::counter!(
+            telemetry::WEBHOOK_DELIVERIES,
+            "source" => source_label,
+            "outcome" => outcome,
+        )
+        .increment(1);
+        ::metrics::histogram!(telemetry::REQUEST_DURATION, "endpoint" => "webhook")
+            .record(started.elapsed().as_secs_f64());
         operation.status = response.status().as_u16();
         let span = tracing::Span::current();
         span.record("outcome", operation.outcome.as_str());

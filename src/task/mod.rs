@@ -9,6 +9,7 @@
 mod error;
 #[cfg(feature = "memory")]
 mod memory;
+mod metered;
 mod model;
 mod payload;
 #[cfg(feature = "postgres")]
@@ -23,6 +24,7 @@ pub use error::StoreError;
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryTaskStore;
+pub use metered::MeteredTaskStore;
 pub use model::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Task, TaskId, TaskQuery,
 };

@@ -1,0 +1,178 @@
+//! The metrics a webhook service and a metered store record, read back as
+//! Prometheus text: counts match what was sent, and no label value comes
+//! from a sender.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tower::ServiceExt;
+
+use hookroom::route::{RoutesConfig, RuleRouter};
+use hookroom::service::WebhookService;
+use hookroom::source::GithubSource;
+use hookroom::task::{ClaimRequest, InMemoryTaskStore, MeteredTaskStore, TaskStore};
+use hookroom::verify::{GithubVerifier, Secrets, github};
+
+const SECRET: &str = "It's a Secret to Everybody";
+const PR: &str = r#"{"action":"opened","pull_request":{"number":42,"title":"Fix","html_url":"https://github.com/o/r/pull/42"},"repository":{"full_name":"o/r"}}"#;
+const PUSH: &str = r#"{"ref":"refs/heads/main","repository":{"full_name":"o/r"}}"#;
+
+fn request(
+    path: &str,
+    event: &str,
+    delivery: &str,
+    body: &str,
+    signature: &str,
+) -> http::Request<Full<Bytes>> {
+    http::Request::post(path)
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request")
+}
+
+/// The value of the series `name{labels}` in Prometheus text, if present.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn deliveries_are_counted_by_source_and_outcome_with_bounded_labels() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    metrics::with_local_recorder(&recorder, || {
+        hookroom::telemetry::describe();
+        runtime.block_on(async {
+            let routes = RoutesConfig::from_json(
+                r#"{"routes": [{"source": "github", "event": "pull_request.*", "target_room": "pr-review"}]}"#,
+            )
+            .expect("routes");
+            let store: Arc<dyn TaskStore> =
+                Arc::new(MeteredTaskStore::new(InMemoryTaskStore::new()));
+            let service = WebhookService::builder(
+                Arc::new(RuleRouter::from_config(&routes).expect("router")),
+                store.clone(),
+            )
+            .source(
+                "github",
+                Arc::new(GithubVerifier::new(Secrets::try_from(SECRET).expect("secret"))),
+                Arc::new(GithubSource::new()),
+            )
+            .build();
+            let signed = |body: &str| github::sign(SECRET.as_bytes(), body.as_bytes());
+            let sends = [
+                (request("/webhook/github", "pull_request", "d-1", PR, &signed(PR)), 202),
+                (request("/webhook/github", "pull_request", "d-1", PR, &signed(PR)), 200),
+                (request("/webhook/github", "push", "d-2", PUSH, &signed(PUSH)), 200),
+                (request("/webhook/github", "pull_request", "d-3", PR, "sha256=00"), 401),
+                (request("/webhook/github", "pull_request", "d-4", PR, &signed("x")), 401),
+                (request("/webhook/gh\"{evil}", "pull_request", "d-5", PR, &signed(PR)), 404),
+            ];
+            for (request, status) in sends {
+                let response = service.clone().oneshot(request).await.expect("answer");
+                assert_eq!(response.status().as_u16(), status);
+            }
+            let claimed = store
+                .claim(&ClaimRequest {
+                    room: "pr-review".into(),
+                    agent: "a".into(),
+                    capabilities: vec![],
+                    lease: std::time::Duration::from_secs(30),
+                })
+                .await
+                .expect("claim")
+                .expect("a task");
+            store
+                .complete(&claimed.task.id, &claimed.token, None)
+                .await
+                .expect("complete");
+        });
+    });
+    let text = handle.render();
+    let count = |series: &str| value(&text, series).unwrap_or(0.0);
+    let deliveries = "hookroom_webhook_deliveries_total";
+    assert_eq!(
+        count(&format!(
+            r#"{deliveries}{{source="github",outcome="accepted"}}"#
+        )),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(&format!(
+            r#"{deliveries}{{source="github",outcome="duplicate"}}"#
+        )),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(&format!(
+            r#"{deliveries}{{source="github",outcome="ignored"}}"#
+        )),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(&format!(
+            r#"{deliveries}{{source="github",outcome="refused"}}"#
+        )),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(&format!(
+            r#"{deliveries}{{source="unknown",outcome="refused"}}"#
+        )),
+        1.0,
+        "{text}"
+    );
+    let failures = "hookroom_webhook_verification_failures_total";
+    for reason in ["signature_mismatch", "malformed_header"] {
+        assert_eq!(
+            count(&format!(
+                r#"{failures}{{source="github",reason="{reason}"}}"#
+            )),
+            1.0,
+            "{reason}: {text}"
+        );
+    }
+    assert_eq!(
+        count(r#"hookroom_tasks_finished_total{status="DONE"}"#),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        count("hookroom_task_claim_latency_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        count(r#"hookroom_http_request_duration_seconds_count{endpoint="webhook"}"#) >= 6.0,
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"hookroom_store_operation_duration_seconds_count{operation="insert"}"#),
+        "{text}"
+    );
+    // No label value is taken from input: the sender's path never shows.
+    assert!(!text.contains("evil"), "{text}");
+    // Every line is a comment or `name{labels} value`.
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, number) = line.rsplit_once(' ').expect("series and value");
+        assert!(number.parse::<f64>().is_ok(), "{line}");
+        assert!(series.starts_with("hookroom_"), "{line}");
+    }
+}
