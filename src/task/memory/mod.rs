@@ -125,7 +125,7 @@ pub struct InMemoryTaskStore {
     /// insert is about to fill it.
     rooms: RwLock<HashMap<String, Arc<Room>>>,
     /// Task id → its room, sharded by id.
-    ids: [Mutex<HashMap<TaskId, Arc<Room>>>; SHARDS],
+    ids: [Mutex<HashMap<TaskId, Arc<Room>, SenderKeyHasher>>; SHARDS],
     /// The idempotency index, sharded by `(source, delivery id)`.
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: SenderKeyHasher,
@@ -170,7 +170,7 @@ impl InMemoryTaskStore {
         Self {
             clock,
             rooms: RwLock::new(HashMap::new()),
-            ids: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            ids: std::array::from_fn(|_| Mutex::new(HashMap::default())),
             dedup: std::array::from_fn(|_| Mutex::new(DedupShard::default())),
             hasher: SenderKeyHasher::default(),
             watchers: RwLock::new(HashMap::new()),
