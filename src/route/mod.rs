@@ -10,6 +10,7 @@
 //! [`Secret`](crate::verify::Secret).
 
 mod config;
+mod explain;
 mod filter;
 mod glob;
 mod rule;
@@ -17,6 +18,9 @@ mod secret;
 
 pub use crate::verify::ConfigError;
 pub use config::{ConfigWarning, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+pub use explain::{
+    ExplainedDecision, Explanation, FilterMiss, MAX_EXPLAINED_VALUES, Mismatch, RouteCheck, Verdict,
+};
 pub use filter::{FieldFilter, FilterError};
 pub use glob::{Glob, GlobError};
 pub use rule::{RouteEntry, RouteId, RuleRouter};
