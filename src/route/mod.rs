@@ -11,6 +11,7 @@
 
 mod config;
 mod explain;
+mod file;
 mod filter;
 mod glob;
 mod rule;
@@ -21,6 +22,7 @@ pub use config::{ConfigWarning, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesC
 pub use explain::{
     ExplainedDecision, Explanation, FilterMiss, MAX_EXPLAINED_VALUES, Mismatch, RouteCheck, Verdict,
 };
+pub use file::{RoutesFile, SaveError};
 pub use filter::{FieldFilter, FilterError};
 pub use glob::{Glob, GlobError};
 pub use rule::{RouteEntry, RouteId, RuleRouter};
