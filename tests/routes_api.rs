@@ -192,7 +192,7 @@ async fn unknown_paths_and_methods() {
     let a = get(&mut api, "/api/tasks").await;
     assert_eq!((a.status, a.code()), (404, "not_found"));
     for (method, path, allow) in [
-        (Method::PUT, "/api/routes", "GET, POST"),
+        (Method::PUT, "/api/routes", "GET, POST, DELETE"),
         (Method::GET, "/api/routes/explain", "POST"),
         (Method::GET, "/api/routes/0", "DELETE"),
         (Method::POST, "/api/deliveries", "GET"),
@@ -348,6 +348,48 @@ async fn remove_a_route() {
     ] {
         let a = call(&mut api, Method::DELETE, path, Some(ADMIN), "").await;
         assert_eq!((a.status, a.code()), (404, "route_not_found"), "{path}");
+    }
+    assert_eq!(router.routes().len(), 2);
+}
+
+#[tokio::test]
+async fn remove_routes_by_source_and_event() {
+    let router = router();
+    router
+        .add(RouteSpec::new("github", "pull_request.*", "second").with_priority(9))
+        .unwrap();
+    let mut api = api(Arc::clone(&router), memory());
+    let a = call(
+        &mut api,
+        Method::DELETE,
+        "/api/routes?source=github&event=pull_request.*",
+        Some(ADMIN),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let rooms: Vec<&str> = a.body["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target_room"].as_str().unwrap())
+        .collect();
+    assert_eq!(rooms, ["pr-review", "second"]);
+    assert_eq!(router.routes().len(), 2);
+    // Patterns as written, not what they match.
+    for (query, status, code) in [
+        (
+            "source=github&event=pull_request.opened",
+            404,
+            "route_not_found",
+        ),
+        ("source=github", 400, "invalid_query"),
+        ("event=push", 400, "invalid_query"),
+        ("source=github&event=push&room=x", 400, "unknown_parameter"),
+    ] {
+        let path = format!("/api/routes?{query}");
+        let a = call(&mut api, Method::DELETE, &path, Some(ADMIN), "").await;
+        assert_eq!((a.status, a.code()), (status, code), "{query}");
     }
     assert_eq!(router.routes().len(), 2);
 }
@@ -725,6 +767,19 @@ async fn changes_are_written_back_to_the_routes_file_and_survive_a_restart() {
         "general"
     );
     assert_eq!(restarted.routes().len(), 2);
+    // Remove by patterns.
+    let a = call(
+        &mut api,
+        Method::DELETE,
+        "/api/routes?source=github&event=push",
+        Some(ADMIN),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let restarted = restart(&path);
+    assert_eq!(room_of(&restarted, "github", "push", "{}"), "general");
+    assert_eq!(restarted.routes().len(), 1);
     // Only the routes file is in the directory: no temporary file is left.
     assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 1);
 }

@@ -39,6 +39,7 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// | `GET /api/routes` | `200 {"routes":[{"id",…route…}],"default_room","persistent"}` in evaluation order |
 /// | `POST /api/routes` with a route (`{"source","event","filter"?,"target_room","priority"?,"ttl_seconds"?}`) | `201 {"route":{"id",…},"persistent"}`; `400` with the reason |
 /// | `DELETE /api/routes/{id}` | `200 {"removed":{"id",…},"persistent"}`; `404 route_not_found` |
+/// | `DELETE /api/routes?source=&event=` | every route whose `source` and `event` patterns are exactly these: `200 {"removed":[…],"persistent"}`; `404 route_not_found` when none is |
 /// | `POST /api/routes/explain` with `{"source","event","payload"}` | `200` [`Explanation`](crate::route::Explanation) |
 /// | `GET /api/deliveries?room=&source=&status=&limit=&cursor=&payload=true` | `200 {"deliveries":[…],"next_cursor"}`, newest first |
 ///
@@ -56,7 +57,9 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// to that file ([`RoutesFile::save_routes`]: only its `routes` change,
 /// atomically) and applied to the router only once the file is on disk; if
 /// the write fails the answer is `500 routes_not_saved` and nothing
-/// changes. Without one, changes last until the process ends. Route ids are
+/// changes. The file's routes become the router's: edits made to them by
+/// hand while the service runs are overwritten by the next change. Without
+/// a file, changes last until the process ends. Route ids are
 /// assigned per process: after a restart the routes keep their order but
 /// may have new ids.
 ///
@@ -90,7 +93,8 @@ impl fmt::Debug for RoutesApi {
 }
 
 impl RoutesApi {
-    /// The API over `router` and `store`, under `/api`, refusing everyone
+    /// The API over `router` (a [`RuleRouter`], which it changes and
+    /// explains) and `store`, under `/api`, refusing everyone
     /// until [`tokens`](Self::tokens) are set, with changes kept in memory
     /// until a [`routes_file`](Self::routes_file) is set.
     pub fn new(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> Self {
@@ -181,7 +185,10 @@ impl RoutesApi {
                 let body = self.read(&parts.headers, body).await?;
                 self.add(&body).await
             }
-            "/routes" => Err(RoutesApiError::MethodNotAllowed { allow: "GET, POST" }),
+            "/routes" if method == Method::DELETE => self.remove_matching(parts.uri.query()).await,
+            "/routes" => Err(RoutesApiError::MethodNotAllowed {
+                allow: "GET, POST, DELETE",
+            }),
             "/routes/explain" if method == Method::POST => {
                 let body = self.read(&parts.headers, body).await?;
                 self.explain(&body)
@@ -309,6 +316,51 @@ impl RoutesApi {
         #[derive(Serialize)]
         struct Body {
             removed: RouteEntry,
+            persistent: bool,
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &Body {
+                removed,
+                persistent: self.persistent(),
+            },
+        ))
+    }
+
+    /// `DELETE /routes?source=&event=`: every route with exactly these
+    /// patterns.
+    async fn remove_matching(
+        &self,
+        query: Option<&str>,
+    ) -> Result<Response<ServiceBody>, RoutesApiError> {
+        let (mut source, mut event) = (None, None);
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*key {
+                "source" => source = Some(value.into_owned()),
+                "event" => event = Some(value.into_owned()),
+                _ => return Err(RoutesApiError::UnknownQueryParameter),
+            }
+        }
+        let source = source.ok_or(RoutesApiError::InvalidQuery {
+            parameter: "source",
+        })?;
+        let event = event.ok_or(RoutesApiError::InvalidQuery { parameter: "event" })?;
+        let _change = self.changes.lock().await;
+        let (removed, kept): (Vec<RouteEntry>, Vec<RouteEntry>) = self
+            .specs_in_file_order()
+            .into_iter()
+            .partition(|r| r.spec.source == source && r.spec.event == event);
+        if removed.is_empty() {
+            return Err(RoutesApiError::RouteNotFound);
+        }
+        self.save(kept.into_iter().map(|r| r.spec).collect())
+            .await?;
+        for route in &removed {
+            self.router.remove(route.id);
+        }
+        #[derive(Serialize)]
+        struct Body {
+            removed: Vec<RouteEntry>,
             persistent: bool,
         }
         Ok(json_response(
