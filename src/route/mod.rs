@@ -2,7 +2,9 @@
 //!
 //! [`Router`] is the contract; [`RuleRouter`] is the reference router over
 //! the rules of a routes file ([`RoutesConfig`]), changeable at run time
-//! without locking the hot path.
+//! without locking the hot path. [`RuleRouter::explain`] says why an event
+//! goes where it goes ([`Explanation`]), and [`RoutesFile`] writes run-time
+//! changes back to the routes file atomically.
 //!
 //! Routes files share the crate's one configuration error,
 //! [`ConfigError`] (the same type as [`verify::ConfigError`](crate::verify::ConfigError)),
