@@ -30,6 +30,11 @@
 //! token from `HOOKROOM_ADMIN_TOKEN` (comma-separated, for rotation);
 //! without it they are refused, and `/health` answers liveness only.
 //!
+//! The Routes API (`/api/routes`, `/api/routes/{id}`,
+//! `/api/routes/explain`, `/api/deliveries`; `examples/support/routes_api.rs`)
+//! also needs an admin token. With `--config`, route changes are written
+//! back to that file (atomically); in development mode they last until exit.
+//!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
 //! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
@@ -52,6 +57,8 @@ use hookroom::verify::{
 
 #[path = "support/banner.rs"]
 mod banner;
+#[path = "support/routes_api.rs"]
+mod routes_api;
 #[path = "support/serve.rs"]
 mod serve;
 
@@ -176,6 +183,7 @@ async fn run(args: Args) -> Result<(), String> {
     let admin =
         BearerTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
     let store = open_store(&args.store)?;
+    let routes_store = Arc::clone(&store);
     if !args.print_test_curl {
         println!("task store: {}", args.store);
     }
@@ -212,6 +220,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let router =
         Arc::new(RuleRouter::from_config(&config).map_err(|e| format!("{}: {e}", path.display()))?);
+    let routes_router = Arc::clone(&router);
     let counted = Arc::clone(&router);
     let route_count: RouteCount = Arc::new(move || counted.routes().len());
 
@@ -266,10 +275,24 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let listen = listener.local_addr().map_err(|e| e.to_string())?;
-    print!(
-        "{}",
-        banner::banner(listen, &sources, test, &admin, &args.limits)
+    let banner = banner::banner(listen, &sources, test, &admin, &args.limits);
+
+    // --- Routes API: /api/routes, /api/deliveries (examples/support/routes_api.rs) ---
+    // Route changes are written back only to an explicit --config file.
+    let routes_file = args.config.clone();
+    let banner = routes_api::with_banner_lines(banner, listen, routes_file.as_deref());
+    let gateway = routes_api::WithRoutesApi::new(
+        routes_api::routes_api(
+            routes_router,
+            routes_store,
+            ADMIN_TOKEN_VAR,
+            routes_file.clone(),
+        )?,
+        gateway,
     );
+    // --- end Routes API ---
+
+    print!("{banner}");
 
     serve::serve(listener, gateway, args.limits, async {
         let _ = tokio::signal::ctrl_c().await;

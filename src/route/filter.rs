@@ -89,6 +89,26 @@ impl FieldFilter {
         &self.field
     }
 
+    /// The expected value as JSON (`"AI-WIP"`, `false`, `42`).
+    pub fn expected(&self) -> Value {
+        match &self.expected {
+            Expected::Str(s) => Value::from(&**s),
+            Expected::Bool(b) => Value::Bool(*b),
+            Expected::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+        }
+    }
+
+    /// The values this condition compares in `payload`, by the same path
+    /// rules as [`matches`](Self::matches): every array met fans out, and
+    /// an object at the end of the path gives its `name` (or the object
+    /// itself when it has none). At most `max` values are returned; none
+    /// means the path is absent.
+    pub(crate) fn found(&self, payload: &Value, max: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        collect_at(payload, &self.path, &mut out, max);
+        out
+    }
+
     /// Whether `payload` satisfies this condition.
     pub fn matches(&self, payload: &Value) -> bool {
         matches_at(payload, &self.path, &self.expected)
@@ -231,6 +251,30 @@ fn matches_at(v: &Value, path: &[Box<str>], expected: &Expected) -> bool {
                 .is_some_and(|name| leaf_equals(name, expected)),
             leaf => leaf_equals(leaf, expected),
         },
+    }
+}
+
+/// What [`matches_at`] compares along `path`, for explanations.
+fn collect_at(v: &Value, path: &[Box<str>], out: &mut Vec<Value>, max: usize) {
+    if out.len() >= max {
+        return;
+    }
+    if let Value::Array(items) = v {
+        for item in items {
+            collect_at(item, path, out, max);
+        }
+        return;
+    }
+    match path.split_first() {
+        Some((head, rest)) => {
+            if let Some(child) = v.as_object().and_then(|map| map.get(&**head)) {
+                collect_at(child, rest, out, max);
+            }
+        }
+        None => out.push(match v {
+            Value::Object(map) => map.get("name").unwrap_or(v).clone(),
+            leaf => leaf.clone(),
+        }),
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! [`Router`] is the contract; [`RuleRouter`] is the reference router over
 //! the rules of a routes file ([`RoutesConfig`]), changeable at run time
-//! without locking the hot path.
+//! without locking the hot path. [`RuleRouter::explain`] says why an event
+//! goes where it goes ([`Explanation`]), and [`RoutesFile`] writes run-time
+//! changes back to the routes file atomically.
 //!
 //! Routes files share the crate's one configuration error,
 //! [`ConfigError`] (the same type as [`verify::ConfigError`](crate::verify::ConfigError)),
@@ -10,6 +12,8 @@
 //! [`Secret`](crate::verify::Secret).
 
 mod config;
+mod explain;
+mod file;
 mod filter;
 mod glob;
 mod rule;
@@ -17,6 +21,10 @@ mod secret;
 
 pub use crate::verify::ConfigError;
 pub use config::{ConfigWarning, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+pub use explain::{
+    ExplainedDecision, Explanation, FilterMiss, MAX_EXPLAINED_VALUES, Mismatch, RouteCheck, Verdict,
+};
+pub use file::{RoutesFile, SaveError};
 pub use filter::{FieldFilter, FilterError};
 pub use glob::{Glob, GlobError};
 pub use rule::{RouteEntry, RouteId, RuleRouter};

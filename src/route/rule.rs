@@ -9,6 +9,9 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use super::config::{DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+use super::explain::{
+    ExplainedDecision, Explanation, FilterMiss, MAX_EXPLAINED_VALUES, Mismatch, RouteCheck, Verdict,
+};
 use super::filter::FieldFilter;
 use super::glob::Glob;
 use super::{Route, RouteDecision, Router};
@@ -295,6 +298,116 @@ impl RuleRouter {
     }
 }
 
+impl RuleRouter {
+    /// Explains where an event from `source` named `event` with this raw
+    /// `payload` would go: the decision [`route`](Router::route) would make,
+    /// and for every route the first condition that fails (source glob,
+    /// event glob, or a filter field with its expected and actual values),
+    /// or whether it matched and was chosen or outranked.
+    ///
+    /// Uses the same rules as routing, on one parse of the payload; for
+    /// diagnostics (the Routes API's `explain`), not the hot path.
+    ///
+    /// ```
+    /// use hookroom::route::{Mismatch, RouteSpec, RuleRouter, Verdict};
+    ///
+    /// let router = RuleRouter::new(
+    ///     vec![RouteSpec::new("github", "issues.labeled", "auto-code").with_filter("label", "AI-WIP")],
+    ///     Some("general".into()),
+    /// )
+    /// .unwrap();
+    /// let explained = router.explain("github", "issues.labeled", br#"{"label":{"name":"bug"}}"#);
+    /// assert_eq!(explained.room(), Some("general"));
+    /// match &explained.routes[0].verdict {
+    ///     Verdict::NoMatch { failed: Mismatch::Filter { field, expected, actual, .. } } => {
+    ///         assert_eq!((field.as_str(), expected, actual), ("label", &"AI-WIP".into(), &"bug".into()));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn explain(&self, source: &str, event: &str, payload: &[u8]) -> Explanation {
+        let set = self.set.load();
+        let tree: Option<serde_json::Value> = serde_json::from_slice(payload).ok();
+        let mut chosen: Option<&Compiled> = None;
+        let mut routes = Vec::with_capacity(set.rules.len());
+        for rule in &set.rules {
+            let failed = if !rule.source.matches(source) {
+                Some(Mismatch::Source {
+                    pattern: rule.spec.source.clone(),
+                    actual: source.to_owned(),
+                })
+            } else if !rule.event.matches(event) {
+                Some(Mismatch::Event {
+                    pattern: rule.spec.event.clone(),
+                    actual: event.to_owned(),
+                })
+            } else {
+                rule.filters
+                    .iter()
+                    .find(|f| !tree.as_ref().is_some_and(|v| f.matches(v)))
+                    .map(|f| filter_mismatch(f, tree.as_ref()))
+            };
+            let verdict = match (failed, chosen) {
+                (Some(failed), _) => Verdict::NoMatch { failed },
+                (None, Some(winner)) => Verdict::Outranked { by: winner.id },
+                (None, None) => {
+                    chosen = Some(rule);
+                    Verdict::Selected
+                }
+            };
+            routes.push(RouteCheck {
+                id: rule.id,
+                spec: rule.spec.clone(),
+                verdict,
+            });
+        }
+        let decision = match (chosen, &set.default) {
+            (Some(rule), _) => ExplainedDecision::Route {
+                route_id: rule.id,
+                room: rule.route.room.clone(),
+                priority: rule.route.priority,
+            },
+            (None, Some(default)) => ExplainedDecision::DefaultRoom {
+                room: default.room.clone(),
+                priority: default.priority,
+            },
+            (None, None) => ExplainedDecision::Ignore {
+                reason: no_route_reason(source, event),
+            },
+        };
+        Explanation {
+            source: source.to_owned(),
+            event: event.to_owned(),
+            decision,
+            routes,
+        }
+    }
+}
+
+fn filter_mismatch(filter: &FieldFilter, tree: Option<&serde_json::Value>) -> Mismatch {
+    let (actual, reason) = match tree {
+        None => (serde_json::Value::Null, FilterMiss::NotJson),
+        Some(tree) => {
+            let mut found = filter.found(tree, MAX_EXPLAINED_VALUES);
+            match found.len() {
+                0 => (serde_json::Value::Null, FilterMiss::Missing),
+                1 => (found.swap_remove(0), FilterMiss::Different),
+                _ => (serde_json::Value::Array(found), FilterMiss::Different),
+            }
+        }
+    };
+    Mismatch::Filter {
+        field: filter.field().to_owned(),
+        expected: filter.expected(),
+        actual,
+        reason,
+    }
+}
+
+fn no_route_reason(source: &str, event: &str) -> String {
+    format!("no route matches {source} event `{event}` and there is no default room")
+}
+
 /// Filter checks per event done as streaming passes over the raw payload
 /// before switching to one full parse: a streaming pass costs a fraction of
 /// building a `serde_json::Value` (`benches/ingest_parse.rs` compares them),
@@ -331,10 +444,7 @@ impl Router for RuleRouter {
         match &set.default {
             Some(route) => RouteDecision::Deliver(route.clone()),
             None => RouteDecision::Ignore {
-                reason: format!(
-                    "no route matches {} event `{}` and there is no default room",
-                    event.source, event.name
-                ),
+                reason: no_route_reason(&event.source, &event.name),
             },
         }
     }
@@ -477,5 +587,209 @@ mod tests {
             RouteDecision::Deliver(route) => assert_eq!(route.ttl, Some(Duration::from_secs(60))),
             RouteDecision::Ignore { reason } => panic!("{reason}"),
         }
+    }
+
+    fn shipped() -> RuleRouter {
+        RuleRouter::new(
+            vec![
+                RouteSpec::new("github", "pull_request.*", "pr-review").with_priority(2),
+                RouteSpec::new("github", "issues.labeled", "auto-code")
+                    .with_filter("label", "AI-WIP")
+                    .with_filter("repository.private", false)
+                    .with_priority(1),
+                RouteSpec::new("slack", "app_mention", "slack-support").with_priority(3),
+                RouteSpec::new("*", "pull_request.opened", "audit").with_priority(4),
+            ],
+            Some("general".into()),
+        )
+        .unwrap()
+    }
+
+    fn failed(e: &Explanation, id: u64) -> Mismatch {
+        match &e.check(RouteId(id)).unwrap().verdict {
+            Verdict::NoMatch { failed } => failed.clone(),
+            other => panic!("route {id}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn explain_names_the_chosen_route_and_the_outranked_ones() {
+        let r = shipped();
+        let e = r.explain("github", "pull_request.opened", b"{}");
+        assert_eq!(
+            e.decision,
+            ExplainedDecision::Route {
+                route_id: RouteId(0),
+                room: "pr-review".into(),
+                priority: 2
+            }
+        );
+        assert_eq!(e.room(), Some("pr-review"));
+        assert_eq!(e.check(RouteId(0)).unwrap().verdict, Verdict::Selected);
+        assert_eq!(
+            e.check(RouteId(3)).unwrap().verdict,
+            Verdict::Outranked { by: RouteId(0) }
+        );
+        // Evaluation order: priority first.
+        let order: Vec<u64> = e.routes.iter().map(|c| c.id.get()).collect();
+        assert_eq!(order, [1, 0, 2, 3]);
+        assert_eq!(
+            failed(&e, 2),
+            Mismatch::Source {
+                pattern: "slack".into(),
+                actual: "github".into()
+            }
+        );
+        assert_eq!(
+            failed(&e, 1),
+            Mismatch::Event {
+                pattern: "issues.labeled".into(),
+                actual: "pull_request.opened".into()
+            }
+        );
+    }
+
+    #[test]
+    fn explain_gives_the_first_failing_filter_with_expected_and_actual() {
+        let r = shipped();
+        let payload = br#"{"label":{"name":"bug"},"repository":{"private":true}}"#;
+        let e = r.explain("github", "issues.labeled", payload);
+        assert_eq!(e.room(), Some("general"));
+        assert_eq!(
+            e.decision,
+            ExplainedDecision::DefaultRoom {
+                room: "general".into(),
+                priority: DEFAULT_PRIORITY
+            }
+        );
+        // Filters are checked by field name: `label` first.
+        assert_eq!(
+            failed(&e, 1),
+            Mismatch::Filter {
+                field: "label".into(),
+                expected: "AI-WIP".into(),
+                actual: "bug".into(),
+                reason: FilterMiss::Different
+            }
+        );
+        let payload = br#"{"label":{"name":"AI-WIP"},"repository":{"private":true}}"#;
+        let e = r.explain("github", "issues.labeled", payload);
+        assert_eq!(
+            failed(&e, 1),
+            Mismatch::Filter {
+                field: "repository.private".into(),
+                expected: false.into(),
+                actual: true.into(),
+                reason: FilterMiss::Different
+            }
+        );
+        let e = r.explain("github", "issues.labeled", br#"{"label":"AI-WIP"}"#);
+        assert_eq!(
+            failed(&e, 1),
+            Mismatch::Filter {
+                field: "repository.private".into(),
+                expected: false.into(),
+                actual: serde_json::Value::Null,
+                reason: FilterMiss::Missing
+            }
+        );
+        let e = r.explain("github", "issues.labeled", b"label=AI-WIP");
+        assert!(matches!(
+            failed(&e, 1),
+            Mismatch::Filter {
+                reason: FilterMiss::NotJson,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn explain_lists_values_found_across_arrays() {
+        let r = RuleRouter::new(
+            vec![RouteSpec::new("*", "*", "x").with_filter("issue.labels", "AI-WIP")],
+            None,
+        )
+        .unwrap();
+        let e = r.explain(
+            "github",
+            "issues.labeled",
+            br#"{"issue":{"labels":[{"name":"bug"},{"name":"docs"}]}}"#,
+        );
+        assert_eq!(
+            failed(&e, 0),
+            Mismatch::Filter {
+                field: "issue.labels".into(),
+                expected: "AI-WIP".into(),
+                actual: serde_json::json!(["bug", "docs"]),
+                reason: FilterMiss::Different
+            }
+        );
+        match e.decision {
+            ExplainedDecision::Ignore { reason } => {
+                assert!(reason.contains("issues.labeled"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let many = format!(
+            r#"{{"issue":{{"labels":[{}]}}}}"#,
+            vec![r#""l""#; 100].join(",")
+        );
+        let e = r.explain("github", "issues.labeled", many.as_bytes());
+        match failed(&e, 0) {
+            Mismatch::Filter { actual, .. } => {
+                assert_eq!(actual.as_array().unwrap().len(), MAX_EXPLAINED_VALUES)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn explain_agrees_with_route() {
+        let r = shipped();
+        let payloads: [&'static str; 5] = [
+            "{}",
+            r#"{"label":{"name":"AI-WIP"},"repository":{"private":false}}"#,
+            r#"{"label":"AI-WIP","repository":{"private":false}}"#,
+            r#"{"label":{"name":"bug"}}"#,
+            "not json",
+        ];
+        for source in ["github", "slack", "jira"] {
+            for name in [
+                "pull_request.opened",
+                "issues.labeled",
+                "app_mention",
+                "push",
+            ] {
+                for payload in payloads {
+                    let explained = r.explain(source, name, payload.as_bytes());
+                    let routed = room(r.route(&ev(source, name, payload)));
+                    assert_eq!(
+                        explained.room().unwrap_or("<ignored>"),
+                        routed,
+                        "{source} {name} {payload}"
+                    );
+                }
+            }
+        }
+        r.set_default_room(None);
+        let e = r.explain("jira", "push", b"{}");
+        assert_eq!(e.room(), None);
+    }
+
+    #[test]
+    fn explanation_serializes_with_flat_routes() {
+        let r = shipped();
+        let e = r.explain("github", "issues.labeled", br#"{"label":{"name":"bug"}}"#);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["decision"]["outcome"], "default_room");
+        assert_eq!(v["decision"]["room"], "general");
+        let first = &v["routes"][0];
+        assert_eq!(first["id"], 1);
+        assert_eq!(first["target_room"], "auto-code");
+        assert_eq!(first["result"], "no_match");
+        assert_eq!(first["failed"]["condition"], "filter");
+        assert_eq!(first["failed"]["expected"], "AI-WIP");
+        assert_eq!(first["failed"]["actual"], "bug");
+        assert_eq!(v["routes"][1]["failed"]["condition"], "event");
     }
 }

@@ -6,6 +6,7 @@
 //! | [`HealthService`] | `GET {prefix}/health` | liveness: `200 {"status":"ok"}` / `503`; component detail with an admin token |
 //! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | admin token: `200`, newest first, with the total; else `401` / `403` |
 //! | [`Gateway`] | all three under one prefix | |
+//! | [`RoutesApi`] | `{prefix}/routes`, `{prefix}/routes/{id}`, `{prefix}/routes/explain`, `{prefix}/deliveries` | admin token: list, add, remove and explain routes; delivery history |
 //! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
@@ -52,6 +53,7 @@ mod health;
 mod ingest;
 mod operations;
 mod rate_limit;
+mod routes_api;
 mod verify;
 
 pub use auth::{ApiAccess, ApiTokens, BearerTokens, TokenListError};
@@ -68,6 +70,10 @@ pub use operations::{
     OperationsService, Outcome,
 };
 pub use rate_limit::RateLimit;
+pub use routes_api::{
+    DEFAULT_DELIVERIES_LIMIT, DEFAULT_ROUTES_API_BODY_LIMIT, MAX_DELIVERIES_LIMIT, RoutesApi,
+    RoutesApiError,
+};
 pub use verify::{Verify, VerifyFuture, VerifyLayer};
 
 use std::convert::Infallible;

@@ -1,0 +1,690 @@
+//! The Routes API: list, add and remove routes, explain a routing decision,
+//! and read the webhook delivery history, for admins.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::auth::{ApiAccess, ApiTokens};
+use super::body::read_limited;
+use super::error::{IngestError, json_response};
+use super::{ResponseFuture, ServiceBody};
+use crate::error_code::ErrorCode;
+use crate::lifecycle::JobStatus;
+use crate::route::{RouteEntry, RouteError, RouteId, RouteSpec, RoutesFile, RuleRouter, SaveError};
+use crate::task::{Payload, StoreError, Task, TaskId, TaskQuery, TaskStore};
+
+/// How many deliveries `GET /api/deliveries` returns without a `limit`.
+pub const DEFAULT_DELIVERIES_LIMIT: usize = 50;
+
+/// The most deliveries one `GET /api/deliveries` page may return.
+pub const MAX_DELIVERIES_LIMIT: usize = 500;
+
+/// The largest request body the Routes API reads (a route, or an
+/// explain request with its payload): 1 MiB.
+pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The Routes API over a [`RuleRouter`] and a [`TaskStore`], for admin
+/// tokens only. Paths (under a [`prefix`](Self::prefix), `/api` by
+/// default):
+///
+/// | method and path | answer |
+/// | --- | --- |
+/// | `GET /api/routes` | `200 {"routes":[{"id",…route…}],"default_room","persistent"}` in evaluation order |
+/// | `POST /api/routes` with a route (`{"source","event","filter"?,"target_room","priority"?,"ttl_seconds"?}`) | `201 {"route":{"id",…},"persistent"}`; `400` with the reason |
+/// | `DELETE /api/routes/{id}` | `200 {"removed":{"id",…},"persistent"}`; `404 route_not_found` |
+/// | `DELETE /api/routes?source=&event=` | every route whose `source` and `event` patterns are exactly these: `200 {"removed":[…],"persistent"}`; `404 route_not_found` when none is |
+/// | `POST /api/routes/explain` with `{"source","event","payload"}` | `200` [`Explanation`](crate::route::Explanation) |
+/// | `GET /api/deliveries?room=&source=&status=&limit=&cursor=&payload=true` | `200 {"deliveries":[…],"next_cursor"}`, newest first |
+///
+/// Every answer needs an admin bearer token ([`ApiTokens`]): `401
+/// unauthorized` without a valid token, `403 admin_required` for an agent
+/// token, `403 admin_not_configured` while no admin token is configured.
+/// Errors are `{"error":{"code","message"}}` ([`RoutesApiError`]).
+///
+/// In an explain request, `payload` is the webhook body: a JSON value is
+/// taken as its exact text, a JSON string as the text it holds (for
+/// form-encoded bodies).
+///
+/// # Persistence
+/// With a [`routes_file`](Self::routes_file), every change is first written
+/// to that file ([`RoutesFile::save_routes`]: only its `routes` change,
+/// atomically) and applied to the router only once the file is on disk; if
+/// the write fails the answer is `500 routes_not_saved` and nothing
+/// changes. The file's routes become the router's: edits made to them by
+/// hand while the service runs are overwritten by the next change. Without
+/// a file, changes last until the process ends. Route ids are
+/// assigned per process: after a restart the routes keep their order but
+/// may have new ids.
+///
+/// # Delivery history
+/// `/deliveries` lists the tasks deliveries became, from the task store
+/// ([`TaskStore::list`]), so it survives restarts with a durable store.
+/// Each entry has the task id, source, event, delivery id, room, status and
+/// `created_at`; the payload only with `payload=true`. `next_cursor` is set
+/// when the page is full: pass it as `cursor` for the next (older) page.
+#[derive(Clone)]
+pub struct RoutesApi {
+    router: Arc<RuleRouter>,
+    store: Arc<dyn TaskStore>,
+    tokens: ApiTokens,
+    file: Option<Arc<RoutesFile>>,
+    changes: Arc<tokio::sync::Mutex<()>>,
+    prefix: Arc<str>,
+    body_limit: usize,
+}
+
+impl fmt::Debug for RoutesApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutesApi")
+            .field("router", &self.router)
+            .field("tokens", &self.tokens)
+            .field("file", &self.file.as_ref().map(|f| f.path()))
+            .field("prefix", &self.prefix)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoutesApi {
+    /// The API over `router` (a [`RuleRouter`], which it changes and
+    /// explains) and `store`, under `/api`, refusing everyone
+    /// until [`tokens`](Self::tokens) are set, with changes kept in memory
+    /// until a [`routes_file`](Self::routes_file) is set.
+    pub fn new(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> Self {
+        Self {
+            router,
+            store,
+            tokens: ApiTokens::default(),
+            file: None,
+            changes: Arc::new(tokio::sync::Mutex::new(())),
+            prefix: "/api".into(),
+            body_limit: DEFAULT_ROUTES_API_BODY_LIMIT,
+        }
+    }
+
+    /// The tokens; only [admin](ApiTokens::admin) tokens are let in.
+    pub fn tokens(mut self, tokens: ApiTokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Writes every change back to this routes file (the one the router was
+    /// loaded from), so changes survive a restart.
+    pub fn routes_file(mut self, file: RoutesFile) -> Self {
+        self.file = Some(Arc::new(file));
+        self
+    }
+
+    /// The path prefix (`/api` by default; `""` for the root). A trailing
+    /// `/` is ignored.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.prefix = prefix.trim_end_matches('/').into();
+        self
+    }
+
+    /// The largest request body read (default
+    /// [`DEFAULT_ROUTES_API_BODY_LIMIT`]).
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    /// Whether `path` is one of this API's (`{prefix}/routes`,
+    /// `{prefix}/routes/…`, `{prefix}/deliveries`), for a server that
+    /// mounts it next to other services.
+    pub fn handles(&self, path: &str) -> bool {
+        path.strip_prefix(&*self.prefix).is_some_and(|rest| {
+            rest == "/routes" || rest.starts_with("/routes/") || rest == "/deliveries"
+        })
+    }
+
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), RoutesApiError> {
+        if !headers.contains_key(header::AUTHORIZATION) {
+            return Err(RoutesApiError::Unauthorized);
+        }
+        if self.tokens.admin().is_empty() {
+            return Err(RoutesApiError::AdminNotConfigured);
+        }
+        match self.tokens.role(headers) {
+            Some(ApiAccess::Admin) => Ok(()),
+            Some(ApiAccess::Agent) => Err(RoutesApiError::AdminRequired),
+            None => Err(RoutesApiError::Unauthorized),
+        }
+    }
+
+    async fn answer<B>(self, request: Request<B>) -> Result<Response<ServiceBody>, RoutesApiError>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let rest = parts
+            .uri
+            .path()
+            .strip_prefix(&*self.prefix)
+            .ok_or(RoutesApiError::NotFound)?
+            .to_owned();
+        if !self.handles(parts.uri.path()) {
+            return Err(RoutesApiError::NotFound);
+        }
+        self.authorize(&parts.headers)?;
+        let method = &parts.method;
+        let get = method == Method::GET || method == Method::HEAD;
+        match rest.as_str() {
+            "/routes" if get => Ok(self.list()),
+            "/routes" if method == Method::POST => {
+                let body = self.read(&parts.headers, body).await?;
+                self.add(&body).await
+            }
+            "/routes" if method == Method::DELETE => self.remove_matching(parts.uri.query()).await,
+            "/routes" => Err(RoutesApiError::MethodNotAllowed {
+                allow: "GET, POST, DELETE",
+            }),
+            "/routes/explain" if method == Method::POST => {
+                let body = self.read(&parts.headers, body).await?;
+                self.explain(&body)
+            }
+            "/routes/explain" => Err(RoutesApiError::MethodNotAllowed { allow: "POST" }),
+            "/deliveries" if get => self.deliveries(parts.uri.query()).await,
+            "/deliveries" => Err(RoutesApiError::MethodNotAllowed { allow: "GET" }),
+            other => {
+                let id = other
+                    .strip_prefix("/routes/")
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .map(RouteId::from_u64)
+                    .ok_or(RoutesApiError::RouteNotFound)?;
+                if method != Method::DELETE {
+                    return Err(RoutesApiError::MethodNotAllowed { allow: "DELETE" });
+                }
+                self.remove(id).await
+            }
+        }
+    }
+
+    async fn read<B>(&self, headers: &HeaderMap, body: B) -> Result<bytes::Bytes, RoutesApiError>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        read_limited(headers, body, self.body_limit)
+            .await
+            .map_err(|e| match e {
+                IngestError::PayloadTooLarge { limit } => RoutesApiError::PayloadTooLarge { limit },
+                _ => RoutesApiError::BodyRead,
+            })
+    }
+
+    fn persistent(&self) -> bool {
+        self.file.is_some()
+    }
+
+    fn list(&self) -> Response<ServiceBody> {
+        #[derive(Serialize)]
+        struct Body {
+            routes: Vec<RouteEntry>,
+            default_room: Option<Arc<str>>,
+            persistent: bool,
+        }
+        json_response(
+            StatusCode::OK,
+            &Body {
+                routes: self.router.routes(),
+                default_room: self.router.default_room(),
+                persistent: self.persistent(),
+            },
+        )
+    }
+
+    /// Writes `routes` to the routes file, if there is one.
+    async fn save(&self, routes: Vec<RouteSpec>) -> Result<(), RoutesApiError> {
+        let Some(file) = self.file.clone() else {
+            return Ok(());
+        };
+        let saved = tokio::task::spawn_blocking(move || file.save_routes(&routes))
+            .await
+            .map_err(|_| RoutesApiError::NotSaved(None))?;
+        saved.map_err(|error| {
+            tracing::error!(%error, "routes API: the routes file was not written; nothing changed");
+            RoutesApiError::NotSaved(Some(error))
+        })
+    }
+
+    /// The router's routes in the order they were listed and added.
+    fn specs_in_file_order(&self) -> Vec<RouteEntry> {
+        let mut routes = self.router.routes();
+        routes.sort_by_key(|r| r.id);
+        routes
+    }
+
+    async fn add(&self, body: &[u8]) -> Result<Response<ServiceBody>, RoutesApiError> {
+        let spec: RouteSpec = serde_json::from_slice(body).map_err(RoutesApiError::json)?;
+        spec.compile().map_err(RoutesApiError::InvalidRoute)?;
+        let _change = self.changes.lock().await;
+        let mut specs: Vec<RouteSpec> = self
+            .specs_in_file_order()
+            .into_iter()
+            .map(|r| r.spec)
+            .collect();
+        specs.push(spec.clone());
+        self.save(specs).await?;
+        let id = self
+            .router
+            .add(spec.clone())
+            .map_err(RoutesApiError::InvalidRoute)?;
+        #[derive(Serialize)]
+        struct Body {
+            route: RouteEntry,
+            persistent: bool,
+        }
+        let mut response = json_response(
+            StatusCode::CREATED,
+            &Body {
+                route: RouteEntry { id, spec },
+                persistent: self.persistent(),
+            },
+        );
+        if let Ok(location) = format!("{}/routes/{id}", self.prefix).parse() {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Ok(response)
+    }
+
+    async fn remove(&self, id: RouteId) -> Result<Response<ServiceBody>, RoutesApiError> {
+        let _change = self.changes.lock().await;
+        let routes = self.specs_in_file_order();
+        let Some(removed) = routes.iter().find(|r| r.id == id).cloned() else {
+            return Err(RoutesApiError::RouteNotFound);
+        };
+        let specs = routes
+            .into_iter()
+            .filter(|r| r.id != id)
+            .map(|r| r.spec)
+            .collect();
+        self.save(specs).await?;
+        if !self.router.remove(id) {
+            return Err(RoutesApiError::RouteNotFound);
+        }
+        #[derive(Serialize)]
+        struct Body {
+            removed: RouteEntry,
+            persistent: bool,
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &Body {
+                removed,
+                persistent: self.persistent(),
+            },
+        ))
+    }
+
+    /// `DELETE /routes?source=&event=`: every route with exactly these
+    /// patterns.
+    async fn remove_matching(
+        &self,
+        query: Option<&str>,
+    ) -> Result<Response<ServiceBody>, RoutesApiError> {
+        let (mut source, mut event) = (None, None);
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*key {
+                "source" => source = Some(value.into_owned()),
+                "event" => event = Some(value.into_owned()),
+                _ => return Err(RoutesApiError::UnknownQueryParameter),
+            }
+        }
+        let source = source.ok_or(RoutesApiError::InvalidQuery {
+            parameter: "source",
+        })?;
+        let event = event.ok_or(RoutesApiError::InvalidQuery { parameter: "event" })?;
+        let _change = self.changes.lock().await;
+        let (removed, kept): (Vec<RouteEntry>, Vec<RouteEntry>) = self
+            .specs_in_file_order()
+            .into_iter()
+            .partition(|r| r.spec.source == source && r.spec.event == event);
+        if removed.is_empty() {
+            return Err(RoutesApiError::RouteNotFound);
+        }
+        self.save(kept.into_iter().map(|r| r.spec).collect())
+            .await?;
+        for route in &removed {
+            self.router.remove(route.id);
+        }
+        #[derive(Serialize)]
+        struct Body {
+            removed: Vec<RouteEntry>,
+            persistent: bool,
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &Body {
+                removed,
+                persistent: self.persistent(),
+            },
+        ))
+    }
+
+    fn explain(&self, body: &[u8]) -> Result<Response<ServiceBody>, RoutesApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ExplainRequest {
+            source: String,
+            event: String,
+            #[serde(default)]
+            payload: Payload,
+        }
+        let request: ExplainRequest = serde_json::from_slice(body).map_err(RoutesApiError::json)?;
+        let explanation =
+            self.router
+                .explain(&request.source, &request.event, request.payload.as_bytes());
+        Ok(json_response(StatusCode::OK, &explanation))
+    }
+
+    async fn deliveries(
+        &self,
+        query: Option<&str>,
+    ) -> Result<Response<ServiceBody>, RoutesApiError> {
+        let mut filter = TaskQuery::default();
+        let mut limit = DEFAULT_DELIVERIES_LIMIT;
+        let mut with_payload = false;
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let invalid = |parameter: &'static str| RoutesApiError::InvalidQuery { parameter };
+            match &*key {
+                "room" => filter.room = Some(value.into_owned()),
+                "source" => filter.source = Some(value.into_owned()),
+                "status" => filter.status = Some(value.parse().map_err(|_| invalid("status"))?),
+                "limit" => {
+                    limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_DELIVERIES_LIMIT).contains(n))
+                        .ok_or(invalid("limit"))?;
+                }
+                "cursor" => {
+                    if value.is_empty() {
+                        return Err(invalid("cursor"));
+                    }
+                    filter.before = Some(TaskId::from(value.into_owned()));
+                }
+                "payload" => {
+                    with_payload = match &*value {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(invalid("payload")),
+                    }
+                }
+                _ => return Err(RoutesApiError::UnknownQueryParameter),
+            }
+        }
+        filter.limit = Some(limit);
+        let tasks = self.store.list(&filter).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => RoutesApiError::InvalidQuery {
+                parameter: "cursor",
+            },
+            other => RoutesApiError::Store(other),
+        })?;
+        let next_cursor = (tasks.len() >= limit)
+            .then(|| tasks.last().map(|t| t.id.clone()))
+            .flatten();
+        #[derive(Serialize)]
+        struct Body<'a> {
+            deliveries: Vec<Delivery<'a>>,
+            next_cursor: Option<TaskId>,
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &Body {
+                deliveries: tasks
+                    .iter()
+                    .map(|task| Delivery::of(task, with_payload))
+                    .collect(),
+                next_cursor,
+            },
+        ))
+    }
+}
+
+/// One entry of `/deliveries`.
+#[derive(Serialize)]
+struct Delivery<'a> {
+    task_id: &'a TaskId,
+    source: &'a str,
+    event: &'a str,
+    delivery_id: &'a str,
+    room: &'a str,
+    status: JobStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Payload>,
+}
+
+impl<'a> Delivery<'a> {
+    fn of(task: &'a Task, with_payload: bool) -> Self {
+        Self {
+            task_id: &task.id,
+            source: &task.source,
+            event: &task.source_event,
+            delivery_id: &task.delivery_id,
+            room: &task.room,
+            status: task.status,
+            created_at: task.created_at,
+            payload: with_payload.then_some(&task.payload),
+        }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for RoutesApi
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let api = self.clone();
+        Box::pin(async move {
+            Ok(api
+                .answer(request)
+                .await
+                .unwrap_or_else(|e| e.to_response()))
+        })
+    }
+}
+
+/// Why the Routes API refused a request. Each variant has a stable
+/// [`code`](ErrorCode::code) and one status ([`status`](Self::status)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RoutesApiError {
+    /// No valid bearer token (`401 unauthorized`).
+    Unauthorized,
+    /// An agent token where an admin token is needed (`403 admin_required`).
+    AdminRequired,
+    /// No admin token is configured (`403 admin_not_configured`).
+    AdminNotConfigured,
+    /// Not a Routes API path (`404 not_found`).
+    NotFound,
+    /// No route has this id (`404 route_not_found`).
+    RouteNotFound,
+    /// The path does not take this method (`405 method_not_allowed`).
+    MethodNotAllowed {
+        /// The methods it takes, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// The body is not the expected JSON (`400 invalid_json`).
+    InvalidJson {
+        /// The parser's reason (naming a missing or unknown field).
+        reason: String,
+    },
+    /// The route is invalid (`400`, the [`RouteError`]'s code).
+    InvalidRoute(RouteError),
+    /// A query parameter has an invalid value, or the cursor names no
+    /// task (`400 invalid_query`).
+    InvalidQuery {
+        /// The parameter.
+        parameter: &'static str,
+    },
+    /// A query parameter this API does not take (`400 unknown_parameter`).
+    UnknownQueryParameter,
+    /// The body is larger than the limit (`413 payload_too_large`).
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body could not be read (`400 body_read_failed`).
+    BodyRead,
+    /// The routes file could not be written; nothing changed
+    /// (`500 routes_not_saved`).
+    NotSaved(Option<SaveError>),
+    /// The task store failed (`503 store_unavailable`).
+    Store(StoreError),
+}
+
+impl RoutesApiError {
+    fn json(error: serde_json::Error) -> Self {
+        let text = error.to_string();
+        let reason = match text.rfind(" at line ") {
+            Some(at) => text.get(..at).unwrap_or(&text).to_owned(),
+            None => text,
+        };
+        Self::InvalidJson { reason }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::AdminRequired | Self::AdminNotConfigured => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InvalidJson { .. }
+            | Self::InvalidRoute(_)
+            | Self::InvalidQuery { .. }
+            | Self::UnknownQueryParameter
+            | Self::BodyRead => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotSaved(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The JSON error response, with `Allow` on 405 and
+    /// `WWW-Authenticate` on 401.
+    pub fn to_response(&self) -> Response<ServiceBody> {
+        #[derive(Serialize)]
+        struct ErrorBody<'a> {
+            error: Detail<'a>,
+        }
+        #[derive(Serialize)]
+        struct Detail<'a> {
+            code: &'static str,
+            message: &'a str,
+        }
+        let message = self.to_string();
+        let mut response = json_response(
+            self.status(),
+            &ErrorBody {
+                error: Detail {
+                    code: self.code(),
+                    message: &message,
+                },
+            },
+        );
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, http::HeaderValue::from_static(allow));
+            }
+            Self::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl ErrorCode for RoutesApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::AdminRequired => "admin_required",
+            Self::AdminNotConfigured => "admin_not_configured",
+            Self::NotFound => "not_found",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::InvalidRoute(e) => e.code(),
+            Self::InvalidQuery { .. } => "invalid_query",
+            Self::UnknownQueryParameter => "unknown_parameter",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyRead => "body_read_failed",
+            Self::NotSaved(_) => "routes_not_saved",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for RoutesApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unauthorized => f.write_str("a valid admin bearer token is required"),
+            Self::AdminRequired => {
+                f.write_str("this token may not use the Routes API; an admin token is required")
+            }
+            Self::AdminNotConfigured => {
+                f.write_str("no admin token is configured; the Routes API is disabled")
+            }
+            Self::NotFound => f.write_str("no such endpoint"),
+            Self::RouteNotFound => f.write_str("no route has this id"),
+            Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
+            Self::InvalidJson { reason } => write!(f, "invalid request body: {reason}"),
+            Self::InvalidRoute(e) => write!(f, "invalid route: {e}"),
+            Self::InvalidQuery { parameter } => {
+                write!(f, "invalid value for query parameter `{parameter}`")
+            }
+            Self::UnknownQueryParameter => f.write_str(
+                "unknown query parameter; use room, source, status, limit, cursor or payload",
+            ),
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "request body exceeds the limit of {limit} bytes")
+            }
+            Self::BodyRead => f.write_str("the request body could not be read"),
+            Self::NotSaved(_) => f.write_str(
+                "the routes file could not be written; nothing changed (see the gateway's log)",
+            ),
+            Self::Store(_) => f.write_str("the task store is unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for RoutesApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidRoute(e) => Some(e),
+            Self::NotSaved(Some(e)) => Some(e),
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
