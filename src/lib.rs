@@ -100,6 +100,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agent;
+pub mod alert;
 pub mod clock;
 #[cfg(any(test, feature = "integration"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::auth::{Access, BearerTokens};
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
+use crate::alert::{Alert, AlertMonitor};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::task::{TaskId, TaskStore};
@@ -62,6 +63,7 @@ pub struct HealthService {
     clock: Arc<dyn Clock>,
     admin: BearerTokens,
     last_probe: LastProbe,
+    alerts: Option<Arc<AlertMonitor>>,
 }
 
 impl std::fmt::Debug for HealthService {
@@ -102,6 +104,8 @@ struct Report {
     #[serde(with = "time::serde::rfc3339")]
     timestamp: time::OffsetDateTime,
     components: Components,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    alerts: Vec<Alert>,
 }
 
 impl HealthService {
@@ -116,7 +120,23 @@ impl HealthService {
             clock: Arc::new(SystemClock),
             admin: BearerTokens::none(),
             last_probe: LastProbe::default(),
+            alerts: None,
         }
+    }
+
+    /// Shows the alerts `monitor` has firing: while any fires, a healthy
+    /// gateway answers `degraded` (still `200`), and the component detail
+    /// lists them.
+    pub fn alerts(mut self, monitor: Arc<AlertMonitor>) -> Self {
+        self.alerts = Some(monitor);
+        self
+    }
+
+    fn firing(&self) -> Vec<Alert> {
+        self.alerts
+            .as_ref()
+            .map(|monitor| monitor.firing())
+            .unwrap_or_default()
     }
 
     /// The configured source names to report.
@@ -186,7 +206,8 @@ impl HealthService {
         result
     }
 
-    /// `{"status":"ok"}` or `503 {"status":"unavailable"}`, nothing else.
+    /// `{"status":"ok"}` (`"degraded"` while an alert fires) or
+    /// `503 {"status":"unavailable"}`, nothing else.
     async fn liveness(&self) -> Response<ServiceBody> {
         #[derive(Serialize)]
         struct Liveness {
@@ -194,7 +215,12 @@ impl HealthService {
         }
         let up = self.probe_store().await.is_ok() && !self.sources.is_empty();
         if up {
-            json_response(StatusCode::OK, &Liveness { status: "ok" })
+            let status = if self.firing().is_empty() {
+                "ok"
+            } else {
+                "degraded"
+            };
+            json_response(StatusCode::OK, &Liveness { status })
         } else {
             json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -223,6 +249,7 @@ impl HealthService {
             ..Component::up()
         });
         let healthy = store.status == "up" && sources.status == "up";
+        let alerts = self.firing();
         json_response(
             if healthy {
                 StatusCode::OK
@@ -230,13 +257,18 @@ impl HealthService {
                 StatusCode::SERVICE_UNAVAILABLE
             },
             &Report {
-                status: if healthy { "healthy" } else { "unhealthy" },
+                status: match (healthy, alerts.is_empty()) {
+                    (false, _) => "unhealthy",
+                    (true, true) => "healthy",
+                    (true, false) => "degraded",
+                },
                 timestamp: self.clock.now(),
                 components: Components {
                     store,
                     sources,
                     routes,
                 },
+                alerts,
             },
         )
     }

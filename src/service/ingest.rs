@@ -20,6 +20,7 @@ use super::health::HealthService;
 use super::operations::{Operation, OperationsLog, Outcome};
 use super::rate_limit::{Bucket, RateLimit};
 use super::{ResponseFuture, ServiceBody};
+use crate::alert::AlertMonitor;
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::route::{RouteDecision, Router};
@@ -154,6 +155,7 @@ struct Inner {
     proxy_header: ProxyHeader,
     operations: Arc<OperationsLog>,
     clock: Arc<dyn Clock>,
+    alerts: Option<Arc<AlertMonitor>>,
 }
 
 /// The ingest service: a [`tower_service::Service`] for
@@ -236,6 +238,7 @@ pub struct WebhookServiceBuilder {
     proxy_header: ProxyHeader,
     operations: Option<Arc<OperationsLog>>,
     clock: Arc<dyn Clock>,
+    alerts: Option<Arc<AlertMonitor>>,
 }
 
 impl WebhookServiceBuilder {
@@ -331,6 +334,13 @@ impl WebhookServiceBuilder {
         self
     }
 
+    /// Reports every delivery (failed or not, how long it took) and every
+    /// failed signature check to `monitor`, for its alert rules.
+    pub fn alerts(mut self, monitor: Arc<AlertMonitor>) -> Self {
+        self.alerts = Some(monitor);
+        self
+    }
+
     /// The service.
     pub fn build(self) -> WebhookService {
         WebhookService {
@@ -345,6 +355,7 @@ impl WebhookServiceBuilder {
                 proxy_header: self.proxy_header,
                 operations: self.operations.unwrap_or_default(),
                 clock: self.clock,
+                alerts: self.alerts,
             }),
             only: None,
         }
@@ -365,6 +376,7 @@ impl WebhookService {
             proxy_header: ProxyHeader::default(),
             operations: None,
             clock: Arc::new(SystemClock),
+            alerts: None,
         }
     }
 
@@ -507,6 +519,9 @@ impl Inner {
             Err(error) => {
                 operation.outcome = Outcome::Refused(error.code());
                 if let IngestError::Verify(cause) = &error {
+                    if let Some(alerts) = &self.alerts {
+                        alerts.record_auth_failure();
+                    }
                     ::metrics::counter!(
                         telemetry::VERIFICATION_FAILURES,
                         "source" => Arc::clone(&source_label),
@@ -534,8 +549,12 @@ impl Inner {
             "outcome" => outcome,
         )
         .increment(1);
+        let took = started.elapsed();
         ::metrics::histogram!(telemetry::REQUEST_DURATION, "endpoint" => "webhook")
-            .record(started.elapsed().as_secs_f64());
+            .record(took.as_secs_f64());
+        if let Some(alerts) = &self.alerts {
+            alerts.record_delivery(response.status().is_server_error(), took);
+        }
         operation.status = response.status().as_u16();
         let span = tracing::Span::current();
         span.record("outcome", operation.outcome.as_str());
