@@ -807,3 +807,46 @@ async fn a_failed_write_changes_nothing() {
     assert_eq!(room_of(&router, "github", "push", "{}"), "general");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "[]");
 }
+
+/// Replay routes a stored delivery again with today's routes: after a route
+/// is added, a delivery that went to the default room goes to the new room,
+/// as exactly one new task that names the task it replays.
+#[tokio::test]
+async fn replay_routes_a_stored_delivery_again_into_one_new_task() {
+    let store = memory();
+    let router = router();
+    let original = deliver(&*store, "general", "github", 1).await;
+    let mut api = api(Arc::clone(&router), Arc::clone(&store));
+    // `pull_request.opened` from GitHub goes to pr-review with today's routes.
+    let replayed = post(
+        &mut api,
+        &format!("/api/deliveries/{original}/replay"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(replayed.status, 202, "{}", replayed.body);
+    assert_eq!(replayed.body["status"], "accepted");
+    assert_eq!(replayed.body["room"], "pr-review");
+    assert_eq!(replayed.body["replay_of"], original.as_str());
+    let new_id = TaskId::from(replayed.body["task_id"].as_str().unwrap());
+    assert_ne!(new_id, original);
+    let task = store.get(&new_id).await.unwrap().expect("stored");
+    assert!(
+        task.description.contains(original.as_str()),
+        "{}",
+        task.description
+    );
+    assert!(task.delivery_id.starts_with(&format!("replay:{original}:")));
+    assert_eq!(
+        task.payload,
+        store.get(&original).await.unwrap().unwrap().payload
+    );
+    let all = store.list(&TaskQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 2, "exactly one new task");
+
+    let missing = post(&mut api, "/api/deliveries/no-such-task/replay", json!({})).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["error"]["code"], "task_not_found");
+    let wrong_method = get(&mut api, &format!("/api/deliveries/{original}/replay")).await;
+    assert_eq!(wrong_method.status, 405);
+}

@@ -16,9 +16,12 @@ use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
 use crate::error_code::ErrorCode;
+use crate::event::{Event, Verified};
 use crate::lifecycle::JobStatus;
+use crate::route::{RouteDecision, Router};
 use crate::route::{RouteEntry, RouteError, RouteId, RouteSpec, RoutesFile, RuleRouter, SaveError};
-use crate::task::{Payload, StoreError, Task, TaskId, TaskQuery, TaskStore};
+use crate::task::{NewTask, Payload, StoreError, Task, TaskId, TaskQuery, TaskStore};
+use crate::verify::Verification;
 
 /// How many deliveries `GET /api/deliveries` returns without a `limit`.
 pub const DEFAULT_DELIVERIES_LIMIT: usize = 50;
@@ -42,6 +45,7 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// | `DELETE /api/routes?source=&event=` | every route whose `source` and `event` patterns are exactly these: `200 {"removed":[…],"persistent"}`; `404 route_not_found` when none is |
 /// | `POST /api/routes/explain` with `{"source","event","payload"}` | `200` [`Explanation`](crate::route::Explanation) |
 /// | `GET /api/deliveries?room=&source=&status=&limit=&cursor=&payload=true` | `200 {"deliveries":[…],"next_cursor"}`, newest first |
+/// | `POST /api/deliveries/{task_id}/replay` | routes the stored delivery again (after a route was fixed, say): `202 {"status":"accepted","task_id","room","replay_of"}`, or `200 {"status":"ignored","reason"}`; `404 task_not_found` |
 ///
 /// Every answer needs an admin bearer token ([`ApiTokens`]): `401
 /// unauthorized` without a valid token, `403 admin_required` for an agent
@@ -142,7 +146,10 @@ impl RoutesApi {
     /// mounts it next to other services.
     pub fn handles(&self, path: &str) -> bool {
         path.strip_prefix(&*self.prefix).is_some_and(|rest| {
-            rest == "/routes" || rest.starts_with("/routes/") || rest == "/deliveries"
+            rest == "/routes"
+                || rest.starts_with("/routes/")
+                || rest == "/deliveries"
+                || rest.starts_with("/deliveries/")
         })
     }
 
@@ -196,6 +203,17 @@ impl RoutesApi {
             "/routes/explain" => Err(RoutesApiError::MethodNotAllowed { allow: "POST" }),
             "/deliveries" if get => self.deliveries(parts.uri.query()).await,
             "/deliveries" => Err(RoutesApiError::MethodNotAllowed { allow: "GET" }),
+            other if other.starts_with("/deliveries/") => {
+                let id = other
+                    .strip_prefix("/deliveries/")
+                    .and_then(|rest| rest.strip_suffix("/replay"))
+                    .filter(|id| !id.is_empty() && !id.contains('/'))
+                    .ok_or(RoutesApiError::NotFound)?;
+                if method != Method::POST {
+                    return Err(RoutesApiError::MethodNotAllowed { allow: "POST" });
+                }
+                self.replay(&TaskId::from(id)).await
+            }
             other => {
                 let id = other
                     .strip_prefix("/routes/")
@@ -388,6 +406,85 @@ impl RoutesApi {
         Ok(json_response(StatusCode::OK, &explanation))
     }
 
+    /// Routes a stored delivery again and stores what the routes decide now
+    /// as a new task, whose delivery id and description say which task it
+    /// replays (so the idempotency index takes it as new).
+    async fn replay(&self, id: &TaskId) -> Result<Response<ServiceBody>, RoutesApiError> {
+        let original = self
+            .store
+            .get(id)
+            .await
+            .map_err(RoutesApiError::Store)?
+            .ok_or(RoutesApiError::TaskNotFound)?;
+        let delivery_id = format!("replay:{}:{}", original.id, uuid::Uuid::new_v4());
+        let description = if original.description.is_empty() {
+            format!("Replay of task {}.", original.id)
+        } else {
+            format!(
+                "{}\n\nReplay of task {}.",
+                original.description, original.id
+            )
+        };
+        let event = Event {
+            source: original.source.clone(),
+            name: original.source_event.clone(),
+            delivery_id: delivery_id.clone(),
+            title: original.title.clone(),
+            description: description.clone(),
+            url: original.source_url.clone(),
+            payload: original.payload.bytes(),
+        };
+        // The delivery's signature was checked when it arrived; an admin
+        // replays what the store kept.
+        let event = Verified::new(event, Verification::new(0));
+        #[derive(Serialize)]
+        #[serde(tag = "status", rename_all = "lowercase")]
+        enum Replayed<'a> {
+            Accepted {
+                task_id: &'a TaskId,
+                room: &'a str,
+                replay_of: &'a TaskId,
+            },
+            Ignored {
+                reason: &'a str,
+            },
+        }
+        let route = match self.router.route(&event) {
+            RouteDecision::Deliver(route) => route,
+            RouteDecision::Ignore { reason } => {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &Replayed::Ignored { reason: &reason },
+                ));
+            }
+        };
+        let inserted = self
+            .store
+            .insert(NewTask {
+                room: route.room.to_string(),
+                title: original.title.clone(),
+                description,
+                priority: route.priority,
+                source: original.source.clone(),
+                source_event: original.source_event.clone(),
+                source_url: original.source_url.clone(),
+                delivery_id,
+                payload: original.payload.clone(),
+                required_capabilities: original.required_capabilities.clone(),
+                ttl: route.ttl,
+            })
+            .await
+            .map_err(RoutesApiError::Store)?;
+        Ok(json_response(
+            StatusCode::ACCEPTED,
+            &Replayed::Accepted {
+                task_id: &inserted.id,
+                room: &route.room,
+                replay_of: &original.id,
+            },
+        ))
+    }
+
     async fn deliveries(
         &self,
         query: Option<&str>,
@@ -522,6 +619,8 @@ pub enum RoutesApiError {
     NotFound,
     /// No route has this id (`404 route_not_found`).
     RouteNotFound,
+    /// No task has this id (`404 task_not_found`).
+    TaskNotFound,
     /// The path does not take this method (`405 method_not_allowed`).
     MethodNotAllowed {
         /// The methods it takes, for the `Allow` header.
@@ -571,7 +670,7 @@ impl RoutesApiError {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::AdminRequired | Self::AdminNotConfigured => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::RouteNotFound | Self::TaskNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidJson { .. }
             | Self::InvalidRoute(_)
@@ -632,6 +731,7 @@ impl ErrorCode for RoutesApiError {
             Self::AdminNotConfigured => "admin_not_configured",
             Self::NotFound => "not_found",
             Self::RouteNotFound => "route_not_found",
+            Self::TaskNotFound => "task_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::InvalidJson { .. } => "invalid_json",
             Self::InvalidRoute(e) => e.code(),
@@ -657,6 +757,7 @@ impl fmt::Display for RoutesApiError {
             }
             Self::NotFound => f.write_str("no such endpoint"),
             Self::RouteNotFound => f.write_str("no route has this id"),
+            Self::TaskNotFound => f.write_str("no task has this id"),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::InvalidJson { reason } => write!(f, "invalid request body: {reason}"),
             Self::InvalidRoute(e) => write!(f, "invalid route: {e}"),
