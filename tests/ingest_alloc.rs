@@ -104,14 +104,17 @@ fn allocations_per_delivery_stay_bounded() {
             per(duplicate.allocations + duplicate.reallocations),
             per(duplicate.deallocations),
         );
-        // Measured at 28.3 and 21.0; the margin is for dependency updates,
-        // not for new per-request work.
+        // Measured at 32.4 and 23.0: the pipeline's 29.4 and 20.0, plus
+        // one each for the request id and the two metric label sets (the
+        // `metrics` macros build their label list even before a recorder is
+        // installed). The margin is for dependency updates, not for new
+        // per-request work.
         assert!(
-            new_allocations <= 32.0,
+            new_allocations <= 35.0,
             "{new_allocations} allocations per new task"
         );
         assert!(
-            duplicate_allocations <= 24.0,
+            duplicate_allocations <= 26.0,
             "{duplicate_allocations} allocations per duplicate"
         );
         // A stored task keeps its 1 KiB payload, the task itself as a plain

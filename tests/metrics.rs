@@ -176,3 +176,53 @@ fn deliveries_are_counted_by_source_and_outcome_with_bounded_labels() {
         assert!(series.starts_with("hookroom_"), "{line}");
     }
 }
+
+/// A request id comes back in the answer's header and, for an error, in
+/// its body: the caller's own when it sent a usable one, a fresh one else.
+#[tokio::test]
+async fn request_ids_are_echoed_in_headers_and_error_bodies() {
+    use http_body_util::BodyExt;
+    let routes = RoutesConfig::from_json(
+        r#"{"routes": [{"source": "github", "event": "*", "target_room": "r"}]}"#,
+    )
+    .expect("routes");
+    let service = WebhookService::builder(
+        Arc::new(RuleRouter::from_config(&routes).expect("router")),
+        Arc::new(InMemoryTaskStore::new()),
+    )
+    .source(
+        "github",
+        Arc::new(GithubVerifier::new(
+            Secrets::try_from(SECRET).expect("secret"),
+        )),
+        Arc::new(GithubSource::new()),
+    )
+    .build();
+    let mut forged = request("/webhook/github", "pull_request", "d-1", PR, "sha256=00");
+    forged
+        .headers_mut()
+        .insert("x-request-id", "req-from-proxy-42".parse().expect("header"));
+    let answer = service.clone().oneshot(forged).await.expect("answer");
+    assert_eq!(answer.headers()["x-request-id"], "req-from-proxy-42");
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(body["error"]["request_id"], "req-from-proxy-42");
+
+    // No id (or an unusable one): a fresh id, the same in header and body.
+    let mut forged = request("/webhook/github", "pull_request", "d-2", PR, "sha256=00");
+    forged
+        .headers_mut()
+        .insert("x-request-id", "has space".parse().expect("header"));
+    let answer = service.clone().oneshot(forged).await.expect("answer");
+    let header = answer.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_ne!(header, "has space");
+    assert_eq!(header.len(), 32);
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(body["error"]["request_id"], header.as_str());
+}

@@ -87,6 +87,12 @@ impl IngestError {
     /// `Allow` on 405, `Retry-After` on 429, `WWW-Authenticate` on 401 for
     /// an admin token and `Connection: close` on 408.
     pub fn to_response(&self) -> Response<ServiceBody> {
+        self.to_response_for(None)
+    }
+
+    /// The JSON error response, with `request_id` in the body (and the
+    /// `x-request-id` header) so a caller can quote it when asking why.
+    pub fn to_response_for(&self, request_id: Option<&str>) -> Response<ServiceBody> {
         let message = match self {
             // The store's own message may name backend details (paths, hosts);
             // the caller only needs to know to retry.
@@ -99,6 +105,7 @@ impl IngestError {
                 error: ErrorDetail {
                     code: self.code(),
                     message: &message,
+                    request_id,
                 },
             },
         );
@@ -214,6 +221,8 @@ struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     code: &'static str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 /// A JSON response with `status`.

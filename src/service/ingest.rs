@@ -30,6 +30,9 @@ use crate::task::{NewTask, Payload, TaskStore};
 use crate::telemetry;
 use crate::verify::Verifier;
 
+/// The header that carries a request id in and out.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -471,6 +474,7 @@ where
         let span = tracing::info_span!(
             "webhook",
             source = %name,
+            request_id = tracing::field::Empty,
             event = tracing::field::Empty,
             delivery_id = tracing::field::Empty,
             outcome = tracing::field::Empty,
@@ -497,6 +501,24 @@ impl Inner {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = std::time::Instant::now();
+        // The caller's request id when it sent a usable one (a proxy's, say),
+        // else a fresh one: logged with the delivery, echoed in the answer.
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID)
+            .filter(|id| {
+                let id = id.as_bytes();
+                !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+            })
+            .cloned()
+            .unwrap_or_else(|| {
+                let mut buffer = uuid::Uuid::encode_buffer();
+                let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
+                http::HeaderValue::from_str(id).unwrap_or(http::HeaderValue::from_static("-"))
+            });
+        // Only visible ASCII got this far, so the text form always exists.
+        let request_id_text = request_id.to_str().unwrap_or("-");
+        tracing::Span::current().record("request_id", request_id_text);
         // A label value must not come from the sender: a name no source is
         // configured under counts as `unknown`.
         let source_label: Arc<str> = match self.sources.get(&*name) {
@@ -536,7 +558,7 @@ impl Inner {
                     IngestError::Verify(_) => tracing::warn!(%error, "webhook rejected"),
                     _ => tracing::debug!(%error, "webhook rejected"),
                 }
-                error.to_response()
+                error.to_response_for(Some(request_id_text))
             }
         };
         let outcome = match operation.outcome {
@@ -555,6 +577,8 @@ impl Inner {
         if let Some(alerts) = &self.alerts {
             alerts.record_delivery(response.status().is_server_error(), took);
         }
+        let mut response = response;
+        response.headers_mut().insert(REQUEST_ID, request_id.clone());
         operation.status = response.status().as_u16();
         let span = tracing::Span::current();
         span.record("outcome", operation.outcome.as_str());
