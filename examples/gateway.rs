@@ -50,13 +50,15 @@ use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
 use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::status::InMemoryStatusSink;
-use hookroom::task::{InMemoryTaskStore, TaskStore};
+use hookroom::task::{InMemoryTaskStore, MeteredTaskStore, TaskStore};
 use hookroom::verify::{
     GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
 };
 
 #[path = "support/banner.rs"]
 mod banner;
+#[path = "support/observability.rs"]
+mod observability;
 #[path = "support/routes_api.rs"]
 mod routes_api;
 #[path = "support/serve.rs"]
@@ -69,7 +71,7 @@ const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rout
 fn usage() -> String {
     format!(
         "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict] \
-         [--print-test-curl] {}",
+         [--print-test-curl] [--log-format text|json] {}",
         serve::LIMIT_FLAGS
     )
 }
@@ -81,6 +83,7 @@ struct Args {
     strict: bool,
     print_test_curl: bool,
     limits: serve::Limits,
+    log_format: observability::LogFormat,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -97,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         strict: false,
         print_test_curl: false,
         limits: serve::Limits::default(),
+        log_format: observability::LogFormat::Text,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -115,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
             "--store" => args.store = value()?,
             "--strict" => args.strict = true,
             "--print-test-curl" => args.print_test_curl = true,
+            "--log-format" => args.log_format = value()?.parse()?,
             "-h" | "--help" => return Err(usage()),
             other if serve::LIMIT_FLAG_NAMES.contains(&other) => {
                 let v = value()?;
@@ -182,7 +187,12 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let admin =
         BearerTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
-    let store = open_store(&args.store)?;
+    // --- Observability: logs, /metrics, alerts (examples/support/observability.rs) ---
+    observability::init_tracing(args.log_format);
+    let metrics = observability::install_metrics()?;
+    let alerts = observability::start_alerts();
+    // --- end observability ---
+    let store: Arc<dyn TaskStore> = Arc::new(MeteredTaskStore::new(open_store(&args.store)?));
     let routes_store = Arc::clone(&store);
     if !args.print_test_curl {
         println!("task store: {}", args.store);
@@ -228,7 +238,10 @@ async fn run(args: Args) -> Result<(), String> {
         // The job registry keeps the last 10 000 jobs: memory stays bounded
         // by what the task store holds.
         WebhookService::builder(router, store)
-            .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)));
+            .status_sink(Arc::new(alerts.status_sink(Arc::new(
+                InMemoryStatusSink::new().with_max_jobs(10_000),
+            ))))
+            .alerts(Arc::clone(&alerts));
     let mut sources = Vec::new();
     let mut github_secret = None;
     for (name, resolved) in secrets {
@@ -269,7 +282,12 @@ async fn run(args: Args) -> Result<(), String> {
     let ingest = builder.build();
     let gateway = Gateway::new(ingest.clone())
         .admin_tokens(admin.clone())
-        .with_health(ingest.health_service().routes_count(route_count));
+        .with_health(
+            ingest
+                .health_service()
+                .routes_count(route_count)
+                .alerts(Arc::clone(&alerts)),
+        );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -291,6 +309,14 @@ async fn run(args: Args) -> Result<(), String> {
         gateway,
     );
     // --- end Routes API ---
+    let gateway = observability::WithMetrics::new(metrics, admin.clone(), gateway);
+    let banner = banner.replacen(
+        "\n\n",
+        &format!(
+            "\n  GET  http://{listen}/metrics   (Prometheus text; admin token when one is set)\n\n"
+        ),
+        1,
+    );
 
     print!("{banner}");
 

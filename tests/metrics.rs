@@ -59,7 +59,7 @@ fn deliveries_are_counted_by_source_and_outcome_with_bounded_labels() {
             )
             .expect("routes");
             let store: Arc<dyn TaskStore> =
-                Arc::new(MeteredTaskStore::new(InMemoryTaskStore::new()));
+                Arc::new(MeteredTaskStore::new(Arc::new(InMemoryTaskStore::new())));
             let service = WebhookService::builder(
                 Arc::new(RuleRouter::from_config(&routes).expect("router")),
                 store.clone(),

@@ -578,7 +578,9 @@ impl Inner {
             alerts.record_delivery(response.status().is_server_error(), took);
         }
         let mut response = response;
-        response.headers_mut().insert(REQUEST_ID, request_id.clone());
+        response
+            .headers_mut()
+            .insert(REQUEST_ID, request_id.clone());
         operation.status = response.status().as_u16();
         let span = tracing::Span::current();
         span.record("outcome", operation.outcome.as_str());

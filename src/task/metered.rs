@@ -1,6 +1,7 @@
 //! [`MeteredTaskStore`]: any [`TaskStore`], with its calls measured.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -26,21 +27,22 @@ use crate::telemetry;
 /// use std::sync::Arc;
 /// use hookroom::task::{InMemoryTaskStore, MeteredTaskStore, TaskStore};
 ///
-/// let store: Arc<dyn TaskStore> = Arc::new(MeteredTaskStore::new(InMemoryTaskStore::new()));
+/// let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new());
+/// let store: Arc<dyn TaskStore> = Arc::new(MeteredTaskStore::new(store));
 /// ```
-#[derive(Debug)]
-pub struct MeteredTaskStore<S> {
-    inner: S,
+#[derive(Debug, Clone)]
+pub struct MeteredTaskStore {
+    inner: Arc<dyn TaskStore>,
 }
 
-impl<S: TaskStore> MeteredTaskStore<S> {
+impl MeteredTaskStore {
     /// Measures `inner`.
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: Arc<dyn TaskStore>) -> Self {
         Self { inner }
     }
 
     /// The wrapped store.
-    pub fn get_ref(&self) -> &S {
+    pub fn inner(&self) -> &Arc<dyn TaskStore> {
         &self.inner
     }
 }
@@ -87,7 +89,7 @@ fn finished(task: &Task) {
 }
 
 #[async_trait]
-impl<S: TaskStore> TaskStore for MeteredTaskStore<S> {
+impl TaskStore for MeteredTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         measured("insert", self.inner.insert(task)).await
     }

@@ -1,0 +1,127 @@
+//! The gateway's logs, metrics and alerts: `tracing-subscriber` configured
+//! by `RUST_LOG` and `--log-format`, a Prometheus recorder served at
+//! `/metrics`, and the built-in alert rules evaluated every few seconds.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_service::Service;
+
+use hookroom::alert::{AlertMonitor, AlertRules, AlertSink, LogAlertSink};
+use hookroom::clock::{Clock, SystemClock};
+use hookroom::service::{ApiAccess, ApiTokens, BearerTokens, ResponseFuture, ServiceBody};
+
+/// How the gateway writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("--log-format: `{other}` is not text or json")),
+        }
+    }
+}
+
+/// Installs the log subscriber: `RUST_LOG` filters (default `info`).
+pub(crate) fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Installs the Prometheus recorder and describes the crate's metrics.
+pub(crate) fn install_metrics() -> Result<PrometheusHandle, String> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| format!("metrics recorder: {e}"))?;
+    hookroom::telemetry::describe();
+    Ok(handle)
+}
+
+/// The alert monitor on the system clock, evaluated every 10 s, alerts
+/// logged. The caller reports deliveries and jobs to it.
+pub(crate) fn start_alerts() -> Arc<AlertMonitor> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let monitor = Arc::new(AlertMonitor::new(AlertRules::default(), clock));
+    let sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(LogAlertSink)];
+    tokio::spawn(Arc::clone(&monitor).run(sinks, Duration::from_secs(10)));
+    monitor
+}
+
+/// Serves `GET /metrics` (Prometheus text; admin token when one is set) and
+/// sends every other request to `inner`.
+#[derive(Clone)]
+pub(crate) struct WithMetrics<S> {
+    handle: PrometheusHandle,
+    admin: ApiTokens,
+    inner: S,
+}
+
+impl<S> WithMetrics<S> {
+    pub(crate) fn new(handle: PrometheusHandle, admin: BearerTokens, inner: S) -> Self {
+        Self {
+            handle,
+            admin: ApiTokens::new(BearerTokens::none(), admin),
+            inner,
+        }
+    }
+}
+
+impl<S, B> Service<Request<B>> for WithMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<ServiceBody>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        if request.uri().path() != "/metrics" {
+            return Box::pin(self.inner.call(request));
+        }
+        let open = self.admin.is_empty();
+        let allowed = open || self.admin.role(request.headers()) == Some(ApiAccess::Admin);
+        let response = if allowed {
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .body(Full::new(Bytes::from(self.handle.render())))
+        } else {
+            Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::WWW_AUTHENTICATE, "Bearer")
+                .body(Full::new(Bytes::from_static(
+                    br#"{"error":{"code":"unauthorized","message":"/metrics needs an admin bearer token"}}"#,
+                )))
+        };
+        let response = response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+        Box::pin(std::future::ready(Ok(response)))
+    }
+}
