@@ -2,6 +2,7 @@
 //! logged and counted, never returned.
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -26,7 +27,16 @@ impl Reporter {
 
     /// Publishes `event`; a refusal is logged and counted.
     pub(crate) async fn publish(&self, event: JobEvent) {
-        if let Err(err) = self.sink.publish(event.clone()).await {
+        let kind = match &event {
+            JobEvent::Created { .. } => "created",
+            JobEvent::Status { .. } => "status",
+            JobEvent::Artifact { .. } => "artifact",
+            JobEvent::Completed { .. } => "completed",
+        };
+        // One span per status push, naming the job and the kind of change.
+        let span = tracing::debug_span!("status_push", job_id = %event.job_id(), kind);
+        let result = self.sink.publish(event.clone()).instrument(span).await;
+        if let Err(err) = result {
             self.refused(&event, &err);
         }
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore, broadcast, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
+use tracing::Instrument;
 
 use super::lease::Sent;
 use super::report::Reporter;
@@ -167,13 +168,27 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> WorkerStat
         };
         match claim_next(&shared, &mut next_room).await {
             Some((claimed, sent)) => {
-                in_flight.spawn(run_claimed(
-                    Arc::clone(&shared),
-                    claimed,
-                    sent,
-                    permit,
-                    abandoned.clone(),
-                ));
+                // One span per claim: every log line of the task's run names
+                // it. Never the payload or the claim token.
+                let span = tracing::info_span!(
+                    "claim",
+                    task_id = %claimed.task.id,
+                    room = %claimed.task.room,
+                    source = %claimed.task.source,
+                    event = %claimed.task.source_event,
+                    attempt = claimed.task.attempts,
+                    agent = %config.name,
+                );
+                in_flight.spawn(
+                    run_claimed(
+                        Arc::clone(&shared),
+                        claimed,
+                        sent,
+                        permit,
+                        abandoned.clone(),
+                    )
+                    .instrument(span),
+                );
             }
             None => {
                 drop(permit);
