@@ -7,6 +7,7 @@
 //! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | admin token: `200`, newest first, with the total; else `401` / `403` |
 //! | [`Gateway`] | all three under one prefix | |
 //! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
+//! | [`TaskApi`] | `/api/rooms…`, `/api/tasks/…`, `/api/events` | the [Task API](task_api): agents list, claim and finish tasks over HTTP (agent or admin bearer token) |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
 //! [`IngestError::status`] is the one place that maps errors to statuses.
@@ -52,6 +53,7 @@ mod health;
 mod ingest;
 mod operations;
 mod rate_limit;
+pub mod task_api;
 mod verify;
 
 pub use auth::{ApiAccess, ApiTokens, BearerTokens, TokenListError};
@@ -68,6 +70,7 @@ pub use operations::{
     OperationsService, Outcome,
 };
 pub use rate_limit::RateLimit;
+pub use task_api::TaskApi;
 pub use verify::{Verify, VerifyFuture, VerifyLayer};
 
 use std::convert::Infallible;
