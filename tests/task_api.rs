@@ -1102,3 +1102,41 @@ async fn event_stream_resumes_after_a_dropped_connection_over_loopback() {
     assert_eq!(resumed[0].1, "task.created");
     assert_eq!(resumed[0].2["title"], "[PR] opened #3");
 }
+
+/// The `task_api_bodies` fuzz target's seeds are bodies the readers accept,
+/// so the fuzzer starts next to the accepting paths.
+#[test]
+fn the_fuzz_seeds_are_accepted_bodies() {
+    use hookroom::service::task_api::{
+        AskBody, ClaimBody, DoneBody, FailBody, HeartbeatBody, InputBody,
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/task_api_bodies");
+    let seed = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(
+        ClaimBody::from_json(&seed("seed-claim"))
+            .unwrap()
+            .wait_seconds,
+        Some(5)
+    );
+    assert_eq!(
+        HeartbeatBody::from_json(&seed("seed-heartbeat"))
+            .unwrap()
+            .lease_seconds,
+        60
+    );
+    assert!(
+        DoneBody::from_json(&seed("seed-done"))
+            .unwrap()
+            .result
+            .is_some()
+    );
+    assert!(FailBody::from_json(&seed("seed-fail")).unwrap().retry);
+    assert_eq!(
+        AskBody::from_json(&seed("seed-ask")).unwrap().prompt,
+        "Which branch?"
+    );
+    assert_eq!(
+        InputBody::from_json(&seed("seed-input")).unwrap().input,
+        "main"
+    );
+}
