@@ -30,6 +30,17 @@
 //! token from `HOOKROOM_ADMIN_TOKEN` (comma-separated, for rotation);
 //! without it they are refused, and `/health` answers liveness only.
 //!
+//! The Task API (`/api/rooms`, `/api/rooms/{room}/claim`, `/api/tasks/{id}`,
+//! `/api/events`, …; see `hookroom::service::task_api`) is served beside
+//! them for agents in other processes, with agent tokens from
+//! `HOOKROOM_API_TOKEN` and admin tokens from `HOOKROOM_ADMIN_TOKEN`
+//! (comma-separated). In development mode an unset `HOOKROOM_API_TOKEN`
+//! stands in for the printed development token
+//! `hookroom-dev-hookroom-api-token`; with `--config` or `--strict` and no
+//! token, the APIs are off and the banner says so. The store is wrapped so
+//! every change (webhook inserts included) is announced on `/api/events`.
+//! See `examples/support/task_api.rs`.
+//!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
 //! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
@@ -45,7 +56,7 @@ use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
 use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::status::InMemoryStatusSink;
-use hookroom::task::{InMemoryTaskStore, TaskStore};
+use hookroom::task::{AnnouncingTaskStore, InMemoryTaskStore, TaskEvents, TaskStore};
 use hookroom::verify::{
     GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
 };
@@ -54,6 +65,8 @@ use hookroom::verify::{
 mod banner;
 #[path = "support/serve.rs"]
 mod serve;
+#[path = "support/task_api.rs"]
+mod task_api;
 
 use banner::{ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
 
@@ -175,7 +188,13 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let admin =
         BearerTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
-    let store = open_store(&args.store)?;
+    let api_auth = task_api::ApiAuth::from_env(dev_mode)?;
+    // Every change the store makes is announced to the Task API's events.
+    let events = Arc::new(TaskEvents::new());
+    let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
+        open_store(&args.store)?,
+        Arc::clone(&events),
+    ));
     if !args.print_test_curl {
         println!("task store: {}", args.store);
     }
@@ -218,7 +237,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut builder =
         // The job registry keeps the last 10 000 jobs: memory stays bounded
         // by what the task store holds.
-        WebhookService::builder(router, store)
+        WebhookService::builder(router, Arc::clone(&store))
             .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)));
     let mut sources = Vec::new();
     let mut github_secret = None;
@@ -262,6 +281,16 @@ async fn run(args: Args) -> Result<(), String> {
         .admin_tokens(admin.clone())
         .with_health(ingest.health_service().routes_count(route_count));
 
+    let task_api = api_auth.enabled().then(|| {
+        task_api::task_api(
+            Arc::clone(&store),
+            events,
+            &api_auth,
+            args.limits.request_timeout,
+        )
+    });
+    let app = task_api::WithTaskApi::new(gateway, task_api);
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -270,8 +299,15 @@ async fn run(args: Args) -> Result<(), String> {
         "{}",
         banner::banner(listen, &sources, test, &admin, &args.limits)
     );
+    print!("{}", task_api::banner(listen, &api_auth));
+    if let Some(token) = &api_auth.dev_token {
+        eprintln!(
+            "WARNING (development mode): {} is not set; agents use the development token `{token}`.",
+            task_api::API_TOKEN_VAR
+        );
+    }
 
-    serve::serve(listener, gateway, args.limits, async {
+    serve::serve(listener, app, args.limits, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("shutting down: finishing in-flight requests");
     })

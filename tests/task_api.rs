@@ -1140,3 +1140,22 @@ fn the_fuzz_seeds_are_accepted_bodies() {
         "main"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_claim_waits_no_longer_than_the_servers_max_wait() {
+    let f = fixture_with(TaskEvents::new(), |b| b.max_wait(Duration::from_secs(2)));
+    let started = tokio::time::Instant::now();
+    let (status, _) = send(
+        &f.api,
+        Method::POST,
+        "/api/rooms/r/claim",
+        r#"{"agent_id":"a1","lease_seconds":30,"wait_seconds":30}"#,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(30),
+        "{waited:?}"
+    );
+}

@@ -55,7 +55,7 @@
 //! notifications of the room and tries again on each, and also every
 //! [`claim_recheck`](TaskApiBuilder::claim_recheck) (a lease that runs out
 //! frees a task without a notification). A server that bounds a request's
-//! time must allow more than 30 seconds on this route.
+//! time sets [`max_wait`](TaskApiBuilder::max_wait) below that bound.
 //!
 //! # Events
 //! With an [event hub](TaskApiBuilder::events), the event routes stream

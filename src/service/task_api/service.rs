@@ -71,6 +71,7 @@ struct Inner {
     body_limit: usize,
     keep_alive: Duration,
     recheck: Duration,
+    max_wait: Duration,
 }
 
 /// Builds a [`TaskApi`]; from [`TaskApi::builder`].
@@ -84,6 +85,7 @@ pub struct TaskApiBuilder {
     body_limit: usize,
     keep_alive: Duration,
     recheck: Duration,
+    max_wait: Duration,
 }
 
 impl TaskApiBuilder {
@@ -130,6 +132,16 @@ impl TaskApiBuilder {
         self
     }
 
+    /// The longest a room claim waits, whatever its `wait_seconds` asks
+    /// (default 30 s, the most a body may ask): below a server's own
+    /// request timeout, so a waiting claim answers `204` rather than being
+    /// cut off. A claim that waited less than it asked answers `204` all
+    /// the same; the agent asks again.
+    pub fn max_wait(mut self, max: Duration) -> Self {
+        self.max_wait = max;
+        self
+    }
+
     /// The service.
     pub fn build(self) -> TaskApi {
         TaskApi {
@@ -142,6 +154,7 @@ impl TaskApiBuilder {
                 body_limit: self.body_limit,
                 keep_alive: self.keep_alive,
                 recheck: self.recheck,
+                max_wait: self.max_wait,
             }),
         }
     }
@@ -159,6 +172,7 @@ impl TaskApi {
             body_limit: DEFAULT_API_BODY_LIMIT,
             keep_alive: DEFAULT_KEEP_ALIVE,
             recheck: DEFAULT_CLAIM_RECHECK,
+            max_wait: Duration::from_secs(super::wire::MAX_WAIT_SECONDS),
         }
     }
 
@@ -499,8 +513,8 @@ impl Inner {
             capabilities: body.capabilities,
             lease: Duration::from_secs(body.lease_seconds),
         };
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_secs(body.wait_seconds.unwrap_or(0));
+        let wait = Duration::from_secs(body.wait_seconds.unwrap_or(0)).min(self.max_wait);
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Subscribed before trying, so a task stored between the try and
             // the wait still wakes it.
