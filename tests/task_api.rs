@@ -1159,3 +1159,26 @@ async fn a_waiting_claim_waits_no_longer_than_the_servers_max_wait() {
         "{waited:?}"
     );
 }
+
+/// The announcing decorator changes nothing a store promises: the whole
+/// conformance suite through it, over the in-memory store.
+#[cfg(feature = "integration")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_announcing_store_passes_the_conformance_suite() {
+    let clock = Arc::new(ManualClock::now_utc());
+    let events = Arc::new(TaskEvents::new());
+    let mut watcher = events.subscribe(None, None);
+    let store = AnnouncingTaskStore::new(
+        Arc::new(InMemoryTaskStore::with_clock(clock.clone())),
+        Arc::clone(&events),
+    );
+    hookroom::conformance::task_store::run_all(Arc::new(store), &clock).await;
+    assert!(events.last_seq() > 0, "the suite's changes were announced");
+    // A subscriber that never read was cut off, not buffered without bound.
+    assert!(watcher.is_cut_off());
+    let mut queued = 0;
+    while watcher.recv().await.is_some() {
+        queued += 1;
+    }
+    assert_eq!(queued, hookroom::task::DEFAULT_SUBSCRIBER_CAPACITY);
+}
