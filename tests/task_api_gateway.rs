@@ -185,3 +185,42 @@ async fn a_waiting_claim_answers_204_before_the_request_timeout() {
     .await;
     assert_eq!(status, 204, "{body}");
 }
+
+#[test]
+fn the_banner_says_whether_the_api_is_on_and_how_to_reach_it() {
+    let listen: SocketAddr = "127.0.0.1:8935".parse().unwrap();
+    let off = task_api::ApiAuth {
+        tokens: ApiTokens::default(),
+        dev_token: None,
+    };
+    assert!(!off.enabled());
+    assert!(task_api::banner(listen, &off).contains("Task API: off"));
+
+    let dev = task_api::ApiAuth {
+        tokens: ApiTokens::new(
+            BearerTokens::parse_list("hookroom-dev-hookroom-api-token").unwrap(),
+            BearerTokens::none(),
+        ),
+        dev_token: Some(banner::dev_secret(task_api::API_TOKEN_VAR)),
+    };
+    let text = task_api::banner(listen, &dev);
+    assert!(
+        text.contains("Bearer hookroom-dev-hookroom-api-token"),
+        "{text}"
+    );
+    assert!(text.contains("/api/rooms/pr-review/claim"), "{text}");
+
+    let real = task_api::ApiAuth {
+        tokens: ApiTokens::new(
+            BearerTokens::parse_list("s3cret-a,s3cret-b").unwrap(),
+            BearerTokens::none(),
+        ),
+        dev_token: None,
+    };
+    let text = task_api::banner(listen, &real);
+    assert!(text.contains("2 from HOOKROOM_API_TOKEN"), "{text}");
+    assert!(
+        !text.contains("s3cret"),
+        "a real token is never printed: {text}"
+    );
+}
