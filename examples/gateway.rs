@@ -234,11 +234,10 @@ async fn run(args: Args) -> Result<(), String> {
     let counted = Arc::clone(&router);
     let route_count: RouteCount = Arc::new(move || counted.routes().len());
 
-    let mut builder =
-        // The job registry keeps the last 10 000 jobs: memory stays bounded
-        // by what the task store holds.
-        WebhookService::builder(router, Arc::clone(&store))
-            .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)));
+    // The job registry keeps the last 10 000 jobs: memory stays bounded
+    // by what the task store holds. The Task API reports to it too.
+    let jobs = Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000));
+    let mut builder = WebhookService::builder(router, Arc::clone(&store)).status_sink(jobs.clone());
     let mut sources = Vec::new();
     let mut github_secret = None;
     for (name, resolved) in secrets {
@@ -285,6 +284,7 @@ async fn run(args: Args) -> Result<(), String> {
         task_api::task_api(
             Arc::clone(&store),
             events,
+            jobs,
             &api_auth,
             args.limits.request_timeout,
         )

@@ -1182,3 +1182,72 @@ async fn the_announcing_store_passes_the_conformance_suite() {
     }
     assert_eq!(queued, hookroom::task::DEFAULT_SUBSCRIBER_CAPACITY);
 }
+
+/// Changes made through the API reach the task's job, as the agent
+/// runtime's do: the Jobs API does not show a finished task as pending.
+#[tokio::test]
+async fn changes_through_the_api_are_reported_to_the_tasks_job() {
+    use hookroom::status::{InMemoryStatusSink, JobStatus};
+    let sink = Arc::new(InMemoryStatusSink::new());
+    let f = fixture_with(TaskEvents::new(), |b| b.status_sink(sink.clone()));
+    let id = insert(&f, "r", "1").await;
+    let token = claim(&f.api, &id).await;
+    let job = |sink: &InMemoryStatusSink| sink.get(id.as_str(), true).unwrap();
+    // The sink never heard of the job: it is created, then updated.
+    assert_eq!(job(&sink).job.status, JobStatus::Running);
+    assert_eq!(job(&sink).job.input_data["title"], "[PR] opened #1");
+    send(
+        &f.api,
+        Method::POST,
+        &format!("/api/tasks/{id}/ask"),
+        &json!({"claim_token": token, "prompt": "Which branch?"}).to_string(),
+    )
+    .await;
+    assert_eq!(job(&sink).job.status, JobStatus::NeedsInput);
+    send(
+        &f.api,
+        Method::POST,
+        &format!("/api/tasks/{id}/input"),
+        r#"{"input":"main"}"#,
+    )
+    .await;
+    send(
+        &f.api,
+        Method::POST,
+        &format!("/api/tasks/{id}/take_input"),
+        &json!({"claim_token": token}).to_string(),
+    )
+    .await;
+    assert_eq!(job(&sink).job.status, JobStatus::Running);
+    send(
+        &f.api,
+        Method::POST,
+        &format!("/api/tasks/{id}/fail"),
+        &json!({"claim_token": token, "reason": "flaky", "retry": true}).to_string(),
+    )
+    .await;
+    assert_eq!(job(&sink).job.status, JobStatus::Pending);
+    let token = claim(&f.api, &id).await;
+    send(
+        &f.api,
+        Method::POST,
+        &format!("/api/tasks/{id}/done"),
+        &json!({"claim_token": token, "result": {"verdict": "approved"}}).to_string(),
+    )
+    .await;
+    let view = job(&sink);
+    assert_eq!(view.job.status, JobStatus::Done);
+    let statuses: Vec<JobStatus> = view.history.unwrap().iter().map(|h| h.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::NeedsInput,
+            JobStatus::Running,
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Done,
+        ]
+    );
+}

@@ -52,7 +52,13 @@ async fn start(limits: serve::Limits) -> SocketAddr {
         ),
         dev_token: None,
     };
-    let api = task_api::task_api(store, events, &auth, limits.request_timeout);
+    let api = task_api::task_api(
+        store,
+        events,
+        Arc::new(hookroom::status::NoopStatusSink),
+        &auth,
+        limits.request_timeout,
+    );
     let app = task_api::WithTaskApi::new(Gateway::new(ingest), Some(api));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

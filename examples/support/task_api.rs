@@ -22,6 +22,7 @@ use tower_service::Service;
 
 use hookroom::service::task_api::{ResponseBody, ResponseFuture};
 use hookroom::service::{ApiTokens, BearerTokens, Gateway, TaskApi};
+use hookroom::status::StatusSink;
 use hookroom::task::{TaskEvents, TaskStore};
 
 use super::banner::{ADMIN_TOKEN_VAR, dev_secret};
@@ -62,16 +63,19 @@ impl ApiAuth {
     }
 }
 
-/// The Task API over `store` (announcing to `events`), answering waiting
-/// claims before `request_timeout` cuts them.
+/// The Task API over `store` (announcing to `events`), reporting to the
+/// jobs in `sink`, answering waiting claims before `request_timeout` cuts
+/// them.
 pub(crate) fn task_api(
     store: Arc<dyn TaskStore>,
     events: Arc<TaskEvents>,
+    sink: Arc<dyn StatusSink>,
     auth: &ApiAuth,
     request_timeout: Duration,
 ) -> TaskApi {
     TaskApi::builder(store, auth.tokens.clone())
         .events(events)
+        .status_sink(sink)
         .max_wait(request_timeout.saturating_sub(Duration::from_secs(2)))
         .build()
 }

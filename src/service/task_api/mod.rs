@@ -43,6 +43,13 @@
 //! of silence the membership lapses. Memberships live in the service's
 //! memory: a restarted server starts with none.
 //!
+//! # Job status
+//! With a [status sink](TaskApiBuilder::status_sink), each change made
+//! through the API is reported to the task's job, as the agent runtime
+//! reports its own: a claim `RUNNING`, an ask `NEEDS_INPUT`, input taken
+//! `RUNNING`, a release or a retry `PENDING`, done `DONE` with the result,
+//! a failure `FAILED` with `{"reason"}`.
+//!
 //! # Room counts
 //! `GET /api/rooms` reads every task through
 //! [`TaskStore::list`](crate::task::TaskStore::list), page by page: the
@@ -96,6 +103,7 @@
 mod body;
 mod error;
 mod members;
+mod report;
 mod service;
 pub mod wire;
 

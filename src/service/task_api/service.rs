@@ -17,6 +17,7 @@ use tower_service::Service;
 use super::body::{EventStream, ResponseBody};
 use super::error::ApiError;
 use super::members::Members;
+use super::report::{Change, report};
 use super::wire::{
     AskBody, ClaimBody, ClaimResponse, DoneBody, FailBody, HeartbeatBody, InputBody, InputResponse,
     JoinRequest, JoinResponse, RoomSummary, RoomsResponse, StatusCounts, TaskPage, TaskResponse,
@@ -28,6 +29,7 @@ use crate::service::ApiTokens;
 use crate::service::body::read_limited;
 use crate::service::error::IngestError;
 use crate::service::error::json_response;
+use crate::status::StatusSink;
 use crate::task::{
     ClaimRequest, Claimed, FailAction, StoreError, TaskEvents, TaskId, TaskQuery, TaskStore,
 };
@@ -66,6 +68,7 @@ struct Inner {
     store: Arc<dyn TaskStore>,
     tokens: ApiTokens,
     events: Option<Arc<TaskEvents>>,
+    sink: Option<Arc<dyn StatusSink>>,
     members: Members,
     clock: Arc<dyn Clock>,
     body_limit: usize,
@@ -80,6 +83,7 @@ pub struct TaskApiBuilder {
     store: Arc<dyn TaskStore>,
     tokens: ApiTokens,
     events: Option<Arc<TaskEvents>>,
+    sink: Option<Arc<dyn StatusSink>>,
     membership_ttl: Duration,
     clock: Arc<dyn Clock>,
     body_limit: usize,
@@ -95,6 +99,16 @@ impl TaskApiBuilder {
     /// answer `404 events_not_configured`.
     pub fn events(mut self, events: Arc<TaskEvents>) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Where the jobs of the tasks live: every change made through the API
+    /// (claim, ask, input taken, release, retry, done, fail) is reported as
+    /// the agent runtime reports its own, creating the job when the sink
+    /// does not know it. A sink's refusal is logged and never fails the
+    /// call. Without a sink, nothing is reported.
+    pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.sink = Some(sink);
         self
     }
 
@@ -149,6 +163,7 @@ impl TaskApiBuilder {
                 store: self.store,
                 tokens: self.tokens,
                 events: self.events,
+                sink: self.sink,
                 members: Members::new(self.membership_ttl),
                 clock: self.clock,
                 body_limit: self.body_limit,
@@ -167,6 +182,7 @@ impl TaskApi {
             store,
             tokens,
             events: None,
+            sink: None,
             membership_ttl: DEFAULT_MEMBERSHIP_TTL,
             clock: Arc::new(SystemClock),
             body_limit: DEFAULT_API_BODY_LIMIT,
@@ -337,6 +353,12 @@ fn last_event_id(headers: &HeaderMap, query: &BTreeMap<String, String>) -> Optio
 }
 
 impl Inner {
+    async fn report(&self, change: Change<'_>) {
+        if let Some(sink) = &self.sink {
+            report(sink, &self.clock, change).await;
+        }
+    }
+
     async fn answer<B>(&self, request: Request<B>) -> Result<Response<ResponseBody>, ApiError>
     where
         B: Body + Send + 'static,
@@ -520,6 +542,8 @@ impl Inner {
             // the wait still wakes it.
             let mut watch = self.store.watch(&request.room);
             if let Some(claim) = self.store.claim(&request).await? {
+                self.report(Change::Status(&claim.task, Some("claimed")))
+                    .await;
                 return Ok(claimed(claim));
             }
             let now = tokio::time::Instant::now();
@@ -589,6 +613,8 @@ impl Inner {
                     body.capabilities,
                     self.clock.now(),
                 );
+                self.report(Change::Status(&claim.task, Some("claimed")))
+                    .await;
                 return Ok(claimed(claim));
             }
             Action::Heartbeat => {
@@ -607,7 +633,9 @@ impl Inner {
             }
             Action::Done => {
                 let body = DoneBody::from_json(body)?;
-                store.complete(&id, &body.claim_token, body.result).await?
+                let task = store.complete(&id, &body.claim_token, body.result).await?;
+                self.report(Change::Completed(&task)).await;
+                task
             }
             Action::Fail => {
                 let body = FailBody::from_json(body)?;
@@ -618,19 +646,30 @@ impl Inner {
                 } else {
                     FailAction::Fail
                 };
-                store
+                let task = store
                     .fail(&id, &body.claim_token, &body.reason, action)
-                    .await?
+                    .await?;
+                if task.status == JobStatus::Pending {
+                    self.report(Change::Pending(&task, Some(&body.reason)))
+                        .await;
+                } else {
+                    self.report(Change::Completed(&task)).await;
+                }
+                task
             }
             Action::Release => {
                 let body = TokenBody::from_json(body)?;
-                store.release(&id, &body.claim_token).await?
+                let task = store.release(&id, &body.claim_token).await?;
+                self.report(Change::Pending(&task, Some("released"))).await;
+                task
             }
             Action::Ask => {
                 let body = AskBody::from_json(body)?;
-                store
+                let task = store
                     .request_input(&id, &body.claim_token, &body.prompt)
-                    .await?
+                    .await?;
+                self.report(Change::Status(&task, Some(&body.prompt))).await;
+                task
             }
             Action::Input => {
                 let body = InputBody::from_json(body)?;
@@ -639,6 +678,12 @@ impl Inner {
             Action::TakeInput => {
                 let body = TokenBody::from_json(body)?;
                 let input = store.take_input(&id, &body.claim_token).await?;
+                if input.is_some() && self.sink.is_some() {
+                    if let Some(task) = store.get(&id).await? {
+                        self.report(Change::Status(&task, Some("input received")))
+                            .await;
+                    }
+                }
                 return Ok(ok(&InputResponse { input }));
             }
         };
