@@ -10,7 +10,8 @@
 //! | [`TaskApi`] | `/api/rooms…`, `/api/tasks/…`, `/api/events` | the [Task API](task_api): agents list, claim and finish tasks over HTTP (agent or admin bearer token) |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
-//! [`IngestError::status`] is the one place that maps errors to statuses.
+//! [`IngestError::status`] is the one place that maps errors to statuses
+//! ([`task_api::ApiError::status`] for the Task API).
 //! The services are plain [`tower_service::Service`]s over any
 //! [`http_body::Body`], so they mount in hyper, axum (`route_service`,
 //! `nest_service`) or any tower stack.
