@@ -35,6 +35,17 @@
 //! also needs an admin token. With `--config`, route changes are written
 //! back to that file (atomically); in development mode they last until exit.
 //!
+//! The Task API (`/api/rooms`, `/api/rooms/{room}/claim`, `/api/tasks/{id}`,
+//! `/api/events`, …; see `hookroom::service::task_api`) is served beside
+//! them for agents in other processes, with agent tokens from
+//! `HOOKROOM_API_TOKEN` and admin tokens from `HOOKROOM_ADMIN_TOKEN`
+//! (comma-separated). In development mode an unset `HOOKROOM_API_TOKEN`
+//! stands in for the printed development token
+//! `hookroom-dev-hookroom-api-token`; with `--config` or `--strict` and no
+//! token, the APIs are off and the banner says so. The store is wrapped so
+//! every change (webhook inserts included) is announced on `/api/events`.
+//! See `examples/support/task_api.rs`.
+//!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
 //! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
@@ -50,7 +61,9 @@ use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
 use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::status::InMemoryStatusSink;
-use hookroom::task::{InMemoryTaskStore, MeteredTaskStore, TaskStore};
+use hookroom::task::{
+    AnnouncingTaskStore, InMemoryTaskStore, MeteredTaskStore, TaskEvents, TaskStore,
+};
 use hookroom::verify::{
     GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
 };
@@ -63,6 +76,8 @@ mod observability;
 mod routes_api;
 #[path = "support/serve.rs"]
 mod serve;
+#[path = "support/task_api.rs"]
+mod task_api;
 
 use banner::{ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
 
@@ -192,7 +207,14 @@ async fn run(args: Args) -> Result<(), String> {
     let metrics = observability::install_metrics()?;
     let alerts = observability::start_alerts();
     // --- end observability ---
-    let store: Arc<dyn TaskStore> = Arc::new(MeteredTaskStore::new(open_store(&args.store)?));
+    let api_auth = task_api::ApiAuth::from_env(dev_mode)?;
+    // Every change the store makes is announced to the Task API's events,
+    // and every call is measured.
+    let events = Arc::new(TaskEvents::new());
+    let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
+        Arc::new(MeteredTaskStore::new(open_store(&args.store)?)),
+        Arc::clone(&events),
+    ));
     let routes_store = Arc::clone(&store);
     if !args.print_test_curl {
         println!("task store: {}", args.store);
@@ -234,14 +256,13 @@ async fn run(args: Args) -> Result<(), String> {
     let counted = Arc::clone(&router);
     let route_count: RouteCount = Arc::new(move || counted.routes().len());
 
-    let mut builder =
-        // The job registry keeps the last 10 000 jobs: memory stays bounded
-        // by what the task store holds.
-        WebhookService::builder(router, store)
-            .status_sink(Arc::new(alerts.status_sink(Arc::new(
-                InMemoryStatusSink::new().with_max_jobs(10_000),
-            ))))
-            .alerts(Arc::clone(&alerts));
+    // The job registry keeps the last 10 000 jobs: memory stays bounded
+    // by what the task store holds. The Task API reports to it too, and the
+    // alert monitor follows every job through it.
+    let jobs = Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000));
+    let mut builder = WebhookService::builder(router, Arc::clone(&store))
+        .status_sink(Arc::new(alerts.status_sink(jobs.clone())))
+        .alerts(Arc::clone(&alerts));
     let mut sources = Vec::new();
     let mut github_secret = None;
     for (name, resolved) in secrets {
@@ -289,6 +310,16 @@ async fn run(args: Args) -> Result<(), String> {
                 .alerts(Arc::clone(&alerts)),
         );
 
+    let task_api = api_auth.enabled().then(|| {
+        task_api::task_api(
+            Arc::clone(&store),
+            events,
+            jobs,
+            &api_auth,
+            args.limits.request_timeout,
+        )
+    });
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -317,10 +348,18 @@ async fn run(args: Args) -> Result<(), String> {
         ),
         1,
     );
+    let app = task_api::WithTaskApi::new(gateway, task_api);
 
     print!("{banner}");
+    print!("{}", task_api::banner(listen, &api_auth));
+    if let Some(token) = &api_auth.dev_token {
+        eprintln!(
+            "WARNING (development mode): {} is not set; agents use the development token `{token}`.",
+            task_api::API_TOKEN_VAR
+        );
+    }
 
-    serve::serve(listener, gateway, args.limits, async {
+    serve::serve(listener, app, args.limits, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("shutting down: finishing in-flight requests");
     })

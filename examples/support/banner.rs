@@ -125,8 +125,10 @@ pub(crate) fn banner(
         }
         TestCurl::Real => outln!(
             out,
-            "\nTo send a signed test delivery, run the same command with --print-test-curl \
-             (it prints one and exits; keep it out of logs: it can be replayed)."
+            "\nTo send a signed test delivery: `cargo run --example send -- --source github` \
+             (signs with GITHUB_WEBHOOK_SECRET, a fresh delivery id each time), or run the same \
+             command with --print-test-curl (it prints one and exits; keep it out of logs: it can \
+             be replayed)."
         ),
     }
     out

@@ -13,6 +13,10 @@
 //!   in the listen backlog until one closes.
 //!
 //! Each request gets the socket's peer as [`PeerAddr`].
+//!
+//! An answer counts as in progress until its body has ended (or was
+//! dropped), so a streamed answer (the Task API's server-sent events) is
+//! not cut by the idle keep-alive timeout.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,7 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Request;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -34,7 +40,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use hookroom::service::{IngestError, PeerAddr};
+use hookroom::service::{IngestError, PeerAddr, ServiceBody};
 
 /// The connection limits; [`Limits::default`] is 10 s, 30 s, 60 s, 10 000.
 #[derive(Debug, Clone, Copy)]
@@ -173,24 +179,68 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Serves `gateway` (a [`Gateway`](hookroom::service::Gateway), or a
-/// service that wraps one) on
-/// `listener` within `limits` until `shutdown` resolves, then lets
-/// in-flight requests finish (for at most 10 s).
-pub(crate) async fn serve<S>(
+/// An answer's body; the connection goes idle once it has ended or was
+/// dropped.
+struct Answer<B> {
+    body: B,
+    watch: Option<Arc<Watch>>,
+}
+
+impl<B> Answer<B> {
+    fn done(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.set(Some(Phase::Busy), Phase::Idle);
+        }
+    }
+}
+
+impl<B> Drop for Answer<B> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl<B: Body + Unpin> Body for Answer<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.done();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Serves `service` (a [`Gateway`](hookroom::service::Gateway), or a
+/// service dispatching to one) on `listener` within `limits` until
+/// `shutdown` resolves, then lets in-flight requests finish (for at most
+/// 10 s).
+pub(crate) async fn serve<S, B>(
     listener: TcpListener,
-    gateway: S,
+    service: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<
-            Request<Incoming>,
-            Response = http::Response<hookroom::service::ServiceBody>,
-            Error = Infallible,
-        > + Clone
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    B: Body<Data = Bytes> + From<ServiceBody> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -216,9 +266,9 @@ pub(crate) async fn serve<S>(
             phase: Mutex::new((Phase::Head, Instant::now())),
             changed: Notify::new(),
         });
-        let gateway = gateway.clone();
+        let gateway = service.clone();
         let requests = Arc::clone(&watch);
-        let service = service_fn(move |mut request: Request<Incoming>| {
+        let handler = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
             requests.set(None, Phase::Busy);
             let answer =
@@ -228,17 +278,19 @@ pub(crate) async fn serve<S>(
                 let response = match answer.await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
-                    Err(_elapsed) => IngestError::RequestTimeout.to_response(),
+                    Err(_elapsed) => IngestError::RequestTimeout.to_response().map(B::from),
                 };
-                requests.set(Some(Phase::Busy), Phase::Idle);
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(response.map(|body| Answer {
+                    body,
+                    watch: Some(requests),
+                }))
             }
         });
         let io = TokioIo::new(Watched {
             stream,
             watch: Arc::clone(&watch),
         });
-        let connection = graceful.watch(http1::Builder::new().serve_connection(io, service));
+        let connection = graceful.watch(http1::Builder::new().serve_connection(io, handler));
         tokio::spawn(async move {
             let _slot = slot;
             let mut connection = std::pin::pin!(connection);

@@ -8,9 +8,11 @@
 //! | [`Gateway`] | all three under one prefix | |
 //! | [`RoutesApi`] | `{prefix}/routes`, `{prefix}/routes/{id}`, `{prefix}/routes/explain`, `{prefix}/deliveries` | admin token: list, add, remove and explain routes; delivery history |
 //! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
+//! | [`TaskApi`] | `/api/rooms…`, `/api/tasks/…`, `/api/events` | the [Task API](task_api): agents list, claim and finish tasks over HTTP (agent or admin bearer token) |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
-//! [`IngestError::status`] is the one place that maps errors to statuses.
+//! [`IngestError::status`] is the one place that maps errors to statuses
+//! ([`task_api::ApiError::status`] for the Task API).
 //! The services are plain [`tower_service::Service`]s over any
 //! [`http_body::Body`], so they mount in hyper, axum (`route_service`,
 //! `nest_service`) or any tower stack.
@@ -54,6 +56,7 @@ mod ingest;
 mod operations;
 mod rate_limit;
 mod routes_api;
+pub mod task_api;
 mod verify;
 
 pub use auth::{ApiAccess, ApiTokens, BearerTokens, TokenListError};
@@ -74,6 +77,7 @@ pub use routes_api::{
     DEFAULT_DELIVERIES_LIMIT, DEFAULT_ROUTES_API_BODY_LIMIT, MAX_DELIVERIES_LIMIT, RoutesApi,
     RoutesApiError,
 };
+pub use task_api::TaskApi;
 pub use verify::{Verify, VerifyFuture, VerifyLayer};
 
 use std::convert::Infallible;

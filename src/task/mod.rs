@@ -7,6 +7,11 @@
 //!   `SqliteTaskStore` (`sqlite`), `PostgresTaskStore` (`postgres`).
 
 mod error;
+mod events;
+pub use events::{
+    AnnouncingTaskStore, DEFAULT_REPLAY_CAPACITY, DEFAULT_SUBSCRIBER_CAPACITY, Subscription,
+    TaskEvent, TaskEventKind, TaskEvents,
+};
 #[cfg(feature = "memory")]
 mod memory;
 mod metered;

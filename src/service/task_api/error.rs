@@ -1,0 +1,232 @@
+//! [`ApiError`]: every refusal of the Task API, and its one status mapping.
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+
+use super::body::ResponseBody;
+use crate::error_code::ErrorCode;
+use crate::service::error::json_response;
+use crate::task::StoreError;
+
+/// Why the Task API refused a request.
+///
+/// Each variant has a stable [`code`](ErrorCode::code) and one status
+/// ([`ApiError::status`]). The body is
+/// `{"error":{"code":"…","message":"…"}}`, with a `"field"` naming the body
+/// field or query parameter at fault for the `400` answers about one.
+/// Messages never carry bearer or claim tokens.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No `Authorization: Bearer` header with an agent or admin token
+    /// (`401 unauthorized`, with `WWW-Authenticate: Bearer`).
+    Unauthorized,
+    /// No such endpoint (`404 not_found`).
+    NotFound,
+    /// The path exists, the method does not (`405 method_not_allowed`).
+    MethodNotAllowed {
+        /// The methods the path accepts, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// The body is larger than the limit (`413 payload_too_large`).
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body could not be read to its end (`400 body_read_failed`).
+    BodyRead,
+    /// The body is not a JSON object (`400 invalid_json`).
+    InvalidJson {
+        /// What the JSON parser said (position included).
+        detail: String,
+    },
+    /// A required body field is absent (`400 missing_field`).
+    MissingField {
+        /// The field.
+        field: &'static str,
+    },
+    /// A body field has the wrong type or an out-of-range value
+    /// (`400 invalid_field`).
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A query parameter is not valid (`400 invalid_query`).
+    InvalidQuery {
+        /// The parameter.
+        parameter: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A path segment is not valid percent-encoded UTF-8 (`400 invalid_path`).
+    InvalidPath,
+    /// The `cursor` of a task list is not a task the store holds
+    /// (`400 invalid_cursor`).
+    InvalidCursor,
+    /// The event routes are served only with an event hub
+    /// (`404 events_not_configured`).
+    EventsNotConfigured,
+    /// The task store refused or failed. Status by variant:
+    /// [`NotFound`](StoreError::NotFound) `404 task_not_found`,
+    /// [`NotHeld`](StoreError::NotHeld) `409 claim_not_held`,
+    /// [`InvalidTransition`](StoreError::InvalidTransition)
+    /// `409 invalid_transition`,
+    /// [`NotClaimable`](StoreError::NotClaimable) `409 task_not_claimable`,
+    /// anything else `503 store_unavailable`. The codes are the store
+    /// error's own.
+    Store(StoreError),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound | Self::EventsNotConfigured => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyRead
+            | Self::InvalidJson { .. }
+            | Self::MissingField { .. }
+            | Self::InvalidField { .. }
+            | Self::InvalidQuery { .. }
+            | Self::InvalidPath
+            | Self::InvalidCursor => StatusCode::BAD_REQUEST,
+            Self::Store(e) => match e {
+                StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+                StoreError::NotHeld { .. }
+                | StoreError::InvalidTransition { .. }
+                | StoreError::NotClaimable { .. } => StatusCode::CONFLICT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            },
+        }
+    }
+
+    /// The body field or query parameter at fault, if one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingField { field } | Self::InvalidField { field, .. } => Some(field),
+            Self::InvalidQuery { parameter, .. } => Some(parameter),
+            Self::InvalidCursor => Some("cursor"),
+            _ => None,
+        }
+    }
+
+    /// The JSON error response, with `WWW-Authenticate` on 401 and `Allow`
+    /// on 405.
+    pub fn to_response(&self) -> Response<ResponseBody> {
+        let message = match self {
+            // Backend details (paths, hosts) stay in the logs.
+            Self::Store(StoreError::Backend { .. }) => {
+                "the task store is unavailable; retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let response = json_response(
+            self.status(),
+            &ErrorBody {
+                error: ErrorDetail {
+                    code: self.code(),
+                    message: &message,
+                    field: self.field(),
+                },
+            },
+        );
+        let mut response = response.map(ResponseBody::from);
+        match self {
+            Self::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl ErrorCode for ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyRead => "body_read_failed",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::MissingField { .. } => "missing_field",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::InvalidQuery { .. } => "invalid_query",
+            Self::InvalidPath => "invalid_path",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::EventsNotConfigured => "events_not_configured",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unauthorized => {
+                f.write_str("an agent or admin bearer token is required (Authorization: Bearer …)")
+            }
+            Self::NotFound => f.write_str("no such endpoint"),
+            Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "request body exceeds the limit of {limit} bytes")
+            }
+            Self::BodyRead => f.write_str("the request body could not be read"),
+            Self::InvalidJson { detail } => write!(f, "the body is not a JSON object: {detail}"),
+            Self::MissingField { field } => write!(f, "field `{field}` is required"),
+            Self::InvalidField { field, expected } => {
+                write!(f, "field `{field}` must be {expected}")
+            }
+            Self::InvalidQuery {
+                parameter,
+                expected,
+            } => write!(f, "query parameter `{parameter}` must be {expected}"),
+            Self::InvalidPath => f.write_str("a path segment is not valid percent-encoded UTF-8"),
+            Self::InvalidCursor => {
+                f.write_str("`cursor` is not a task of this store; start again without it")
+            }
+            Self::EventsNotConfigured => f.write_str("this server publishes no task events"),
+            Self::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'static str>,
+}

@@ -1,0 +1,94 @@
+//! Job status for changes made through the Task API, as the agent runtime
+//! reports its own.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::Clock;
+use crate::error_code::ErrorCode;
+use crate::lifecycle::JobStatus;
+use crate::status::{JobEvent, SinkError, StatusSink, TaskSummary};
+use crate::task::Task;
+
+/// What a Task API call did to a task, for its job.
+pub(crate) enum Change<'a> {
+    /// Claimed, input taken back, or asked for input: a status.
+    Status(&'a Task, Option<&'a str>),
+    /// Put back to `PENDING` (release, retry).
+    Pending(&'a Task, Option<&'a str>),
+    /// Finished: `DONE` with the result, or `FAILED` with the reason.
+    Completed(&'a Task),
+}
+
+/// Publishes `change` to `sink`. The job is created first when the sink
+/// never heard of it; a refusal is logged, never returned: the task store
+/// is the source of truth.
+pub(crate) async fn report(sink: &Arc<dyn StatusSink>, clock: &Arc<dyn Clock>, change: Change<'_>) {
+    let at = clock.now();
+    let (task, event) = match change {
+        Change::Status(task, message) | Change::Pending(task, message) => (
+            task,
+            JobEvent::Status {
+                job_id: task.id.to_string(),
+                at,
+                status: task.status,
+                progress: None,
+                message: message.map(str::to_owned),
+                step: None,
+            },
+        ),
+        Change::Completed(task) => (
+            task,
+            JobEvent::Completed {
+                job_id: task.id.to_string(),
+                at,
+                final_status: task.status,
+                summary: match task.status {
+                    JobStatus::Done => task.result.clone(),
+                    _ => task
+                        .failure
+                        .as_ref()
+                        .map(|reason| json!({ "reason": reason })),
+                },
+                artifacts: Vec::new(),
+                message: None,
+            },
+        ),
+    };
+    match sink.publish(event.clone()).await {
+        Ok(()) => {}
+        Err(SinkError::JobNotFound { .. }) => {
+            let created = JobEvent::Created {
+                job_id: task.id.to_string(),
+                at: task.created_at,
+                input_data: TaskSummary {
+                    room: &task.room,
+                    source: &task.source,
+                    event: &task.source_event,
+                    delivery_id: &task.delivery_id,
+                    title: &task.title,
+                    url: task.source_url.as_deref(),
+                    priority: task.priority,
+                }
+                .to_input(),
+                metadata: Map::<String, Value>::new(),
+            };
+            for event in [created, event] {
+                if let Err(err) = sink.publish(event).await {
+                    refused(&task.id.to_string(), &err);
+                }
+            }
+        }
+        Err(err) => refused(event.job_id(), &err),
+    }
+}
+
+fn refused(job_id: &str, err: &SinkError) {
+    tracing::warn!(
+        job_id,
+        code = err.code(),
+        error = %err,
+        "status sink did not take a job event; the task is unaffected"
+    );
+}

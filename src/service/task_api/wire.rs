@@ -1,0 +1,511 @@
+//! The Task API's request and response bodies, for servers and clients.
+//!
+//! Requests are JSON objects; fields not listed are ignored. The server
+//! reads each field itself, so a refusal names the field
+//! ([`ApiError::MissingField`], [`ApiError::InvalidField`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use crate::task::{ClaimToken, Task, TaskId};
+
+/// The longest `agent_id` accepted, in bytes.
+pub const MAX_AGENT_ID_LEN: usize = 256;
+/// The most capabilities one agent may declare.
+pub const MAX_CAPABILITIES: usize = 64;
+/// The longest lease a claim or heartbeat may ask for, in seconds (one day).
+pub const MAX_LEASE_SECONDS: u64 = 86_400;
+/// The longest a room claim may wait for work, in seconds.
+pub const MAX_WAIT_SECONDS: u64 = 30;
+
+/// `POST /api/rooms/{room}/join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The agent's name (1 to [`MAX_AGENT_ID_LEN`] bytes).
+    pub agent_id: String,
+    /// What it can do (at most [`MAX_CAPABILITIES`]; default none).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// `POST /api/rooms/{room}/claim` and `POST /api/tasks/{id}/claim`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimBody {
+    /// The agent's name (1 to [`MAX_AGENT_ID_LEN`] bytes).
+    pub agent_id: String,
+    /// What it can do (default none).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Lease length, 1 to [`MAX_LEASE_SECONDS`].
+    pub lease_seconds: u64,
+    /// Room claims only: how long to wait for work when none is claimable
+    /// (0 to [`MAX_WAIT_SECONDS`]; default 0, answer at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_seconds: Option<u64>,
+}
+
+/// `POST /api/tasks/{id}/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatBody {
+    /// The claim's token.
+    pub claim_token: ClaimToken,
+    /// New lease length from now, 1 to [`MAX_LEASE_SECONDS`].
+    pub lease_seconds: u64,
+}
+
+/// `POST /api/tasks/{id}/done`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoneBody {
+    /// The claim's token.
+    pub claim_token: ClaimToken,
+    /// The result, any JSON (default none).
+    #[serde(default)]
+    pub result: Option<Value>,
+}
+
+/// `POST /api/tasks/{id}/fail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailBody {
+    /// The claim's token.
+    pub claim_token: ClaimToken,
+    /// Why.
+    pub reason: String,
+    /// `true`: back to `PENDING` for another attempt; `false` (default):
+    /// `FAILED` for good.
+    #[serde(default)]
+    pub retry: bool,
+    /// With `retry`: seconds before the task is claimable again (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// `POST /api/tasks/{id}/release` and `POST /api/tasks/{id}/take_input`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenBody {
+    /// The claim's token.
+    pub claim_token: ClaimToken,
+}
+
+/// `POST /api/tasks/{id}/ask`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskBody {
+    /// The claim's token.
+    pub claim_token: ClaimToken,
+    /// What the agent needs to know.
+    pub prompt: String,
+}
+
+/// `POST /api/tasks/{id}/input`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputBody {
+    /// The answer, any JSON (required; `null` counts).
+    pub input: Value,
+}
+
+/// `200` answer of both claims.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    /// The task, `RUNNING`.
+    pub task: Task,
+    /// The fencing token for every later call on this claim.
+    pub claim_token: ClaimToken,
+    /// When the lease runs out unless renewed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub lease_expires_at: Option<OffsetDateTime>,
+}
+
+/// Answer of `GET /api/tasks/{id}` and of the calls that change a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskResponse {
+    /// The task as it is now.
+    pub task: Task,
+}
+
+/// Answer of `POST /api/tasks/{id}/take_input`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputResponse {
+    /// The provided input (the task is `RUNNING` again), or `null` while
+    /// none has arrived.
+    pub input: Option<Value>,
+}
+
+/// Answer of `GET /api/rooms/{room}/tasks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskPage {
+    /// Newest first.
+    pub tasks: Vec<Task>,
+    /// Pass as `cursor` for the next page; `null` when this page was not
+    /// full (a full last page leads to one empty page).
+    pub next_cursor: Option<TaskId>,
+}
+
+/// Answer of `GET /api/rooms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomsResponse {
+    /// Every room holding a task or a joined agent, by name.
+    pub rooms: Vec<RoomSummary>,
+}
+
+/// One room in [`RoomsResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    /// The room's name.
+    pub room: String,
+    /// Its tasks per status.
+    pub counts: StatusCounts,
+    /// Age in seconds of its oldest `PENDING` task, if any.
+    pub oldest_pending_age_seconds: Option<u64>,
+    /// Its joined agents, by id.
+    pub agents: Vec<AgentInfo>,
+}
+
+/// Tasks per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// `PENDING`.
+    pub pending: u64,
+    /// `RUNNING`.
+    pub running: u64,
+    /// `NEEDS_INPUT`.
+    pub needs_input: u64,
+    /// `DONE`.
+    pub done: u64,
+    /// `FAILED`.
+    pub failed: u64,
+}
+
+/// A joined agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// Its name.
+    pub agent_id: String,
+    /// What it declared it can do (at its last join or room claim).
+    pub capabilities: Vec<String>,
+    /// Its last join, claim or heartbeat in the room.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
+/// Answer of `POST /api/rooms/{room}/join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    /// The room.
+    pub room: String,
+    /// The membership as recorded.
+    pub agent: AgentInfo,
+    /// Seconds of silence after which the membership lapses.
+    pub expires_after_seconds: u64,
+}
+
+// ---- reading request bodies, field by field ----
+
+type Object = Map<String, Value>;
+
+fn object(body: &[u8]) -> Result<Object, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::InvalidJson {
+            detail: "expected an object".into(),
+        }),
+        Err(e) => Err(ApiError::InvalidJson {
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn present<'a>(map: &'a Object, field: &'static str) -> Option<&'a Value> {
+    map.get(field).filter(|v| !v.is_null())
+}
+
+fn string(map: &Object, field: &'static str, expected: &'static str) -> Result<String, ApiError> {
+    match present(map, field) {
+        None => Err(ApiError::MissingField { field }),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ApiError::InvalidField { field, expected }),
+    }
+}
+
+fn agent_id(map: &Object) -> Result<String, ApiError> {
+    const EXPECTED: &str = "a non-empty string of at most 256 bytes";
+    let id = string(map, "agent_id", EXPECTED)?;
+    if id.trim().is_empty() || id.len() > MAX_AGENT_ID_LEN {
+        return Err(ApiError::InvalidField {
+            field: "agent_id",
+            expected: EXPECTED,
+        });
+    }
+    Ok(id)
+}
+
+fn capabilities(map: &Object) -> Result<Vec<String>, ApiError> {
+    const EXPECTED: &str = "a list of at most 64 strings";
+    let invalid = ApiError::InvalidField {
+        field: "capabilities",
+        expected: EXPECTED,
+    };
+    match present(map, "capabilities") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= MAX_CAPABILITIES => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(invalid),
+        Some(_) => Err(invalid),
+    }
+}
+
+fn seconds(
+    map: &Object,
+    field: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+) -> Result<Option<u64>, ApiError> {
+    match present(map, field) {
+        None => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .filter(|n| range.contains(n))
+            .map(Some)
+            .ok_or(ApiError::InvalidField { field, expected }),
+    }
+}
+
+fn lease_seconds(map: &Object) -> Result<u64, ApiError> {
+    seconds(
+        map,
+        "lease_seconds",
+        1..=MAX_LEASE_SECONDS,
+        "a whole number of seconds from 1 to 86400",
+    )?
+    .ok_or(ApiError::MissingField {
+        field: "lease_seconds",
+    })
+}
+
+fn claim_token(map: &Object) -> Result<ClaimToken, ApiError> {
+    const EXPECTED: &str = "a non-empty string";
+    let token = string(map, "claim_token", EXPECTED)?;
+    if token.is_empty() {
+        return Err(ApiError::InvalidField {
+            field: "claim_token",
+            expected: EXPECTED,
+        });
+    }
+    Ok(ClaimToken::new(token))
+}
+
+impl JoinRequest {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let map = object(body)?;
+        Ok(Self {
+            agent_id: agent_id(&map)?,
+            capabilities: capabilities(&map)?,
+        })
+    }
+}
+
+impl ClaimBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let map = object(body)?;
+        Ok(Self {
+            agent_id: agent_id(&map)?,
+            capabilities: capabilities(&map)?,
+            lease_seconds: lease_seconds(&map)?,
+            wait_seconds: seconds(
+                &map,
+                "wait_seconds",
+                0..=MAX_WAIT_SECONDS,
+                "a whole number of seconds from 0 to 30",
+            )?,
+        })
+    }
+}
+
+impl HeartbeatBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let map = object(body)?;
+        Ok(Self {
+            claim_token: claim_token(&map)?,
+            lease_seconds: lease_seconds(&map)?,
+        })
+    }
+}
+
+impl DoneBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let mut map = object(body)?;
+        Ok(Self {
+            claim_token: claim_token(&map)?,
+            result: map.remove("result").filter(|v| !v.is_null()),
+        })
+    }
+}
+
+impl FailBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let map = object(body)?;
+        let retry = match present(&map, "retry") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::InvalidField {
+                    field: "retry",
+                    expected: "true or false",
+                });
+            }
+        };
+        Ok(Self {
+            claim_token: claim_token(&map)?,
+            reason: string(&map, "reason", "a string")?,
+            retry,
+            retry_after_seconds: seconds(
+                &map,
+                "retry_after_seconds",
+                0..=MAX_LEASE_SECONDS,
+                "a whole number of seconds from 0 to 86400",
+            )?,
+        })
+    }
+}
+
+impl TokenBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let map = object(body)?;
+        Ok(Self {
+            claim_token: claim_token(&map)?,
+        })
+    }
+}
+
+impl AskBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let map = object(body)?;
+        Ok(Self {
+            claim_token: claim_token(&map)?,
+            prompt: string(&map, "prompt", "a string")?,
+        })
+    }
+}
+
+impl InputBody {
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// The [`ApiError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let mut map = object(body)?;
+        Ok(Self {
+            input: map
+                .remove("input")
+                .ok_or(ApiError::MissingField { field: "input" })?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error_code::ErrorCode;
+
+    fn field_of(e: ApiError) -> (&'static str, Option<&'static str>) {
+        (e.code(), e.field())
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let claim = |s: &str| ClaimBody::from_json(s.as_bytes()).map_err(field_of);
+        assert_eq!(
+            claim(r#"{"lease_seconds":30}"#),
+            Err(("missing_field", Some("agent_id")))
+        );
+        assert_eq!(
+            claim(r#"{"agent_id":"a","lease_seconds":"30"}"#),
+            Err(("invalid_field", Some("lease_seconds")))
+        );
+        assert_eq!(
+            claim(r#"{"agent_id":"a","lease_seconds":0}"#),
+            Err(("invalid_field", Some("lease_seconds")))
+        );
+        assert_eq!(
+            claim(r#"{"agent_id":"a","lease_seconds":5,"wait_seconds":31}"#),
+            Err(("invalid_field", Some("wait_seconds")))
+        );
+        assert_eq!(
+            claim(r#"{"agent_id":"a","lease_seconds":5,"capabilities":[1]}"#),
+            Err(("invalid_field", Some("capabilities")))
+        );
+        assert_eq!(
+            claim(r#"{"agent_id":" ","lease_seconds":5}"#),
+            Err(("invalid_field", Some("agent_id")))
+        );
+        assert_eq!(claim("[1]"), Err(("invalid_json", None)));
+        assert_eq!(claim("{"), Err(("invalid_json", None)));
+        assert_eq!(
+            claim(r#"{"agent_id":"a1","lease_seconds":30}"#),
+            Ok(ClaimBody {
+                agent_id: "a1".into(),
+                capabilities: vec![],
+                lease_seconds: 30,
+                wait_seconds: None,
+            })
+        );
+        assert_eq!(
+            InputBody::from_json(b"{}").map_err(field_of),
+            Err(("missing_field", Some("input")))
+        );
+        assert_eq!(
+            FailBody::from_json(br#"{"claim_token":"t","reason":"x","retry":1}"#).map_err(field_of),
+            Err(("invalid_field", Some("retry")))
+        );
+    }
+
+    #[test]
+    fn bodies_round_trip_through_serde_for_clients() {
+        let body = ClaimBody {
+            agent_id: "a".into(),
+            capabilities: vec!["rust".into()],
+            lease_seconds: 30,
+            wait_seconds: Some(5),
+        };
+        let json = serde_json::to_vec(&body).unwrap();
+        assert_eq!(ClaimBody::from_json(&json).unwrap(), body);
+        let fail = FailBody {
+            claim_token: ClaimToken::new("tok"),
+            reason: "r".into(),
+            retry: true,
+            retry_after_seconds: Some(3),
+        };
+        let json = serde_json::to_vec(&fail).unwrap();
+        assert_eq!(FailBody::from_json(&json).unwrap(), fail);
+    }
+}
