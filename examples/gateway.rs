@@ -86,7 +86,7 @@ const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rout
 fn usage() -> String {
     format!(
         "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict] \
-         [--print-test-curl] [--log-format text|json] {}",
+         [--print-test-curl] [--log-format text|json] [--no-metrics] {}",
         serve::LIMIT_FLAGS
     )
 }
@@ -99,6 +99,7 @@ struct Args {
     print_test_curl: bool,
     limits: serve::Limits,
     log_format: observability::LogFormat,
+    metrics: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -116,6 +117,7 @@ fn parse_args() -> Result<Args, String> {
         print_test_curl: false,
         limits: serve::Limits::default(),
         log_format: observability::LogFormat::Text,
+        metrics: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -135,6 +137,7 @@ fn parse_args() -> Result<Args, String> {
             "--strict" => args.strict = true,
             "--print-test-curl" => args.print_test_curl = true,
             "--log-format" => args.log_format = value()?.parse()?,
+            "--no-metrics" => args.metrics = false,
             "-h" | "--help" => return Err(usage()),
             other if serve::LIMIT_FLAG_NAMES.contains(&other) => {
                 let v = value()?;
@@ -204,7 +207,13 @@ async fn run(args: Args) -> Result<(), String> {
         BearerTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
     // --- Observability: logs, /metrics, alerts (examples/support/observability.rs) ---
     observability::init_tracing(args.log_format);
-    let metrics = observability::install_metrics()?;
+    // `--no-metrics` installs no recorder (recording is then a no-op) and
+    // meters nothing: the baseline for what metrics cost.
+    let metrics = if args.metrics {
+        Some(observability::install_metrics()?)
+    } else {
+        None
+    };
     let alerts = observability::start_alerts();
     // --- end observability ---
     let api_auth = task_api::ApiAuth::from_env(dev_mode)?;
@@ -212,10 +221,15 @@ async fn run(args: Args) -> Result<(), String> {
     // and every call is measured.
     let events = Arc::new(TaskEvents::new());
     let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
-        Arc::new(MeteredTaskStore::new(open_store(&args.store)?)),
+        if args.metrics {
+            Arc::new(MeteredTaskStore::new(open_store(&args.store)?))
+        } else {
+            open_store(&args.store)?
+        },
         Arc::clone(&events),
     ));
     let routes_store = Arc::clone(&store);
+    observability::start_task_gauges(Arc::clone(&store));
     if !args.print_test_curl {
         println!("task store: {}", args.store);
     }

@@ -20,6 +20,11 @@
 //! | `hookroom_task_claim_latency_seconds` | histogram | | from a task's creation to its claim |
 //! | `hookroom_job_duration_seconds` | histogram | `status` | from a task's creation to `DONE` or `FAILED` |
 //! | `hookroom_tasks_finished_total` | counter | `status` | tasks that ended `DONE` or `FAILED` |
+//! | `hookroom_tasks` | gauge | `room`, `status` | tasks per room and status, as of the last [`record_task_gauges`] |
+//! | `hookroom_oldest_pending_task_age_seconds` | gauge | `room` | age of the room's oldest `PENDING` task (0 when none) |
+//!
+//! Room labels are the rooms tasks were routed to: names from the routes
+//! configuration (or the store's own API), never from a webhook's sender.
 
 /// Deliveries by source and outcome.
 pub const WEBHOOK_DELIVERIES: &str = "hookroom_webhook_deliveries_total";
@@ -37,6 +42,11 @@ pub const CLAIM_LATENCY: &str = "hookroom_task_claim_latency_seconds";
 pub const JOB_DURATION: &str = "hookroom_job_duration_seconds";
 /// Tasks that ended, by final status.
 pub const TASKS_FINISHED: &str = "hookroom_tasks_finished_total";
+
+/// Tasks per room and status (gauge).
+pub const TASKS: &str = "hookroom_tasks";
+/// Age of each room's oldest pending task (gauge).
+pub const OLDEST_PENDING_AGE: &str = "hookroom_oldest_pending_task_age_seconds";
 
 /// The label value for a source name no route or service configured.
 pub const UNKNOWN_SOURCE: &str = "unknown";
@@ -78,4 +88,68 @@ pub fn describe() {
         "Time from a task's creation to DONE or FAILED, by final status."
     );
     describe_counter!(TASKS_FINISHED, "Tasks that ended, by final status.");
+    ::metrics::describe_gauge!(TASKS, "Tasks per room and status.");
+    ::metrics::describe_gauge!(
+        OLDEST_PENDING_AGE,
+        Unit::Seconds,
+        "Age of each room's oldest PENDING task."
+    );
+}
+
+/// Reads every task of `store` (page by page, so any store works) and sets
+/// the [`TASKS`] and [`OLDEST_PENDING_AGE`] gauges. A whole-store scan: call
+/// it on a timer (the gateway does every 15 s), not per request.
+///
+/// # Errors
+/// The store's, when a page cannot be read; the gauges keep their values.
+pub async fn record_task_gauges(
+    store: &dyn crate::task::TaskStore,
+    now: time::OffsetDateTime,
+) -> Result<(), crate::task::StoreError> {
+    use std::collections::BTreeMap;
+
+    use crate::lifecycle::JobStatus;
+    use crate::task::TaskQuery;
+
+    const PAGE: usize = 500;
+    const STATUSES: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::NeedsInput,
+        JobStatus::Failed,
+        JobStatus::Done,
+    ];
+    let mut rooms: BTreeMap<String, ([u64; 5], Option<time::OffsetDateTime>)> = BTreeMap::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list(&TaskQuery {
+                limit: Some(PAGE),
+                before: before.take(),
+                ..TaskQuery::default()
+            })
+            .await?;
+        for task in &page {
+            let (counts, oldest) = rooms.entry(task.room.clone()).or_default();
+            if let Some(slot) = STATUSES.iter().position(|s| *s == task.status) {
+                counts[slot] += 1;
+            }
+            if task.status == JobStatus::Pending && oldest.is_none_or(|o| task.created_at < o) {
+                *oldest = Some(task.created_at);
+            }
+        }
+        if page.len() < PAGE {
+            break;
+        }
+        before = page.last().map(|task| task.id.clone());
+    }
+    for (room, (counts, oldest)) in rooms {
+        for (status, count) in STATUSES.iter().zip(counts) {
+            ::metrics::gauge!(TASKS, "room" => room.clone(), "status" => status.as_str())
+                .set(count as f64);
+        }
+        let age = oldest.map_or(0.0, |o| (now - o).as_seconds_f64().max(0.0));
+        ::metrics::gauge!(OLDEST_PENDING_AGE, "room" => room).set(age);
+    }
+    Ok(())
 }

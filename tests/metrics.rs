@@ -226,3 +226,64 @@ async fn request_ids_are_echoed_in_headers_and_error_bodies() {
             .expect("json");
     assert_eq!(body["error"]["request_id"], header.as_str());
 }
+
+/// The per-room gauges count every task of the store by status (across
+/// list pages) and give the age of the oldest pending task.
+#[test]
+fn task_gauges_count_rooms_and_statuses_across_pages() {
+    use hookroom::clock::{Clock, ManualClock};
+    use hookroom::task::NewTask;
+
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let clock = ManualClock::at_unix(1_700_000_000);
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let store = InMemoryTaskStore::with_clock(Arc::new(clock.clone()));
+            let task = |room: &str, n: usize| NewTask {
+                room: room.into(),
+                title: "t".into(),
+                description: String::new(),
+                priority: 1,
+                source: "github".into(),
+                source_event: "push".into(),
+                source_url: None,
+                delivery_id: format!("{room}-{n}"),
+                payload: "{}".into(),
+                required_capabilities: vec![],
+                ttl: None,
+            };
+            // More than one 500-task page in "a".
+            for n in 0..1_203 {
+                store.insert(task("a", n)).await.expect("insert");
+            }
+            clock.advance(std::time::Duration::from_secs(60));
+            store.insert(task("b", 0)).await.expect("insert");
+            store
+                .claim(&ClaimRequest {
+                    room: "a".into(),
+                    agent: "x".into(),
+                    capabilities: vec![],
+                    lease: std::time::Duration::from_secs(30),
+                })
+                .await
+                .expect("claim")
+                .expect("a task");
+            clock.advance(std::time::Duration::from_secs(30));
+            hookroom::telemetry::record_task_gauges(&store, clock.now())
+                .await
+                .expect("scan");
+        });
+    });
+    let text = handle.render();
+    let count = |series: &str| value(&text, series);
+    assert_eq!(count(r#"hookroom_tasks{room="a",status="PENDING"}"#), Some(1_202.0), "{text}");
+    assert_eq!(count(r#"hookroom_tasks{room="a",status="RUNNING"}"#), Some(1.0), "{text}");
+    assert_eq!(count(r#"hookroom_tasks{room="b",status="PENDING"}"#), Some(1.0), "{text}");
+    assert_eq!(count(r#"hookroom_oldest_pending_task_age_seconds{room="a"}"#), Some(90.0), "{text}");
+    assert_eq!(count(r#"hookroom_oldest_pending_task_age_seconds{room="b"}"#), Some(30.0), "{text}");
+}

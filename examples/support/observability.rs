@@ -70,17 +70,32 @@ pub(crate) fn start_alerts() -> Arc<AlertMonitor> {
     monitor
 }
 
+/// Refreshes the per-room task gauges every 15 s (a scan of the store).
+pub(crate) fn start_task_gauges(store: Arc<dyn hookroom::task::TaskStore>) {
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(Duration::from_secs(15));
+        loop {
+            timer.tick().await;
+            let now = SystemClock.now();
+            if let Err(error) = hookroom::telemetry::record_task_gauges(&*store, now).await {
+                tracing::warn!(%error, "task gauges not refreshed");
+            }
+        }
+    });
+}
+
 /// Serves `GET /metrics` (Prometheus text; admin token when one is set) and
 /// sends every other request to `inner`.
 #[derive(Clone)]
 pub(crate) struct WithMetrics<S> {
-    handle: PrometheusHandle,
+    /// `None` with `--no-metrics`: `/metrics` answers 404.
+    handle: Option<PrometheusHandle>,
     admin: ApiTokens,
     inner: S,
 }
 
 impl<S> WithMetrics<S> {
-    pub(crate) fn new(handle: PrometheusHandle, admin: BearerTokens, inner: S) -> Self {
+    pub(crate) fn new(handle: Option<PrometheusHandle>, admin: BearerTokens, inner: S) -> Self {
         Self {
             handle,
             admin: ApiTokens::new(BearerTokens::none(), admin),
@@ -103,15 +118,16 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        if request.uri().path() != "/metrics" {
+        let Some(handle) = self.handle.as_ref().filter(|_| request.uri().path() == "/metrics")
+        else {
             return Box::pin(self.inner.call(request));
-        }
+        };
         let open = self.admin.is_empty();
         let allowed = open || self.admin.role(request.headers()) == Some(ApiAccess::Admin);
         let response = if allowed {
             Response::builder()
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
-                .body(Full::new(Bytes::from(self.handle.render())))
+                .body(Full::new(Bytes::from(handle.render())))
         } else {
             Response::builder()
                 .status(StatusCode::UNAUTHORIZED)

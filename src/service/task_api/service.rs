@@ -220,10 +220,16 @@ where
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
-            Ok(match inner.answer(request).await {
+            let started = std::time::Instant::now();
+            let response = match inner.answer(request).await {
                 Ok(response) => response,
                 Err(error) => error.to_response(),
-            })
+            };
+            // Until the answer's head: an event stream counts once, not for
+            // as long as it stays open.
+            ::metrics::histogram!(crate::telemetry::REQUEST_DURATION, "endpoint" => "task_api")
+                .record(started.elapsed().as_secs_f64());
+            Ok(response)
         })
     }
 }
