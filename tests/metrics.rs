@@ -281,9 +281,29 @@ fn task_gauges_count_rooms_and_statuses_across_pages() {
     });
     let text = handle.render();
     let count = |series: &str| value(&text, series);
-    assert_eq!(count(r#"hookroom_tasks{room="a",status="PENDING"}"#), Some(1_202.0), "{text}");
-    assert_eq!(count(r#"hookroom_tasks{room="a",status="RUNNING"}"#), Some(1.0), "{text}");
-    assert_eq!(count(r#"hookroom_tasks{room="b",status="PENDING"}"#), Some(1.0), "{text}");
-    assert_eq!(count(r#"hookroom_oldest_pending_task_age_seconds{room="a"}"#), Some(90.0), "{text}");
-    assert_eq!(count(r#"hookroom_oldest_pending_task_age_seconds{room="b"}"#), Some(30.0), "{text}");
+    assert_eq!(
+        count(r#"hookroom_tasks{room="a",status="PENDING"}"#),
+        Some(1_202.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"hookroom_tasks{room="a",status="RUNNING"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"hookroom_tasks{room="b",status="PENDING"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"hookroom_oldest_pending_task_age_seconds{room="a"}"#),
+        Some(90.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"hookroom_oldest_pending_task_age_seconds{room="b"}"#),
+        Some(30.0),
+        "{text}"
+    );
 }

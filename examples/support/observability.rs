@@ -118,7 +118,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        let Some(handle) = self.handle.as_ref().filter(|_| request.uri().path() == "/metrics")
+        let Some(handle) = self
+            .handle
+            .as_ref()
+            .filter(|_| request.uri().path() == "/metrics")
         else {
             return Box::pin(self.inner.call(request));
         };
