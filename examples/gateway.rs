@@ -30,6 +30,14 @@
 //! token from `HOOKROOM_ADMIN_TOKEN` (comma-separated, for rotation);
 //! without it they are refused, and `/health` answers liveness only.
 //!
+//! Jobs API (`/api/jobs`, see `examples/support/jobs.rs`): agent tokens
+//! from `HOOKROOM_API_TOKEN` (comma-separated; admin tokens work too). A
+//! webhook task's job has the task's id. In development mode an unset
+//! variable stands in for a printed development token; with `--config` or
+//! `--strict` and no token the Jobs API is off and the banner says so. Jobs
+//! live in the task store's SQLite file with `--store sqlite:PATH`, in
+//! memory otherwise.
+//!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
 //! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
@@ -44,7 +52,6 @@ use std::sync::Arc;
 use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
 use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
-use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{InMemoryTaskStore, TaskStore};
 use hookroom::verify::{
     GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
@@ -54,6 +61,9 @@ use hookroom::verify::{
 mod banner;
 #[path = "support/serve.rs"]
 mod serve;
+// Jobs API wiring.
+#[path = "support/jobs.rs"]
+mod jobs;
 
 use banner::{ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
 
@@ -176,6 +186,13 @@ async fn run(args: Args) -> Result<(), String> {
     let admin =
         BearerTokens::from_env(ADMIN_TOKEN_VAR).map_err(|e| format!("{ADMIN_TOKEN_VAR}: {e}"))?;
     let store = open_store(&args.store)?;
+    // Jobs API: tokens and the job registry (the ingest service's sink).
+    let jobs_tokens = jobs::tokens(
+        std::env::var(jobs::API_TOKEN_VAR).ok().as_deref(),
+        &admin,
+        dev_mode,
+    )?;
+    let (job_sink, job_registry) = jobs::registry(&args.store)?;
     if !args.print_test_curl {
         println!("task store: {}", args.store);
     }
@@ -215,11 +232,7 @@ async fn run(args: Args) -> Result<(), String> {
     let counted = Arc::clone(&router);
     let route_count: RouteCount = Arc::new(move || counted.routes().len());
 
-    let mut builder =
-        // The job registry keeps the last 10 000 jobs: memory stays bounded
-        // by what the task store holds.
-        WebhookService::builder(router, store)
-            .status_sink(Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000)));
+    let mut builder = WebhookService::builder(router, store).status_sink(job_sink);
     let mut sources = Vec::new();
     let mut github_secret = None;
     for (name, resolved) in secrets {
@@ -262,6 +275,11 @@ async fn run(args: Args) -> Result<(), String> {
         .admin_tokens(admin.clone())
         .with_health(ingest.health_service().routes_count(route_count));
 
+    // Jobs API: served next to the gateway when a token is configured.
+    let jobs_api = (!jobs_tokens.tokens.is_empty())
+        .then(|| hookroom::service::JobsApi::new(job_registry).tokens(jobs_tokens.tokens.clone()));
+    let gateway = jobs::WithJobs::new(gateway, jobs_api);
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -270,6 +288,7 @@ async fn run(args: Args) -> Result<(), String> {
         "{}",
         banner::banner(listen, &sources, test, &admin, &args.limits)
     );
+    print!("{}", jobs::banner(listen, &jobs_tokens));
 
     serve::serve(listener, gateway, args.limits, async {
         let _ = tokio::signal::ctrl_c().await;

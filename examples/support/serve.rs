@@ -1,4 +1,4 @@
-//! Serving a [`Gateway`] over HTTP/1 with the limits a public endpoint
+//! Serving a `Gateway` (or a service wrapping one) over HTTP/1 with the limits a public endpoint
 //! needs, shared by `examples/gateway.rs`, `examples/hyper.rs` and the
 //! tests that hold them to it (`tests/gateway_limits.rs`):
 //!
@@ -34,7 +34,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use hookroom::service::{Gateway, IngestError, PeerAddr};
+use hookroom::service::{IngestError, PeerAddr};
 
 /// The connection limits; [`Limits::default`] is 10 s, 30 s, 60 s, 10 000.
 #[derive(Debug, Clone, Copy)]
@@ -175,12 +175,23 @@ impl AsyncWrite for Watched {
 
 /// Serves `gateway` on `listener` within `limits` until `shutdown`
 /// resolves, then lets in-flight requests finish (for at most 10 s).
-pub(crate) async fn serve(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
-    gateway: Gateway,
+    gateway: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    // A `Gateway`, or a service that also answers other paths (the example
+    // gateway's Jobs API).
+    S: Service<
+            Request<Incoming>,
+            Response = http::Response<hookroom::service::ServiceBody>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);

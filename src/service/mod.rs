@@ -5,7 +5,8 @@
 //! | [`WebhookService`] | `POST {prefix}/webhook/{source}`, or any path for one source ([`WebhookService::for_source`], [`SourceName`]) | `202` accepted, `200` duplicate / ignored / Slack challenge, `401`, `400`, `403`, `404`, `405`, `413`, `429`, `503` |
 //! | [`HealthService`] | `GET {prefix}/health` | liveness: `200 {"status":"ok"}` / `503`; component detail with an admin token |
 //! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | admin token: `200`, newest first, with the total; else `401` / `403` |
-//! | [`Gateway`] | all three under one prefix | |
+//! | [`JobsApi`] | `{prefix}` (default `/api/jobs`) and below | the Jobs API: `201`/`200`, `400`, `401`, `404`, `405`, `413`, `503` with `E_*` codes |
+//! | [`Gateway`] | the first three under one prefix | |
 //! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
 //!
 //! Every error body is `{"error":{"code":"<stable code>","message":"…"}}`;
@@ -50,6 +51,7 @@ mod error;
 mod gateway;
 mod health;
 mod ingest;
+mod jobs_api;
 mod operations;
 mod rate_limit;
 mod verify;
@@ -62,6 +64,10 @@ pub use health::{DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, Rout
 pub use ingest::{
     DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceName, SourceOptions, WebhookService,
     WebhookServiceBuilder,
+};
+pub use jobs_api::{
+    DEFAULT_IDEMPOTENCY_CAPACITY, DEFAULT_JOBS_BODY_LIMIT, DEFAULT_JOBS_PREFIX, IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED, JobsApi, JobsApiError,
 };
 pub use operations::{
     DEFAULT_OPERATIONS_CAPACITY, DEFAULT_OPERATIONS_LIMIT, Operation, OperationsLog,

@@ -6,6 +6,8 @@
 //! | `POST /api/jobs/{id}/status` | [`StatusUpdateRequest`] | [`JobView`] |
 //! | `GET /api/jobs/{id}?include_history=` | | [`JobView`] |
 //! | `POST /api/jobs/{id}/complete` | [`JobCompleteRequest`] | [`JobView`] |
+//! | `GET /api/jobs?status=&limit=&cursor=` | | [`JobListResponse`] |
+//! | any refusal | | [`ApiErrorBody`] |
 //!
 //! Job-status clients in Python commonly send `null` for absent
 //! fields (`"progress": null`, `"final_artifacts": null`); every optional field
@@ -107,6 +109,35 @@ pub struct JobView {
     /// Its history, oldest first (`None` unless `include_history` was set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
+}
+
+/// Answer to `GET /api/jobs`: one page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobListResponse {
+    /// The jobs of this page, newest first.
+    pub jobs: Vec<Job>,
+    /// Pass as `cursor` to read the next (older) page; absent on the last
+    /// page. Opaque to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The body of every Jobs API refusal:
+/// `{"error":{"code":"E_JOB_NOT_FOUND","message":"…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// The refusal.
+    pub error: ApiErrorDetail,
+}
+
+/// The code and message of an [`ApiErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorDetail {
+    /// Stable code: `E_JOB_NOT_FOUND`, `E_INVALID_STATUS`,
+    /// `E_AUTHENTICATION_FAILED`, `E_SERIALIZATION_ERROR`, …
+    pub code: String,
+    /// Human message; never carries a token.
+    pub message: String,
 }
 
 impl JobCreateRequest {

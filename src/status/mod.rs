@@ -5,12 +5,14 @@ mod hook;
 pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
+mod registry;
 
 pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
+pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
