@@ -712,3 +712,62 @@ async fn a_webhook_tasks_job_is_read_under_the_task_id() {
         .collect();
     assert_eq!(statuses, ["PENDING", "RUNNING", "DONE"]);
 }
+
+// --- Durable jobs ----------------------------------------------------------------
+
+/// Over the SQLite registry, jobs made through the API are read back by a
+/// new registry on the same file (a restart).
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn jobs_made_through_the_api_survive_a_restart_with_sqlite() {
+    use hookroom::status::SqliteJobRegistry;
+    let dir = std::env::temp_dir().join(format!("hookroom-jobs-api-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hookroom.db");
+    let tokens = || {
+        ApiTokens::new(
+            BearerTokens::parse_list(AGENT).unwrap(),
+            BearerTokens::none(),
+        )
+    };
+    let api = JobsApi::new(Arc::new(SqliteJobRegistry::open(&path).unwrap())).tokens(tokens());
+    let job_id = create(&api).await;
+    let updated = send(
+        &api,
+        "POST",
+        &format!("/api/jobs/{job_id}/status"),
+        Some(json!({"status": "RUNNING", "progress": {"percentage": 40}, "message": "go"})),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK);
+    drop(api);
+
+    let api = JobsApi::new(Arc::new(SqliteJobRegistry::open(&path).unwrap())).tokens(tokens());
+    let fetched = send(
+        &api,
+        "GET",
+        &format!("/api/jobs/{job_id}?include_history=true"),
+        None,
+    )
+    .await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.json["job"]["progress"]["percentage"], 40);
+    assert_eq!(fetched.json["history"].as_array().unwrap().len(), 2);
+    let late = send(
+        &api,
+        "POST",
+        &format!("/api/jobs/{job_id}/complete"),
+        Some(json!({"final_status": "DONE"})),
+    )
+    .await;
+    assert_eq!(late.json["job"]["status"], "DONE");
+    let again = send(
+        &api,
+        "POST",
+        &format!("/api/jobs/{job_id}/status"),
+        Some(json!({"status": "RUNNING"})),
+    )
+    .await;
+    assert_eq!(code(&again), "E_INVALID_STATUS");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -69,6 +69,15 @@ pub(crate) type Registries = (Arc<dyn StatusSink>, Arc<dyn JobRegistry>);
 /// tasks for `sqlite:PATH`, memory otherwise. Returned twice, as the ingest
 /// service's sink and as the Jobs API's registry.
 pub(crate) fn registry(store_spec: &str) -> Result<Registries, String> {
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = store_spec.strip_prefix("sqlite:") {
+        let registry = Arc::new(
+            hookroom::status::SqliteJobRegistry::open(path)
+                .map_err(|e| format!("--store {store_spec}: job registry: {e}"))?
+                .with_max_history(MAX_HISTORY),
+        );
+        return Ok((registry.clone(), registry));
+    }
     let _ = store_spec;
     let registry = Arc::new(
         InMemoryStatusSink::new()

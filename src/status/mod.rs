@@ -6,6 +6,8 @@ pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
 mod registry;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
@@ -13,6 +15,9 @@ pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
 pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{DEFAULT_MAX_HISTORY, SqliteJobRegistry};
 
 use serde::Serialize;
 use serde_json::value::RawValue;

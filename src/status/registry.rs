@@ -49,7 +49,7 @@ pub struct JobPage {
 /// Jobs API's reads.
 ///
 /// Implemented by `InMemoryStatusSink` (feature `memory`) and
-/// `SqliteJobRegistry` (feature `sqlite`).
+/// `SqliteJobRegistry` (feature `sqlite`, in the task store's database).
 /// Backend failures are [`SinkError::Backend`].
 #[async_trait]
 pub trait JobRegistry: StatusSink {
