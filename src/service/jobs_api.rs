@@ -3,7 +3,7 @@
 //! | method and path | body | answer |
 //! | --- | --- | --- |
 //! | `POST {prefix}` | [`JobCreateRequest`] | `201` [`JobCreateResponse`] |
-//! | `POST {prefix}/{job_id}/status` | [`StatusUpdateRequest`] | `200` [`JobView`] |
+//! | `POST {prefix}/{job_id}/status` | [`StatusUpdateRequest`] (or [`ArtifactUpdateRequest`] to only attach artifacts) | `200` [`JobView`] |
 //! | `GET {prefix}/{job_id}?include_history=true\|false` | | `200` [`JobView`] |
 //! | `POST {prefix}/{job_id}/complete` | [`JobCompleteRequest`] | `200` [`JobView`] |
 //! | `GET {prefix}?status=&limit=&cursor=` | | `200` [`JobListResponse`], newest first |
@@ -29,8 +29,8 @@ use super::{ResponseFuture, ServiceBody};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::status::api::{
-    ApiErrorBody, ApiErrorDetail, JobCompleteRequest, JobCreateRequest, JobListResponse, JobView,
-    StatusUpdateRequest,
+    ApiErrorBody, ApiErrorDetail, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest,
+    JobListResponse, JobView, StatusUpdateRequest,
 };
 use crate::status::{JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError};
 
@@ -367,7 +367,24 @@ enum Endpoint<'a> {
     Complete(&'a str),
 }
 
-impl Endpoint<'_> {
+impl<'a> Endpoint<'a> {
+    fn job_id(self) -> Option<&'a str> {
+        match self {
+            Self::Collection => None,
+            Self::Job(id) | Self::Status(id) | Self::Complete(id) => Some(id),
+        }
+    }
+
+    /// The same endpoint for another (the decoded) job id.
+    fn with_job_id(self, id: &str) -> Endpoint<'_> {
+        match self {
+            Self::Collection => Endpoint::Collection,
+            Self::Job(_) => Endpoint::Job(id),
+            Self::Status(_) => Endpoint::Status(id),
+            Self::Complete(_) => Endpoint::Complete(id),
+        }
+    }
+
     fn allow(self) -> &'static str {
         match self {
             Self::Collection => "GET, POST",
@@ -375,6 +392,29 @@ impl Endpoint<'_> {
             Self::Status(_) | Self::Complete(_) => "POST",
         }
     }
+}
+
+/// A percent-encoded path segment, decoded; `None` when it is not UTF-8
+/// after decoding or has a broken escape.
+fn decode_segment(segment: &str) -> Option<String> {
+    if !segment.contains('%') {
+        return Some(segment.to_owned());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn endpoint<'a>(prefix: &str, path: &'a str) -> Option<Endpoint<'a>> {
@@ -401,9 +441,15 @@ impl Inner {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let path = parts.uri.path();
-        let Some(endpoint) = endpoint(&self.prefix, path) else {
+        let Some(raw) = endpoint(&self.prefix, path) else {
             return JobsApiError::NotFound.to_response();
         };
+        let id = match raw.job_id().map(decode_segment) {
+            Some(Some(id)) => id,
+            Some(None) => return JobsApiError::NotFound.to_response(),
+            None => String::new(),
+        };
+        let endpoint = raw.with_job_id(&id);
         if self.tokens.role(&parts.headers).is_none() {
             return JobsApiError::AuthenticationFailed.to_response();
         }
@@ -535,10 +581,22 @@ impl Inner {
                 Ok(json_response(StatusCode::CREATED, &created))
             }
             Endpoint::Status(job_id) => {
-                let request: StatusUpdateRequest = parse_body(body, Some("status"))?;
-                self.registry
-                    .publish(request.into_event(job_id, at))
-                    .await?;
+                let events = match parse_body::<StatusUpdateRequest>(body, Some("status")) {
+                    Ok(request) => request.into_events(job_id, at),
+                    // No `status`: an update that only attaches artifacts.
+                    Err(JobsApiError::Serialization { reason }) => {
+                        match parse_body::<ArtifactUpdateRequest>(body, None) {
+                            Ok(request) if !request.artifacts.is_empty() => {
+                                request.into_events(job_id, at)
+                            }
+                            _ => return Err(JobsApiError::Serialization { reason }),
+                        }
+                    }
+                    Err(other) => return Err(other),
+                };
+                for event in events {
+                    self.registry.publish(event).await?;
+                }
                 let view = self.view(job_id, false).await?;
                 Ok(json_response(StatusCode::OK, &view))
             }
