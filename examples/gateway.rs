@@ -36,7 +36,10 @@
 //! variable stands in for a printed development token; with `--config` or
 //! `--strict` and no token the Jobs API is off and the banner says so. Jobs
 //! live in the task store's SQLite file with `--store sqlite:PATH`, in
-//! memory otherwise.
+//! memory otherwise. `--status-url URL` (repeatable; needs the
+//! `http-client` feature) pushes every job change to another Jobs API
+//! through an outbox (in the SQLite file with `--store sqlite:PATH`), with
+//! the bearer token in the variable named by `--status-token-env VAR`.
 //!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
@@ -72,7 +75,7 @@ const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rout
 fn usage() -> String {
     format!(
         "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict] \
-         [--print-test-curl] {}",
+         [--print-test-curl] [--status-url URL]... [--status-token-env VAR] {}",
         serve::LIMIT_FLAGS
     )
 }
@@ -83,6 +86,8 @@ struct Args {
     store: String,
     strict: bool,
     print_test_curl: bool,
+    // Jobs API: external backends every job change is pushed to.
+    status: jobs::PushArgs,
     limits: serve::Limits,
 }
 
@@ -99,6 +104,7 @@ fn parse_args() -> Result<Args, String> {
         },
         strict: false,
         print_test_curl: false,
+        status: jobs::PushArgs::default(),
         limits: serve::Limits::default(),
     };
     let mut it = std::env::args().skip(1);
@@ -118,6 +124,8 @@ fn parse_args() -> Result<Args, String> {
             "--store" => args.store = value()?,
             "--strict" => args.strict = true,
             "--print-test-curl" => args.print_test_curl = true,
+            "--status-url" => args.status.urls.push(value()?),
+            "--status-token-env" => args.status.token_env = Some(value()?),
             "-h" | "--help" => return Err(usage()),
             other if serve::LIMIT_FLAG_NAMES.contains(&other) => {
                 let v = value()?;
@@ -193,6 +201,9 @@ async fn run(args: Args) -> Result<(), String> {
         dev_mode,
     )?;
     let (job_sink, job_registry) = jobs::registry(&args.store)?;
+    let (job_sink, pushes) = jobs::push(job_sink, &args.status, &args.store, |var| {
+        std::env::var(var).ok()
+    })?;
     if !args.print_test_curl {
         println!("task store: {}", args.store);
     }
@@ -289,6 +300,7 @@ async fn run(args: Args) -> Result<(), String> {
         banner::banner(listen, &sources, test, &admin, &args.limits)
     );
     print!("{}", jobs::banner(listen, &jobs_tokens));
+    print!("{}", jobs::push_banner(&pushes));
 
     serve::serve(listener, gateway, args.limits, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -247,3 +247,62 @@ fn the_banner_says_whether_the_jobs_api_is_on() {
 
     assert!(jobs::tokens(Some("a,,b"), &none, false).is_err());
 }
+
+/// `--status-url` with `--status-token-env`: a webhook task's job, kept by
+/// the gateway, is pushed to another Jobs API through the outbox.
+#[cfg(feature = "http-client")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_changes_are_pushed_to_every_status_url() {
+    use hookroom::status::{JobEvent, JobStatus, StatusSink};
+
+    let backend = start_gateway().await;
+    let (local_sink, local) = jobs::registry("memory").unwrap();
+    let args = jobs::PushArgs {
+        urls: vec![format!("http://{backend}/api")],
+        token_env: Some("BACKEND_TOKEN".into()),
+    };
+    let env = |var: &str| (var == "BACKEND_TOKEN").then(|| "t".to_owned());
+    let (sink, pushes) = jobs::push(local_sink, &args, "memory", env).unwrap();
+    assert_eq!(pushes.len(), 1);
+    assert!(jobs::push_banner(&pushes).contains(&args.urls[0]));
+    let at = time::OffsetDateTime::now_utc();
+    sink.publish(JobEvent::Created {
+        job_id: "task-1".into(),
+        at,
+        input_data: serde_json::json!({"room": "pr-review"}).into(),
+        metadata: Default::default(),
+    })
+    .await
+    .unwrap();
+    sink.publish(JobEvent::Status {
+        job_id: "task-1".into(),
+        at,
+        status: JobStatus::Running,
+        progress: None,
+        message: Some("claimed".into()),
+        step: None,
+    })
+    .await
+    .unwrap();
+    pushes[0].outbox.drained().await;
+    assert_eq!(pushes[0].outbox.stats().delivered, 2);
+    assert!(local.job("task-1", false).await.unwrap().is_some());
+
+    let pulled = hookroom::status::HttpStatusSink::builder(format!("http://{backend}/api"))
+        .bearer_token("t")
+        .build()
+        .unwrap()
+        .pull_job("task-1", true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pulled.job.status, JobStatus::Running);
+    assert_eq!(pulled.history.unwrap().len(), 2);
+
+    let missing = jobs::PushArgs {
+        urls: vec!["http://127.0.0.1:1/api".into()],
+        token_env: Some("UNSET".into()),
+    };
+    let (sink, _) = jobs::registry("memory").unwrap();
+    assert!(jobs::push(sink, &missing, "memory", |_| None).is_err());
+}

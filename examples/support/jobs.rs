@@ -13,7 +13,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use hookroom::service::{ApiTokens, BearerTokens, Gateway, JobsApi, ResponseFuture};
-use hookroom::status::{InMemoryStatusSink, JobRegistry, StatusSink};
+use hookroom::status::{InMemoryStatusSink, JobRegistry, OutboxStatusSink, StatusSink};
 
 /// The variable the gateway reads its agent tokens from (comma-separated).
 pub(crate) const API_TOKEN_VAR: &str = "HOOKROOM_API_TOKEN";
@@ -157,6 +157,119 @@ pub(crate) fn banner(listen: SocketAddr, tokens: &JobsTokens) -> String {
                 tokens.tokens.agent().len()
             );
         }
+    }
+    out
+}
+
+/// `--status-url URL` (repeatable) and `--status-token-env VAR`.
+#[derive(Debug, Default)]
+pub(crate) struct PushArgs {
+    pub(crate) urls: Vec<String>,
+    pub(crate) token_env: Option<String>,
+}
+
+/// One external backend job changes are pushed to.
+#[derive(Debug)]
+pub(crate) struct Push {
+    pub(crate) url: String,
+    pub(crate) durable: bool,
+    pub(crate) outbox: OutboxStatusSink,
+}
+
+/// How many changes wait for each external backend at most.
+pub(crate) const PUSH_CAPACITY: usize = hookroom::status::DEFAULT_OUTBOX_CAPACITY;
+
+/// `registry` as the primary sink, and an outbox per `--status-url` (in the
+/// SQLite file for `sqlite:PATH` stores) pushing through an
+/// `HttpStatusSink`; `env` reads the token variable. Must run within the
+/// Tokio runtime.
+pub(crate) fn push(
+    registry: Arc<dyn StatusSink>,
+    args: &PushArgs,
+    store_spec: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Arc<dyn StatusSink>, Vec<Push>), String> {
+    if args.urls.is_empty() {
+        if args.token_env.is_some() {
+            return Err("--status-token-env needs at least one --status-url".into());
+        }
+        return Ok((registry, Vec::new()));
+    }
+    let token = match &args.token_env {
+        Some(var) => Some(env(var).ok_or_else(|| {
+            format!("--status-token-env {var}: the variable is not set (or not Unicode)")
+        })?),
+        None => None,
+    };
+    let mut pushes = Vec::new();
+    for url in &args.urls {
+        let sink = http_sink(url, token.as_deref())?;
+        let (outbox, durable) = outbox(sink, url, store_spec)?;
+        pushes.push(Push {
+            url: url.clone(),
+            durable,
+            outbox,
+        });
+    }
+    let others = pushes
+        .iter()
+        .map(|push| Arc::new(push.outbox.clone()) as Arc<dyn StatusSink>)
+        .collect();
+    Ok((
+        Arc::new(hookroom::status::TeeStatusSink::new(registry, others)),
+        pushes,
+    ))
+}
+
+#[cfg(feature = "http-client")]
+fn http_sink(url: &str, token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
+    let mut builder = hookroom::status::HttpStatusSink::builder(url);
+    if let Some(token) = token {
+        builder = builder.bearer_token(token);
+    }
+    builder
+        .build()
+        .map(|sink| Arc::new(sink) as Arc<dyn StatusSink>)
+        .map_err(|e| format!("--status-url {url}: {e}"))
+}
+
+#[cfg(not(feature = "http-client"))]
+fn http_sink(url: &str, _token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
+    Err(format!(
+        "--status-url {url}: build with --features http-client to push job status"
+    ))
+}
+
+fn outbox(
+    sink: Arc<dyn StatusSink>,
+    url: &str,
+    store_spec: &str,
+) -> Result<(OutboxStatusSink, bool), String> {
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = store_spec.strip_prefix("sqlite:") {
+        return OutboxStatusSink::sqlite(sink, path, url, PUSH_CAPACITY)
+            .map(|outbox| (outbox, true))
+            .map_err(|e| format!("--status-url {url}: outbox: {e}"));
+    }
+    let _ = (store_spec, url);
+    Ok((OutboxStatusSink::in_memory(sink, PUSH_CAPACITY), false))
+}
+
+/// The banner's lines for the external backends.
+pub(crate) fn push_banner(pushes: &[Push]) -> String {
+    let mut out = String::new();
+    for push in pushes {
+        let _ = writeln!(
+            out,
+            "  status push: every job change to {} (outbox {}, at most {PUSH_CAPACITY} waiting; \
+             when full, new changes are dropped and logged)",
+            push.url,
+            if push.durable {
+                "in the SQLite file"
+            } else {
+                "in memory"
+            },
+        );
     }
     out
 }

@@ -553,12 +553,16 @@ fn encode_segment(job_id: &str) -> String {
 #[async_trait]
 impl StatusSink for HttpStatusSink {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
-        let (path, job_id, body) = Self::request_for(event)?;
         let key = uuid::Uuid::new_v4().to_string();
+        self.publish_once(event, &key).await
+    }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        let (path, job_id, body) = Self::request_for(event)?;
         let lock = self.job_lock(&job_id);
         let result = {
             let _in_order = lock.lock().await;
-            self.send(Method::POST, &path, body, Some(&key), &job_id)
+            self.send(Method::POST, &path, body, Some(key), &job_id)
                 .await
                 .map(drop)
         };

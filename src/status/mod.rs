@@ -7,6 +7,7 @@ mod http;
 pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
+mod outbox;
 mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -19,6 +20,7 @@ pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
+pub use outbox::{DEFAULT_OUTBOX_CAPACITY, OutboxStats, OutboxStatusSink, TeeStatusSink};
 pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -229,12 +231,25 @@ impl JobEvent {
 pub trait StatusSink: std::fmt::Debug + Send + Sync + 'static {
     /// Records one lifecycle change.
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError>;
+
+    /// Records one lifecycle change that may repeat an earlier call with the
+    /// same `key` (a redelivery after a crash, say). A sink that can tell
+    /// repeats apart applies it once: `HttpStatusSink` sends the key as the
+    /// `Idempotency-Key` of its request. The default ignores the key.
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        let _ = key;
+        self.publish(event).await
+    }
 }
 
 #[async_trait::async_trait]
 impl<S: StatusSink + ?Sized> StatusSink for std::sync::Arc<S> {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
         (**self).publish(event).await
+    }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        (**self).publish_once(event, key).await
     }
 }
 
