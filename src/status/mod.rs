@@ -1,6 +1,8 @@
 //! Job status: every task's life reported as a job (the Jobs API's model).
 
 pub mod api;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod change;
 mod hook;
 #[cfg(feature = "http-client")]
 mod http;
@@ -8,6 +10,8 @@ pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
 mod outbox;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod registry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -21,6 +25,9 @@ pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
 pub use outbox::{DEFAULT_OUTBOX_CAPACITY, OutboxStats, OutboxStatusSink, TeeStatusSink};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresJobRegistry;
 pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

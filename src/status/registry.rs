@@ -49,7 +49,8 @@ pub struct JobPage {
 /// Jobs API's reads.
 ///
 /// Implemented by `InMemoryStatusSink` (feature `memory`) and
-/// `SqliteJobRegistry` (feature `sqlite`, in the task store's database).
+/// `SqliteJobRegistry` (feature `sqlite`) and `PostgresJobRegistry`
+/// (feature `postgres`), each in its task store's database.
 /// Backend failures are [`SinkError::Backend`].
 #[async_trait]
 pub trait JobRegistry: StatusSink {

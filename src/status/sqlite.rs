@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
+use super::change;
 use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
-use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// The name this backend gives in its errors.
 const SINK: &str = "sqlite";
@@ -370,19 +371,6 @@ fn save(tx: &Transaction<'_>, row: &Row) -> Result<(), SinkError> {
     Ok(())
 }
 
-/// The row of a job that may still change.
-fn running(tx: &Transaction<'_>, job_id: &str) -> Result<Row, SinkError> {
-    let row = load(tx, job_id)?.ok_or_else(|| SinkError::JobNotFound {
-        job_id: job_id.to_owned(),
-    })?;
-    if row.job.status.is_terminal() {
-        return Err(SinkError::InvalidStatus {
-            reason: format!("job `{job_id}` already ended {}", row.job.status),
-        });
-    }
-    Ok(row)
-}
-
 fn insert_created(
     tx: &Transaction<'_>,
     job_id: &str,
@@ -411,131 +399,27 @@ fn insert_created(
     )
     .map_err(backend)?;
     let seq = tx.last_insert_rowid();
-    push_history(
-        tx,
-        seq,
-        &HistoryEntry {
-            timestamp: at,
-            status: JobStatus::Pending,
-            message: Some("Job created".to_owned()),
-            step: Some("initialization".to_owned()),
-        },
-        max_history,
-    )
+    push_history(tx, seq, &change::created_entry(at), max_history)
 }
 
 /// Applies one event inside a transaction; the contract is
 /// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s.
 fn apply(tx: &Transaction<'_>, event: JobEvent, max_history: usize) -> Result<(), SinkError> {
-    match event {
-        JobEvent::Created {
-            job_id,
-            at,
-            input_data,
-            metadata,
-        } => insert_created(tx, &job_id, at, input_data.as_str(), &metadata, max_history),
-        JobEvent::Status {
-            job_id,
-            at,
-            status,
-            progress,
-            message,
-            step,
-        } => {
-            if status.is_terminal() {
-                return Err(SinkError::InvalidStatus {
-                    reason: format!("{status} ends a job; use completion"),
-                });
-            }
-            let mut row = running(tx, &job_id)?;
-            let step = step.or_else(|| progress.as_ref()?.current_step.clone());
-            if progress.is_some() {
-                row.job.progress = progress;
-            }
-            row.job.status = status;
-            record(tx, &mut row, at, message, step, max_history)
-        }
-        JobEvent::Artifact {
-            job_id,
-            at,
-            artifact,
-        } => {
-            let mut row = running(tx, &job_id)?;
-            let message = format!("artifact attached: {}", artifact.name);
-            row.job.artifacts.push(artifact);
-            record(tx, &mut row, at, Some(message), None, max_history)
-        }
-        JobEvent::Completed {
-            job_id,
-            at,
-            final_status,
-            summary,
-            artifacts,
-            message,
-        } => {
-            if !final_status.is_terminal() {
-                return Err(SinkError::InvalidStatus {
-                    reason: format!("{final_status} is not a final status"),
-                });
-            }
-            let mut row = running(tx, &job_id)?;
-            complete(&mut row.job, at, final_status, summary, artifacts, &message);
-            record(tx, &mut row, at, message, None, max_history)
-        }
+    if let JobEvent::Created {
+        job_id,
+        at,
+        input_data,
+        metadata,
+    } = &event
+    {
+        return insert_created(tx, job_id, *at, input_data.as_str(), metadata, max_history);
     }
-}
-
-/// Saves the row changed at `at` and appends its history entry.
-fn record(
-    tx: &Transaction<'_>,
-    row: &mut Row,
-    at: OffsetDateTime,
-    message: Option<String>,
-    step: Option<String>,
-    max_history: usize,
-) -> Result<(), SinkError> {
-    // A late event never moves `updated_at` backwards.
-    row.job.updated_at = row.job.updated_at.max(at);
-    save(tx, row)?;
-    let entry = HistoryEntry {
-        timestamp: at,
-        status: row.job.status,
-        message,
-        step,
-    };
+    change::precheck(&event)?;
+    let job_id = event.job_id().to_owned();
+    let mut row = load(tx, &job_id)?.ok_or(SinkError::JobNotFound { job_id })?;
+    let entry = change::apply(&mut row.job, event)?;
+    save(tx, &row)?;
     push_history(tx, row.seq, &entry, max_history)
-}
-
-/// The completion's effect on the job: summary and failure reason in the
-/// metadata, processing time, artifacts, final status.
-fn complete(
-    job: &mut Job,
-    at: OffsetDateTime,
-    final_status: JobStatus,
-    summary: Option<Value>,
-    artifacts: Vec<Artifact>,
-    message: &Option<String>,
-) {
-    let metadata = &mut job.metadata;
-    if final_status == JobStatus::Failed {
-        let reason = message
-            .clone()
-            .or_else(|| summary.as_ref()?.get("reason")?.as_str().map(str::to_owned));
-        if let Some(reason) = reason {
-            metadata.insert("error_message".to_owned(), Value::String(reason));
-        }
-    }
-    if let Some(summary) = summary {
-        metadata.insert("summary".to_owned(), summary);
-    }
-    if !metadata.contains_key("processing_time") {
-        let seconds = (at - job.created_at).as_seconds_f64().max(0.0);
-        if let Some(n) = serde_json::Number::from_f64(seconds) {
-            metadata.insert("processing_time".to_owned(), Value::Number(n));
-        }
-    }
-    job.artifacts.extend(artifacts);
-    job.status = final_status;
 }
 
 #[async_trait]
