@@ -611,12 +611,15 @@ async fn concurrent_retries_with_one_key_apply_once() {
                 &[("authorization", &auth), ("idempotency-key", "same")],
             )
             .await
-            .status
         });
     }
-    while let Some(status) = tasks.join_next().await {
-        assert_eq!(status.unwrap(), StatusCode::OK);
+    let mut applied = 0;
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        applied += usize::from(answer.headers.get("idempotent-replayed").is_none());
     }
+    assert_eq!(applied, 1, "exactly one answer applies the update");
     assert_eq!(
         registry.get(&job_id, true).unwrap().history.unwrap().len(),
         2

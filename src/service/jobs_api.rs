@@ -497,8 +497,11 @@ impl Inner {
                 .unwrap_or_else(|e| e.to_response());
         };
         let cell = self.replies.cell(format!("{} {path} {key}", parts.method));
+        // Set only when this request applied the update (not a replay).
+        let applied_here = std::sync::atomic::AtomicBool::new(false);
         let stored = cell
             .get_or_try_init(|| async {
+                applied_here.store(true, std::sync::atomic::Ordering::Relaxed);
                 let response = self
                     .write(endpoint, &bytes)
                     .await
@@ -517,11 +520,8 @@ impl Inner {
             .await;
         match stored {
             Ok(stored) => {
-                let first = stored
-                    .first
-                    .swap(false, std::sync::atomic::Ordering::AcqRel);
                 let mut response = stored.to_response();
-                if !first {
+                if !applied_here.load(std::sync::atomic::Ordering::Relaxed) {
                     response
                         .headers_mut()
                         .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
@@ -721,17 +721,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, JobsApiError> {
 struct Stored {
     status: StatusCode,
     body: Bytes,
-    /// Whether the answer has not been handed out yet.
-    first: std::sync::atomic::AtomicBool,
 }
 
 impl Stored {
     fn new(status: StatusCode, body: Bytes) -> Self {
-        Self {
-            status,
-            body,
-            first: std::sync::atomic::AtomicBool::new(true),
-        }
+        Self { status, body }
     }
 
     fn to_response(&self) -> Response<ServiceBody> {
