@@ -46,6 +46,17 @@
 //! every change (webhook inserts included) is announced on `/api/events`.
 //! See `examples/support/task_api.rs`.
 //!
+//! Jobs API (`/api/jobs`, see `examples/support/jobs.rs`): agent tokens
+//! from `HOOKROOM_API_TOKEN` (comma-separated; admin tokens work too). A
+//! webhook task's job has the task's id. In development mode an unset
+//! variable stands in for a printed development token; with `--config` or
+//! `--strict` and no token the Jobs API is off and the banner says so. Jobs
+//! live in the task store's SQLite file with `--store sqlite:PATH`, in
+//! memory otherwise. `--status-url URL` (repeatable; needs the
+//! `http-client` feature) pushes every job change to another Jobs API
+//! through an outbox (in the SQLite file with `--store sqlite:PATH`), with
+//! the bearer token in the variable named by `--status-token-env VAR`.
+//!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
 //! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
@@ -60,7 +71,6 @@ use std::sync::Arc;
 use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
 use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
-use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{
     AnnouncingTaskStore, InMemoryTaskStore, MeteredTaskStore, TaskEvents, TaskStore,
 };
@@ -78,6 +88,9 @@ mod routes_api;
 mod serve;
 #[path = "support/task_api.rs"]
 mod task_api;
+// Jobs API wiring.
+#[path = "support/jobs.rs"]
+mod jobs;
 
 use banner::{ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
 
@@ -86,7 +99,8 @@ const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rout
 fn usage() -> String {
     format!(
         "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict] \
-         [--print-test-curl] [--log-format text|json] [--no-metrics] {}",
+         [--print-test-curl] [--log-format text|json] [--no-metrics] [--status-url URL]... \
+         [--status-token-env VAR] {}",
         serve::LIMIT_FLAGS
     )
 }
@@ -97,6 +111,8 @@ struct Args {
     store: String,
     strict: bool,
     print_test_curl: bool,
+    // Jobs API: external backends every job change is pushed to.
+    status: jobs::PushArgs,
     limits: serve::Limits,
     log_format: observability::LogFormat,
     metrics: bool,
@@ -115,6 +131,7 @@ fn parse_args() -> Result<Args, String> {
         },
         strict: false,
         print_test_curl: false,
+        status: jobs::PushArgs::default(),
         limits: serve::Limits::default(),
         log_format: observability::LogFormat::Text,
         metrics: true,
@@ -138,6 +155,8 @@ fn parse_args() -> Result<Args, String> {
             "--print-test-curl" => args.print_test_curl = true,
             "--log-format" => args.log_format = value()?.parse()?,
             "--no-metrics" => args.metrics = false,
+            "--status-url" => args.status.urls.push(value()?),
+            "--status-token-env" => args.status.token_env = Some(value()?),
             "-h" | "--help" => return Err(usage()),
             other if serve::LIMIT_FLAG_NAMES.contains(&other) => {
                 let v = value()?;
@@ -230,6 +249,19 @@ async fn run(args: Args) -> Result<(), String> {
     ));
     let routes_store = Arc::clone(&store);
     observability::start_task_gauges(Arc::clone(&store));
+    // Jobs API: tokens and the job registry (the ingest service's sink).
+    let jobs_tokens = jobs::tokens(
+        std::env::var(jobs::API_TOKEN_VAR).ok().as_deref(),
+        &admin,
+        dev_mode,
+    )?;
+    let (job_sink, job_registry) = jobs::registry(&args.store)?;
+    let (job_sink, pushes) = jobs::push(job_sink, &args.status, &args.store, |var| {
+        std::env::var(var).ok()
+    })?;
+    // The alert monitor follows every job change, from webhooks and from
+    // the Task API alike.
+    let job_sink: Arc<dyn hookroom::status::StatusSink> = Arc::new(alerts.status_sink(job_sink));
     if !args.print_test_curl {
         println!("task store: {}", args.store);
     }
@@ -270,12 +302,8 @@ async fn run(args: Args) -> Result<(), String> {
     let counted = Arc::clone(&router);
     let route_count: RouteCount = Arc::new(move || counted.routes().len());
 
-    // The job registry keeps the last 10 000 jobs: memory stays bounded
-    // by what the task store holds. The Task API reports to it too, and the
-    // alert monitor follows every job through it.
-    let jobs = Arc::new(InMemoryStatusSink::new().with_max_jobs(10_000));
     let mut builder = WebhookService::builder(router, Arc::clone(&store))
-        .status_sink(Arc::new(alerts.status_sink(jobs.clone())))
+        .status_sink(Arc::clone(&job_sink))
         .alerts(Arc::clone(&alerts));
     let mut sources = Vec::new();
     let mut github_secret = None;
@@ -328,11 +356,16 @@ async fn run(args: Args) -> Result<(), String> {
         task_api::task_api(
             Arc::clone(&store),
             events,
-            jobs,
+            Arc::clone(&job_sink),
             &api_auth,
             args.limits.request_timeout,
         )
     });
+
+    // Jobs API: served next to the gateway when a token is configured.
+    let jobs_api = (!jobs_tokens.tokens.is_empty())
+        .then(|| hookroom::service::JobsApi::new(job_registry).tokens(jobs_tokens.tokens.clone()));
+    let gateway = jobs::WithJobs::new(gateway, jobs_api);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -365,6 +398,8 @@ async fn run(args: Args) -> Result<(), String> {
     let app = task_api::WithTaskApi::new(gateway, task_api);
 
     print!("{banner}");
+    print!("{}", jobs::banner(listen, &jobs_tokens));
+    print!("{}", jobs::push_banner(&pushes));
     print!("{}", task_api::banner(listen, &api_auth));
     if let Some(token) = &api_auth.dev_token {
         eprintln!(

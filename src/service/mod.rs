@@ -7,6 +7,7 @@
 //! | [`OperationsService`] | `GET {prefix}/operations?limit=N` | admin token: `200`, newest first, with the total; else `401` / `403` |
 //! | [`Gateway`] | all three under one prefix | |
 //! | [`RoutesApi`] | `{prefix}/routes`, `{prefix}/routes/{id}`, `{prefix}/routes/explain`, `{prefix}/deliveries` | admin token: list, add, remove and explain routes; delivery history |
+//! | [`JobsApi`] | `{prefix}` (default `/api/jobs`) and below | the Jobs API: `201`/`200`, `400`, `401`, `404`, `405`, `413`, `503` with `E_*` codes |
 //! | [`VerifyLayer`] | wraps a service of yours | the request with its verified body, or the `401` |
 //! | [`TaskApi`] | `/api/rooms…`, `/api/tasks/…`, `/api/events` | the [Task API](task_api): agents list, claim and finish tasks over HTTP (agent or admin bearer token) |
 //!
@@ -53,6 +54,7 @@ mod error;
 mod gateway;
 mod health;
 mod ingest;
+mod jobs_api;
 mod operations;
 mod rate_limit;
 mod routes_api;
@@ -67,6 +69,10 @@ pub use health::{DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, Rout
 pub use ingest::{
     DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceName, SourceOptions, WebhookService,
     WebhookServiceBuilder,
+};
+pub use jobs_api::{
+    DEFAULT_IDEMPOTENCY_CAPACITY, DEFAULT_JOBS_BODY_LIMIT, DEFAULT_JOBS_PREFIX, IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED, JobsApi, JobsApiError,
 };
 pub use operations::{
     DEFAULT_OPERATIONS_CAPACITY, DEFAULT_OPERATIONS_LIMIT, Operation, OperationsLog,

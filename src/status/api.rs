@@ -3,9 +3,11 @@
 //! | endpoint | request | response |
 //! | --- | --- | --- |
 //! | `POST /api/jobs` | [`JobCreateRequest`] | [`JobCreateResponse`] |
-//! | `POST /api/jobs/{id}/status` | [`StatusUpdateRequest`] | [`JobView`] |
+//! | `POST /api/jobs/{id}/status` | [`StatusUpdateRequest`], or [`ArtifactUpdateRequest`] | [`JobView`] |
 //! | `GET /api/jobs/{id}?include_history=` | | [`JobView`] |
 //! | `POST /api/jobs/{id}/complete` | [`JobCompleteRequest`] | [`JobView`] |
+//! | `GET /api/jobs?status=&limit=&cursor=` | | [`JobListResponse`] |
+//! | any refusal | | [`ApiErrorBody`] |
 //!
 //! Job-status clients in Python commonly send `null` for absent
 //! fields (`"progress": null`, `"final_artifacts": null`); every optional field
@@ -77,6 +79,36 @@ pub struct StatusUpdateRequest {
     /// step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// Artifacts produced so far, attached after the status change (each
+    /// with its own history entry).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Body of `POST /api/jobs/{id}/status` that only attaches artifacts: no
+/// `status`, the job's status is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ArtifactUpdateRequest {
+    /// The artifacts, attached in order.
+    pub artifacts: Vec<Artifact>,
+}
+
+impl ArtifactUpdateRequest {
+    /// The [`JobEvent::Artifact`]s this request asks for, in order.
+    pub fn into_events(self, job_id: &str, at: OffsetDateTime) -> Vec<JobEvent> {
+        self.artifacts
+            .into_iter()
+            .map(|artifact| JobEvent::Artifact {
+                job_id: job_id.to_owned(),
+                at,
+                artifact,
+            })
+            .collect()
+    }
 }
 
 /// Body of `POST /api/jobs/{id}/complete`.
@@ -109,6 +141,35 @@ pub struct JobView {
     pub history: Option<Vec<HistoryEntry>>,
 }
 
+/// Answer to `GET /api/jobs`: one page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobListResponse {
+    /// The jobs of this page, newest first.
+    pub jobs: Vec<Job>,
+    /// Pass as `cursor` to read the next (older) page; absent on the last
+    /// page. Opaque to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The body of every Jobs API refusal:
+/// `{"error":{"code":"E_JOB_NOT_FOUND","message":"…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// The refusal.
+    pub error: ApiErrorDetail,
+}
+
+/// The code and message of an [`ApiErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorDetail {
+    /// Stable code: `E_JOB_NOT_FOUND`, `E_INVALID_STATUS`,
+    /// `E_AUTHENTICATION_FAILED`, `E_SERIALIZATION_ERROR`, …
+    pub code: String,
+    /// Human message; never carries a token.
+    pub message: String,
+}
+
 impl JobCreateRequest {
     /// The [`JobEvent::Created`] this request asks for, under `job_id` (the
     /// server's choice when the request names none).
@@ -135,7 +196,8 @@ impl JobCreateResponse {
 }
 
 impl StatusUpdateRequest {
-    /// The [`JobEvent::Status`] this request asks for.
+    /// The [`JobEvent::Status`] this request asks for (its artifacts are
+    /// dropped: see [`into_events`](Self::into_events)).
     pub fn into_event(self, job_id: impl Into<String>, at: OffsetDateTime) -> JobEvent {
         JobEvent::Status {
             job_id: job_id.into(),
@@ -145,6 +207,16 @@ impl StatusUpdateRequest {
             message: self.message,
             step: self.step,
         }
+    }
+
+    /// The [`JobEvent::Status`] and then one [`JobEvent::Artifact`] per
+    /// artifact, in order.
+    pub fn into_events(mut self, job_id: &str, at: OffsetDateTime) -> Vec<JobEvent> {
+        let artifacts = std::mem::take(&mut self.artifacts);
+        let mut events = Vec::with_capacity(1 + artifacts.len());
+        events.push(self.into_event(job_id, at));
+        events.extend(ArtifactUpdateRequest { artifacts }.into_events(job_id, at));
+        events
     }
 }
 
@@ -413,6 +485,7 @@ mod tests {
             progress: None,
             message: Some("approve?".into()),
             step: None,
+            artifacts: vec![],
         };
         assert!(matches!(
             update.into_event("j", at),

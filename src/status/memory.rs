@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
+use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
 use super::{
     Artifact, HistoryEntry, Job, JobEvent, JobInput, JobStatus, Progress, SinkError, StatusSink,
 };
@@ -157,6 +158,29 @@ impl InMemoryStatusSink {
             .collect()
     }
 
+    /// One page of jobs, newest first, as `query` asks (the limit is
+    /// clamped to 1..=[`MAX_PAGE_SIZE`]).
+    pub fn page(&self, query: JobQuery) -> JobPage {
+        let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+        let registry = self.lock();
+        let mut matching = registry
+            .by_creation
+            .range(..query.cursor.unwrap_or(u64::MAX))
+            .rev()
+            .filter_map(|(_, id)| registry.jobs.get(id))
+            .filter(|record| query.status.is_none_or(|s| record.status == s));
+        let jobs: Vec<Job> = matching.by_ref().take(limit).map(Record::job).collect();
+        let more = matching.next().is_some();
+        let next = if more {
+            jobs.last()
+                .and_then(|job| registry.jobs.get(job.job_id.as_str()))
+                .map(|record| record.seq)
+        } else {
+            None
+        };
+        JobPage { jobs, next }
+    }
+
     /// Creates a job from a `POST /api/jobs` body, under the request's
     /// `job_id` or a fresh UUID, and returns what the Jobs API's
     /// `POST /api/jobs` answers.
@@ -226,6 +250,25 @@ impl InMemoryStatusSink {
 impl StatusSink for InMemoryStatusSink {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
         self.apply(event)
+    }
+}
+
+#[async_trait]
+impl JobRegistry for InMemoryStatusSink {
+    async fn create_job(
+        &self,
+        request: JobCreateRequest,
+        at: OffsetDateTime,
+    ) -> Result<JobCreateResponse, SinkError> {
+        self.create(request, at)
+    }
+
+    async fn job(&self, job_id: &str, include_history: bool) -> Result<Option<JobView>, SinkError> {
+        Ok(self.get(job_id, include_history))
+    }
+
+    async fn jobs(&self, query: JobQuery) -> Result<JobPage, SinkError> {
+        Ok(self.page(query))
     }
 }
 
@@ -654,6 +697,43 @@ mod tests {
             sink.create(named, T0),
             Err(SinkError::InvalidStatus { .. })
         ));
+    }
+
+    #[test]
+    fn pages_follow_the_cursor_newest_first() {
+        let sink = InMemoryStatusSink::new();
+        for i in 0..5 {
+            sink.apply(created(&format!("j{i}"))).unwrap();
+        }
+        sink.apply(status("j2", JobStatus::Running)).unwrap();
+        let ids = |page: &JobPage| -> Vec<String> {
+            page.jobs.iter().map(|job| job.job_id.clone()).collect()
+        };
+        let first = sink.page(JobQuery {
+            limit: 2,
+            ..JobQuery::default()
+        });
+        assert_eq!(ids(&first), ["j4", "j3"]);
+        let second = sink.page(JobQuery {
+            limit: 2,
+            cursor: first.next,
+            ..JobQuery::default()
+        });
+        assert_eq!(ids(&second), ["j2", "j1"]);
+        let last = sink.page(JobQuery {
+            limit: 2,
+            cursor: second.next,
+            ..JobQuery::default()
+        });
+        assert_eq!(ids(&last), ["j0"]);
+        assert_eq!(last.next, None);
+        let pending = sink.page(JobQuery {
+            status: Some(JobStatus::Pending),
+            limit: 3,
+            cursor: None,
+        });
+        assert_eq!(ids(&pending), ["j4", "j3", "j1"]);
+        assert!(pending.next.is_some());
     }
 
     #[test]

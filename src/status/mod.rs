@@ -1,16 +1,37 @@
 //! Job status: every task's life reported as a job (the Jobs API's model).
 
 pub mod api;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod change;
 mod hook;
+#[cfg(feature = "http-client")]
+mod http;
 pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
+mod outbox;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod registry;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use hook::{FnStatusSink, status_fn};
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub use http::{HttpSinkBuildError, HttpStatusSink, HttpStatusSinkBuilder, RetryPolicy};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
+pub use outbox::{DEFAULT_OUTBOX_CAPACITY, OutboxStats, OutboxStatusSink, TeeStatusSink};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresJobRegistry;
+pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{DEFAULT_MAX_HISTORY, SqliteJobRegistry};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -217,12 +238,25 @@ impl JobEvent {
 pub trait StatusSink: std::fmt::Debug + Send + Sync + 'static {
     /// Records one lifecycle change.
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError>;
+
+    /// Records one lifecycle change that may repeat an earlier call with the
+    /// same `key` (a redelivery after a crash, say). A sink that can tell
+    /// repeats apart applies it once: `HttpStatusSink` sends the key as the
+    /// `Idempotency-Key` of its request. The default ignores the key.
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        let _ = key;
+        self.publish(event).await
+    }
 }
 
 #[async_trait::async_trait]
 impl<S: StatusSink + ?Sized> StatusSink for std::sync::Arc<S> {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
         (**self).publish(event).await
+    }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        (**self).publish_once(event, key).await
     }
 }
 
@@ -251,6 +285,33 @@ pub enum SinkError {
         /// What was wrong.
         reason: String,
     },
+    /// The backend did not answer in time, also after the last retry
+    /// (`E_TIMEOUT`).
+    Timeout {
+        /// Which sink.
+        sink: &'static str,
+    },
+    /// The backend could not be reached, also after the last retry
+    /// (`E_NETWORK_ERROR`).
+    Network {
+        /// Which sink.
+        sink: &'static str,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend refused the sink's credentials (`E_AUTHENTICATION_FAILED`).
+    AuthenticationFailed {
+        /// Which sink.
+        sink: &'static str,
+    },
+    /// An event or an answer could not be written or read
+    /// (`E_SERIALIZATION_ERROR`).
+    Serialization {
+        /// Which sink.
+        sink: &'static str,
+        /// What could not be read or written.
+        reason: String,
+    },
     /// The backend failed (`E_WEBHOOK_FAILED`).
     Backend {
         /// Which sink.
@@ -265,6 +326,10 @@ impl ErrorCode for SinkError {
         match self {
             Self::JobNotFound { .. } => "E_JOB_NOT_FOUND",
             Self::InvalidStatus { .. } => "E_INVALID_STATUS",
+            Self::Timeout { .. } => "E_TIMEOUT",
+            Self::Network { .. } => "E_NETWORK_ERROR",
+            Self::AuthenticationFailed { .. } => "E_AUTHENTICATION_FAILED",
+            Self::Serialization { .. } => "E_SERIALIZATION_ERROR",
             Self::Backend { .. } => "E_WEBHOOK_FAILED",
         }
     }
@@ -275,6 +340,22 @@ impl std::fmt::Display for SinkError {
         match self {
             Self::JobNotFound { job_id } => write!(f, "job `{job_id}` not found"),
             Self::InvalidStatus { reason } => write!(f, "invalid status change: {reason}"),
+            Self::Timeout { sink } => write!(f, "{sink} status sink timed out"),
+            Self::Network { sink, source } => {
+                write!(
+                    f,
+                    "{sink} status sink could not reach its backend: {source}"
+                )
+            }
+            Self::AuthenticationFailed { sink } => {
+                write!(f, "{sink} status sink: the backend refused its credentials")
+            }
+            Self::Serialization { sink, reason } => {
+                write!(
+                    f,
+                    "{sink} status sink: cannot read or write the data: {reason}"
+                )
+            }
             Self::Backend { sink, source } => write!(f, "{sink} status sink failed: {source}"),
         }
     }
@@ -283,7 +364,7 @@ impl std::fmt::Display for SinkError {
 impl std::error::Error for SinkError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Backend { source, .. } => Some(source.as_ref()),
+            Self::Backend { source, .. } | Self::Network { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -310,6 +391,29 @@ mod tests {
             codes,
             ["E_JOB_NOT_FOUND", "E_INVALID_STATUS", "E_WEBHOOK_FAILED"]
         );
+        let http = [
+            SinkError::Timeout { sink: "http" },
+            SinkError::Network {
+                sink: "http",
+                source: "refused".into(),
+            },
+            SinkError::AuthenticationFailed { sink: "http" },
+            SinkError::Serialization {
+                sink: "http",
+                reason: "bad".into(),
+            },
+        ];
+        let codes: Vec<_> = http.iter().map(ErrorCode::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "E_TIMEOUT",
+                "E_NETWORK_ERROR",
+                "E_AUTHENTICATION_FAILED",
+                "E_SERIALIZATION_ERROR"
+            ]
+        );
+        assert!(http.iter().all(|e| !e.to_string().is_empty()));
         assert_eq!(errors[0].to_string(), "job `j` not found");
         assert_eq!(
             errors[2].to_string(),

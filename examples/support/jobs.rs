@@ -1,0 +1,275 @@
+//! The example gateway's Jobs API: its tokens, its registry and the service
+//! that puts it next to the `Gateway` under `/api/jobs`. Shared by
+//! `examples/gateway.rs` and `tests/jobs_api_gateway.rs`.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::Request;
+use http_body::Body;
+use tower_service::Service;
+
+use hookroom::service::{ApiTokens, BearerTokens, Gateway, JobsApi, ResponseFuture};
+use hookroom::status::{InMemoryStatusSink, JobRegistry, OutboxStatusSink, StatusSink};
+
+/// The variable the gateway reads its agent tokens from (comma-separated).
+pub(crate) const API_TOKEN_VAR: &str = "HOOKROOM_API_TOKEN";
+
+/// How many jobs the in-memory registry keeps.
+pub(crate) const MEMORY_MAX_JOBS: usize = 10_000;
+
+/// How many history entries each job keeps.
+pub(crate) const MAX_HISTORY: usize = 200;
+
+/// The agent tokens, and the development token when one stands in for an
+/// unset variable.
+#[derive(Debug)]
+pub(crate) struct JobsTokens {
+    pub(crate) tokens: ApiTokens,
+    pub(crate) dev_token: Option<String>,
+}
+
+/// The Jobs API's tokens: `HOOKROOM_API_TOKEN` (agents) and the admin
+/// tokens. In development mode an unset variable stands in for the printed
+/// development token `hookroom-dev-hookroom-api-token`; otherwise, with no
+/// token at all, the Jobs API is off.
+pub(crate) fn tokens(
+    agent_env: Option<&str>,
+    admin: &BearerTokens,
+    dev_mode: bool,
+) -> Result<JobsTokens, String> {
+    let (agent, dev_token) = match agent_env {
+        Some(list) => (
+            BearerTokens::parse_list(list).map_err(|e| format!("{API_TOKEN_VAR}: {e}"))?,
+            None,
+        ),
+        None if dev_mode => {
+            let token = super::banner::dev_secret(API_TOKEN_VAR);
+            (
+                BearerTokens::parse_list(&token).map_err(|e| e.to_string())?,
+                Some(token),
+            )
+        }
+        None => (BearerTokens::none(), None),
+    };
+    Ok(JobsTokens {
+        tokens: ApiTokens::new(agent, admin.clone()),
+        dev_token,
+    })
+}
+
+/// One registry, as the ingest service's sink and as the Jobs API's
+/// registry.
+pub(crate) type Registries = (Arc<dyn StatusSink>, Arc<dyn JobRegistry>);
+
+/// The job registry for a `--store` spec: the same SQLite file as the
+/// tasks for `sqlite:PATH`, memory otherwise. Returned twice, as the ingest
+/// service's sink and as the Jobs API's registry.
+pub(crate) fn registry(store_spec: &str) -> Result<Registries, String> {
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = store_spec.strip_prefix("sqlite:") {
+        let registry = Arc::new(
+            hookroom::status::SqliteJobRegistry::open(path)
+                .map_err(|e| format!("--store {store_spec}: job registry: {e}"))?
+                .with_max_history(MAX_HISTORY),
+        );
+        return Ok((registry.clone(), registry));
+    }
+    let _ = store_spec;
+    let registry = Arc::new(
+        InMemoryStatusSink::new()
+            .with_max_jobs(MEMORY_MAX_JOBS)
+            .with_max_history(MAX_HISTORY),
+    );
+    Ok((registry.clone(), registry))
+}
+
+/// The `Gateway`, with the Jobs API under its prefix when it is on.
+#[derive(Debug, Clone)]
+pub(crate) struct WithJobs {
+    gateway: Gateway,
+    jobs: Option<JobsApi>,
+}
+
+impl WithJobs {
+    /// Serves `gateway`, and `jobs` (when `Some`) under `/api/jobs`.
+    pub(crate) fn new(gateway: Gateway, jobs: Option<JobsApi>) -> Self {
+        Self { gateway, jobs }
+    }
+}
+
+impl<B> Service<Request<B>> for WithJobs
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<hookroom::service::ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        match &mut self.jobs {
+            Some(jobs) if jobs.serves_path(request.uri().path()) => jobs.call(request),
+            _ => self.gateway.call(request),
+        }
+    }
+}
+
+/// The banner's Jobs API lines.
+pub(crate) fn banner(listen: SocketAddr, tokens: &JobsTokens) -> String {
+    let mut out = String::new();
+    if tokens.tokens.is_empty() {
+        let _ = writeln!(
+            out,
+            "  jobs: {API_TOKEN_VAR} is not set: the Jobs API (/api/jobs) is off"
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  POST http://{listen}/api/jobs   GET /api/jobs?status=&limit=&cursor=   (Jobs API, bearer token)"
+    );
+    let _ = writeln!(
+        out,
+        "  POST /api/jobs/{{job_id}}/status   GET /api/jobs/{{job_id}}?include_history=true   POST /api/jobs/{{job_id}}/complete"
+    );
+    match &tokens.dev_token {
+        Some(token) => {
+            let _ = writeln!(
+                out,
+                "  jobs: WARNING (development mode): {API_TOKEN_VAR} is not set; \
+                 use the development token: Authorization: Bearer {token}"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  jobs: {} agent token(s) from {API_TOKEN_VAR} (admin tokens too); \
+                 send `Authorization: Bearer <token>`",
+                tokens.tokens.agent().len()
+            );
+        }
+    }
+    out
+}
+
+/// `--status-url URL` (repeatable) and `--status-token-env VAR`.
+#[derive(Debug, Default)]
+pub(crate) struct PushArgs {
+    pub(crate) urls: Vec<String>,
+    pub(crate) token_env: Option<String>,
+}
+
+/// One external backend job changes are pushed to.
+#[derive(Debug)]
+pub(crate) struct Push {
+    pub(crate) url: String,
+    pub(crate) durable: bool,
+    pub(crate) outbox: OutboxStatusSink,
+}
+
+/// How many changes wait for each external backend at most.
+pub(crate) const PUSH_CAPACITY: usize = hookroom::status::DEFAULT_OUTBOX_CAPACITY;
+
+/// `registry` as the primary sink, and an outbox per `--status-url` (in the
+/// SQLite file for `sqlite:PATH` stores) pushing through an
+/// `HttpStatusSink`; `env` reads the token variable. Must run within the
+/// Tokio runtime.
+pub(crate) fn push(
+    registry: Arc<dyn StatusSink>,
+    args: &PushArgs,
+    store_spec: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Arc<dyn StatusSink>, Vec<Push>), String> {
+    if args.urls.is_empty() {
+        if args.token_env.is_some() {
+            return Err("--status-token-env needs at least one --status-url".into());
+        }
+        return Ok((registry, Vec::new()));
+    }
+    let token = match &args.token_env {
+        Some(var) => Some(env(var).ok_or_else(|| {
+            format!("--status-token-env {var}: the variable is not set (or not Unicode)")
+        })?),
+        None => None,
+    };
+    let mut pushes = Vec::new();
+    for url in &args.urls {
+        let sink = http_sink(url, token.as_deref())?;
+        let (outbox, durable) = outbox(sink, url, store_spec)?;
+        pushes.push(Push {
+            url: url.clone(),
+            durable,
+            outbox,
+        });
+    }
+    let others = pushes
+        .iter()
+        .map(|push| Arc::new(push.outbox.clone()) as Arc<dyn StatusSink>)
+        .collect();
+    Ok((
+        Arc::new(hookroom::status::TeeStatusSink::new(registry, others)),
+        pushes,
+    ))
+}
+
+#[cfg(feature = "http-client")]
+fn http_sink(url: &str, token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
+    let mut builder = hookroom::status::HttpStatusSink::builder(url);
+    if let Some(token) = token {
+        builder = builder.bearer_token(token);
+    }
+    builder
+        .build()
+        .map(|sink| Arc::new(sink) as Arc<dyn StatusSink>)
+        .map_err(|e| format!("--status-url {url}: {e}"))
+}
+
+#[cfg(not(feature = "http-client"))]
+fn http_sink(url: &str, _token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
+    Err(format!(
+        "--status-url {url}: build with --features http-client to push job status"
+    ))
+}
+
+fn outbox(
+    sink: Arc<dyn StatusSink>,
+    url: &str,
+    store_spec: &str,
+) -> Result<(OutboxStatusSink, bool), String> {
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = store_spec.strip_prefix("sqlite:") {
+        return OutboxStatusSink::sqlite(sink, path, url, PUSH_CAPACITY)
+            .map(|outbox| (outbox, true))
+            .map_err(|e| format!("--status-url {url}: outbox: {e}"));
+    }
+    let _ = (store_spec, url);
+    Ok((OutboxStatusSink::in_memory(sink, PUSH_CAPACITY), false))
+}
+
+/// The banner's lines for the external backends.
+pub(crate) fn push_banner(pushes: &[Push]) -> String {
+    let mut out = String::new();
+    for push in pushes {
+        let _ = writeln!(
+            out,
+            "  status push: every job change to {} (outbox {}, at most {PUSH_CAPACITY} waiting; \
+             when full, new changes are dropped and logged)",
+            push.url,
+            if push.durable {
+                "in the SQLite file"
+            } else {
+                "in memory"
+            },
+        );
+    }
+    out
+}

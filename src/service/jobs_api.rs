@@ -1,0 +1,781 @@
+//! [`JobsApi`]: the Jobs API as a tower service, over a [`JobRegistry`].
+//!
+//! | method and path | body | answer |
+//! | --- | --- | --- |
+//! | `POST {prefix}` | [`JobCreateRequest`] | `201` [`JobCreateResponse`] |
+//! | `POST {prefix}/{job_id}/status` | [`StatusUpdateRequest`] (or [`ArtifactUpdateRequest`] to only attach artifacts) | `200` [`JobView`] |
+//! | `GET {prefix}/{job_id}?include_history=true\|false` | | `200` [`JobView`] |
+//! | `POST {prefix}/{job_id}/complete` | [`JobCompleteRequest`] | `200` [`JobView`] |
+//! | `GET {prefix}?status=&limit=&cursor=` | | `200` [`JobListResponse`], newest first |
+//!
+//! Refusals are [`JobsApiError`]s with an [`ApiErrorBody`].
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+use tower_service::Service;
+
+use super::auth::ApiTokens;
+use super::body::read_limited;
+use super::error::{IngestError, json_response};
+use super::{ResponseFuture, ServiceBody};
+use crate::clock::{Clock, SystemClock};
+use crate::error_code::ErrorCode;
+use crate::status::api::{
+    ApiErrorBody, ApiErrorDetail, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest,
+    JobListResponse, JobView, StatusUpdateRequest,
+};
+use crate::status::{JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError};
+
+/// Where [`JobsApi`] serves unless told otherwise.
+pub const DEFAULT_JOBS_PREFIX: &str = "/api/jobs";
+
+/// The largest request body [`JobsApi`] reads unless told otherwise (1 MiB).
+pub const DEFAULT_JOBS_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How many `Idempotency-Key`s [`JobsApi`] remembers unless told otherwise.
+pub const DEFAULT_IDEMPOTENCY_CAPACITY: usize = 10_000;
+
+/// The request header that makes a `POST` apply once however often it is
+/// retried.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The response header set on an answer replayed for a repeated
+/// `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// The longest `Idempotency-Key` accepted, in bytes.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Why the Jobs API refused a request. Each variant has one HTTP status
+/// ([`status`](Self::status)) and one stable code
+/// ([`code`](ErrorCode::code)).
+///
+/// | variant | status | code |
+/// | --- | --- | --- |
+/// | [`JobNotFound`](Self::JobNotFound) | 404 | `E_JOB_NOT_FOUND` |
+/// | [`InvalidStatus`](Self::InvalidStatus) | 400 | `E_INVALID_STATUS` |
+/// | [`AuthenticationFailed`](Self::AuthenticationFailed) | 401 | `E_AUTHENTICATION_FAILED` |
+/// | [`Serialization`](Self::Serialization) | 400 | `E_SERIALIZATION_ERROR` |
+/// | [`PayloadTooLarge`](Self::PayloadTooLarge) | 413 | `E_PAYLOAD_TOO_LARGE` |
+/// | [`NotFound`](Self::NotFound) | 404 | `E_NOT_FOUND` |
+/// | [`MethodNotAllowed`](Self::MethodNotAllowed) | 405 | `E_METHOD_NOT_ALLOWED` |
+/// | [`Unavailable`](Self::Unavailable) | 503 | `E_WEBHOOK_FAILED` |
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobsApiError {
+    /// No job has this id.
+    JobNotFound {
+        /// The id asked for.
+        job_id: String,
+    },
+    /// An unknown status, a status the endpoint does not take (`DONE` on
+    /// `/status`, `RUNNING` on `/complete`), or an illegal transition such
+    /// as `DONE` → `RUNNING`.
+    InvalidStatus {
+        /// What was wrong.
+        reason: String,
+    },
+    /// No valid bearer token. The presented token is never echoed.
+    AuthenticationFailed,
+    /// The body is not JSON of the endpoint's shape, or a query parameter
+    /// or header cannot be read.
+    Serialization {
+        /// What could not be read.
+        reason: String,
+    },
+    /// The body is larger than the limit.
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No Jobs API endpoint has this path.
+    NotFound,
+    /// The path exists but not for this method.
+    MethodNotAllowed {
+        /// The methods the path takes, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// The job registry failed; the request was not applied and may be
+    /// retried.
+    Unavailable,
+}
+
+impl JobsApiError {
+    /// The HTTP status of this refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::JobNotFound { .. } | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::InvalidStatus { .. } | Self::Serialization { .. } => StatusCode::BAD_REQUEST,
+            Self::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The JSON refusal ([`ApiErrorBody`]), with `WWW-Authenticate: Bearer`
+    /// on 401 and `Allow` on 405.
+    pub fn to_response(&self) -> Response<ServiceBody> {
+        let body = ApiErrorBody {
+            error: ApiErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        };
+        let mut response = json_response(self.status(), &body);
+        match self {
+            Self::AuthenticationFailed => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl ErrorCode for JobsApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::JobNotFound { .. } => "E_JOB_NOT_FOUND",
+            Self::InvalidStatus { .. } => "E_INVALID_STATUS",
+            Self::AuthenticationFailed => "E_AUTHENTICATION_FAILED",
+            Self::Serialization { .. } => "E_SERIALIZATION_ERROR",
+            Self::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
+            Self::NotFound => "E_NOT_FOUND",
+            Self::MethodNotAllowed { .. } => "E_METHOD_NOT_ALLOWED",
+            Self::Unavailable => "E_WEBHOOK_FAILED",
+        }
+    }
+}
+
+impl std::fmt::Display for JobsApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::JobNotFound { job_id } => write!(f, "job `{job_id}` not found"),
+            Self::InvalidStatus { reason } => write!(f, "invalid status: {reason}"),
+            Self::AuthenticationFailed => {
+                f.write_str("a valid `Authorization: Bearer <token>` header is required")
+            }
+            Self::Serialization { reason } => write!(f, "cannot read the request: {reason}"),
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "request body exceeds the limit of {limit} bytes")
+            }
+            Self::NotFound => f.write_str("no such Jobs API endpoint"),
+            Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
+            Self::Unavailable => {
+                f.write_str("the job registry is unavailable; the request was not applied")
+            }
+        }
+    }
+}
+
+impl std::error::Error for JobsApiError {}
+
+impl From<SinkError> for JobsApiError {
+    fn from(error: SinkError) -> Self {
+        match error {
+            SinkError::JobNotFound { job_id } => Self::JobNotFound { job_id },
+            SinkError::InvalidStatus { reason } => Self::InvalidStatus { reason },
+            other => {
+                tracing::warn!(error = %other, "jobs api: registry failed");
+                Self::Unavailable
+            }
+        }
+    }
+}
+
+/// The Jobs API over a [`JobRegistry`], as a tower service.
+///
+/// Every request needs `Authorization: Bearer <token>` with an agent or an
+/// admin token of its [`ApiTokens`]; with none configured every request is
+/// refused (`401 E_AUTHENTICATION_FAILED`). A webhook task's job has the
+/// task's id as its job id when the same registry is the ingest service's
+/// status sink.
+///
+/// A `POST` carrying an `Idempotency-Key` header is applied once: a repeat
+/// of the same key on the same method and path gets the first answer again,
+/// with `Idempotent-Replayed: true`, while the first is still being applied
+/// too. Keys are remembered in memory, the newest
+/// [`idempotency_capacity`](Self::idempotency_capacity) of them; an answer
+/// of 5xx is not remembered, so a retry applies the request afresh.
+///
+/// ```
+/// # async fn demo() {
+/// use std::sync::Arc;
+/// use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
+/// use hookroom::status::InMemoryStatusSink;
+/// use tower::ServiceExt;
+///
+/// let tokens = ApiTokens::new(BearerTokens::parse_list("t").unwrap(), BearerTokens::none());
+/// let api = JobsApi::new(Arc::new(InMemoryStatusSink::new())).tokens(tokens);
+/// let request = http::Request::post("/api/jobs")
+///     .header("authorization", "Bearer t")
+///     .body(r#"{"input_data":{"pdf_directory":"pdfs/"}}"#.to_owned())
+///     .unwrap();
+/// assert_eq!(api.oneshot(request).await.unwrap().status(), 201);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct JobsApi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Arc<dyn JobRegistry>,
+    tokens: ApiTokens,
+    prefix: String,
+    clock: Arc<dyn Clock>,
+    body_limit: usize,
+    replies: Replies,
+}
+
+impl std::fmt::Debug for JobsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsApi")
+            .field("registry", &self.inner.registry)
+            .field("tokens", &self.inner.tokens)
+            .field("prefix", &self.inner.prefix)
+            .field("body_limit", &self.inner.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobsApi {
+    /// Serves `registry` at [`DEFAULT_JOBS_PREFIX`], with no token (every
+    /// request refused until [`tokens`](Self::tokens) is set).
+    pub fn new(registry: Arc<dyn JobRegistry>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                tokens: ApiTokens::default(),
+                prefix: DEFAULT_JOBS_PREFIX.to_owned(),
+                clock: Arc::new(SystemClock),
+                body_limit: DEFAULT_JOBS_BODY_LIMIT,
+                replies: Replies::new(DEFAULT_IDEMPOTENCY_CAPACITY),
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                registry: Arc::clone(&shared.registry),
+                tokens: shared.tokens.clone(),
+                prefix: shared.prefix.clone(),
+                clock: Arc::clone(&shared.clock),
+                body_limit: shared.body_limit,
+                replies: Replies::new(shared.replies.capacity),
+            },
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The agent and admin tokens that may use the API (both roles may).
+    pub fn tokens(self, tokens: ApiTokens) -> Self {
+        self.with(|inner| inner.tokens = tokens)
+    }
+
+    /// Serves under `prefix` (default `/api/jobs`). A missing leading `/` is
+    /// added and trailing `/`s are dropped.
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        let trimmed = prefix.trim_end_matches('/');
+        let prefix = if trimmed.starts_with('/') {
+            trimmed.to_owned()
+        } else {
+            format!("/{trimmed}")
+        };
+        self.with(|inner| inner.prefix = prefix)
+    }
+
+    /// The clock that stamps jobs and history entries.
+    pub fn clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.with(|inner| inner.clock = clock)
+    }
+
+    /// The largest request body in bytes (default 1 MiB).
+    pub fn body_limit(self, limit: usize) -> Self {
+        self.with(|inner| inner.body_limit = limit)
+    }
+
+    /// How many `Idempotency-Key`s are remembered (default 10 000; at
+    /// least one).
+    pub fn idempotency_capacity(self, capacity: usize) -> Self {
+        self.with(|inner| inner.replies = Replies::new(capacity.max(1)))
+    }
+
+    /// The path prefix served.
+    pub fn path_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Whether `path` is one this service answers (the prefix or below it).
+    pub fn serves_path(&self, path: &str) -> bool {
+        path.strip_prefix(self.inner.prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl<B> Service<Request<B>> for JobsApi
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<ServiceBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            Ok(inner.handle(parts, body).await)
+        })
+    }
+}
+
+/// The endpoint a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint<'a> {
+    Collection,
+    Job(&'a str),
+    Status(&'a str),
+    Complete(&'a str),
+}
+
+impl<'a> Endpoint<'a> {
+    fn job_id(self) -> Option<&'a str> {
+        match self {
+            Self::Collection => None,
+            Self::Job(id) | Self::Status(id) | Self::Complete(id) => Some(id),
+        }
+    }
+
+    /// The same endpoint for another (the decoded) job id.
+    fn with_job_id(self, id: &str) -> Endpoint<'_> {
+        match self {
+            Self::Collection => Endpoint::Collection,
+            Self::Job(_) => Endpoint::Job(id),
+            Self::Status(_) => Endpoint::Status(id),
+            Self::Complete(_) => Endpoint::Complete(id),
+        }
+    }
+
+    fn allow(self) -> &'static str {
+        match self {
+            Self::Collection => "GET, POST",
+            Self::Job(_) => "GET",
+            Self::Status(_) | Self::Complete(_) => "POST",
+        }
+    }
+}
+
+/// A percent-encoded path segment, decoded; `None` when it is not UTF-8
+/// after decoding or has a broken escape.
+fn decode_segment(segment: &str) -> Option<String> {
+    if !segment.contains('%') {
+        return Some(segment.to_owned());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn endpoint<'a>(prefix: &str, path: &'a str) -> Option<Endpoint<'a>> {
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        return Some(Endpoint::Collection);
+    }
+    let rest = rest.strip_prefix('/')?;
+    let mut segments = rest.split('/');
+    let id = segments.next().filter(|id| !id.is_empty())?;
+    let endpoint = match segments.next() {
+        None => Endpoint::Job(id),
+        Some("status") => Endpoint::Status(id),
+        Some("complete") => Endpoint::Complete(id),
+        Some(_) => return None,
+    };
+    segments.next().is_none().then_some(endpoint)
+}
+
+impl Inner {
+    async fn handle<B>(&self, parts: http::request::Parts, body: B) -> Response<ServiceBody>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = parts.uri.path();
+        let Some(raw) = endpoint(&self.prefix, path) else {
+            return JobsApiError::NotFound.to_response();
+        };
+        let id = match raw.job_id().map(decode_segment) {
+            Some(Some(id)) => id,
+            Some(None) => return JobsApiError::NotFound.to_response(),
+            None => String::new(),
+        };
+        let endpoint = raw.with_job_id(&id);
+        if self.tokens.role(&parts.headers).is_none() {
+            return JobsApiError::AuthenticationFailed.to_response();
+        }
+        let allowed = matches!(
+            (&parts.method, endpoint),
+            (&Method::GET, Endpoint::Collection | Endpoint::Job(_))
+                | (
+                    &Method::POST,
+                    Endpoint::Collection | Endpoint::Status(_) | Endpoint::Complete(_)
+                )
+        );
+        if !allowed {
+            return JobsApiError::MethodNotAllowed {
+                allow: endpoint.allow(),
+            }
+            .to_response();
+        }
+        if parts.method == Method::GET {
+            let query = parts.uri.query().unwrap_or("");
+            return self
+                .read(endpoint, query)
+                .await
+                .unwrap_or_else(|e| e.to_response());
+        }
+        let bytes = match read_limited(&parts.headers, body, self.body_limit).await {
+            Ok(bytes) => bytes,
+            Err(IngestError::PayloadTooLarge { limit }) => {
+                return JobsApiError::PayloadTooLarge { limit }.to_response();
+            }
+            Err(_) => {
+                return JobsApiError::Serialization {
+                    reason: "the request body could not be read".into(),
+                }
+                .to_response();
+            }
+        };
+        let key = match idempotency_key(&parts.headers) {
+            Ok(key) => key,
+            Err(e) => return e.to_response(),
+        };
+        let Some(key) = key else {
+            return self
+                .write(endpoint, &bytes)
+                .await
+                .unwrap_or_else(|e| e.to_response());
+        };
+        let cell = self.replies.cell(format!("{} {path} {key}", parts.method));
+        // Set only when this request applied the update (not a replay).
+        let applied_here = std::sync::atomic::AtomicBool::new(false);
+        let stored = cell
+            .get_or_try_init(|| async {
+                applied_here.store(true, std::sync::atomic::Ordering::Relaxed);
+                let response = self
+                    .write(endpoint, &bytes)
+                    .await
+                    .unwrap_or_else(|e| e.to_response());
+                let status = response.status();
+                let body = http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .map(http_body_util::Collected::to_bytes)
+                    .unwrap_or_default();
+                if status.is_server_error() {
+                    Err(Stored::new(status, body))
+                } else {
+                    Ok(Stored::new(status, body))
+                }
+            })
+            .await;
+        match stored {
+            Ok(stored) => {
+                let mut response = stored.to_response();
+                if !applied_here.load(std::sync::atomic::Ordering::Relaxed) {
+                    response
+                        .headers_mut()
+                        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+                }
+                response
+            }
+            Err(failed) => failed.to_response(),
+        }
+    }
+
+    async fn read(
+        &self,
+        endpoint: Endpoint<'_>,
+        query: &str,
+    ) -> Result<Response<ServiceBody>, JobsApiError> {
+        match endpoint {
+            Endpoint::Job(job_id) => {
+                let mut include_history = false;
+                for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+                    if name == "include_history" {
+                        include_history =
+                            parse_bool(&value).ok_or_else(|| JobsApiError::Serialization {
+                                reason: "`include_history` must be true or false".into(),
+                            })?;
+                    }
+                }
+                let view = self.view(job_id, include_history).await?;
+                Ok(json_response(StatusCode::OK, &view))
+            }
+            Endpoint::Collection => {
+                let query = list_query(query)?;
+                let page = self.registry.jobs(query).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &JobListResponse {
+                        jobs: page.jobs,
+                        next_cursor: page.next.map(|seq| seq.to_string()),
+                    },
+                ))
+            }
+            Endpoint::Status(_) | Endpoint::Complete(_) => Err(JobsApiError::MethodNotAllowed {
+                allow: endpoint.allow(),
+            }),
+        }
+    }
+
+    async fn write(
+        &self,
+        endpoint: Endpoint<'_>,
+        body: &[u8],
+    ) -> Result<Response<ServiceBody>, JobsApiError> {
+        let at = self.clock.now();
+        match endpoint {
+            Endpoint::Collection => {
+                let request: JobCreateRequest = parse_body(body, None)?;
+                let created = self.registry.create_job(request, at).await?;
+                Ok(json_response(StatusCode::CREATED, &created))
+            }
+            Endpoint::Status(job_id) => {
+                let events = match parse_body::<StatusUpdateRequest>(body, Some("status")) {
+                    Ok(request) => request.into_events(job_id, at),
+                    // No `status`: an update that only attaches artifacts.
+                    Err(JobsApiError::Serialization { reason }) => {
+                        match parse_body::<ArtifactUpdateRequest>(body, None) {
+                            Ok(request) if !request.artifacts.is_empty() => {
+                                request.into_events(job_id, at)
+                            }
+                            _ => return Err(JobsApiError::Serialization { reason }),
+                        }
+                    }
+                    Err(other) => return Err(other),
+                };
+                for event in events {
+                    self.registry.publish(event).await?;
+                }
+                let view = self.view(job_id, false).await?;
+                Ok(json_response(StatusCode::OK, &view))
+            }
+            Endpoint::Complete(job_id) => {
+                let request: JobCompleteRequest = parse_body(body, Some("final_status"))?;
+                self.registry
+                    .publish(request.into_event(job_id, at))
+                    .await?;
+                let view = self.view(job_id, false).await?;
+                Ok(json_response(StatusCode::OK, &view))
+            }
+            Endpoint::Job(_) => Err(JobsApiError::MethodNotAllowed {
+                allow: endpoint.allow(),
+            }),
+        }
+    }
+
+    async fn view(&self, job_id: &str, include_history: bool) -> Result<JobView, JobsApiError> {
+        self.registry
+            .job(job_id, include_history)
+            .await?
+            .ok_or_else(|| JobsApiError::JobNotFound {
+                job_id: job_id.to_owned(),
+            })
+    }
+}
+
+/// Reads a JSON body as `T`. When it does not read and its `status_field`
+/// holds something that is not a job status, the refusal is
+/// `E_INVALID_STATUS` rather than `E_SERIALIZATION_ERROR`.
+fn parse_body<T: DeserializeOwned>(
+    body: &[u8],
+    status_field: Option<&str>,
+) -> Result<T, JobsApiError> {
+    // serde would also read a struct from an array of its fields.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(JobsApiError::Serialization {
+            reason: "the body must be a JSON object".into(),
+        });
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        let invalid_status = status_field.and_then(|field| {
+            let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+            let status = value.get(field)?;
+            let valid = status
+                .as_str()
+                .is_some_and(|s| s.parse::<JobStatus>().is_ok());
+            (!valid).then(|| JobsApiError::InvalidStatus {
+                reason: format!(
+                    "`{field}` must be one of PENDING, RUNNING, NEEDS_INPUT, FAILED, DONE"
+                ),
+            })
+        });
+        invalid_status.unwrap_or_else(|| JobsApiError::Serialization {
+            reason: error.to_string(),
+        })
+    })
+}
+
+/// `true`/`false` as Python's `requests` writes them (`True`/`False`) and as
+/// people do (`1`/`0`, `yes`/`no`).
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn list_query(query: &str) -> Result<JobQuery, JobsApiError> {
+    let mut parsed = JobQuery::default();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "status" if !value.is_empty() => {
+                parsed.status =
+                    Some(value.parse().map_err(|_| {
+                        JobsApiError::InvalidStatus {
+                    reason: "`status` must be one of PENDING, RUNNING, NEEDS_INPUT, FAILED, DONE"
+                        .into(),
+                }
+                    })?);
+            }
+            "limit" if !value.is_empty() => {
+                parsed.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
+                    .ok_or_else(|| JobsApiError::Serialization {
+                        reason: format!("`limit` must be a number from 1 to {MAX_PAGE_SIZE}"),
+                    })?;
+            }
+            "cursor" if !value.is_empty() => {
+                parsed.cursor = Some(value.parse().map_err(|_| JobsApiError::Serialization {
+                    reason: "`cursor` is not one this API gave out".into(),
+                })?);
+            }
+            _ => {}
+        }
+    }
+    Ok(parsed)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, JobsApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN)
+        .map(Some)
+        .ok_or_else(|| JobsApiError::Serialization {
+            reason: format!(
+                "`Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            ),
+        })
+}
+
+/// A remembered answer.
+#[derive(Debug)]
+struct Stored {
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl Stored {
+    fn new(status: StatusCode, body: Bytes) -> Self {
+        Self { status, body }
+    }
+
+    fn to_response(&self) -> Response<ServiceBody> {
+        let mut response = Response::new(ServiceBody::new(self.body.clone()));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// Answers by idempotency key, the newest `capacity` of them.
+struct Replies {
+    capacity: usize,
+    cells: Mutex<ReplyCells>,
+}
+
+#[derive(Default)]
+struct ReplyCells {
+    by_key: HashMap<String, Arc<OnceCell<Stored>>>,
+    order: VecDeque<String>,
+}
+
+impl Replies {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            cells: Mutex::default(),
+        }
+    }
+
+    /// The cell for `key`, made (and the oldest key forgotten) when new.
+    fn cell(&self, key: String) -> Arc<OnceCell<Stored>> {
+        let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cell) = cells.by_key.get(&key) {
+            return Arc::clone(cell);
+        }
+        while cells.order.len() >= self.capacity {
+            match cells.order.pop_front() {
+                Some(old) => {
+                    cells.by_key.remove(&old);
+                }
+                None => break,
+            }
+        }
+        let cell = Arc::new(OnceCell::new());
+        cells.by_key.insert(key.clone(), Arc::clone(&cell));
+        cells.order.push_back(key);
+        cell
+    }
+}

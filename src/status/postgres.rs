@@ -1,0 +1,399 @@
+//! [`PostgresJobRegistry`]: jobs and their history in PostgreSQL, beside a
+//! `PostgresTaskStore`'s tasks in the same database.
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use tokio_postgres::{NoTls, Row};
+
+use super::api::{JobCreateRequest, JobCreateResponse, JobView};
+use super::change;
+use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+
+/// The name this backend gives in its errors.
+const SINK: &str = "postgres";
+
+/// History entries kept per job unless told otherwise.
+const DEFAULT_MAX_HISTORY: usize = 1000;
+
+/// Connections in the pool unless told otherwise.
+const DEFAULT_POOL_SIZE: usize = 16;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS hookroom_jobs (
+    seq         BIGSERIAL PRIMARY KEY,
+    job_id      TEXT   NOT NULL UNIQUE,
+    status      TEXT   NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    input_data  TEXT   NOT NULL,
+    progress    TEXT,
+    artifacts   TEXT   NOT NULL,
+    metadata    TEXT   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hookroom_jobs_by_status ON hookroom_jobs (status, seq);
+CREATE INDEX IF NOT EXISTS hookroom_jobs_by_update ON hookroom_jobs (updated_at);
+CREATE TABLE IF NOT EXISTS hookroom_job_history (
+    id         BIGSERIAL PRIMARY KEY,
+    job_seq    BIGINT NOT NULL REFERENCES hookroom_jobs (seq) ON DELETE CASCADE,
+    timestamp  BIGINT NOT NULL,
+    status     TEXT   NOT NULL,
+    message    TEXT,
+    step       TEXT
+);
+CREATE INDEX IF NOT EXISTS hookroom_job_history_by_job ON hookroom_job_history (job_seq, id);
+";
+
+const JOB_COLUMNS: &str =
+    "seq, job_id, status, created_at, updated_at, input_data, progress, artifacts, metadata";
+
+/// A [`JobRegistry`] in PostgreSQL: jobs survive restarts wherever a
+/// `PostgresTaskStore`'s tasks do, and several gateways share them.
+///
+/// Its tables (`hookroom_jobs`, `hookroom_job_history`) sit beside the task
+/// store's in the same database; the reasons for a job table of its own are
+/// those given for `SqliteJobRegistry`. Each event is applied in one
+/// transaction holding the job's row lock, so racing completions leave
+/// exactly one winner across gateways. History is bounded per job
+/// ([`with_max_history`](Self::with_max_history), default 1000) and
+/// [`purge_finished_before`](Self::purge_finished_before) removes finished
+/// jobs with their history.
+#[derive(Clone)]
+pub struct PostgresJobRegistry {
+    pool: Pool,
+    max_history: i64,
+}
+
+impl std::fmt::Debug for PostgresJobRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may carry a password: not shown.
+        f.debug_struct("PostgresJobRegistry")
+            .field("max_history", &self.max_history)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
+    SinkError::Backend {
+        sink: SINK,
+        source: error.into(),
+    }
+}
+
+fn nanos(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn from_nanos(value: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, SinkError> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SinkError> {
+    serde_json::from_str(text).map_err(backend)
+}
+
+fn parse_status(text: &str) -> Result<JobStatus, SinkError> {
+    text.parse().map_err(backend)
+}
+
+/// A job row, with its sequence number.
+struct Stored {
+    seq: i64,
+    job: Job,
+}
+
+fn read_row(row: &Row) -> Result<Stored, SinkError> {
+    let progress: Option<String> = row.try_get(6).map_err(backend)?;
+    Ok(Stored {
+        seq: row.try_get(0).map_err(backend)?,
+        job: Job {
+            job_id: row.try_get(1).map_err(backend)?,
+            status: parse_status(row.try_get(2).map_err(backend)?)?,
+            created_at: from_nanos(row.try_get(3).map_err(backend)?),
+            updated_at: from_nanos(row.try_get(4).map_err(backend)?),
+            input_data: from_json(row.try_get(5).map_err(backend)?)?,
+            progress: progress.as_deref().map(from_json).transpose()?,
+            artifacts: from_json(row.try_get(7).map_err(backend)?)?,
+            metadata: from_json(row.try_get(8).map_err(backend)?)?,
+        },
+    })
+}
+
+impl PostgresJobRegistry {
+    /// Connects to the database at `url` (a `PostgresTaskStore`'s will do)
+    /// and creates the job tables if needed.
+    ///
+    /// # Errors
+    /// [`SinkError::Backend`] for a bad connection string, an unreachable
+    /// server or a failed migration.
+    pub async fn connect(url: &str) -> Result<Self, SinkError> {
+        let config: tokio_postgres::Config = url.parse().map_err(backend)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(DEFAULT_POOL_SIZE)
+            .build()
+            .map_err(backend)?;
+        let registry = Self {
+            pool,
+            max_history: i64::try_from(DEFAULT_MAX_HISTORY).unwrap_or(i64::MAX),
+        };
+        registry.migrate().await?;
+        Ok(registry)
+    }
+
+    /// Keeps at most the newest `max` history entries (at least one) per job.
+    pub fn with_max_history(mut self, max: usize) -> Self {
+        self.max_history = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Removes the jobs that finished (`DONE` or `FAILED`) and last changed
+    /// before `cutoff`, with their history; returns how many.
+    ///
+    /// # Errors
+    /// [`SinkError::Backend`].
+    pub async fn purge_finished_before(&self, cutoff: OffsetDateTime) -> Result<u64, SinkError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client
+            .execute(
+                "DELETE FROM hookroom_jobs WHERE status IN ('DONE', 'FAILED') AND updated_at < $1",
+                &[&nanos(cutoff)],
+            )
+            .await
+            .map_err(backend)
+    }
+
+    async fn migrate(&self) -> Result<(), SinkError> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Gateways starting at once would race on CREATE TABLE IF NOT EXISTS.
+        tx.execute("SELECT pg_advisory_xact_lock(7401208)", &[])
+            .await
+            .map_err(backend)?;
+        tx.batch_execute(SCHEMA).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn push_history(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        seq: i64,
+        entry: &HistoryEntry,
+    ) -> Result<(), SinkError> {
+        tx.execute(
+            "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &seq,
+                &nanos(entry.timestamp),
+                &entry.status.as_str(),
+                &entry.message,
+                &entry.step,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM hookroom_job_history WHERE job_seq = $1 AND id NOT IN
+               (SELECT id FROM hookroom_job_history WHERE job_seq = $1 ORDER BY id DESC LIMIT $2)",
+            &[&seq, &self.max_history],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        job_id: &str,
+        at: OffsetDateTime,
+        input_data: &str,
+        metadata: &Map<String, Value>,
+    ) -> Result<(), SinkError> {
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO hookroom_jobs (job_id, status, created_at, updated_at, input_data,
+                   progress, artifacts, metadata)
+                 VALUES ($1, 'PENDING', $2, $2, $3, NULL, '[]', $4)
+                 ON CONFLICT (job_id) DO NOTHING RETURNING seq",
+                &[&job_id, &nanos(at), &input_data, &to_json(metadata)?],
+            )
+            .await
+            .map_err(backend)?;
+        let Some(row) = inserted else {
+            return Err(SinkError::InvalidStatus {
+                reason: format!("job `{job_id}` already exists"),
+            });
+        };
+        let seq: i64 = row.try_get(0).map_err(backend)?;
+        self.push_history(tx, seq, &change::created_entry(at)).await
+    }
+
+    async fn apply(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        event: JobEvent,
+    ) -> Result<(), SinkError> {
+        if let JobEvent::Created {
+            job_id,
+            at,
+            input_data,
+            metadata,
+        } = &event
+        {
+            return self
+                .create(tx, job_id, *at, input_data.as_str(), metadata)
+                .await;
+        }
+        change::precheck(&event)?;
+        let job_id = event.job_id().to_owned();
+        let row = tx
+            .query_opt(
+                &format!("SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = $1 FOR UPDATE"),
+                &[&job_id],
+            )
+            .await
+            .map_err(backend)?
+            .ok_or(SinkError::JobNotFound { job_id })?;
+        let mut stored = read_row(&row)?;
+        let entry = change::apply(&mut stored.job, event)?;
+        let job = &stored.job;
+        tx.execute(
+            "UPDATE hookroom_jobs SET status = $2, updated_at = $3, progress = $4, artifacts = $5,
+               metadata = $6 WHERE seq = $1",
+            &[
+                &stored.seq,
+                &job.status.as_str(),
+                &nanos(job.updated_at),
+                &job.progress.as_ref().map(to_json).transpose()?,
+                &to_json(&job.artifacts)?,
+                &to_json(&job.metadata)?,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        self.push_history(tx, stored.seq, &entry).await
+    }
+}
+
+#[async_trait]
+impl StatusSink for PostgresJobRegistry {
+    async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        self.apply(&tx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl JobRegistry for PostgresJobRegistry {
+    async fn create_job(
+        &self,
+        request: JobCreateRequest,
+        at: OffsetDateTime,
+    ) -> Result<JobCreateResponse, SinkError> {
+        let event = request.into_event(uuid::Uuid::new_v4().to_string(), at);
+        let job_id = event.job_id().to_owned();
+        self.publish(event).await?;
+        let view = self
+            .job(&job_id, false)
+            .await?
+            .ok_or(SinkError::JobNotFound { job_id })?;
+        Ok(JobCreateResponse::for_job(&view.job))
+    }
+
+    async fn job(&self, job_id: &str, include_history: bool) -> Result<Option<JobView>, SinkError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let Some(row) = client
+            .query_opt(
+                &format!("SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = $1"),
+                &[&job_id],
+            )
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let stored = read_row(&row)?;
+        let history = if include_history {
+            let rows = client
+                .query(
+                    "SELECT timestamp, status, message, step FROM hookroom_job_history
+                     WHERE job_seq = $1 ORDER BY id",
+                    &[&stored.seq],
+                )
+                .await
+                .map_err(backend)?;
+            let entries = rows
+                .iter()
+                .map(|row| {
+                    Ok(HistoryEntry {
+                        timestamp: from_nanos(row.try_get(0).map_err(backend)?),
+                        status: parse_status(row.try_get(1).map_err(backend)?)?,
+                        message: row.try_get(2).map_err(backend)?,
+                        step: row.try_get(3).map_err(backend)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, SinkError>>()?;
+            Some(entries)
+        } else {
+            None
+        };
+        Ok(Some(JobView {
+            job: stored.job,
+            history,
+        }))
+    }
+
+    async fn jobs(&self, query: JobQuery) -> Result<JobPage, SinkError> {
+        let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+        let before = query
+            .cursor
+            .and_then(|c| i64::try_from(c).ok())
+            .unwrap_or(i64::MAX);
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let status = query.status.map(JobStatus::as_str);
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM hookroom_jobs
+                     WHERE seq < $1 AND ($2::TEXT IS NULL OR status = $2)
+                     ORDER BY seq DESC LIMIT $3"
+                ),
+                &[&before, &status, &fetch],
+            )
+            .await
+            .map_err(backend)?;
+        let mut stored = rows
+            .iter()
+            .map(read_row)
+            .collect::<Result<Vec<_>, SinkError>>()?;
+        let more = stored.len() > limit;
+        stored.truncate(limit);
+        let next = if more {
+            stored.last().and_then(|row| u64::try_from(row.seq).ok())
+        } else {
+            None
+        };
+        Ok(JobPage {
+            jobs: stored.into_iter().map(|row| row.job).collect(),
+            next,
+        })
+    }
+}
