@@ -1,0 +1,230 @@
+//! MCP over streamable HTTP behind the agent token: what the gateway mounts
+//! at `/mcp`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hookroom::mcp::{McpHttpService, McpServer};
+use hookroom::route::{RouteSpec, RuleRouter};
+use hookroom::service::{ApiTokens, BearerTokens};
+use hookroom::status::InMemoryStatusSink;
+use hookroom::task::InMemoryTaskStore;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn service() -> McpHttpService {
+    let router = RuleRouter::new(vec![RouteSpec::new("github", "*", "pr-review")], None).unwrap();
+    McpServer::builder(Arc::new(InMemoryTaskStore::new()))
+        .jobs(InMemoryStatusSink::new())
+        .router(Arc::new(router))
+        .build()
+        .http_service(ApiTokens::new(
+            BearerTokens::parse_list("agent-token").unwrap(),
+            BearerTokens::parse_list("admin-token").unwrap(),
+        ))
+}
+
+fn post(token: Option<&str>, session: Option<&str>, body: Value) -> Request<Full<Bytes>> {
+    let mut request = Request::post("/mcp")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("host", "gateway.example.com");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// The JSON-RPC response in a JSON or server-sent-events body.
+async fn answer(response: http::Response<hookroom::mcp::McpBody>) -> Value {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        return value;
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC response in {text:?}"))
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "http-agent", "version": "1"}}})
+}
+
+/// Opens an MCP session with `token`; returns its id.
+async fn open(service: &McpHttpService, token: &str) -> String {
+    let response = service
+        .clone()
+        .oneshot(post(Some(token), None, initialize()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let init = answer(response).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "hookroom", "{init}");
+    let notified = service
+        .clone()
+        .oneshot(post(
+            Some(token),
+            Some(&session),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(notified.status(), StatusCode::ACCEPTED);
+    session
+}
+
+async fn rpc(
+    service: &McpHttpService,
+    token: &str,
+    session: &str,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> Value {
+    let response = service
+        .clone()
+        .oneshot(post(
+            Some(token),
+            Some(session),
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    answer(response).await
+}
+
+#[tokio::test]
+async fn mcp_without_a_token_or_with_a_wrong_one_answers_401() {
+    let service = service();
+    for token in [None, Some("wrong-token"), Some("")] {
+        let response = service
+            .clone()
+            .oneshot(post(token, None, initialize()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body = answer(response).await;
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn an_agent_token_opens_a_session_that_lists_and_calls_tools() {
+    let service = service();
+    let session = open(&service, "agent-token").await;
+    let listed = rpc(
+        &service,
+        "agent-token",
+        &session,
+        2,
+        "tools/list",
+        json!({}),
+    )
+    .await;
+    let tools = listed["result"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 20, "{listed}");
+    assert!(tools.iter().any(|t| t["name"] == "claim_task"));
+
+    let joined = rpc(
+        &service,
+        "agent-token",
+        &session,
+        3,
+        "tools/call",
+        json!({"name": "join_room", "arguments": {"room": "pr-review"}}),
+    )
+    .await;
+    assert_eq!(joined["result"]["isError"], false, "{joined}");
+    assert!(
+        joined["result"]["structuredContent"]["agent"]
+            .as_str()
+            .unwrap()
+            .starts_with("http-agent-")
+    );
+
+    // The session remembers what it joined.
+    let claimed = rpc(
+        &service,
+        "agent-token",
+        &session,
+        4,
+        "tools/call",
+        json!({"name": "claim_next", "arguments": {"room": "pr-review"}}),
+    )
+    .await;
+    assert_eq!(claimed["result"]["isError"], false, "{claimed}");
+    assert_eq!(claimed["result"]["structuredContent"]["task"], Value::Null);
+
+    // An agent token does not grant the route tools.
+    let refused = rpc(
+        &service,
+        "agent-token",
+        &session,
+        5,
+        "tools/call",
+        json!({"name": "webhook_routes", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    assert!(
+        refused["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin_required")
+    );
+
+    // A request of that session without the token is still refused.
+    let response = service
+        .clone()
+        .oneshot(post(
+            None,
+            Some(&session),
+            json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_admin_token_grants_the_route_tools() {
+    let service = service();
+    let session = open(&service, "admin-token").await;
+    let routes = rpc(
+        &service,
+        "admin-token",
+        &session,
+        2,
+        "tools/call",
+        json!({"name": "webhook_routes", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(routes["result"]["isError"], false, "{routes}");
+    assert_eq!(
+        routes["result"]["structuredContent"]["routes"][0]["target_room"],
+        "pr-review"
+    );
+}
