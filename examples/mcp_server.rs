@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Options:
-//! - `--store memory|sqlite:PATH`: the task store (`sqlite:` needs feature
-//!   `sqlite`; point it at the gateway's database to work on its tasks);
+//! - `--store memory|sqlite:PATH|postgres://…`: the task store (`sqlite:`
+//!   and `postgres://` need the feature of that name; point it at the
+//!   gateway's database to work on the gateway's tasks);
 //! - `--routes FILE`: a routes file for the route tools and `list_rooms`;
 //! - `--admin`: grant the route tools (`add_route`, `remove_route`, …);
 //! - `--agent NAME`: the agent name claims are recorded under;
@@ -26,7 +27,7 @@ use hookroom::route::{RoutesConfig, RuleRouter};
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::{InMemoryTaskStore, TaskStore};
 
-fn store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
+async fn store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
     if spec == "memory" {
         return Ok(Arc::new(InMemoryTaskStore::new()));
     }
@@ -43,8 +44,21 @@ fn store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
             return Err("--store sqlite:PATH needs the `sqlite` feature".into());
         }
     }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            return hookroom::task::PostgresTaskStore::connect(spec)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn TaskStore>)
+                .map_err(|e| e.to_string());
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            return Err("--store postgres://… needs the `postgres` feature".into());
+        }
+    }
     Err(format!(
-        "unknown --store `{spec}`; use memory or sqlite:PATH"
+        "unknown --store `{spec}`; use memory, sqlite:PATH or postgres://…"
     ))
 }
 
@@ -71,7 +85,7 @@ async fn run() -> Result<(), String> {
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    let mut builder = McpServer::builder(store(&builder_store)?)
+    let mut builder = McpServer::builder(store(&builder_store).await?)
         .jobs(InMemoryStatusSink::new())
         .admin_tools(admin);
     let router = match routes {

@@ -228,3 +228,46 @@ async fn an_admin_token_grants_the_route_tools() {
         "pr-review"
     );
 }
+
+#[tokio::test]
+async fn mount_mcp_sends_its_path_to_mcp_and_the_rest_to_the_gateway() {
+    let gateway = tower::service_fn(|request: Request<Full<Bytes>>| async move {
+        let body = format!(r#"{{"gateway":"{}"}}"#, request.uri().path());
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+    });
+    let app = hookroom::mcp::MountMcp::new("/mcp", service(), gateway);
+    let response = app
+        .clone()
+        .oneshot(post(None, None, initialize()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let mut request = post(Some("agent-token"), None, initialize());
+    *request.uri_mut() = "/health".parse().unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(answer(response).await, json!({"gateway": "/health"}));
+    let response = app
+        .oneshot(post(Some("agent-token"), None, initialize()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("mcp-session-id"));
+}
+
+/// The gateway mounts as is, served by hyper.
+#[allow(dead_code)]
+fn the_gateway_mounts_under_hyper(gateway: hookroom::service::Gateway, mcp: McpHttpService) {
+    fn served_by_hyper<S>(_: &S)
+    where
+        S: tower::Service<
+                Request<hyper::body::Incoming>,
+                Response = http::Response<hookroom::mcp::McpBody>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send,
+    {
+    }
+    served_by_hyper(&hookroom::mcp::MountMcp::new("/mcp", mcp, gateway));
+}

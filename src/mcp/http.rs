@@ -116,3 +116,71 @@ where
         Box::pin(async move { inner.call(request).await })
     }
 }
+
+/// Serves one path with an [`McpHttpService`] and every other path with
+/// `inner` (the gateway, say), both answering [`McpBody`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// use hookroom::mcp::{McpServer, MountMcp};
+/// use hookroom::service::ApiTokens;
+/// # let store = Arc::new(hookroom::task::InMemoryTaskStore::new());
+/// # let inner = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+/// # });
+/// let mcp = McpServer::builder(store).build();
+/// let tokens = ApiTokens::default(); // e.g. ApiTokens::from_env("HOOKROOM_API_TOKEN", "HOOKROOM_ADMIN_TOKEN")?
+/// let app = MountMcp::new("/mcp", mcp.http_service(tokens), inner);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MountMcp<S> {
+    path: Arc<str>,
+    mcp: McpHttpService,
+    inner: S,
+}
+
+impl<S> MountMcp<S> {
+    /// `path` (exactly, e.g. `/mcp`) to `mcp`, the rest to `inner`.
+    pub fn new(path: impl Into<String>, mcp: McpHttpService, inner: S) -> Self {
+        Self {
+            path: Arc::from(path.into()),
+            mcp,
+            inner,
+        }
+    }
+}
+
+impl<S, B, RB> tower_service::Service<Request<B>> for MountMcp<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<RB>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    RB: http_body::Body<Data = Bytes, Error = Infallible> + Send + Sync + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Error: fmt::Display,
+    B::Data: Send + 'static,
+{
+    type Response = Response<McpBody>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if request.uri().path() == &*self.path {
+            return self.mcp.call(request);
+        }
+        // The clone is the one driven; `self.inner` stays ready for the next.
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(response.map(BodyExt::boxed))
+        })
+    }
+}

@@ -46,6 +46,6 @@ mod session;
 mod tools;
 
 pub use error::ToolError;
-pub use http::{McpBody, McpHttpService};
+pub use http::{McpBody, McpHttpService, MountMcp};
 pub use rmcp;
 pub use server::{DEFAULT_MCP_LEASE, McpServer, McpServerBuilder, McpSession};
