@@ -611,3 +611,101 @@ async fn rooms_and_tasks_are_resources_a_client_can_read() {
     assert_eq!(task["payload"]["number"], 42);
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_signed_github_webhook_reaches_an_mcp_agent_and_its_job_ends_done() {
+    use bytes::Bytes;
+    use hookroom::service::WebhookService;
+    use hookroom::source::GithubSource;
+    use hookroom::verify::{GithubVerifier, Secrets};
+    use tower::ServiceExt;
+
+    const SECRET: &str = "It's a Secret to Everybody";
+    let store = Arc::new(InMemoryTaskStore::new());
+    let jobs = InMemoryStatusSink::new();
+    let router = Arc::new(
+        RuleRouter::new(
+            vec![RouteSpec::new("github", "pull_request.*", "pr-review")],
+            None,
+        )
+        .unwrap(),
+    );
+    let ingest = WebhookService::builder(router.clone(), store.clone())
+        .status_sink(Arc::new(jobs.clone()))
+        .source(
+            "github",
+            Arc::new(GithubVerifier::new(Secrets::try_from(SECRET).unwrap())),
+            Arc::new(GithubSource::new()),
+        )
+        .build();
+    let server = McpServer::builder(store.clone())
+        .jobs(jobs.clone())
+        .router(router)
+        .build();
+    let (client, mut updates) = connect(server.session(), "claude").await;
+    ok(
+        &client,
+        "join_room",
+        json!({"room": "pr-review", "capabilities": ["review"]}),
+    )
+    .await;
+
+    let body = Bytes::from_static(
+        br#"{"action":"opened","number":42,"pull_request":{"number":42,"title":"Test PR","html_url":"https://github.com/o/r/pull/42"},"repository":{"full_name":"o/r"}}"#,
+    );
+    let request = http::Request::post("/webhook/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", "gh-delivery-1")
+        .header(
+            "x-hub-signature-256",
+            hookroom::verify::github::sign(SECRET.as_bytes(), &body),
+        )
+        .body(http_body_util::Full::new(body))
+        .unwrap();
+    let response = ingest.oneshot(request).await.unwrap();
+    let status = response.status();
+    let answer = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(status.is_success(), "{status} {answer:?}");
+
+    let uri = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+        .await
+        .expect("a notification for the webhook's task")
+        .unwrap();
+    assert_eq!(uri, "hookroom://rooms/pr-review");
+    let listed = ok(
+        &client,
+        "list_tasks",
+        json!({"room": "pr-review", "status": "PENDING"}),
+    )
+    .await;
+    let id = listed["tasks"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed["tasks"][0]["delivery_id"], "gh-delivery-1");
+    ok(&client, "claim_task", json!({"task_id": id})).await;
+    ok(
+        &client,
+        "complete_task",
+        json!({"task_id": id, "result": "approved"}),
+    )
+    .await;
+
+    let job = ok(
+        &client,
+        "get_job",
+        json!({"job_id": id, "include_history": true}),
+    )
+    .await;
+    assert_eq!(job["job"]["status"], "DONE");
+    assert_eq!(job["job"]["input_data"]["room"], "pr-review");
+    let statuses: Vec<&str> = job["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["PENDING", "RUNNING", "DONE"]);
+    client.cancel().await.unwrap();
+}
