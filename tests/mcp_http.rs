@@ -271,3 +271,163 @@ fn the_gateway_mounts_under_hyper(gateway: hookroom::service::Gateway, mcp: McpH
     }
     served_by_hyper(&hookroom::mcp::MountMcp::new("/mcp", mcp, gateway));
 }
+
+/// Serves `service` over HTTP/1 on a fresh abstract Unix socket; returns
+/// its name (`@…`).
+#[cfg(target_os = "linux")]
+fn serve_on_unix_socket(service: McpHttpService) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "hookroom-mcp-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let address =
+        <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(
+            name.as_bytes(),
+        )
+        .unwrap();
+    let listener = std::os::unix::net::UnixListener::bind_addr(&address).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("@{name}")
+}
+
+/// rmcp's own streamable HTTP client, in process: the flow over HTTP, with
+/// the room notification on the session's event stream.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn rmcp_client_over_streamable_http_joins_claims_and_is_notified() {
+    use hookroom::mcp::rmcp::model::{
+        CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+        ResourceUpdatedNotificationParam,
+    };
+    use hookroom::mcp::rmcp::service::NotificationContext;
+    use hookroom::mcp::rmcp::transport::StreamableHttpClientTransport;
+    use hookroom::mcp::rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use hookroom::mcp::rmcp::{ClientHandler, RoleClient, ServiceExt as _};
+    use hookroom::task::{NewTask, Payload, TaskStore};
+    use std::time::Duration;
+
+    struct Agent(tokio::sync::mpsc::UnboundedSender<String>);
+    impl ClientHandler for Agent {
+        fn get_info(&self) -> ClientConfig {
+            ClientConfig::new(
+                ClientCapabilities::default(),
+                Implementation::new("http-claude", "1.0"),
+            )
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+        }
+        async fn on_resource_updated(
+            &self,
+            params: ResourceUpdatedNotificationParam,
+            _context: NotificationContext<RoleClient>,
+        ) {
+            let _ = self.0.send(params.uri);
+        }
+    }
+
+    let store = Arc::new(InMemoryTaskStore::new());
+    let jobs = InMemoryStatusSink::new();
+    let service = McpServer::builder(store.clone())
+        .jobs(jobs.clone())
+        .build()
+        .http_service(ApiTokens::new(
+            BearerTokens::parse_list("agent-token").unwrap(),
+            BearerTokens::none(),
+        ));
+    let socket = serve_on_unix_socket(service);
+
+    // A wrong token: the client cannot even initialize.
+    let (tx, _) = tokio::sync::mpsc::unbounded_channel();
+    let refused = Agent(tx)
+        .serve(StreamableHttpClientTransport::from_unix_socket_with_config(
+            &socket,
+            StreamableHttpClientTransportConfig::with_uri("http://localhost/mcp")
+                .auth_header("wrong-token"),
+        ))
+        .await;
+    assert!(refused.is_err());
+
+    let (tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let client = Agent(tx)
+        .serve(StreamableHttpClientTransport::from_unix_socket_with_config(
+            &socket,
+            StreamableHttpClientTransportConfig::with_uri("http://localhost/mcp")
+                .auth_header("agent-token"),
+        ))
+        .await
+        .expect("initialize over HTTP");
+    let call = |name: &'static str, args: Value| {
+        let client = &client;
+        async move {
+            let Value::Object(args) = args else {
+                unreachable!()
+            };
+            let result = client
+                .call_tool(CallToolRequestParams::new(name).with_arguments(args))
+                .await
+                .unwrap();
+            assert_ne!(result.is_error, Some(true), "{name}: {result:?}");
+            result.structured_content.unwrap()
+        }
+    };
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 20);
+    let joined = call("join_room", json!({"room": "pr-review"})).await;
+    assert!(
+        joined["agent"]
+            .as_str()
+            .unwrap()
+            .starts_with("http-claude-")
+    );
+
+    let id = store
+        .insert(NewTask {
+            room: "pr-review".into(),
+            title: "[PR] opened #7".into(),
+            description: String::new(),
+            priority: 1,
+            source: "github".into(),
+            source_event: "pull_request.opened".into(),
+            source_url: None,
+            delivery_id: "http-1".into(),
+            payload: Payload::from("{}"),
+            required_capabilities: Vec::new(),
+            ttl: None,
+        })
+        .await
+        .unwrap()
+        .id;
+    let uri = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+        .await
+        .expect("a notification over the event stream")
+        .unwrap();
+    assert_eq!(uri, "hookroom://rooms/pr-review");
+
+    let claimed = call("claim_next", json!({"room": "pr-review"})).await;
+    assert_eq!(claimed["task"]["id"], id.as_str());
+    let done = call(
+        "complete_task",
+        json!({"task_id": id.as_str(), "result": "ok"}),
+    )
+    .await;
+    assert_eq!(done["task"]["status"], "DONE");
+    let job = call(
+        "get_job",
+        json!({"job_id": id.as_str(), "include_history": true}),
+    )
+    .await;
+    assert_eq!(job["job"]["status"], "DONE");
+    client.cancel().await.unwrap();
+}
