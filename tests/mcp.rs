@@ -709,3 +709,49 @@ async fn a_signed_github_webhook_reaches_an_mcp_agent_and_its_job_ends_done() {
     assert_eq!(statuses, ["PENDING", "RUNNING", "DONE"]);
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_task_subscriber_hears_when_another_session_changes_the_task() {
+    use hookroom::mcp::rmcp::model::SubscribeRequestParams;
+
+    let f = fixture(Duration::from_secs(60));
+    let (watcher, mut updates) = connect(f.server.session(), "watcher").await;
+    let (worker, _) = connect(f.server.session(), "worker").await;
+    let id = f
+        .store
+        .insert(new_task("pr-review", "sub"))
+        .await
+        .unwrap()
+        .id;
+    let uri = format!("hookroom://tasks/{id}");
+    #[allow(deprecated)]
+    watcher
+        .subscribe(SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+    ok(&worker, "claim_task", json!({"task_id": id.as_str()})).await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+        .await
+        .expect("a notification for the claimed task")
+        .unwrap();
+    assert_eq!(heard, uri);
+    ok(
+        &worker,
+        "complete_task",
+        json!({"task_id": id.as_str(), "result": null}),
+    )
+    .await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+        .await
+        .expect("a notification for the completed task")
+        .unwrap();
+    assert_eq!(heard, uri);
+    // An unknown scheme is a protocol error of resources/subscribe, not a panic.
+    #[allow(deprecated)]
+    let refused = watcher
+        .subscribe(SubscribeRequestParams::new("file:///etc/passwd"))
+        .await;
+    assert!(refused.is_err());
+    watcher.cancel().await.unwrap();
+    worker.cancel().await.unwrap();
+}

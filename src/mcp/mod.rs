@@ -32,7 +32,9 @@
 //! (`resources/subscribe`). Joining a room subscribes to it: a new task in
 //! the room sends `notifications/resources/updated` for the room's URI,
 //! when the store has notifications ([`TaskStore::watch`](crate::task::TaskStore::watch)).
-//! A task's URI is notified when this session changes the task.
+//! A task's URI is notified when a session of the same [`McpServer`]
+//! changes the task (claims, completes, fails it, asks or provides input);
+//! changes made elsewhere (an agent runtime, another gateway) are not seen.
 //!
 //! Sessions carry state, so the server offers the protocol versions that
 //! have sessions (up to 2025-11-25).

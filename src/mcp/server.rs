@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) lease: Duration,
     pub(crate) admin: bool,
     pub(crate) agent: Option<String>,
+    /// Every live session, for task notifications across sessions.
+    pub(crate) sessions: std::sync::Mutex<Vec<std::sync::Weak<Session>>>,
 }
 
 /// An MCP server over a [`TaskStore`], a [`RuleRouter`] and a job registry:
@@ -82,6 +84,7 @@ impl McpServer {
                 lease: DEFAULT_MCP_LEASE,
                 admin: false,
                 agent: None,
+                sessions: std::sync::Mutex::new(Vec::new()),
             },
         }
     }
@@ -174,9 +177,18 @@ pub struct McpSession {
 
 impl McpSession {
     fn new(inner: Arc<Inner>, admin: bool) -> Self {
+        let session = Session::new();
+        {
+            let mut sessions = inner
+                .sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            sessions.retain(|s| s.strong_count() > 0);
+            sessions.push(Arc::downgrade(&session));
+        }
         Self {
             inner,
-            session: Session::new(),
+            session,
             admin,
             tool_router: Self::tool_router(),
         }
@@ -236,8 +248,20 @@ impl McpSession {
     }
 
     /// Tells the client that a task it subscribed to changed.
+    /// Tells every session subscribed to the task that it changed.
     pub(crate) async fn task_changed(&self, id: &TaskId) {
-        self.session.changed(task_uri(id.as_str())).await;
+        let sessions: Vec<Arc<Session>> = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        let uri = task_uri(id.as_str());
+        for session in sessions {
+            session.changed(uri.clone()).await;
+        }
     }
 
     fn resource_error(uri: &str) -> ErrorData {
