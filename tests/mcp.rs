@@ -265,6 +265,15 @@ async fn a_webhook_task_goes_from_notification_to_claim_to_a_done_job_with_histo
         claimed.to_string().find("token").is_none(),
         "no token reaches the model: {claimed}"
     );
+    // A model that claims again what it holds gets the same claim back.
+    let again = ok(
+        &client,
+        "claim_task",
+        json!({"task_id": inserted.id.as_str()}),
+    )
+    .await;
+    assert_eq!(again["task"]["id"], inserted.id.as_str());
+    assert_eq!(again["task"]["held_by_this_session"], true);
 
     let done = ok(
         &client,

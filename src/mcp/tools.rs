@@ -699,7 +699,18 @@ impl McpSession {
         non_empty("task_id", &args.task_id)?;
         let agent = self.agent(&context);
         let id = TaskId::from(args.task_id);
-        let room = self.inner.store.get(&id).await?.map(|t| t.room);
+        let task = self.inner.store.get(&id).await?;
+        // Claiming again what this session holds answers the same claim.
+        if let Some(task) = task.as_ref().filter(|_| self.session.holds(&id))
+            && task.claimed_by.as_deref() == Some(agent.as_str())
+            && !task.status.is_terminal()
+        {
+            return Ok(Json(ClaimedOut {
+                task: Some(TaskView::brief(task, &self.session)),
+                lease_seconds: self.inner.lease.as_secs(),
+            }));
+        }
+        let room = task.map(|t| t.room);
         let capabilities = room
             .as_deref()
             .and_then(|r| self.session.capabilities(r))
