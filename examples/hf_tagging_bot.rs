@@ -467,11 +467,11 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     // Follow the job until it ends (an example may poll; tests never sleep).
     let mut view = None;
     for _ in 0..200 {
-        if let Some(v) = sink.get(&job_id, true) {
-            if v.job.status.is_terminal() {
-                view = Some(v);
-                break;
-            }
+        if let Some(v) = sink.get(&job_id, true)
+            && v.job.status.is_terminal()
+        {
+            view = Some(v);
+            break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

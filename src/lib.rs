@@ -108,6 +108,8 @@ pub mod conformance;
 pub mod error_code;
 pub mod event;
 pub mod lifecycle;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod route;
 pub mod service;
 pub mod source;

@@ -1030,7 +1030,7 @@ async fn many_workers_finish_every_task_exactly_once() {
             async move {
                 let n: u64 = task.title.parse().unwrap_or(0);
                 tokio::time::sleep(Duration::from_secs(1 + n % 20)).await;
-                if n % 5 == 0 && job.attempt() == 1 {
+                if n.is_multiple_of(5) && job.attempt() == 1 {
                     return Err(AgentError::retryable("first try of every fifth task"));
                 }
                 Ok(AgentOutput::new().with_result(json!(n)))

@@ -150,10 +150,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        if let Some(task_api) = &mut self.task_api {
-            if TaskApi::handles(request.uri().path()) {
-                return task_api.call(request);
-            }
+        if let Some(task_api) = &mut self.task_api
+            && TaskApi::handles(request.uri().path())
+        {
+            return task_api.call(request);
         }
         let answer = self.gateway.call(request);
         Box::pin(async move {

@@ -233,12 +233,11 @@ impl TaskEvents {
             }
         });
         // New work for the room: a new task, or one back in PENDING.
-        if status == JobStatus::Pending {
-            if let Some(sender) = hub.rooms.get(room) {
-                if sender.send(id.clone()).is_err() {
-                    hub.rooms.remove(room);
-                }
-            }
+        if status == JobStatus::Pending
+            && let Some(sender) = hub.rooms.get(room)
+            && sender.send(id.clone()).is_err()
+        {
+            hub.rooms.remove(room);
         }
         event
     }

@@ -265,10 +265,10 @@ impl HmacVerifierBuilder {
                 reason: "`{timestamp}` needs a timestamp header",
             });
         }
-        if let Some(name) = &timestamp_header {
-            if !content.signs_timestamp(name) {
-                return Err(ConfigError::UnsignedTimestamp);
-            }
+        if let Some(name) = &timestamp_header
+            && !content.signs_timestamp(name)
+        {
+            return Err(ConfigError::UnsignedTimestamp);
         }
         Ok(HmacVerifier {
             keys: HmacKeys::new(&secrets.into()),

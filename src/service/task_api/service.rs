@@ -684,11 +684,12 @@ impl Inner {
             Action::TakeInput => {
                 let body = TokenBody::from_json(body)?;
                 let input = store.take_input(&id, &body.claim_token).await?;
-                if input.is_some() && self.sink.is_some() {
-                    if let Some(task) = store.get(&id).await? {
-                        self.report(Change::Status(&task, Some("input received")))
-                            .await;
-                    }
+                if input.is_some()
+                    && self.sink.is_some()
+                    && let Some(task) = store.get(&id).await?
+                {
+                    self.report(Change::Status(&task, Some("input received")))
+                        .await;
                 }
                 return Ok(ok(&InputResponse { input }));
             }

@@ -1,0 +1,155 @@
+//! [`ToolError`]: why a tool call failed, as the tool error (`isError`) the
+//! model reads.
+
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+
+use crate::error_code::ErrorCode;
+use crate::route::RouteError;
+use crate::status::SinkError;
+use crate::task::StoreError;
+
+/// Why a tool call failed. Every variant reaches the client as a tool result
+/// with `isError: true` and the text `{code}: {message}`, never as a
+/// protocol error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ToolError {
+    /// An argument has the right type but a value the tool cannot use.
+    InvalidArgument {
+        /// The argument's name.
+        argument: &'static str,
+        /// What is wrong and what would be accepted.
+        reason: String,
+    },
+    /// The tool needs the session to have joined this room.
+    NotJoined {
+        /// The room.
+        room: String,
+    },
+    /// This session holds no claim on the task.
+    NoClaim {
+        /// The task.
+        task_id: String,
+    },
+    /// Another agent holds the task.
+    HeldByOther {
+        /// The task.
+        task_id: String,
+        /// The agent holding it, when the store says.
+        holder: Option<String>,
+        /// When that agent's lease runs out (RFC 3339), when known.
+        lease_expires_at: Option<String>,
+    },
+    /// A route tool was called without the admin grant.
+    AdminRequired,
+    /// A job tool was called on a server without a job registry.
+    JobsUnavailable,
+    /// No route has this id.
+    UnknownRoute {
+        /// The id asked for.
+        id: u64,
+    },
+    /// The task store refused or failed.
+    Store(StoreError),
+    /// The job registry refused the change.
+    Job(SinkError),
+    /// The route is invalid.
+    Route(RouteError),
+}
+
+impl ErrorCode for ToolError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "invalid_argument",
+            Self::NotJoined { .. } => "room_not_joined",
+            Self::NoClaim { .. } => "claim_not_held",
+            Self::HeldByOther { .. } => "task_held",
+            Self::AdminRequired => "admin_required",
+            Self::JobsUnavailable => "jobs_unavailable",
+            Self::UnknownRoute { .. } => "route_not_found",
+            Self::Store(e) => e.code(),
+            Self::Job(e) => e.code(),
+            Self::Route(e) => e.code(),
+        }
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidArgument { argument, reason } => {
+                write!(f, "invalid `{argument}`: {reason}")
+            }
+            Self::NotJoined { room } => write!(
+                f,
+                "this session has not joined room `{room}`; call join_room first"
+            ),
+            Self::NoClaim { task_id } => write!(
+                f,
+                "this session holds no claim on task `{task_id}`; claim it with claim_task first"
+            ),
+            Self::HeldByOther {
+                task_id,
+                holder,
+                lease_expires_at,
+            } => {
+                write!(f, "task `{task_id}` is held by ")?;
+                match holder {
+                    Some(agent) => write!(f, "agent `{agent}`")?,
+                    None => f.write_str("another agent")?,
+                }
+                if let Some(until) = lease_expires_at {
+                    write!(f, " (lease until {until})")?;
+                }
+                f.write_str("; pick another task or call claim_next")
+            }
+            Self::AdminRequired => f.write_str(
+                "route tools need the admin grant (an admin token, or a server started with admin tools on)",
+            ),
+            Self::JobsUnavailable => f.write_str("this server has no job registry"),
+            Self::UnknownRoute { id } => {
+                write!(f, "no route has id {id}; webhook_routes lists them")
+            }
+            Self::Store(e) => e.fmt(f),
+            Self::Job(e) => e.fmt(f),
+            Self::Route(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ToolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            Self::Job(e) => Some(e),
+            Self::Route(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for ToolError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<SinkError> for ToolError {
+    fn from(e: SinkError) -> Self {
+        Self::Job(e)
+    }
+}
+
+impl From<RouteError> for ToolError {
+    fn from(e: RouteError) -> Self {
+        Self::Route(e)
+    }
+}
+
+impl IntoCallToolResult for ToolError {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let text = format!("{}: {self}", self.code());
+        Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
+    }
+}

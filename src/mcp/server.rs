@@ -1,0 +1,457 @@
+//! [`McpServer`] (shared settings and collaborators) and [`McpSession`]
+//! (one client's handler).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ContentBlock, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+use serde_json::Map;
+
+use super::jobs::JobRegistry;
+use super::session::{Session, room_uri, task_uri};
+use crate::clock::{Clock, SystemClock};
+use crate::route::RuleRouter;
+use crate::status::{JobEvent, SinkError, StatusSink, TaskSummary};
+use crate::task::{Task, TaskId, TaskStore};
+
+/// Default claim lease of MCP sessions; the session heartbeats every third.
+pub const DEFAULT_MCP_LEASE: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn TaskStore>,
+    pub(crate) router: Option<Arc<RuleRouter>>,
+    pub(crate) jobs: Option<Arc<dyn JobRegistry>>,
+    pub(crate) sink: Option<Arc<dyn StatusSink>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) lease: Duration,
+    pub(crate) admin: bool,
+    pub(crate) agent: Option<String>,
+    /// Every live session, for task notifications across sessions.
+    pub(crate) sessions: std::sync::Mutex<Vec<std::sync::Weak<Session>>>,
+}
+
+/// An MCP server over a [`TaskStore`], a [`RuleRouter`] and a job registry:
+/// the settings and collaborators every session shares.
+///
+/// Each client connection gets its own [`McpSession`]
+/// ([`session`](Self::session)); serve it over stdio with rmcp
+/// (`McpSession` is an `rmcp::ServerHandler`), or mount
+/// [`http_service`](Self::http_service) for streamable HTTP.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hookroom::mcp::McpServer;
+/// use hookroom::status::InMemoryStatusSink;
+/// use hookroom::task::InMemoryTaskStore;
+///
+/// let server = McpServer::builder(Arc::new(InMemoryTaskStore::new()))
+///     .jobs(InMemoryStatusSink::new())
+///     .build();
+/// let _session = server.session();
+/// ```
+#[derive(Debug, Clone)]
+pub struct McpServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Builds an [`McpServer`].
+#[derive(Debug)]
+pub struct McpServerBuilder {
+    inner: Inner,
+}
+
+impl McpServer {
+    /// A builder over `store`.
+    pub fn builder(store: Arc<dyn TaskStore>) -> McpServerBuilder {
+        McpServerBuilder {
+            inner: Inner {
+                store,
+                router: None,
+                jobs: None,
+                sink: None,
+                clock: Arc::new(SystemClock),
+                lease: DEFAULT_MCP_LEASE,
+                admin: false,
+                agent: None,
+                sessions: std::sync::Mutex::new(Vec::new()),
+            },
+        }
+    }
+
+    /// A handler for one new client session (its own rooms and claims).
+    pub fn session(&self) -> McpSession {
+        McpSession::new(self.inner.clone(), false)
+    }
+
+    /// A handler for one new session with the admin grant (route tools),
+    /// whatever the server setting.
+    pub fn admin_session(&self) -> McpSession {
+        McpSession::new(self.inner.clone(), true)
+    }
+}
+
+impl McpServerBuilder {
+    /// The router the route tools list, change and explain.
+    pub fn router(mut self, router: Arc<RuleRouter>) -> Self {
+        self.inner.router = Some(router);
+        self
+    }
+
+    /// The job registry `get_job`, `update_job` and `complete_job` read and
+    /// change, and where task tools report each task's job. Clones of an
+    /// [`InMemoryStatusSink`](crate::status::InMemoryStatusSink) share one
+    /// registry, so hand the gateway's.
+    #[cfg(feature = "memory")]
+    pub fn jobs(mut self, jobs: crate::status::InMemoryStatusSink) -> Self {
+        let sink: Arc<dyn StatusSink> = Arc::new(jobs.clone());
+        self.inner.jobs = Some(Arc::new(jobs));
+        self.inner.sink = Some(sink);
+        self
+    }
+
+    /// Where task tools report job events (claim, input, completion), when
+    /// it is not the job registry of [`jobs`](Self::jobs).
+    pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.inner.sink = Some(sink);
+        self
+    }
+
+    /// The clock of job events.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.inner.clock = clock;
+        self
+    }
+
+    /// The lease of claims made through MCP (default
+    /// [`DEFAULT_MCP_LEASE`]); a session heartbeats its claims every third
+    /// of it, and a dropped session's claims lapse after it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.inner.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// Grants every session the route tools (`add_route`, `remove_route`,
+    /// …). Off by default; over HTTP an admin token grants them too.
+    pub fn admin_tools(mut self, on: bool) -> Self {
+        self.inner.admin = on;
+        self
+    }
+
+    /// The agent name every session claims under. By default each session
+    /// is `{client name}-{8 hex digits}`, the client name coming from its
+    /// `initialize` request.
+    pub fn agent_name(mut self, name: impl Into<String>) -> Self {
+        self.inner.agent = Some(name.into());
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> McpServer {
+        McpServer {
+            inner: Arc::new(self.inner),
+        }
+    }
+}
+
+/// One client session: an `rmcp` [`ServerHandler`] serving the tools and
+/// resources. It keeps the session's claim tokens and heartbeats its claims
+/// while it lives.
+#[derive(Debug, Clone)]
+pub struct McpSession {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) session: Arc<Session>,
+    pub(crate) admin: bool,
+    tool_router: ToolRouter<McpSession>,
+}
+
+impl McpSession {
+    fn new(inner: Arc<Inner>, admin: bool) -> Self {
+        let session = Session::new();
+        {
+            let mut sessions = inner
+                .sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            sessions.retain(|s| s.strong_count() > 0);
+            sessions.push(Arc::downgrade(&session));
+        }
+        Self {
+            inner,
+            session,
+            admin,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The agent name this session claims under.
+    pub(crate) fn agent(&self, context: &RequestContext<RoleServer>) -> String {
+        self.session.set_peer(&context.peer);
+        self.session.agent(|| {
+            if let Some(name) = &self.inner.agent {
+                return name.clone();
+            }
+            let client = context
+                .peer
+                .peer_info()
+                .map(|info| info.client_info.name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "mcp".to_owned());
+            format!("{client}-{}", self.session.id)
+        })
+    }
+
+    /// Publishes a job event for `task`, creating the job first when the
+    /// sink never heard of it. Failures are logged: the task store is the
+    /// source of truth.
+    pub(crate) async fn report(&self, task: &Task, event: JobEvent) {
+        let Some(sink) = &self.inner.sink else {
+            return;
+        };
+        match sink.publish(event.clone()).await {
+            Ok(()) => {}
+            Err(SinkError::JobNotFound { .. }) => {
+                let created = JobEvent::Created {
+                    job_id: task.id.to_string(),
+                    at: task.created_at,
+                    input_data: TaskSummary {
+                        room: &task.room,
+                        source: &task.source,
+                        event: &task.source_event,
+                        delivery_id: &task.delivery_id,
+                        title: &task.title,
+                        url: task.source_url.as_deref(),
+                        priority: task.priority,
+                    }
+                    .to_input(),
+                    metadata: Map::new(),
+                };
+                let _ = sink.publish(created).await;
+                if let Err(error) = sink.publish(event).await {
+                    tracing::warn!(task_id = %task.id, %error, "status sink refused a job event");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(task_id = %task.id, %error, "status sink refused a job event")
+            }
+        }
+    }
+
+    /// Tells the client that a task it subscribed to changed.
+    /// Tells every session subscribed to the task that it changed.
+    pub(crate) async fn task_changed(&self, id: &TaskId) {
+        let sessions: Vec<Arc<Session>> = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        let uri = task_uri(id.as_str());
+        for session in sessions {
+            session.changed(uri.clone()).await;
+        }
+    }
+
+    fn resource_error(uri: &str) -> ErrorData {
+        ErrorData::resource_not_found(
+            format!(
+                "no resource `{uri}`; use hookroom://rooms/{{room}} or hookroom://tasks/{{id}}"
+            ),
+            None,
+        )
+    }
+}
+
+/// `room (string, required), capabilities (array)`: a tool's arguments as
+/// its input schema lists them.
+fn describe_arguments(schema: &serde_json::Map<String, serde_json::Value>) -> String {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return "no arguments".into();
+    };
+    if properties.is_empty() {
+        return "no arguments".into();
+    }
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let kind = match property.get("type") {
+                Some(serde_json::Value::String(t)) => t.clone(),
+                Some(serde_json::Value::Array(types)) => types
+                    .iter()
+                    .filter_map(|t| t.as_str())
+                    .filter(|t| *t != "null")
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                _ => "any JSON".into(),
+            };
+            if required.contains(&name.as_str()) {
+                format!("{name} ({kind}, required)")
+            } else {
+                format!("{name} ({kind})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for McpSession {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+        .with_server_info(Implementation::new("hookroom", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Webhooks become tasks in rooms. join_room, then list_tasks or claim_next; \
+             claim_task keeps the claim for this session (no token to carry) and heartbeats it; \
+             finish with complete_task or fail_task. Subscribe to hookroom://rooms/{room} to be \
+             told when a task arrives.",
+        )
+    }
+
+    /// Sessions carry state (rooms, claims), so the versions offered are the
+    /// ones with sessions (before 2026-07-28).
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+    }
+
+    /// Runs the tool; arguments that do not fit its schema become a tool
+    /// error naming the arguments the tool takes.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.clone();
+        let call = ToolCallContext::new(self, request, context);
+        let mut response = self.tool_router.call(call).await?;
+        if let CallToolResponse::Complete(result) = &mut response
+            && result.is_error == Some(true)
+            && let Some(tool) = self.tool_router.get(&name)
+        {
+            for block in &mut result.content {
+                if let Some(text) = block.as_text()
+                    && text.text.starts_with("failed to deserialize parameters")
+                {
+                    let message = format!(
+                        "invalid_arguments: {}; `{name}` takes {}",
+                        text.text,
+                        describe_arguments(&tool.input_schema)
+                    );
+                    *block = ContentBlock::text(message);
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = self
+            .session
+            .rooms()
+            .into_keys()
+            .map(|room| {
+                Resource::new(room_uri(&room), room.clone())
+                    .with_description(format!("Room `{room}`: its pending and running tasks"))
+                    .with_mime_type("application/json")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new("hookroom://rooms/{room}", "room")
+                .with_description("A room's open tasks; subscribe to hear of new ones")
+                .with_mime_type("application/json"),
+            ResourceTemplate::new("hookroom://tasks/{id}", "task")
+                .with_description("One task with its payload")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri;
+        let internal = |e: crate::task::StoreError| ErrorData::internal_error(e.to_string(), None);
+        let text = if let Some(room) = uri.strip_prefix("hookroom://rooms/") {
+            let tasks = super::tools::open_tasks(&self.inner.store, room)
+                .await
+                .map_err(internal)?;
+            serde_json::json!({ "room": room, "tasks": tasks }).to_string()
+        } else if let Some(id) = uri.strip_prefix("hookroom://tasks/") {
+            let task = self
+                .inner
+                .store
+                .get(&TaskId::from(id))
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| Self::resource_error(&uri))?;
+            serde_json::to_string(&super::tools::TaskView::full(&task, &self.session))
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+        } else {
+            return Err(Self::resource_error(&uri));
+        };
+        let contents = ResourceContents::text(text, uri).with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let uri = request.uri;
+        self.session.set_peer(&context.peer);
+        if let Some(room) = uri.strip_prefix("hookroom://rooms/") {
+            self.session.watch(room, &self.inner.store);
+        } else if !uri.starts_with("hookroom://tasks/") {
+            return Err(Self::resource_error(&uri));
+        }
+        self.session.subscribe(&uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.session.unsubscribe(&request.uri);
+        Ok(())
+    }
+}
