@@ -299,6 +299,8 @@ async fn run(args: Args) -> Result<(), String> {
     let router =
         Arc::new(RuleRouter::from_config(&config).map_err(|e| format!("{}: {e}", path.display()))?);
     let routes_router = Arc::clone(&router);
+    #[cfg(feature = "mcp")]
+    let mcp_router = Arc::clone(&router);
     let counted = Arc::clone(&router);
     let route_count: RouteCount = Arc::new(move || counted.routes().len());
 
@@ -396,6 +398,16 @@ async fn run(args: Args) -> Result<(), String> {
         1,
     );
     let app = task_api::WithTaskApi::new(gateway, task_api);
+    // --- MCP: streamable HTTP at /mcp for LLM agents (feature mcp) ---
+    #[cfg(feature = "mcp")]
+    let app = {
+        let mcp = hookroom::mcp::McpServer::builder(Arc::clone(&store))
+            .router(Arc::clone(&mcp_router))
+            .status_sink(Arc::clone(&job_sink))
+            .build();
+        hookroom::mcp::MountMcp::new("/mcp", mcp.http_service(api_auth.tokens.clone()), app)
+    };
+    // --- end MCP ---
 
     print!("{banner}");
     print!("{}", jobs::banner(listen, &jobs_tokens));

@@ -224,6 +224,31 @@ impl<B: Body + Unpin> Body for Answer<B> {
     }
 }
 
+/// An answer body the serving loop can also build its own `408` answer in.
+pub(crate) trait TimeoutBody {
+    /// `body`, as this body type.
+    fn from_service_body(body: ServiceBody) -> Self;
+}
+
+impl TimeoutBody for ServiceBody {
+    fn from_service_body(body: ServiceBody) -> Self {
+        body
+    }
+}
+
+impl TimeoutBody for hookroom::service::task_api::ResponseBody {
+    fn from_service_body(body: ServiceBody) -> Self {
+        Self::from(body)
+    }
+}
+
+#[cfg(feature = "mcp")]
+impl TimeoutBody for hookroom::mcp::McpBody {
+    fn from_service_body(body: ServiceBody) -> Self {
+        http_body_util::BodyExt::boxed(body)
+    }
+}
+
 /// Serves `service` (a [`Gateway`](hookroom::service::Gateway), or a
 /// service dispatching to one) on `listener` within `limits` until
 /// `shutdown` resolves, then lets in-flight requests finish (for at most
@@ -239,7 +264,7 @@ pub(crate) async fn serve<S, B>(
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Body<Data = Bytes> + From<ServiceBody> + Unpin + Send + 'static,
+    B: Body<Data = Bytes> + TimeoutBody + Unpin + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
@@ -278,7 +303,9 @@ pub(crate) async fn serve<S, B>(
                 let response = match answer.await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
-                    Err(_elapsed) => IngestError::RequestTimeout.to_response().map(B::from),
+                    Err(_elapsed) => IngestError::RequestTimeout
+                        .to_response()
+                        .map(B::from_service_body),
                 };
                 Ok::<_, Infallible>(response.map(|body| Answer {
                     body,
