@@ -174,6 +174,7 @@ struct Statements {
     claim_candidate: String,
     expire_candidates: String,
     update: String,
+    purge_finished: String,
 }
 
 impl Statements {
@@ -211,7 +212,9 @@ impl Statements {
                 CREATE INDEX IF NOT EXISTS {t}_claim ON {t} (room, status, priority, created_at, seq);
                 CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (status, expires_at);
                 CREATE INDEX IF NOT EXISTS {t}_lease ON {t} (status, lease_expires_at);
-                CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);"
+                CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);
+                CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (updated_at) \
+                    WHERE status IN ('DONE', 'FAILED');"
             ),
             insert: format!(
                 "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
@@ -246,6 +249,12 @@ impl Statements {
                  ORDER BY created_at, seq FOR UPDATE SKIP LOCKED"
             ),
             update: update_statement(t),
+            // Rows another transaction holds are left for the next round.
+            purge_finished: format!(
+                "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} \
+                 WHERE status IN ('DONE', 'FAILED') AND updated_at < $1 \
+                 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            ),
         }
     }
 }
@@ -318,6 +327,36 @@ impl PostgresTaskStore {
             .map_err(backend)?;
         tx.batch_execute(&self.sql.schema).await.map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    /// Deletes at most `limit` finished tasks (`DONE` or `FAILED`) last
+    /// changed before `finished_before`, oldest first, in one transaction;
+    /// returns how many. Fewer than `limit` means none is left (apart from
+    /// rows another transaction held, which the next call finds). Call it
+    /// in a loop to purge everything: each call is a short transaction, so
+    /// claims and inserts go on meanwhile. PostgreSQL's autovacuum reuses
+    /// the space.
+    ///
+    /// A redelivery of a purged task's webhook is a new task: purge only
+    /// what its sender no longer retries.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the pool or the server fails.
+    pub async fn purge_finished(
+        &self,
+        finished_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                &self.sql.purge_finished,
+                &[&to_nanos(finished_before), &limit],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
     /// Writes back the columns a state machine operation can change.
