@@ -6,8 +6,14 @@
 //! Every operation locks its row, applies the [state machine](super::state)
 //! and writes the row back in one transaction. Inserts are `INSERT … ON CONFLICT DO NOTHING` on
 //! `(source, delivery_id)`, so two gateways receiving the same retry store it
-//! once. Times come from the store's [`Clock`] (not the database's `now()`),
-//! so every backend obeys the same clock in tests.
+//! once.
+//!
+//! Times (creation, leases, TTLs, `not_before`) come from the database's
+//! clock (`clock_timestamp()`), read once the pool has given a connection
+//! and any row lock is held, so gateways on hosts whose clocks disagree
+//! still grant every lease on one clock.
+//! [`with_clock`](PostgresTaskStoreBuilder::with_clock) substitutes a
+//! [`Clock`] (tests move time by hand with one).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), hookroom::task::StoreError> {
@@ -25,13 +31,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio_postgres::{NoTls, Row};
 
-use super::sql::{COLUMNS, TaskRow, insert_statement, to_nanos, update_statement};
+use super::sql::{COLUMNS, TaskRow, from_nanos, insert_statement, to_nanos, update_statement};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::lifecycle::JobStatus;
 
 const STORE: &str = "postgres";
@@ -46,17 +52,29 @@ const DEFAULT_POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PostgresTaskStore {
     pool: Pool,
-    clock: Arc<dyn Clock>,
+    time: TimeSource,
     table: Arc<str>,
     sql: Arc<Statements>,
 }
+
+/// Where a store reads the time.
+#[derive(Clone, Debug)]
+enum TimeSource {
+    /// The database server's `clock_timestamp()`.
+    Database,
+    /// A clock of the caller's.
+    Clock(Arc<dyn Clock>),
+}
+
+/// The database's time, in nanoseconds since the Unix epoch.
+const DATABASE_NOW: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
 
 impl std::fmt::Debug for PostgresTaskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The connection string may hold a password: show only the table.
         f.debug_struct("PostgresTaskStore")
             .field("table", &self.table)
-            .field("clock", &self.clock)
+            .field("time", &self.time)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +85,7 @@ pub struct PostgresTaskStoreBuilder {
     url: String,
     table: String,
     pool_size: usize,
-    clock: Arc<dyn Clock>,
+    time: TimeSource,
 }
 
 impl std::fmt::Debug for PostgresTaskStoreBuilder {
@@ -88,7 +106,7 @@ impl PostgresTaskStoreBuilder {
             url: url.into(),
             table: DEFAULT_TABLE.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
-            clock: Arc::new(SystemClock),
+            time: TimeSource::Database,
         }
     }
 
@@ -105,9 +123,10 @@ impl PostgresTaskStoreBuilder {
         self
     }
 
-    /// Clock for every timestamp the store writes and compares.
+    /// Clock for every timestamp the store writes and compares, instead of
+    /// the database's (the default).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.time = TimeSource::Clock(clock);
         self
     }
 
@@ -134,7 +153,7 @@ impl PostgresTaskStoreBuilder {
             .map_err(backend)?;
         let store = PostgresTaskStore {
             pool,
-            clock: self.clock,
+            time: self.time,
             sql: Arc::new(Statements::new(&self.table)),
             table: self.table.into(),
         };
@@ -300,7 +319,8 @@ fn read_row(row: &Row) -> Result<StoredTask, StoreError> {
 }
 
 impl PostgresTaskStore {
-    /// Connects with default settings (table `hookroom_tasks`, system clock).
+    /// Connects with default settings (table `hookroom_tasks`, the
+    /// database's clock).
     ///
     /// # Errors
     /// As [`PostgresTaskStoreBuilder::build`].
@@ -315,6 +335,21 @@ impl PostgresTaskStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(backend)
+    }
+
+    /// The time now: the database's, asked on `client` (so after waiting
+    /// for the pool and any lock it holds), or the configured clock's.
+    async fn now(
+        &self,
+        client: &(impl tokio_postgres::GenericClient + Sync),
+    ) -> Result<OffsetDateTime, StoreError> {
+        match &self.time {
+            TimeSource::Clock(clock) => Ok(clock.now()),
+            TimeSource::Database => {
+                let row = client.query_one(DATABASE_NOW, &[]).await.map_err(backend)?;
+                Ok(from_nanos(row.try_get(0).map_err(backend)?))
+            }
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -407,7 +442,7 @@ impl PostgresTaskStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
         let mut stored = read_row(&row)?;
-        let now = self.clock.now();
+        let now = self.now(&*tx).await?;
         let out = op(&mut stored, now)?;
         self.write(&tx, &stored).await?;
         tx.commit().await.map_err(backend)?;
@@ -419,7 +454,8 @@ impl PostgresTaskStore {
 impl TaskStore for PostgresTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         let client = self.client().await?;
-        let stored = StoredTask::new(TaskId::random(), task, self.clock.now());
+        let now = self.now(&**client).await?;
+        let stored = StoredTask::new(TaskId::random(), task, now);
         let r = TaskRow::of(&stored);
         let inserted = client
             .query_opt(
@@ -516,7 +552,7 @@ impl TaskStore for PostgresTaskStore {
         let tx = client.transaction().await.map_err(backend)?;
         // SKIP LOCKED never waits, so the time read before the query is the
         // claim's time.
-        let now = self.clock.now();
+        let now = self.now(&*tx).await?;
         let row = tx
             .query_opt(
                 &self.sql.claim_candidate,
@@ -627,7 +663,7 @@ impl TaskStore for PostgresTaskStore {
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        let now = self.clock.now();
+        let now = self.now(&*tx).await?;
         let rows = tx
             .query(&self.sql.expire_candidates, &[&to_nanos(now)])
             .await
