@@ -341,12 +341,14 @@ impl PostgresTaskStore {
     /// for the pool and any lock it holds), or the configured clock's.
     async fn now(
         &self,
-        client: &(impl tokio_postgres::GenericClient + Sync),
+        client: &impl deadpool_postgres::GenericClient,
     ) -> Result<OffsetDateTime, StoreError> {
         match &self.time {
             TimeSource::Clock(clock) => Ok(clock.now()),
             TimeSource::Database => {
-                let row = client.query_one(DATABASE_NOW, &[]).await.map_err(backend)?;
+                // Prepared once per connection: one round trip a reading.
+                let statement = client.prepare_cached(DATABASE_NOW).await.map_err(backend)?;
+                let row = client.query_one(&statement, &[]).await.map_err(backend)?;
                 Ok(from_nanos(row.try_get(0).map_err(backend)?))
             }
         }
@@ -442,7 +444,7 @@ impl PostgresTaskStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
         let mut stored = read_row(&row)?;
-        let now = self.now(&*tx).await?;
+        let now = self.now(&tx).await?;
         let out = op(&mut stored, now)?;
         self.write(&tx, &stored).await?;
         tx.commit().await.map_err(backend)?;
@@ -454,7 +456,7 @@ impl PostgresTaskStore {
 impl TaskStore for PostgresTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         let client = self.client().await?;
-        let now = self.now(&**client).await?;
+        let now = self.now(&client).await?;
         let stored = StoredTask::new(TaskId::random(), task, now);
         let r = TaskRow::of(&stored);
         let inserted = client
@@ -552,7 +554,7 @@ impl TaskStore for PostgresTaskStore {
         let tx = client.transaction().await.map_err(backend)?;
         // SKIP LOCKED never waits, so the time read before the query is the
         // claim's time.
-        let now = self.now(&*tx).await?;
+        let now = self.now(&tx).await?;
         let row = tx
             .query_opt(
                 &self.sql.claim_candidate,
@@ -663,7 +665,7 @@ impl TaskStore for PostgresTaskStore {
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        let now = self.now(&*tx).await?;
+        let now = self.now(&tx).await?;
         let rows = tx
             .query(&self.sql.expire_candidates, &[&to_nanos(now)])
             .await
