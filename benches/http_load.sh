@@ -11,7 +11,8 @@
 # with 1 thread and $CONNECTIONS connections (64). Each measurement is
 # $DURATION seconds (10) after a $WARMUP-second warm-up (2) on a freshly
 # started server with an empty store; the servers take turns, $ROUNDS rounds
-# (3), and the table gives the medians. Every request is a fresh ~1 KiB
+# (3), and the table gives the medians; the ratios are the medians of the
+# ratios within each round (the servers of a round share its conditions). Every request is a fresh ~1 KiB
 # Hugging Face `discussion.comment` delivery with `X-Webhook-Secret`
 # (benches/http_load/hf_comment.lua): a counter in the body makes each one a
 # new task. RSS is the server's resident set at the end of a measurement.
@@ -103,7 +104,7 @@ run_wrk() {
         "http://127.0.0.1:$1$path" -- "$SECRET" "$3" | grep '^RESULT' | cut -d' ' -f2-
 }
 
-declare -A rps p50 p99 rss
+declare -A rps p50 p99 rss to_bare to_memory
 echo "== $ROUNDS rounds of ${DURATION}s (after ${WARMUP}s warm-up), $CONNECTIONS connections;" \
     "servers on core $SERVER_CPU, wrk on core $CLIENT_CPU"
 for round in $(seq "$ROUNDS"); do
@@ -118,6 +119,16 @@ for round in $(seq "$ROUNDS"); do
         p50[$index]+="$a "
         p99[$index]+="$b "
         rss[$index]+="$kb "
+        # Ratios within the round: the servers of one round share its
+        # conditions (other load on the machine drifts between rounds).
+        [ "$index" = 0 ] && round_bare=$r
+        [ "$index" = 1 ] && round_memory=$r
+        to_bare[$index]+="$(awk -v r="$r" -v b="$round_bare" 'BEGIN {print r / b}') "
+        if [ "$index" -ge 1 ]; then
+            to_memory[$index]+="$(awk -v r="$r" -v m="$round_memory" 'BEGIN {print r / m}') "
+        else
+            to_memory[$index]+="0 "
+        fi
         printf '   round %d  %-17s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS %4d MiB  (%d requests, %d not 2xx, %d socket errors)\n' \
             "$round" "${names[$index]}" "$r" "$a" "$b" $((kb / 1024)) "$n" "$bad" "$errors"
         if [ "$bad" != 0 ]; then
@@ -130,19 +141,18 @@ done
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-bare=$(median "${rps[0]}")
-memory=$(median "${rps[1]}")
 echo
-echo "medians of $ROUNDS rounds ($(nproc) cores: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))"
+echo "medians of $ROUNDS rounds ($(nproc) cores: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)); ratios are medians of the ratios within each round"
 echo
 echo "| server | req/s | × bare hyper | × memory | p50 | p99 | RSS |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for index in "${!names[@]}"; do
     r=$(median "${rps[$index]}")
+    if [ "$index" = 0 ]; then to_mem=—; else to_mem=$(printf '%.2f' "$(median "${to_memory[$index]}")"); fi
     printf '| %s | %s | %s | %s | %s ms | %s ms | %s MiB |\n' "${names[$index]}" \
         "$(printf '%.0f' "$r" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')" \
-        "$(awk -v r="$r" -v b="$bare" 'BEGIN {printf "%.2f", r / b}')" \
-        "$(awk -v r="$r" -v m="$memory" 'BEGIN {printf "%.2f", r / m}')" \
+        "$(printf '%.2f' "$(median "${to_bare[$index]}")")" "$to_mem" \
         "$(printf "%.2f" "$(median "${p50[$index]}")")" "$(printf "%.2f" "$(median "${p99[$index]}")")" \
         "$(($(median "${rss[$index]}") / 1024))"
 done
