@@ -5,7 +5,12 @@
 //! cargo run --features sqlite --example gateway
 //! cargo run --features sqlite --example gateway -- --config examples/routes.json --listen 127.0.0.1:8935 --store sqlite:hookroom.db
 //! cargo run --example gateway -- --store memory
+//! cargo run --features postgres --example gateway -- --store postgres://user:pass@host/db
 //! ```
+//!
+//! Retention: when the routes file sets `log_retention_days`, finished
+//! tasks are purged that many days after they finish, in the background and
+//! in batches (`examples/support/retention.rs`); without it they are kept.
 //!
 //! Secrets come from the `${ENV_VAR}` references in the routes file (a
 //! string or a list per source, for rotation).
@@ -82,6 +87,8 @@ use hookroom::verify::{
 mod banner;
 #[path = "support/observability.rs"]
 mod observability;
+#[path = "support/retention.rs"]
+mod retention;
 #[path = "support/routes_api.rs"]
 mod routes_api;
 #[path = "support/serve.rs"]
@@ -98,9 +105,9 @@ const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rout
 
 fn usage() -> String {
     format!(
-        "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH] [--strict] \
-         [--print-test-curl] [--log-format text|json] [--no-metrics] [--status-url URL]... \
-         [--status-token-env VAR] {}",
+        "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH|postgres://…] \
+         [--strict] [--print-test-curl] [--log-format text|json] [--no-metrics] \
+         [--status-url URL]... [--status-token-env VAR] {}",
         serve::LIMIT_FLAGS
     )
 }
@@ -168,22 +175,42 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn open_store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
+/// The store `spec` names, and its purge for retention.
+async fn open_store(spec: &str) -> Result<(Arc<dyn TaskStore>, retention::PurgeBatch), String> {
     if spec == "memory" {
-        return Ok(Arc::new(InMemoryTaskStore::new()));
+        let store = Arc::new(InMemoryTaskStore::new());
+        return Ok((store.clone(), retention::memory(store)));
     }
     #[cfg(feature = "sqlite")]
     if let Some(path) = spec.strip_prefix("sqlite:") {
-        return hookroom::task::SqliteTaskStore::open(path)
-            .map(|store| Arc::new(store) as Arc<dyn TaskStore>)
-            .map_err(|e| format!("--store {spec}: {e}"));
+        let store = hookroom::task::SqliteTaskStore::open(path)
+            .map_err(|e| format!("--store {spec}: {e}"))?;
+        return Ok((Arc::new(store.clone()), retention::sqlite(store)));
     }
+    #[cfg(feature = "postgres")]
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        // The URL may hold a password: errors name the store, not the URL.
+        let store = hookroom::task::PostgresTaskStore::connect(spec)
+            .await
+            .map_err(|e| format!("--store postgres: {e}"))?;
+        return Ok((Arc::new(store.clone()), retention::postgres(store)));
+    }
+    let mut kinds = vec!["`memory`"];
+    if cfg!(feature = "sqlite") {
+        kinds.push("`sqlite:PATH`");
+    }
+    if cfg!(feature = "postgres") {
+        kinds.push("`postgres://…`");
+    }
+    // A URL may hold a password: only its scheme is repeated.
+    let shown = spec.split_once("://").map_or(spec, |(scheme, _)| scheme);
     Err(format!(
-        "--store {spec}: unsupported; use `memory`{}",
-        if cfg!(feature = "sqlite") {
-            " or `sqlite:PATH`"
+        "--store {shown}: unsupported; use {}{}",
+        kinds.join(" or "),
+        if cfg!(all(feature = "sqlite", feature = "postgres")) {
+            ""
         } else {
-            " (or build with --features sqlite for `sqlite:PATH`)"
+            " (build with --features sqlite / postgres for the others)"
         }
     ))
 }
@@ -239,11 +266,12 @@ async fn run(args: Args) -> Result<(), String> {
     // Every change the store makes is announced to the Task API's events,
     // and every call is measured.
     let events = Arc::new(TaskEvents::new());
+    let (opened, purge) = open_store(&args.store).await?;
     let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
         if args.metrics {
-            Arc::new(MeteredTaskStore::new(open_store(&args.store)?))
+            Arc::new(MeteredTaskStore::new(opened))
         } else {
-            open_store(&args.store)?
+            opened
         },
         Arc::clone(&events),
     ));
@@ -263,7 +291,12 @@ async fn run(args: Args) -> Result<(), String> {
     // the Task API alike.
     let job_sink: Arc<dyn hookroom::status::StatusSink> = Arc::new(alerts.status_sink(job_sink));
     if !args.print_test_curl {
-        println!("task store: {}", args.store);
+        let shown = if args.store.starts_with("postgres") {
+            "postgres"
+        } else {
+            &args.store
+        };
+        println!("task store: {shown}");
     }
     let path = args
         .config
@@ -344,6 +377,16 @@ async fn run(args: Args) -> Result<(), String> {
             None => Err("--print-test-curl: no github source is configured".into()),
         };
     }
+    // Retention: the routes file's `log_retention_days`, applied in the
+    // background (examples/support/retention.rs).
+    match config.log_retention_days {
+        Some(days) => {
+            retention::spawn(purge, Arc::new(hookroom::clock::SystemClock), days);
+            println!("retention: finished tasks are purged {days} day(s) after they finish");
+        }
+        None => println!("retention: finished tasks are kept (no log_retention_days)"),
+    }
+
     let ingest = builder.build();
     let gateway = Gateway::new(ingest.clone())
         .admin_tokens(admin.clone())

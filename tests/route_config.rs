@@ -99,18 +99,15 @@ fn documented_shapes_parse() {
     assert_eq!(b.secrets.len(), 3);
 }
 
-/// Regression: `log_retention_days` was parsed and silently ignored. It is
-/// still not applied, and says so.
+/// `log_retention_days` is applied (the stores' `purge_finished`, started by
+/// the gateway example; see tests/retention.rs), so it no longer warns.
 #[test]
-fn retention_setting_is_reported_as_not_applied() {
+fn retention_setting_is_read_and_no_longer_warns() {
     let with = RoutesConfig::from_json(r#"{"log_retention_days": 30}"#).unwrap();
     assert_eq!(with.log_retention_days, Some(30));
-    assert_eq!(
-        with.warnings(),
-        [ConfigWarning::RetentionNotApplied { days: 30 }]
-    );
-    assert!(with.warnings()[0].to_string().contains("not applied"));
+    assert_eq!(with.warnings(), Vec::<ConfigWarning>::new());
     let without = RoutesConfig::from_json(r#"{"routes": []}"#).unwrap();
+    assert_eq!(without.log_retention_days, None);
     assert!(without.warnings().is_empty());
 }
 

@@ -207,36 +207,28 @@ pub struct RoutesConfig {
     pub default_room: Option<String>,
     /// Per source, its secrets (the first is the newest during a rotation).
     pub secrets: BTreeMap<String, Vec<SecretSource>>,
-    /// How long delivery records should be kept, in days.
+    /// How many days finished tasks (`DONE` or `FAILED`) are kept after they
+    /// finish; `None` keeps them.
     ///
-    /// **Not applied yet:** the setting is parsed and kept so that existing
-    /// routes files load, but no task store or log purges anything by age
-    /// today. A config that sets it reports
-    /// [`ConfigWarning::RetentionNotApplied`] from
-    /// [`warnings`](Self::warnings), and loading it logs that warning.
+    /// Parsing a routes file only reads it: whoever serves the config applies
+    /// it by purging each store's finished tasks in the background
+    /// (`purge_finished` of `InMemoryTaskStore`, `SqliteTaskStore` and
+    /// `PostgresTaskStore`, in bounded batches). The gateway example does
+    /// that. A redelivery of a purged task's webhook is a new task, so keep
+    /// tasks at least as long as senders retry.
     pub log_retention_days: Option<u32>,
 }
 
 /// A setting that loads but does not do what it says; see
-/// [`RoutesConfig::warnings`].
+/// [`RoutesConfig::warnings`]. No setting of the current format warns; the
+/// type stays so that a future one is not a breaking change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigWarning {
-    /// `log_retention_days` is set, but nothing purges records by age yet.
-    RetentionNotApplied {
-        /// The configured number of days.
-        days: u32,
-    },
-}
+pub enum ConfigWarning {}
 
 impl fmt::Display for ConfigWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::RetentionNotApplied { days } => write!(
-                f,
-                "`log_retention_days` ({days}) is not applied yet: nothing is purged by age"
-            ),
-        }
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
     }
 }
 
@@ -313,20 +305,18 @@ impl RoutesConfig {
     /// Settings in this config that are accepted but have no effect, so that
     /// none of them is silently ignored. Loading a routes file
     /// ([`from_json`](Self::from_json) and friends) also logs each one with
-    /// `tracing::warn!`.
+    /// `tracing::warn!`. Every setting of the current format has an effect
+    /// (`log_retention_days` through the purge of whoever serves the config).
     ///
     /// ```
-    /// use hookroom::route::{ConfigWarning, RoutesConfig};
+    /// use hookroom::route::RoutesConfig;
     ///
     /// let config = RoutesConfig::from_json(r#"{"log_retention_days": 7}"#)?;
-    /// assert_eq!(config.warnings(), [ConfigWarning::RetentionNotApplied { days: 7 }]);
+    /// assert!(config.warnings().is_empty());
     /// # Ok::<(), hookroom::route::ConfigError>(())
     /// ```
     pub fn warnings(&self) -> Vec<ConfigWarning> {
-        self.log_retention_days
-            .map(|days| ConfigWarning::RetentionNotApplied { days })
-            .into_iter()
-            .collect()
+        Vec::new()
     }
 
     /// Reads and parses a routes file.

@@ -6,8 +6,14 @@
 //! Every operation locks its row, applies the [state machine](super::state)
 //! and writes the row back in one transaction. Inserts are `INSERT … ON CONFLICT DO NOTHING` on
 //! `(source, delivery_id)`, so two gateways receiving the same retry store it
-//! once. Times come from the store's [`Clock`] (not the database's `now()`),
-//! so every backend obeys the same clock in tests.
+//! once.
+//!
+//! Times (creation, leases, TTLs, `not_before`) come from the database's
+//! clock (`clock_timestamp()`), read once the pool has given a connection
+//! and any row lock is held, so gateways on hosts whose clocks disagree
+//! still grant every lease on one clock.
+//! [`with_clock`](PostgresTaskStoreBuilder::with_clock) substitutes a
+//! [`Clock`] (tests move time by hand with one).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), hookroom::task::StoreError> {
@@ -25,13 +31,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio_postgres::{NoTls, Row};
 
-use super::sql::{COLUMNS, TaskRow, insert_statement, to_nanos, update_statement};
+use super::sql::{COLUMNS, TaskRow, from_nanos, insert_statement, to_nanos, update_statement};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::lifecycle::JobStatus;
 
 const STORE: &str = "postgres";
@@ -46,17 +52,29 @@ const DEFAULT_POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PostgresTaskStore {
     pool: Pool,
-    clock: Arc<dyn Clock>,
+    time: TimeSource,
     table: Arc<str>,
     sql: Arc<Statements>,
 }
+
+/// Where a store reads the time.
+#[derive(Clone, Debug)]
+enum TimeSource {
+    /// The database server's `clock_timestamp()`.
+    Database,
+    /// A clock of the caller's.
+    Clock(Arc<dyn Clock>),
+}
+
+/// The database's time, in nanoseconds since the Unix epoch.
+const DATABASE_NOW: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
 
 impl std::fmt::Debug for PostgresTaskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The connection string may hold a password: show only the table.
         f.debug_struct("PostgresTaskStore")
             .field("table", &self.table)
-            .field("clock", &self.clock)
+            .field("time", &self.time)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +85,7 @@ pub struct PostgresTaskStoreBuilder {
     url: String,
     table: String,
     pool_size: usize,
-    clock: Arc<dyn Clock>,
+    time: TimeSource,
 }
 
 impl std::fmt::Debug for PostgresTaskStoreBuilder {
@@ -88,7 +106,7 @@ impl PostgresTaskStoreBuilder {
             url: url.into(),
             table: DEFAULT_TABLE.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
-            clock: Arc::new(SystemClock),
+            time: TimeSource::Database,
         }
     }
 
@@ -105,9 +123,10 @@ impl PostgresTaskStoreBuilder {
         self
     }
 
-    /// Clock for every timestamp the store writes and compares.
+    /// Clock for every timestamp the store writes and compares, instead of
+    /// the database's (the default).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.time = TimeSource::Clock(clock);
         self
     }
 
@@ -134,7 +153,7 @@ impl PostgresTaskStoreBuilder {
             .map_err(backend)?;
         let store = PostgresTaskStore {
             pool,
-            clock: self.clock,
+            time: self.time,
             sql: Arc::new(Statements::new(&self.table)),
             table: self.table.into(),
         };
@@ -174,6 +193,7 @@ struct Statements {
     claim_candidate: String,
     expire_candidates: String,
     update: String,
+    purge_finished: String,
 }
 
 impl Statements {
@@ -211,7 +231,9 @@ impl Statements {
                 CREATE INDEX IF NOT EXISTS {t}_claim ON {t} (room, status, priority, created_at, seq);
                 CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (status, expires_at);
                 CREATE INDEX IF NOT EXISTS {t}_lease ON {t} (status, lease_expires_at);
-                CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);"
+                CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);
+                CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (updated_at) \
+                    WHERE status IN ('DONE', 'FAILED');"
             ),
             insert: format!(
                 "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
@@ -246,6 +268,12 @@ impl Statements {
                  ORDER BY created_at, seq FOR UPDATE SKIP LOCKED"
             ),
             update: update_statement(t),
+            // Rows another transaction holds are left for the next round.
+            purge_finished: format!(
+                "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} \
+                 WHERE status IN ('DONE', 'FAILED') AND updated_at < $1 \
+                 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            ),
         }
     }
 }
@@ -291,7 +319,8 @@ fn read_row(row: &Row) -> Result<StoredTask, StoreError> {
 }
 
 impl PostgresTaskStore {
-    /// Connects with default settings (table `hookroom_tasks`, system clock).
+    /// Connects with default settings (table `hookroom_tasks`, the
+    /// database's clock).
     ///
     /// # Errors
     /// As [`PostgresTaskStoreBuilder::build`].
@@ -308,6 +337,23 @@ impl PostgresTaskStore {
         self.pool.get().await.map_err(backend)
     }
 
+    /// The time now: the database's, asked on `client` (so after waiting
+    /// for the pool and any lock it holds), or the configured clock's.
+    async fn now(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+    ) -> Result<OffsetDateTime, StoreError> {
+        match &self.time {
+            TimeSource::Clock(clock) => Ok(clock.now()),
+            TimeSource::Database => {
+                // Prepared once per connection: one round trip a reading.
+                let statement = client.prepare_cached(DATABASE_NOW).await.map_err(backend)?;
+                let row = client.query_one(&statement, &[]).await.map_err(backend)?;
+                Ok(from_nanos(row.try_get(0).map_err(backend)?))
+            }
+        }
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
@@ -318,6 +364,36 @@ impl PostgresTaskStore {
             .map_err(backend)?;
         tx.batch_execute(&self.sql.schema).await.map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    /// Deletes at most `limit` finished tasks (`DONE` or `FAILED`) last
+    /// changed before `finished_before`, oldest first, in one transaction;
+    /// returns how many. Fewer than `limit` means none is left (apart from
+    /// rows another transaction held, which the next call finds). Call it
+    /// in a loop to purge everything: each call is a short transaction, so
+    /// claims and inserts go on meanwhile. PostgreSQL's autovacuum reuses
+    /// the space.
+    ///
+    /// A redelivery of a purged task's webhook is a new task: purge only
+    /// what its sender no longer retries.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the pool or the server fails.
+    pub async fn purge_finished(
+        &self,
+        finished_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                &self.sql.purge_finished,
+                &[&to_nanos(finished_before), &limit],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
     /// Writes back the columns a state machine operation can change.
@@ -368,7 +444,7 @@ impl PostgresTaskStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
         let mut stored = read_row(&row)?;
-        let now = self.clock.now();
+        let now = self.now(&tx).await?;
         let out = op(&mut stored, now)?;
         self.write(&tx, &stored).await?;
         tx.commit().await.map_err(backend)?;
@@ -380,7 +456,8 @@ impl PostgresTaskStore {
 impl TaskStore for PostgresTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         let client = self.client().await?;
-        let stored = StoredTask::new(TaskId::random(), task, self.clock.now());
+        let now = self.now(&client).await?;
+        let stored = StoredTask::new(TaskId::random(), task, now);
         let r = TaskRow::of(&stored);
         let inserted = client
             .query_opt(
@@ -477,7 +554,7 @@ impl TaskStore for PostgresTaskStore {
         let tx = client.transaction().await.map_err(backend)?;
         // SKIP LOCKED never waits, so the time read before the query is the
         // claim's time.
-        let now = self.clock.now();
+        let now = self.now(&tx).await?;
         let row = tx
             .query_opt(
                 &self.sql.claim_candidate,
@@ -588,7 +665,7 @@ impl TaskStore for PostgresTaskStore {
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        let now = self.clock.now();
+        let now = self.now(&tx).await?;
         let rows = tx
             .query(&self.sql.expire_candidates, &[&to_nanos(now)])
             .await

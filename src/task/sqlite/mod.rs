@@ -93,7 +93,16 @@ CREATE INDEX IF NOT EXISTS hookroom_tasks_expiry
     ON hookroom_tasks (status, expires_at);
 CREATE INDEX IF NOT EXISTS hookroom_tasks_lease
     ON hookroom_tasks (status, lease_expires_at);
+CREATE INDEX IF NOT EXISTS hookroom_tasks_finished
+    ON hookroom_tasks (updated_at) WHERE status IN ('DONE', 'FAILED');
 ";
+
+/// The condition of [`SqliteTaskStore::purge_finished`], the same as the
+/// partial index `hookroom_tasks_finished`'s so that index serves it.
+const FINISHED: &str = "status IN ('DONE', 'FAILED')";
+
+/// How large the write-ahead log may stay after a checkpoint, in bytes.
+const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 /// A durable [`TaskStore`] in one SQLite database file.
 ///
@@ -177,6 +186,9 @@ impl SqliteTaskStore {
     }
 
     fn init(conn: Connection, clock: Arc<dyn Clock>, location: String) -> Result<Self, StoreError> {
+        // First: a new file takes auto_vacuum only before anything is
+        // written to it (switching to WAL writes its header).
+        incremental_auto_vacuum(&conn)?;
         // WAL lets readers run beside the single writer; FULL makes a commit
         // durable before insert returns (the gateway acknowledges after it).
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -184,6 +196,9 @@ impl SqliteTaskStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+        // The log shrinks back to this after a checkpoint.
+        conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+            .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let conn = Arc::new(Mutex::new(conn));
         let inserts = writer::start(Arc::clone(&conn), Arc::clone(&clock))?;
@@ -193,6 +208,56 @@ impl SqliteTaskStore {
             location: location.into(),
             inserts,
         })
+    }
+
+    /// Deletes at most `limit` finished tasks (`DONE` or `FAILED`) last
+    /// changed before `finished_before`, oldest first, in one transaction,
+    /// then gives the freed pages back to the file system
+    /// (`PRAGMA incremental_vacuum`), so the database file stays bounded
+    /// under sustained load. Returns how many were deleted: fewer than
+    /// `limit` means none is left. Call it in a loop to purge everything;
+    /// other operations run between two calls, so a small `limit` keeps
+    /// their wait short (the gateway example runs such a loop in the
+    /// background from its routes file's `log_retention_days`).
+    ///
+    /// A redelivery of a purged task's webhook is a new task: purge only
+    /// what its sender no longer retries.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when SQLite fails.
+    pub async fn purge_finished(
+        &self,
+        finished_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&conn);
+            let tx = guard
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let deleted = tx
+                .prepare_cached(&format!(
+                    "DELETE FROM {TABLE} WHERE seq IN (SELECT seq FROM {TABLE} \
+                     WHERE {FINISHED} AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)"
+                ))
+                .map_err(backend)?
+                .execute(params![to_nanos(finished_before), limit])
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            if deleted > 0 {
+                // Each step of the pragma frees one page: step to the end.
+                let mut vacuum = guard
+                    .prepare_cached("PRAGMA incremental_vacuum")
+                    .map_err(backend)?;
+                let mut steps = vacuum.query([]).map_err(backend)?;
+                while steps.next().map_err(backend)?.is_some() {}
+            }
+            Ok(deleted)
+        })
+        .await
+        .map_err(backend)?
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the blocking pool and
@@ -248,6 +313,29 @@ impl SqliteTaskStore {
         })
         .await
     }
+}
+
+/// Turns on `auto_vacuum = INCREMENTAL`, so pages freed by a purge can be
+/// given back to the file system. A new database takes it as is; one made
+/// without it is rebuilt once by `VACUUM` (the setting only changes then).
+fn incremental_auto_vacuum(conn: &Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .map_err(backend)?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    conn.pragma_update(None, "auto_vacuum", INCREMENTAL)
+        .map_err(backend)?;
+    let mode: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .map_err(backend)?;
+    if mode != INCREMENTAL {
+        // The file already has pages: only a rebuild applies the setting.
+        conn.execute_batch("VACUUM").map_err(backend)?;
+    }
+    Ok(())
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {

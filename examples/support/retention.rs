@@ -1,0 +1,101 @@
+//! Retention for the gateway example: a background task that applies the
+//! routes file's `log_retention_days` by purging finished tasks (`DONE` or
+//! `FAILED`) last changed longer ago than that, in bounded batches, through
+//! the store's own `purge_finished`. Held to it by `tests/retention.rs`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookroom::clock::Clock;
+use hookroom::task::{InMemoryTaskStore, StoreError};
+use time::OffsetDateTime;
+
+/// The most tasks one purge call deletes: one short transaction, so claims
+/// and inserts wait at most for that.
+pub(crate) const BATCH: usize = 1_000;
+
+/// How often the purger wakes up.
+#[allow(dead_code)]
+pub(crate) const EVERY: Duration = Duration::from_secs(600);
+
+/// One purge call: deletes at most `limit` finished tasks last changed
+/// before the cutoff and says how many it deleted.
+pub(crate) type PurgeBatch = Arc<
+    dyn Fn(OffsetDateTime, usize) -> Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The in-memory store's purge (it has no batches: one call forgets all).
+#[allow(dead_code)]
+pub(crate) fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
+    Arc::new(move |cutoff, _limit| {
+        let purged = store.purge_finished(cutoff);
+        Box::pin(async move { Ok(purged) })
+    })
+}
+
+/// The SQLite store's purge.
+#[cfg(feature = "sqlite")]
+#[allow(dead_code)]
+pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
+    Arc::new(move |cutoff, limit| {
+        let store = store.clone();
+        Box::pin(async move { store.purge_finished(cutoff, limit).await })
+    })
+}
+
+/// The PostgreSQL store's purge.
+#[cfg(feature = "postgres")]
+#[allow(dead_code)]
+pub(crate) fn postgres(store: hookroom::task::PostgresTaskStore) -> PurgeBatch {
+    Arc::new(move |cutoff, limit| {
+        let store = store.clone();
+        Box::pin(async move { store.purge_finished(cutoff, limit).await })
+    })
+}
+
+/// One pass: purges, batch after batch, every finished task last changed
+/// more than `days` days before `clock`'s now; returns how many.
+pub(crate) async fn purge_pass(
+    purge: &PurgeBatch,
+    clock: &dyn Clock,
+    days: u32,
+) -> Result<usize, StoreError> {
+    let cutoff = clock.now() - time::Duration::days(i64::from(days));
+    let mut total = 0;
+    loop {
+        let purged = purge(cutoff, BATCH).await?;
+        total += purged;
+        if purged < BATCH {
+            return Ok(total);
+        }
+        // Let the requests waiting for the store go first.
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Starts the purger: a pass now, then one every [`EVERY`]; a failed pass
+/// is reported and retried at the next.
+#[allow(dead_code)]
+pub(crate) fn spawn(
+    purge: PurgeBatch,
+    clock: Arc<dyn Clock>,
+    days: u32,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVERY);
+        loop {
+            tick.tick().await;
+            match purge_pass(&purge, &*clock, days).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    println!("retention: purged {n} finished task(s) older than {days} day(s)")
+                }
+                Err(e) => eprintln!("retention: purge failed (retried in {EVERY:?}): {e}"),
+            }
+        }
+    })
+}
