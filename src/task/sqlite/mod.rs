@@ -35,10 +35,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::sql::{COLUMNS, CorruptColumn, TaskRow, insert_statement, to_nanos, update_statement};
+use super::sql::{COLUMNS, to_nanos};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
@@ -47,7 +47,10 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
 
+mod rows;
 mod writer;
+
+use self::rows::{fetch, insert_in, query, read_row, write};
 
 const STORE: &str = "sqlite";
 const TABLE: &str = "hookroom_tasks";
@@ -349,150 +352,6 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
         store: STORE,
         source: Box::new(e),
     }
-}
-
-/// Reads a row selected as [`COLUMNS`]. Capabilities are a JSON array in
-/// text, as SQLite has no array type.
-fn read_row(row: &Row<'_>) -> Result<StoredTask, StoreError> {
-    let id: String = row.get(0).map_err(backend)?;
-    let capabilities: String = row.get(11).map_err(backend)?;
-    let required_capabilities = serde_json::from_str(&capabilities).map_err(|e| {
-        backend(CorruptColumn {
-            id: TaskId::from(id.as_str()),
-            column: "required_capabilities",
-            cause: Box::new(e),
-        })
-    })?;
-    let columns = || -> rusqlite::Result<TaskRow> {
-        Ok(TaskRow {
-            id,
-            room: row.get(1)?,
-            title: row.get(2)?,
-            description: row.get(3)?,
-            priority: row.get(4)?,
-            status: row.get(5)?,
-            source: row.get(6)?,
-            source_event: row.get(7)?,
-            source_url: row.get(8)?,
-            delivery_id: row.get(9)?,
-            payload: row.get(10)?,
-            required_capabilities,
-            created_at: row.get(12)?,
-            updated_at: row.get(13)?,
-            expires_at: row.get(14)?,
-            not_before: row.get(15)?,
-            claimed_by: row.get(16)?,
-            lease_expires_at: row.get(17)?,
-            attempts: row.get(18)?,
-            claim_token: row.get(19)?,
-            input_request: row.get(20)?,
-            input: row.get(21)?,
-            result: row.get(22)?,
-            failure: row.get(23)?,
-        })
-    };
-    columns().map_err(backend)?.into_stored(STORE)
-}
-
-/// Every row `sql` selects (as [`COLUMNS`]) with `params`.
-fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<StoredTask>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
-    let mut rows = stmt.query(params).map_err(backend)?;
-    let mut found = Vec::new();
-    while let Some(row) = rows.next().map_err(backend)? {
-        found.push(read_row(row)?);
-    }
-    Ok(found)
-}
-
-fn fetch(conn: &Connection, id: &TaskId) -> Result<Option<StoredTask>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM {TABLE} WHERE id = ?1");
-    Ok(query(conn, &sql, params![id.as_str()])?.pop())
-}
-
-/// Inserts `task` in `tx`, or finds the task its `(source, delivery_id)`
-/// already made.
-fn insert_in(tx: &Connection, task: NewTask, now: OffsetDateTime) -> Result<Inserted, StoreError> {
-    let existing: Option<String> = tx
-        .prepare_cached(&format!(
-            "SELECT id FROM {TABLE} WHERE source = ?1 AND delivery_id = ?2"
-        ))
-        .map_err(backend)?
-        .query_row(params![task.source, task.delivery_id], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
-    if let Some(id) = existing {
-        return Ok(Inserted {
-            id: TaskId::from(id),
-            duplicate: true,
-        });
-    }
-    let stored = StoredTask::new(TaskId::random(), task, now);
-    let r = TaskRow::of(&stored);
-    let capabilities = serde_json::to_string(&r.required_capabilities).map_err(backend)?;
-    tx.prepare_cached(&insert_statement(TABLE))
-        .map_err(backend)?
-        .execute(params![
-            r.id,
-            r.room,
-            r.title,
-            r.description,
-            r.priority,
-            r.status,
-            r.source,
-            r.source_event,
-            r.source_url,
-            r.delivery_id,
-            r.payload,
-            capabilities,
-            r.created_at,
-            r.updated_at,
-            r.expires_at,
-            r.not_before,
-            r.claimed_by,
-            r.lease_expires_at,
-            r.attempts,
-            r.claim_token,
-            r.input_request,
-            r.input,
-            r.result,
-            r.failure,
-        ])
-        .map_err(backend)?;
-    Ok(Inserted {
-        id: stored.task.id,
-        duplicate: false,
-    })
-}
-
-/// Writes back the columns a state machine operation can change.
-fn write(tx: &Transaction<'_>, stored: &StoredTask) -> Result<(), StoreError> {
-    let row = TaskRow::of(stored);
-    let c = row.changes();
-    let mut stmt = tx
-        .prepare_cached(&update_statement(TABLE))
-        .map_err(backend)?;
-    stmt.execute(params![
-        c.status,
-        c.updated_at,
-        c.expires_at,
-        c.not_before,
-        c.claimed_by,
-        c.lease_expires_at,
-        c.attempts,
-        c.claim_token,
-        c.input_request,
-        c.input,
-        c.result,
-        c.failure,
-        c.id,
-    ])
-    .map_err(backend)?;
-    Ok(())
 }
 
 #[async_trait]

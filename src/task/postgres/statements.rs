@@ -1,0 +1,108 @@
+//! The SQL text of [`PostgresTaskStore`](super::PostgresTaskStore), with the
+//! table name filled in once.
+
+use crate::task::sql::{COLUMNS, insert_statement, update_statement};
+
+pub(super) fn valid_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 48
+}
+
+/// SQL text with the table name filled in once.
+pub(super) struct Statements {
+    pub(super) schema: String,
+    pub(super) insert: String,
+    pub(super) select_delivery: String,
+    pub(super) get: String,
+    pub(super) lock: String,
+    pub(super) list: String,
+    pub(super) cursor: String,
+    pub(super) claim_candidate: String,
+    pub(super) expire_candidates: String,
+    pub(super) update: String,
+    pub(super) purge_finished: String,
+}
+
+impl Statements {
+    pub(super) fn new(t: &str) -> Self {
+        Self {
+            schema: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (
+                    seq                   BIGSERIAL PRIMARY KEY,
+                    id                    TEXT NOT NULL UNIQUE,
+                    room                  TEXT NOT NULL,
+                    title                 TEXT NOT NULL,
+                    description           TEXT NOT NULL,
+                    priority              BIGINT NOT NULL,
+                    status                TEXT NOT NULL,
+                    source                TEXT NOT NULL,
+                    source_event          TEXT NOT NULL,
+                    source_url            TEXT,
+                    delivery_id           TEXT NOT NULL,
+                    payload               BYTEA NOT NULL,
+                    required_capabilities TEXT[] NOT NULL,
+                    created_at            BIGINT NOT NULL,
+                    updated_at            BIGINT NOT NULL,
+                    expires_at            BIGINT,
+                    not_before            BIGINT,
+                    claimed_by            TEXT,
+                    lease_expires_at      BIGINT,
+                    attempts              BIGINT NOT NULL DEFAULT 0,
+                    claim_token           TEXT,
+                    input_request         TEXT,
+                    input                 TEXT,
+                    result                TEXT,
+                    failure               TEXT,
+                    UNIQUE (source, delivery_id)
+                );
+                CREATE INDEX IF NOT EXISTS {t}_claim ON {t} (room, status, priority, created_at, seq);
+                CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (status, expires_at);
+                CREATE INDEX IF NOT EXISTS {t}_lease ON {t} (status, lease_expires_at);
+                CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);
+                CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (updated_at) \
+                    WHERE status IN ('DONE', 'FAILED');"
+            ),
+            insert: format!(
+                "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+                insert_statement(t)
+            ),
+            select_delivery: format!(
+                "SELECT id FROM {t} WHERE source = $1 AND delivery_id = $2"
+            ),
+            get: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"),
+            lock: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),
+            list: format!(
+                "SELECT {COLUMNS} FROM {t} \
+                 WHERE ($1::TEXT IS NULL OR room = $1) AND ($2::TEXT IS NULL OR status = $2) \
+                   AND ($3::TEXT IS NULL OR source = $3) \
+                   AND ($5::BIGINT IS NULL OR (created_at, seq) < ($5, $6::BIGINT)) \
+                 ORDER BY created_at DESC, seq DESC LIMIT $4"
+            ),
+            cursor: format!("SELECT created_at, seq FROM {t} WHERE id = $1"),
+            claim_candidate: format!(
+                "SELECT {COLUMNS} FROM {t} \
+                 WHERE room = $1 \
+                   AND ((status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
+                         AND (expires_at IS NULL OR expires_at > $2)) \
+                     OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2)) \
+                   AND required_capabilities <@ $3::TEXT[] \
+                 ORDER BY priority ASC, created_at ASC, seq ASC \
+                 LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
+            expire_candidates: format!(
+                "SELECT {COLUMNS} FROM {t} \
+                 WHERE status = 'PENDING' AND expires_at IS NOT NULL AND expires_at <= $1 \
+                 ORDER BY created_at, seq FOR UPDATE SKIP LOCKED"
+            ),
+            update: update_statement(t),
+            // Rows another transaction holds are left for the next round.
+            purge_finished: format!(
+                "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} \
+                 WHERE status IN ('DONE', 'FAILED') AND updated_at < $1 \
+                 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            ),
+        }
+    }
+}
