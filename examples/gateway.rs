@@ -394,7 +394,8 @@ async fn run(args: Args) -> Result<(), String> {
             ingest
                 .health_service()
                 .routes_count(route_count)
-                .alerts(Arc::clone(&alerts)),
+                .alerts(Arc::clone(&alerts))
+                .component("status_pushes", jobs::push_health(&pushes)),
         );
 
     let task_api = api_auth.enabled().then(|| {
@@ -408,6 +409,8 @@ async fn run(args: Args) -> Result<(), String> {
     });
 
     // Jobs API: served next to the gateway when a token is configured.
+    #[cfg(feature = "mcp")]
+    let mcp_jobs = Arc::clone(&job_registry);
     let jobs_api = (!jobs_tokens.tokens.is_empty())
         .then(|| hookroom::service::JobsApi::new(job_registry).tokens(jobs_tokens.tokens.clone()));
     let gateway = jobs::WithJobs::new(gateway, jobs_api);
@@ -446,7 +449,7 @@ async fn run(args: Args) -> Result<(), String> {
     let app = {
         let mcp = hookroom::mcp::McpServer::builder(Arc::clone(&store))
             .router(Arc::clone(&mcp_router))
-            .status_sink(Arc::clone(&job_sink))
+            .job_registry(Arc::clone(&mcp_jobs), Arc::clone(&job_sink))
             .build();
         hookroom::mcp::MountMcp::new("/mcp", mcp.http_service(api_auth.tokens.clone()), app)
     };

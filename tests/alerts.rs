@@ -108,3 +108,31 @@ async fn forged_signatures_fire_the_auth_alert_and_health_shows_it() {
         serde_json::json!({"status": "ok"})
     );
 }
+
+/// A component added to `/health` (a status outbox, say) shows in the
+/// admin detail, and never in the anonymous answer.
+#[tokio::test]
+async fn extra_components_show_in_the_admin_detail_only() {
+    let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new());
+    let health = HealthService::new(store)
+        .sources(["github"])
+        .admin_tokens(BearerTokens::parse_list("root").expect("tokens"))
+        .component(
+            "status_pushes",
+            Arc::new(|| serde_json::json!([{"queued": 3, "dropped_full": 1}])),
+        );
+    let admin = http::Request::get("/health")
+        .header("authorization", "Bearer root")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let detail = json(health.clone().oneshot(admin).await.expect("answer")).await;
+    assert_eq!(detail["components"]["status_pushes"][0]["queued"], 3);
+    assert_eq!(detail["components"]["status_pushes"][0]["dropped_full"], 1);
+    let anonymous = http::Request::get("/health")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    assert_eq!(
+        json(health.oneshot(anonymous).await.expect("answer")).await,
+        serde_json::json!({"status": "ok"})
+    );
+}

@@ -161,6 +161,35 @@ pub(crate) fn banner(listen: SocketAddr, tokens: &JobsTokens) -> String {
     out
 }
 
+/// The `/health` detail of the status pushes: per URL, the outbox's
+/// capacity and what it has done (a full outbox refuses new changes; they
+/// are counted in `dropped_full`).
+pub(crate) fn push_health(pushes: &[Push]) -> hookroom::service::ComponentReport {
+    let outboxes: Vec<(String, bool, OutboxStatusSink)> = pushes
+        .iter()
+        .map(|push| (push.url.clone(), push.durable, push.outbox.clone()))
+        .collect();
+    Arc::new(move || {
+        serde_json::Value::Array(
+            outboxes
+                .iter()
+                .map(|(url, durable, outbox)| {
+                    let stats = outbox.stats();
+                    serde_json::json!({
+                        "url": url,
+                        "durable": durable,
+                        "capacity": PUSH_CAPACITY,
+                        "queued": stats.queued,
+                        "delivered": stats.delivered,
+                        "dropped_full": stats.dropped_full,
+                        "failed": stats.failed,
+                    })
+                })
+                .collect(),
+        )
+    })
+}
+
 /// `--status-url URL` (repeatable) and `--status-token-env VAR`.
 #[derive(Debug, Default)]
 pub(crate) struct PushArgs {

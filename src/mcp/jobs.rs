@@ -1,24 +1,31 @@
-//! The narrow view of a job registry the job tools need, so that another
-//! registry can stand in with one `impl`.
+//! The job registry the job tools read and change: any
+//! [`JobRegistry`](crate::status::JobRegistry) to read jobs, and the
+//! [`StatusSink`](crate::status::StatusSink) that records changes to it.
+
+use std::sync::Arc;
 
 use crate::status::api::JobView;
-use crate::status::{JobEvent, SinkError};
+use crate::status::{JobEvent, JobRegistry, SinkError, StatusSink};
 
-/// Reads one job and applies changes to it.
-pub(crate) trait JobRegistry: std::fmt::Debug + Send + Sync + 'static {
-    /// One job, with its history when asked.
-    fn job(&self, job_id: &str, include_history: bool) -> Option<JobView>;
-    /// Applies one change.
-    fn change(&self, event: JobEvent) -> Result<(), SinkError>;
+/// A registry and the sink that writes to it (often the same object).
+#[derive(Debug, Clone)]
+pub(crate) struct Jobs {
+    pub(crate) registry: Arc<dyn JobRegistry>,
+    pub(crate) sink: Arc<dyn StatusSink>,
 }
 
-#[cfg(feature = "memory")]
-impl JobRegistry for crate::status::InMemoryStatusSink {
-    fn job(&self, job_id: &str, include_history: bool) -> Option<JobView> {
-        self.get(job_id, include_history)
+impl Jobs {
+    /// One job, with its history when asked; `None` when unknown.
+    pub(crate) async fn job(
+        &self,
+        job_id: &str,
+        include_history: bool,
+    ) -> Result<Option<JobView>, SinkError> {
+        self.registry.job(job_id, include_history).await
     }
 
-    fn change(&self, event: JobEvent) -> Result<(), SinkError> {
-        self.apply(event)
+    /// Applies one change.
+    pub(crate) async fn change(&self, event: JobEvent) -> Result<(), SinkError> {
+        self.sink.publish(event).await
     }
 }

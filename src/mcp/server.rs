@@ -17,7 +17,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use serde_json::Map;
 
-use super::jobs::JobRegistry;
+use super::jobs::Jobs;
 use super::session::{Session, room_uri, task_uri};
 use crate::clock::{Clock, SystemClock};
 use crate::route::RuleRouter;
@@ -31,7 +31,7 @@ pub const DEFAULT_MCP_LEASE: Duration = Duration::from_secs(60);
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn TaskStore>,
     pub(crate) router: Option<Arc<RuleRouter>>,
-    pub(crate) jobs: Option<Arc<dyn JobRegistry>>,
+    pub(crate) jobs: Option<Jobs>,
     pub(crate) sink: Option<Arc<dyn StatusSink>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lease: Duration,
@@ -113,9 +113,23 @@ impl McpServerBuilder {
     /// [`InMemoryStatusSink`](crate::status::InMemoryStatusSink) share one
     /// registry, so hand the gateway's.
     #[cfg(feature = "memory")]
-    pub fn jobs(mut self, jobs: crate::status::InMemoryStatusSink) -> Self {
-        let sink: Arc<dyn StatusSink> = Arc::new(jobs.clone());
-        self.inner.jobs = Some(Arc::new(jobs));
+    pub fn jobs(self, jobs: crate::status::InMemoryStatusSink) -> Self {
+        let jobs = Arc::new(jobs);
+        self.job_registry(jobs.clone(), jobs)
+    }
+
+    /// Any job registry (in memory, SQLite, PostgreSQL) for the job tools to
+    /// read, and the sink that records changes to it (usually the registry
+    /// itself, or a wrapper in front of it); task tools report there too.
+    pub fn job_registry(
+        mut self,
+        registry: Arc<dyn crate::status::JobRegistry>,
+        sink: Arc<dyn StatusSink>,
+    ) -> Self {
+        self.inner.jobs = Some(Jobs {
+            registry,
+            sink: sink.clone(),
+        });
         self.inner.sink = Some(sink);
         self
     }

@@ -540,16 +540,21 @@ impl McpSession {
             })
     }
 
-    fn jobs(&self) -> Result<&Arc<dyn super::jobs::JobRegistry>, ToolError> {
+    fn jobs(&self) -> Result<&super::jobs::Jobs, ToolError> {
         self.inner.jobs.as_ref().ok_or(ToolError::JobsUnavailable)
     }
 
-    fn job_out(&self, job_id: &str, include_history: bool) -> ToolResult<JobOut> {
-        let view = self.jobs()?.job(job_id, include_history).ok_or_else(|| {
-            ToolError::Job(crate::status::SinkError::JobNotFound {
-                job_id: job_id.to_owned(),
-            })
-        })?;
+    async fn job_out(&self, job_id: &str, include_history: bool) -> ToolResult<JobOut> {
+        let view = self
+            .jobs()?
+            .job(job_id, include_history)
+            .await
+            .map_err(ToolError::Job)?
+            .ok_or_else(|| {
+                ToolError::Job(crate::status::SinkError::JobNotFound {
+                    job_id: job_id.to_owned(),
+                })
+            })?;
         Ok(Json(JobOut {
             job: serde_json::to_value(&view.job).unwrap_or(Value::Null),
             history: view
@@ -1024,7 +1029,7 @@ impl McpSession {
         Parameters(args): Parameters<GetJobArgs>,
     ) -> Result<Json<JobOut>, ToolError> {
         non_empty("job_id", &args.job_id)?;
-        self.job_out(&args.job_id, args.include_history)
+        self.job_out(&args.job_id, args.include_history).await
     }
 
     #[tool(
@@ -1051,15 +1056,17 @@ impl McpSession {
                 argument: "progress",
                 reason: e.to_string(),
             })?;
-        self.jobs()?.change(JobEvent::Status {
-            job_id: args.job_id.clone(),
-            at: self.inner.clock.now(),
-            status,
-            progress,
-            message: args.message,
-            step: None,
-        })?;
-        self.job_out(&args.job_id, true)
+        self.jobs()?
+            .change(JobEvent::Status {
+                job_id: args.job_id.clone(),
+                at: self.inner.clock.now(),
+                status,
+                progress,
+                message: args.message,
+                step: None,
+            })
+            .await?;
+        self.job_out(&args.job_id, true).await
     }
 
     #[tool(
@@ -1087,14 +1094,16 @@ impl McpSession {
                 argument: "artifacts",
                 reason: e.to_string(),
             })?;
-        self.jobs()?.change(JobEvent::Completed {
-            job_id: args.job_id.clone(),
-            at: self.inner.clock.now(),
-            final_status,
-            summary: args.summary,
-            artifacts,
-            message: None,
-        })?;
-        self.job_out(&args.job_id, true)
+        self.jobs()?
+            .change(JobEvent::Completed {
+                job_id: args.job_id.clone(),
+                at: self.inner.clock.now(),
+                final_status,
+                summary: args.summary,
+                artifacts,
+                message: None,
+            })
+            .await?;
+        self.job_out(&args.job_id, true).await
     }
 }

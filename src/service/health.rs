@@ -31,6 +31,10 @@ type LastProbe = Arc<tokio::sync::Mutex<Option<(time::OffsetDateTime, Result<(),
 /// Counts the routes currently configured (for the `routes` component).
 pub type RouteCount = Arc<dyn Fn() -> usize + Send + Sync>;
 
+/// Reports one extra component of the detail (an outbox's depth, say) as
+/// JSON; called on every detailed `/health` answer.
+pub type ComponentReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// The `/health` service.
 ///
 /// Healthy means: the store answers a cheap probe (a lookup of an id that
@@ -64,6 +68,7 @@ pub struct HealthService {
     admin: BearerTokens,
     last_probe: LastProbe,
     alerts: Option<Arc<AlertMonitor>>,
+    extra: Vec<(String, ComponentReport)>,
 }
 
 impl std::fmt::Debug for HealthService {
@@ -96,6 +101,8 @@ struct Components {
     sources: Component,
     #[serde(skip_serializing_if = "Option::is_none")]
     routes: Option<Component>,
+    #[serde(flatten)]
+    extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -121,7 +128,16 @@ impl HealthService {
             admin: BearerTokens::none(),
             last_probe: LastProbe::default(),
             alerts: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// Adds a component to the detail (admin token), under `name`, as
+    /// `report` describes it: for what the store and sources do not show,
+    /// such as a status outbox's depth. It does not change the status.
+    pub fn component(mut self, name: impl Into<String>, report: ComponentReport) -> Self {
+        self.extra.push((name.into(), report));
+        self
     }
 
     /// Shows the alerts `monitor` has firing: while any fires, a healthy
@@ -267,6 +283,11 @@ impl HealthService {
                     store,
                     sources,
                     routes,
+                    extra: self
+                        .extra
+                        .iter()
+                        .map(|(name, report)| (name.clone(), report()))
+                        .collect(),
                 },
                 alerts,
             },

@@ -65,7 +65,9 @@ pub use auth::{ApiAccess, ApiTokens, BearerTokens, TokenListError};
 pub use client_addr::{PeerAddr, ProxyHeader};
 pub use error::IngestError;
 pub use gateway::Gateway;
-pub use health::{DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount};
+pub use health::{
+    ComponentReport, DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount,
+};
 pub use ingest::{
     DEFAULT_BODY_LIMIT, SENSITIVE_HEADERS, SourceName, SourceOptions, WebhookService,
     WebhookServiceBuilder,
