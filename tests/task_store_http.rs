@@ -1,0 +1,188 @@
+//! `HttpTaskStore` against the Task API over 127.0.0.1, backed by an
+//! `InMemoryTaskStore`: the conformance suite, the admin routes, and what a
+//! store over the network adds (refusals rebuilt, failures that say whether
+//! a retry is safe).
+#![cfg(all(feature = "http-client", feature = "integration"))]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookroom::clock::ManualClock;
+use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
+use hookroom::task::{
+    HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskStore,
+};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+
+const AGENT: &str = "agent-token";
+const ADMIN: &str = "admin-token";
+
+/// Serves `api` on a loopback port until the test ends.
+async fn serve(api: TaskApi) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = TowerToHyperService::new(api.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn tokens() -> ApiTokens {
+    ApiTokens::new(
+        BearerTokens::parse_list(AGENT).unwrap(),
+        BearerTokens::parse_list(ADMIN).unwrap(),
+    )
+}
+
+/// A Task API on `clock`, and its address.
+async fn api_on(clock: ManualClock) -> SocketAddr {
+    let backing = Arc::new(InMemoryTaskStore::with_clock(Arc::new(clock.clone())));
+    serve(
+        TaskApi::builder(backing, tokens())
+            .clock(Arc::new(clock))
+            .build(),
+    )
+    .await
+}
+
+fn client(addr: SocketAddr, token: &str) -> HttpTaskStore {
+    HttpTaskStore::builder(format!("http://{addr}"), token)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn new_task(delivery: &str) -> NewTask {
+    NewTask {
+        room: "room one".into(),
+        title: format!("task {delivery}"),
+        description: String::new(),
+        priority: 1,
+        source: "github".into(),
+        source_event: "push".into(),
+        source_url: None,
+        delivery_id: delivery.into(),
+        payload: Payload::from(br#"{"zeta":1, "alpha":2}"#.to_vec()),
+        required_capabilities: vec![],
+        ttl: None,
+    }
+}
+
+fn http_error(e: &StoreError) -> &HttpStoreError {
+    match e {
+        StoreError::Backend {
+            store: "http",
+            source,
+        } => source
+            .downcast_ref::<HttpStoreError>()
+            .expect("an HttpStoreError"),
+        other => panic!("expected an http backend error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_over_loopback() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let addr = api_on(clock.clone()).await;
+    let store: Arc<dyn TaskStore> = Arc::new(client(addr, ADMIN));
+    hookroom::conformance::task_store::run_all(store, &clock).await;
+}
+
+#[tokio::test]
+async fn admin_routes_need_an_admin_token() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let addr = api_on(clock).await;
+    let agent = client(addr, AGENT);
+    let e = agent.insert(new_task("1")).await.unwrap_err();
+    assert!(
+        matches!(http_error(&e), HttpStoreError::Status { status: 403, code: Some(code), .. } if code == "admin_required"),
+        "{e:?}"
+    );
+    assert!(!http_error(&e).retry_safe());
+    let e = agent.expire_pending().await.unwrap_err();
+    assert!(matches!(
+        http_error(&e),
+        HttpStoreError::Status { status: 403, .. }
+    ));
+
+    // The admin inserts; the agent sees the task, its payload byte for byte.
+    let admin = client(addr, ADMIN);
+    let inserted = admin.insert(new_task("1")).await.unwrap();
+    assert!(!inserted.duplicate);
+    assert!(admin.insert(new_task("1")).await.unwrap().duplicate);
+    let task = agent.get(&inserted.id).await.unwrap().unwrap();
+    assert_eq!(task.room, "room one");
+    assert_eq!(task.payload.as_bytes(), br#"{"zeta":1, "alpha":2}"#);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_a_backend_error_that_will_fail_again() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let addr = api_on(clock).await;
+    let e = client(addr, "wrong").get(&"x".into()).await.unwrap_err();
+    let error = http_error(&e);
+    assert!(matches!(error, HttpStoreError::Status { status: 401, .. }));
+    assert!(!error.retry_safe());
+    assert!(
+        !e.to_string().contains("wrong"),
+        "the token is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn no_server_is_a_connect_error_safe_to_retry() {
+    // A port that was just free: nothing listens there.
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let e = client(addr, ADMIN)
+        .complete(&"x".into(), &hookroom::task::ClaimToken::new("c"), None)
+        .await
+        .unwrap_err();
+    let error = http_error(&e);
+    assert!(matches!(error, HttpStoreError::Connect { .. }), "{error:?}");
+    assert!(error.retry_safe());
+    assert!(e.to_string().contains("a retry is safe"));
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_and_a_change_is_not_known_safe_to_retry() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts, reads nothing, answers nothing.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let store = HttpTaskStore::builder(format!("http://{addr}"), ADMIN)
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let e = store
+        .release(&"x".into(), &hookroom::task::ClaimToken::new("c"))
+        .await
+        .unwrap_err();
+    let error = http_error(&e);
+    assert!(matches!(
+        error,
+        HttpStoreError::Timeout { idempotent: false }
+    ));
+    assert!(!error.retry_safe());
+    let e = store.get(&"x".into()).await.unwrap_err();
+    assert!(http_error(&e).retry_safe(), "a read is safe to retry");
+}
