@@ -186,3 +186,46 @@ async fn a_silent_server_times_out_and_a_change_is_not_known_safe_to_retry() {
     let e = store.get(&"x".into()).await.unwrap_err();
     assert!(http_error(&e).retry_safe(), "a read is safe to retry");
 }
+
+#[tokio::test]
+async fn join_and_a_waiting_claim_get_a_task_stored_during_the_wait() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let addr = api_on(clock).await;
+    let agent = client(addr, AGENT);
+    let joined = agent
+        .join("room one", "a1", &["review".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(joined.room, "room one");
+    assert_eq!(joined.agent.capabilities, vec!["review".to_owned()]);
+
+    let request = hookroom::task::ClaimRequest {
+        room: "room one".into(),
+        agent: "a1".into(),
+        capabilities: vec![],
+        lease: Duration::from_secs(30),
+    };
+    let waiting = {
+        let agent = agent.clone();
+        let request = request.clone();
+        tokio::spawn(async move { agent.claim_wait(&request, Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = client(addr, ADMIN).insert(new_task("w")).await.unwrap().id;
+    let claimed = tokio::time::timeout(Duration::from_secs(15), waiting)
+        .await
+        .expect("the waiting claim answers once the task is stored")
+        .unwrap()
+        .unwrap()
+        .expect("a task");
+    assert_eq!(claimed.task.id, id);
+    assert_eq!(claimed.task.claimed_by.as_deref(), Some("a1"));
+    // Nothing left: a short wait answers None.
+    assert!(
+        agent
+            .claim_wait(&request, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -22,8 +22,8 @@ use crate::lifecycle::JobStatus;
 use crate::service::task_api::MAX_PAGE_LIMIT;
 use crate::service::task_api::wire::{
     AskBody, ClaimBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody,
-    InputBody, InputResponse, InsertBody, InsertResponse, TaskPage, TaskResponse, TokenBody,
-    operation_from_str, refusal_from_code,
+    InputBody, InputResponse, InsertBody, InsertResponse, JoinRequest, JoinResponse,
+    MAX_WAIT_SECONDS, TaskPage, TaskResponse, TokenBody, operation_from_str, refusal_from_code,
 };
 
 /// The `store` name of the [`StoreError::Backend`] errors of [`HttpTaskStore`].
@@ -53,8 +53,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Only `http://` URLs are supported: put a TLS-terminating proxy in front
 /// for other networks than a trusted one.
 ///
-/// `watch` is not offered (`None`): agents over HTTP wait with a room claim
-/// that long-polls (`wait_seconds`) or follow the room's event stream.
+/// `watch` is not offered (`None`): agents over HTTP wait with
+/// [`claim_wait`](Self::claim_wait), a room claim the server holds until a
+/// task arrives, or follow the room's event stream
+/// (`GET /api/rooms/{room}/events`).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -348,6 +350,19 @@ impl HttpTaskStore {
         body: Option<Vec<u8>>,
         effect: Effect,
     ) -> Result<(StatusCode, Bytes), StoreError> {
+        self.send_within(method, path_and_query, body, effect, self.inner.timeout)
+            .await
+    }
+
+    /// [`send`](Self::send) with its own timeout.
+    async fn send_within(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        effect: Effect,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), StoreError> {
         let idempotent = effect == Effect::Read;
         let mut request = Request::builder()
             .method(method)
@@ -388,7 +403,7 @@ impl HttpTaskStore {
                 .to_bytes();
             Ok((status, bytes))
         };
-        match tokio::time::timeout(self.inner.timeout, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(backend(e)),
             Err(_) => Err(backend(HttpStoreError::Timeout { idempotent })),
@@ -415,6 +430,78 @@ impl HttpTaskStore {
             return decode(&bytes);
         }
         Err(refusal(status, &bytes, id, effect))
+    }
+
+    /// Joins `room` as `agent_id` with `capabilities` (`POST
+    /// /api/rooms/{room}/join`): the room's member list shows the agent
+    /// until it falls silent for the server's membership TTL. Claims and
+    /// heartbeats refresh the membership.
+    ///
+    /// # Errors
+    /// As the trait's operations: [`StoreError::Backend`] with an
+    /// [`HttpStoreError`].
+    pub async fn join(
+        &self,
+        room: &str,
+        agent_id: &str,
+        capabilities: &[String],
+    ) -> Result<JoinResponse, StoreError> {
+        let body = JoinRequest {
+            agent_id: agent_id.to_owned(),
+            capabilities: capabilities.to_vec(),
+        };
+        let path = format!("/api/rooms/{}/join", segment(room));
+        self.call(Method::POST, &path, Some(&body), Effect::Read, None)
+            .await
+    }
+
+    /// Claims the best claimable task of `request.room`, waiting up to
+    /// `wait` (at most [`MAX_WAIT_SECONDS`], whole seconds) for one to
+    /// arrive: the server answers as soon as a task is stored or freed, so
+    /// an agent calls this in a loop instead of polling. `Ok(None)` when
+    /// the wait ended with nothing to claim. The request's timeout is
+    /// extended by `wait`.
+    ///
+    /// # Errors
+    /// As [`TaskStore::claim`].
+    pub async fn claim_wait(
+        &self,
+        request: &ClaimRequest,
+        wait: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let wait = wait.as_secs().min(MAX_WAIT_SECONDS);
+        self.claim_room(
+            request,
+            Some(wait),
+            self.inner.timeout + Duration::from_secs(wait),
+        )
+        .await
+    }
+
+    async fn claim_room(
+        &self,
+        request: &ClaimRequest,
+        wait_seconds: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let path = format!("/api/rooms/{}/claim", segment(&request.room));
+        let mut body = claim_body(request);
+        body.wait_seconds = wait_seconds;
+        let body = serde_json::to_vec(&body).map_err(|e| {
+            backend(HttpStoreError::Decode {
+                detail: e.to_string(),
+            })
+        })?;
+        let (status, bytes) = self
+            .send_within(Method::POST, &path, Some(body), Effect::Write, timeout)
+            .await?;
+        if status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if status.is_success() {
+            return decode::<ClaimResponse>(&bytes).map(|a| Some(claimed(a)));
+        }
+        Err(refusal(status, &bytes, None, Effect::Write))
     }
 
     fn task_path(id: &TaskId, action: &str) -> String {
@@ -599,22 +686,7 @@ impl TaskStore for HttpTaskStore {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
-        let path = format!("/api/rooms/{}/claim", segment(&request.room));
-        let body = serde_json::to_vec(&claim_body(request)).map_err(|e| {
-            backend(HttpStoreError::Decode {
-                detail: e.to_string(),
-            })
-        })?;
-        let (status, bytes) = self
-            .send(Method::POST, &path, Some(body), Effect::Write)
-            .await?;
-        if status == StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        if status.is_success() {
-            return decode::<ClaimResponse>(&bytes).map(|a| Some(claimed(a)));
-        }
-        Err(refusal(status, &bytes, None, Effect::Write))
+        self.claim_room(request, None, self.inner.timeout).await
     }
 
     async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
