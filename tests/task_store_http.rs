@@ -11,7 +11,7 @@ use std::time::Duration;
 use hookroom::clock::ManualClock;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
-    HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskStore,
+    AnnouncingTaskStore, HttpStoreError, TaskEvents, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskStore,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
@@ -47,11 +47,19 @@ fn tokens() -> ApiTokens {
 }
 
 /// A Task API on `clock`, and its address.
+/// A Task API on `clock` with an event hub (so `watch` works), and its
+/// address.
 async fn api_on(clock: ManualClock) -> SocketAddr {
-    let backing = Arc::new(InMemoryTaskStore::with_clock(Arc::new(clock.clone())));
+    let events = Arc::new(TaskEvents::new());
+    let backing = Arc::new(AnnouncingTaskStore::new(
+        Arc::new(InMemoryTaskStore::with_clock(Arc::new(clock.clone()))),
+        events.clone(),
+    ));
     serve(
         TaskApi::builder(backing, tokens())
             .clock(Arc::new(clock))
+            .events(events)
+            .keep_alive(Duration::from_millis(200))
             .build(),
     )
     .await
@@ -97,6 +105,7 @@ async fn conformance_over_loopback() {
     let clock = ManualClock::at_unix(1_700_000_000);
     let addr = api_on(clock.clone()).await;
     let store: Arc<dyn TaskStore> = Arc::new(client(addr, ADMIN));
+    assert!(store.watch("any").is_some(), "watch_notifies runs");
     hookroom::conformance::task_store::run_all(store, &clock).await;
 }
 
@@ -228,4 +237,40 @@ async fn join_and_a_waiting_claim_get_a_task_stored_during_the_wait() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn watch_hears_of_tasks_that_become_claimable() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let addr = api_on(clock).await;
+    let admin = client(addr, ADMIN);
+    let agent = client(addr, AGENT);
+    let mut watch = agent.watch("room one").expect("a runtime is running");
+    let next = |watch: &mut tokio::sync::broadcast::Receiver<hookroom::task::TaskId>| {
+        let mut watch = watch.resubscribe();
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), watch.recv())
+                .await
+                .expect("a notification")
+                .unwrap()
+        }
+    };
+    // Stored right after `watch`, before the stream may be connected: the
+    // first connection replays what the server buffered.
+    let id = admin.insert(new_task("1")).await.unwrap().id;
+    let heard = tokio::time::timeout(Duration::from_secs(10), watch.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert_eq!(heard, id);
+    let request = hookroom::task::ClaimRequest {
+        room: "room one".into(),
+        agent: "a1".into(),
+        capabilities: vec![],
+        lease: Duration::from_secs(30),
+    };
+    let claimed = agent.claim(&request).await.unwrap().unwrap();
+    let released = next(&mut watch);
+    agent.release(&id, &claimed.token).await.unwrap();
+    assert_eq!(released.await, id, "a release makes the task claimable again");
 }

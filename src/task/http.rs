@@ -1,7 +1,8 @@
 //! [`HttpTaskStore`]: a [`TaskStore`] served by a Task API
 //! ([`TaskApi`](crate::service::TaskApi)) over HTTP.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
 
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
@@ -53,10 +55,23 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Only `http://` URLs are supported: put a TLS-terminating proxy in front
 /// for other networks than a trusted one.
 ///
-/// `watch` is not offered (`None`): agents over HTTP wait with
-/// [`claim_wait`](Self::claim_wait), a room claim the server holds until a
-/// task arrives, or follow the room's event stream
-/// (`GET /api/rooms/{room}/events`).
+/// # Watching
+/// [`watch`](TaskStore::watch) follows the room's server-sent events
+/// (`GET /api/rooms/{room}/events`, one connection per watched room, shared
+/// by its receivers) and passes on the id of every event that leaves a
+/// task `PENDING` (created, released, put back for a retry). A dropped
+/// stream is reopened with `Last-Event-ID`, after a pause that doubles from
+/// 100 ms to 5 s, so no event the server still buffers is missed. The first
+/// connection asks for everything buffered, so a task stored between
+/// `watch` and the connection is not missed either; the price is a few
+/// stale hints at the start, which a waiting agent answers with a claim
+/// that finds nothing. The connection ends once every receiver is dropped
+/// and the next event or keep-alive arrives. `watch` needs a tokio runtime
+/// (else `None`), and a server with an event hub (else the stream never
+/// yields and a warning is logged).
+///
+/// Agents can also wait with [`claim_wait`](Self::claim_wait), a room
+/// claim the server holds until a task arrives.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -76,6 +91,8 @@ struct Inner {
     base: String,
     authorization: zeroize::Zeroizing<String>,
     timeout: Duration,
+    /// One event-stream follower per watched room.
+    watchers: Mutex<HashMap<String, broadcast::Sender<TaskId>>>,
 }
 
 impl std::fmt::Debug for HttpTaskStore {
@@ -157,6 +174,7 @@ impl HttpTaskStoreBuilder {
                 base,
                 authorization,
                 timeout: self.timeout,
+                watchers: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -796,6 +814,24 @@ impl TaskStore for HttpTaskStore {
         Ok(answer.input)
     }
 
+    fn watch(&self, room: &str) -> Option<broadcast::Receiver<TaskId>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let mut watchers = self
+            .inner
+            .watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = watchers.get(room) {
+            if sender.receiver_count() > 0 {
+                return Some(sender.subscribe());
+            }
+        }
+        let (sender, receiver) = broadcast::channel(WATCH_CAPACITY);
+        watchers.insert(room.to_owned(), sender.clone());
+        runtime.spawn(follow(Arc::clone(&self.inner), room.to_owned(), sender));
+        Some(receiver)
+    }
+
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
         let answer: ExpiredResponse = self
             .call(
@@ -810,9 +846,144 @@ impl TaskStore for HttpTaskStore {
     }
 }
 
+/// Queue length of a watch receiver.
+const WATCH_CAPACITY: usize = 256;
+const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(100);
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
+
+/// Follows `room`'s event stream into `sender` until no receiver is left.
+async fn follow(inner: Arc<Inner>, room: String, sender: broadcast::Sender<TaskId>) {
+    let mut last_event_id: u64 = 0;
+    let mut delay = FIRST_RECONNECT_DELAY;
+    let url = format!("{}/api/rooms/{}/events", inner.base, segment(&room));
+    while sender.receiver_count() > 0 {
+        let request = Request::get(url.as_str())
+            .header(header::AUTHORIZATION, inner.authorization.as_str())
+            .header(header::ACCEPT, "text/event-stream")
+            .header("last-event-id", last_event_id.to_string())
+            .body(Full::new(Bytes::new()));
+        let Ok(request) = request else { break };
+        match inner.client.request(request).await {
+            Ok(response) if response.status().is_success() => {
+                delay = FIRST_RECONNECT_DELAY;
+                let mut body = response.into_body();
+                let mut parser = SseParser::default();
+                while let Some(Ok(frame)) = body.frame().await {
+                    if let Ok(data) = frame.into_data() {
+                        for event in parser.push(&data) {
+                            if let Some(id) = event.id {
+                                last_event_id = id;
+                            }
+                            if let Some(task) = event.pending_task {
+                                // No receiver left is seen below.
+                                let _ = sender.send(task);
+                            }
+                        }
+                    }
+                    if sender.receiver_count() == 0 {
+                        break;
+                    }
+                }
+            }
+            Ok(response) => {
+                tracing::warn!(
+                    room = %room,
+                    status = response.status().as_u16(),
+                    "the Task API refused the room's event stream; watch gets no notifications"
+                );
+                delay = MAX_RECONNECT_DELAY;
+            }
+            Err(error) => {
+                tracing::debug!(room = %room, %error, "event stream connection failed");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+    }
+    let mut watchers = inner
+        .watchers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if watchers.get(&room).is_some_and(|s| s.same_channel(&sender)) {
+        watchers.remove(&room);
+    }
+}
+
+/// One dispatched server-sent event, as `watch` needs it.
+#[derive(Debug, Default, PartialEq)]
+struct SseEvent {
+    /// Its `id:`, a sequence number.
+    id: Option<u64>,
+    /// The task of a `data:` whose status is `PENDING`.
+    pending_task: Option<TaskId>,
+}
+
+/// A line-by-line reader of `text/event-stream`.
+#[derive(Default)]
+struct SseParser {
+    buffer: Vec<u8>,
+    current: SseEvent,
+    data: String,
+}
+
+impl SseParser {
+    /// The events completed by `bytes`.
+    fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        self.buffer.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                let mut event = std::mem::take(&mut self.current);
+                let data = std::mem::take(&mut self.data);
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&data) {
+                    if value.get("status").and_then(|s| s.as_str()) == Some("PENDING") {
+                        event.pending_task =
+                            value.get("id").and_then(|s| s.as_str()).map(TaskId::from);
+                    }
+                }
+                if event != SseEvent::default() {
+                    events.push(event);
+                }
+            } else if let Some(id) = line.strip_prefix("id:") {
+                self.current.id = id.trim().parse().ok();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+            }
+            // `event:` names and `:` comments (keep-alives) need nothing.
+        }
+        events
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_stream_parsing() {
+        let mut parser = SseParser::default();
+        let stream = b": keep-alive\n\nid: 7\nevent: task.created\ndata: {\"id\":\"t1\",\"room\":\"r\",\"title\":\"x\",\"status\":\"PENDING\"}\n\nid: 8\r\nevent: task.claimed\r\ndata: {\"id\":\"t1\",\"status\":\"RUNNING\"}\r\n\r\n";
+        // Split mid-line: the parser keeps the rest for the next chunk.
+        let (a, b) = stream.split_at(60);
+        let mut events = parser.push(a);
+        events.extend(parser.push(b));
+        assert_eq!(
+            events,
+            vec![
+                SseEvent {
+                    id: Some(7),
+                    pending_task: Some(TaskId::from("t1")),
+                },
+                SseEvent {
+                    id: Some(8),
+                    pending_task: None,
+                },
+            ]
+        );
+    }
 
     #[test]
     fn segments_are_percent_encoded() {
