@@ -11,7 +11,8 @@ use std::time::Duration;
 use hookroom::clock::ManualClock;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
-    AnnouncingTaskStore, HttpStoreError, TaskEvents, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskStore,
+    AnnouncingTaskStore, HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload,
+    StoreError, TaskEvents, TaskStore,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
@@ -272,5 +273,58 @@ async fn watch_hears_of_tasks_that_become_claimable() {
     let claimed = agent.claim(&request).await.unwrap().unwrap();
     let released = next(&mut watch);
     agent.release(&id, &claimed.token).await.unwrap();
-    assert_eq!(released.await, id, "a release makes the task claimable again");
+    assert_eq!(
+        released.await,
+        id,
+        "a release makes the task claimable again"
+    );
+}
+
+/// A TCP proxy to `upstream` whose open connections can be cut at once.
+async fn cutting_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cut = Arc::new(tokio::sync::Notify::new());
+    let cut_all = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let cut = cut.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    () = cut.notified() => {}
+                }
+            });
+        }
+    });
+    (addr, cut_all)
+}
+
+#[tokio::test]
+async fn watch_resumes_after_a_dropped_connection_without_repeats_or_gaps() {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    let server = api_on(clock).await;
+    let (proxy, cut) = cutting_proxy(server).await;
+    let admin = client(server, ADMIN);
+    let watcher = client(proxy, AGENT);
+    let mut watch = watcher.watch("room one").unwrap();
+    let recv = async |watch: &mut tokio::sync::broadcast::Receiver<hookroom::task::TaskId>| {
+        tokio::time::timeout(Duration::from_secs(10), watch.recv())
+            .await
+            .expect("a notification")
+            .unwrap()
+    };
+    let first = admin.insert(new_task("1")).await.unwrap().id;
+    assert_eq!(recv(&mut watch).await, first);
+
+    // The stream drops; a task stored before it is reopened is heard after
+    // the reconnect (Last-Event-ID), and the first one is not repeated.
+    cut.notify_waiters();
+    let second = admin.insert(new_task("2")).await.unwrap().id;
+    assert_eq!(recv(&mut watch).await, second);
+    let third = admin.insert(new_task("3")).await.unwrap().id;
+    assert_eq!(recv(&mut watch).await, third);
 }
