@@ -328,3 +328,92 @@ async fn watch_resumes_after_a_dropped_connection_without_repeats_or_gaps() {
     let third = admin.insert(new_task("3")).await.unwrap().id;
     assert_eq!(recv(&mut watch).await, third);
 }
+
+/// The admin routes and the error details, as raw HTTP answers.
+#[tokio::test]
+async fn admin_routes_and_error_details_on_the_wire() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let api = TaskApi::builder(Arc::new(InMemoryTaskStore::new()), tokens()).build();
+    let call = async |method: &str, path: &str, token: &str, body: String| {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let response = api.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+        )
+    };
+    let insert = serde_json::to_string(&hookroom::service::task_api::InsertBody::from_new_task(
+        &new_task("d1"),
+    ))
+    .unwrap();
+    let (status, body) = call("POST", "/api/rooms/r/tasks", AGENT, insert.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("admin_required"))
+    );
+    let (status, body) = call("POST", "/api/rooms/r/tasks", ADMIN, insert.clone()).await;
+    assert_eq!((status, body["duplicate"].as_bool()), (201, Some(false)));
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = call("POST", "/api/rooms/r/tasks", ADMIN, insert).await;
+    assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)));
+    let (status, body) = call("POST", "/api/rooms/r/tasks", ADMIN, "{}".into()).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("title"),
+        "{body}"
+    );
+
+    let claim = r#"{"agent_id":"a1","lease_seconds":30}"#.to_owned();
+    let (status, claimed) = call(
+        "POST",
+        &format!("/api/tasks/{id}/claim"),
+        AGENT,
+        claim.clone(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call("POST", &format!("/api/tasks/{id}/claim"), AGENT, claim).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["refusal"], "held");
+    assert_eq!(body["error"]["task_id"], id.as_str());
+    let done = format!(r#"{{"claim_token":{}}}"#, claimed["claim_token"]);
+    assert_eq!(
+        call(
+            "POST",
+            &format!("/api/tasks/{id}/done"),
+            AGENT,
+            done.clone()
+        )
+        .await
+        .0,
+        200
+    );
+    let ask = format!(
+        r#"{{"claim_token":{},"prompt":"?"}}"#,
+        claimed["claim_token"]
+    );
+    let (status, body) = call("POST", &format!("/api/tasks/{id}/ask"), AGENT, ask).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "invalid_transition");
+    assert_eq!(body["error"]["task_status"], "DONE");
+    assert_eq!(body["error"]["operation"], "request_input");
+
+    let (status, body) = call("POST", "/api/tasks/expire", ADMIN, String::new()).await;
+    assert_eq!(
+        (status, body["tasks"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (status, body) = call("GET", "/api/tasks", AGENT, String::new()).await;
+    assert_eq!(
+        (status, body["tasks"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+}
