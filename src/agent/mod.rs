@@ -81,6 +81,11 @@ mod worker;
 pub use builder::{WorkerBuildError, WorkerBuilder};
 pub use fn_agent::{FnAgent, agent_fn};
 pub use handler::Agent;
+#[cfg(feature = "http-client")]
+mod http;
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub use http::{AgentRequest, DEFAULT_AGENT_TIMEOUT, HttpAgent, HttpAgentError, MAX_INPUT_ROUNDS};
 pub use job_handle::{JobError, JobHandle};
 pub use output::{AgentError, AgentOutput, BoxError};
 pub use retry::RetryPolicy;

@@ -4,13 +4,22 @@
 //! - [`Task`] and the values the trait takes and returns;
 //! - [`state`]: the state machine every store runs;
 //! - one module per store: [`InMemoryTaskStore`] (feature `memory`),
-//!   `SqliteTaskStore` (`sqlite`), `PostgresTaskStore` (`postgres`).
+//!   `SqliteTaskStore` (`sqlite`), `PostgresTaskStore` (`postgres`),
+//!   `HttpTaskStore` (`http-client`: a store served by a Task API).
 
 mod error;
 mod events;
+#[cfg(feature = "http-client")]
+mod http;
 pub use events::{
     AnnouncingTaskStore, DEFAULT_REPLAY_CAPACITY, DEFAULT_SUBSCRIBER_CAPACITY, Subscription,
     TaskEvent, TaskEventKind, TaskEvents,
+};
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub use http::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HTTP_STORE, HttpStoreError, HttpTaskStore,
+    HttpTaskStoreBuilder,
 };
 #[cfg(feature = "memory")]
 mod memory;

@@ -4,6 +4,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use super::body::ResponseBody;
+use super::wire::refusal_code;
 use crate::error_code::ErrorCode;
 use crate::service::error::json_response;
 use crate::task::StoreError;
@@ -21,6 +22,8 @@ pub enum ApiError {
     /// No `Authorization: Bearer` header with an agent or admin token
     /// (`401 unauthorized`, with `WWW-Authenticate: Bearer`).
     Unauthorized,
+    /// An admin route asked with an agent token (`403 admin_required`).
+    AdminRequired,
     /// No such endpoint (`404 not_found`).
     NotFound,
     /// The path exists, the method does not (`405 method_not_allowed`).
@@ -84,6 +87,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::AdminRequired => StatusCode::FORBIDDEN,
             Self::NotFound | Self::EventsNotConfigured => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -131,6 +135,33 @@ impl ApiError {
                     code: self.code(),
                     message: &message,
                     field: self.field(),
+                    task_id: match self {
+                        Self::Store(
+                            StoreError::NotFound { id }
+                            | StoreError::NotHeld { id }
+                            | StoreError::InvalidTransition { id, .. }
+                            | StoreError::NotClaimable { id, .. },
+                        ) => Some(id.as_str()),
+                        _ => None,
+                    },
+                    task_status: match self {
+                        Self::Store(StoreError::InvalidTransition { from, .. }) => {
+                            Some(from.as_str())
+                        }
+                        _ => None,
+                    },
+                    operation: match self {
+                        Self::Store(StoreError::InvalidTransition { operation, .. }) => {
+                            Some(operation.as_str())
+                        }
+                        _ => None,
+                    },
+                    refusal: match self {
+                        Self::Store(StoreError::NotClaimable { reason, .. }) => {
+                            Some(refusal_code(*reason))
+                        }
+                        _ => None,
+                    },
                 },
             },
         );
@@ -156,6 +187,7 @@ impl ErrorCode for ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
+            Self::AdminRequired => "admin_required",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -178,6 +210,7 @@ impl std::fmt::Display for ApiError {
             Self::Unauthorized => {
                 f.write_str("an agent or admin bearer token is required (Authorization: Bearer …)")
             }
+            Self::AdminRequired => f.write_str("this route needs an admin bearer token"),
             Self::NotFound => f.write_str("no such endpoint"),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::PayloadTooLarge { limit } => {
@@ -229,4 +262,12 @@ struct ErrorDetail<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'static str>,
 }

@@ -14,6 +14,7 @@
 //! | `GET /api/rooms/{room}/tasks?status=&source=&limit=&cursor=` | | [`TaskPage`], newest first |
 //! | `POST /api/rooms/{room}/claim` | [`ClaimBody`] | `200` [`ClaimResponse`], or `204` when nothing is claimable (after `wait_seconds`) |
 //! | `GET /api/rooms/{room}/events`, `GET /api/events` | | `text/event-stream` |
+//! | `GET /api/tasks?status=&source=&limit=&cursor=` | | [`TaskPage`] over every room, newest first |
 //! | `GET /api/tasks/{id}` | | [`TaskResponse`] |
 //! | `POST /api/tasks/{id}/claim` | [`ClaimBody`] | [`ClaimResponse`]; `409 task_not_claimable` when held or not claimable |
 //! | `POST /api/tasks/{id}/heartbeat` | [`HeartbeatBody`] | [`TaskResponse`] |
@@ -23,6 +24,13 @@
 //! | `POST /api/tasks/{id}/ask` | [`AskBody`] | [`TaskResponse`] (`NEEDS_INPUT`) |
 //! | `POST /api/tasks/{id}/input` | [`InputBody`] | [`TaskResponse`] |
 //! | `POST /api/tasks/{id}/take_input` | [`TokenBody`] | [`InputResponse`] (for the holder of a `NEEDS_INPUT` task) |
+//! | `POST /api/rooms/{room}/tasks` (admin) | [`InsertBody`] | `201` [`InsertResponse`], `200` for a duplicate delivery |
+//! | `POST /api/tasks/expire` (admin) | | [`ExpiredResponse`]: the `PENDING` tasks past their TTL, now `FAILED` |
+//!
+//! The two admin routes need an admin token (else `403 admin_required`):
+//! they store tasks without a signed webhook, and run the expiry sweep a
+//! gateway runs on its own. They make the whole
+//! [`TaskStore`](crate::task::TaskStore) reachable over HTTP.
 //!
 //! A task is the [`Task`](crate::task::Task) JSON: title, source,
 //! `source_event`, `source_url`, the payload as JSON (or a string for a body
@@ -35,6 +43,10 @@
 //! an operation the task's state forbids is `409 invalid_transition`; an
 //! unknown task is `404 task_not_found`; a body that is not a JSON object,
 //! lacks a field or has one of the wrong type is `400` naming the field.
+//! The store's refusals carry their details for clients to rebuild them:
+//! `task_id`, and `task_status` and `operation` for `invalid_transition`,
+//! `refusal` (`held`, `not_yet_due`, `expired`, `finished`,
+//! `missing_capabilities`) for `task_not_claimable`.
 //!
 //! # Membership
 //! A join records the agent and its capabilities in the room; so does a
@@ -114,7 +126,7 @@ pub use service::{
     DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, ResponseFuture, TaskApi, TaskApiBuilder,
 };
 pub use wire::{
-    AgentInfo, AskBody, ClaimBody, ClaimResponse, DoneBody, FailBody, HeartbeatBody, InputBody,
-    InputResponse, JoinRequest, JoinResponse, RoomSummary, RoomsResponse, StatusCounts, TaskPage,
-    TaskResponse, TokenBody,
+    AgentInfo, AskBody, ClaimBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody,
+    HeartbeatBody, InputBody, InputResponse, InsertBody, InsertResponse, JoinRequest, JoinResponse,
+    RoomSummary, RoomsResponse, StatusCounts, TaskPage, TaskResponse, TokenBody,
 };

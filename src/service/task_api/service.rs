@@ -19,16 +19,16 @@ use super::error::ApiError;
 use super::members::Members;
 use super::report::{Change, report};
 use super::wire::{
-    AskBody, ClaimBody, ClaimResponse, DoneBody, FailBody, HeartbeatBody, InputBody, InputResponse,
-    JoinRequest, JoinResponse, RoomSummary, RoomsResponse, StatusCounts, TaskPage, TaskResponse,
-    TokenBody,
+    AskBody, ClaimBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody,
+    InputBody, InputResponse, InsertBody, InsertResponse, JoinRequest, JoinResponse, RoomSummary,
+    RoomsResponse, StatusCounts, TaskPage, TaskResponse, TokenBody,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
-use crate::service::ApiTokens;
 use crate::service::body::read_limited;
 use crate::service::error::IngestError;
 use crate::service::error::json_response;
+use crate::service::{ApiAccess, ApiTokens};
 use crate::status::StatusSink;
 use crate::task::{
     ClaimRequest, Claimed, FailAction, StoreError, TaskEvents, TaskId, TaskQuery, TaskStore,
@@ -193,11 +193,12 @@ impl TaskApi {
     }
 
     /// Whether `path` is one of this service's: `/api/rooms`,
-    /// `/api/rooms/…`, `/api/tasks/…` or `/api/events`. For servers that
+    /// `/api/rooms/…`, `/api/tasks`, `/api/tasks/…` or `/api/events`. For servers that
     /// dispatch by path (the Jobs API's `/api/jobs…` is not).
     pub fn handles(path: &str) -> bool {
         path == "/api/rooms"
             || path == "/api/events"
+            || path == "/api/tasks"
             || path.starts_with("/api/rooms/")
             || path.starts_with("/api/tasks/")
     }
@@ -239,12 +240,14 @@ enum Route {
     Rooms,
     Join(String),
     Leave(String, String),
-    Tasks(String),
+    Tasks(Option<String>),
     ClaimRoom(String),
     RoomEvents(String),
     Events,
     Task(TaskId),
     TaskAction(TaskId, Action),
+    Insert(String),
+    Expire,
 }
 
 #[derive(Clone, Copy)]
@@ -303,7 +306,12 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["rooms", room, "join"] => allow("POST", post).and(Ok(Route::Join(decode(room)?))),
         ["rooms", room, "agents", agent] => allow("DELETE", method == Method::DELETE)
             .and(Ok(Route::Leave(decode(room)?, decode(agent)?))),
-        ["rooms", room, "tasks"] => allow("GET", get).and(Ok(Route::Tasks(decode(room)?))),
+        ["rooms", room, "tasks"] if post => Ok(Route::Insert(decode(room)?)),
+        ["rooms", room, "tasks"] => {
+            allow("GET, POST", get).and(Ok(Route::Tasks(Some(decode(room)?))))
+        }
+        ["tasks"] => allow("GET", get).map(|()| Route::Tasks(None)),
+        ["tasks", "expire"] if post => Ok(Route::Expire),
         ["rooms", room, "claim"] => allow("POST", post).and(Ok(Route::ClaimRoom(decode(room)?))),
         ["rooms", room, "events"] => allow("GET", get).and(Ok(Route::RoomEvents(decode(room)?))),
         ["tasks", id] => allow("GET", get).and(Ok(Route::Task(TaskId::from(decode(id)?)))),
@@ -373,10 +381,13 @@ impl Inner {
     {
         // Authentication comes first: without a token, not even which paths
         // exist is told.
-        if self.tokens.role(request.headers()).is_none() {
+        let Some(access) = self.tokens.role(request.headers()) else {
             return Err(ApiError::Unauthorized);
-        }
+        };
         let route = route(request.method(), request.uri().path())?;
+        if matches!(route, Route::Insert(_) | Route::Expire) && access != ApiAccess::Admin {
+            return Err(ApiError::AdminRequired);
+        }
         let (parts, body) = request.into_parts();
         let query = query_params(parts.uri.query());
         let read = async || -> Result<Bytes, ApiError> {
@@ -418,6 +429,25 @@ impl Inner {
             Route::TaskAction(id, action) => {
                 let body = read().await?;
                 self.task_action(id, action, &body).await
+            }
+            Route::Insert(room) => {
+                let body = InsertBody::from_json(&read().await?)?;
+                let inserted = self.store.insert(body.into_new_task(room)).await?;
+                let mut response = ok(&InsertResponse {
+                    id: inserted.id,
+                    duplicate: inserted.duplicate,
+                });
+                if !inserted.duplicate {
+                    *response.status_mut() = StatusCode::CREATED;
+                }
+                Ok(response)
+            }
+            Route::Expire => {
+                let tasks = self.store.expire_pending().await?;
+                for task in &tasks {
+                    self.report(Change::Completed(task)).await;
+                }
+                Ok(ok(&ExpiredResponse { tasks }))
             }
         }
     }
@@ -477,7 +507,7 @@ impl Inner {
 
     async fn tasks(
         &self,
-        room: String,
+        room: Option<String>,
         query: &BTreeMap<String, String>,
     ) -> Result<Response<ResponseBody>, ApiError> {
         let status = match query.get("status").filter(|s| !s.is_empty()) {
@@ -507,7 +537,7 @@ impl Inner {
         let tasks = self
             .store
             .list(&TaskQuery {
-                room: Some(room),
+                room,
                 status,
                 source: query.get("source").filter(|s| !s.is_empty()).cloned(),
                 limit: Some(limit),
@@ -715,8 +745,25 @@ mod tests {
         assert_eq!(r(Method::GET, "/api/jobs/x"), Err(404));
         assert!(matches!(
             route(&Method::GET, "/api/rooms/a%20b/tasks"),
-            Ok(Route::Tasks(room)) if room == "a b"
+            Ok(Route::Tasks(room)) if room.as_deref() == Some("a b")
         ));
+        assert!(matches!(
+            route(&Method::GET, "/api/tasks"),
+            Ok(Route::Tasks(None))
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/api/tasks/expire"),
+            Ok(Route::Expire)
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/api/rooms/r/tasks"),
+            Ok(Route::Insert(room)) if room == "r"
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/api/tasks/expire"),
+            Ok(Route::Task(_))
+        ));
+        assert!(TaskApi::handles("/api/tasks"));
         assert!(TaskApi::handles("/api/tasks/1"));
         assert!(!TaskApi::handles("/api/jobs"));
         assert!(!TaskApi::handles("/api/roomsx"));

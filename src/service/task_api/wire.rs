@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::error::ApiError;
-use crate::task::{ClaimToken, Task, TaskId};
+use crate::task::{ClaimRefusal, ClaimToken, Operation, Task, TaskId};
 
 /// The longest `agent_id` accepted, in bytes.
 pub const MAX_AGENT_ID_LEN: usize = 256;
@@ -197,6 +197,141 @@ pub struct JoinResponse {
     pub agent: AgentInfo,
     /// Seconds of silence after which the membership lapses.
     pub expires_after_seconds: u64,
+}
+
+/// `POST /api/rooms/{room}/tasks` (admin token): stores a task as an
+/// ingested webhook would, for tools and remote stores
+/// ([`HttpTaskStore`](crate::task::HttpTaskStore)). The room is the path's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InsertBody {
+    /// One-line title.
+    pub title: String,
+    /// Longer description (default empty).
+    #[serde(default)]
+    pub description: String,
+    /// 1 is claimed before 2 (default 0).
+    #[serde(default)]
+    pub priority: u32,
+    /// Source name.
+    pub source: String,
+    /// Provider event name.
+    pub source_event: String,
+    /// Link to what the event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    /// Provider delivery id; `(source, delivery_id)` is unique.
+    pub delivery_id: String,
+    /// The body: embedded JSON, or a string for a body that is not JSON.
+    pub payload: crate::task::Payload,
+    /// Capabilities an agent must declare to claim the task.
+    #[serde(default)]
+    pub required_capabilities: Vec<String>,
+    /// Unclaimed lifetime in seconds (default: never expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+impl InsertBody {
+    /// The body of `task`, whose room goes in the path.
+    pub fn from_new_task(task: &crate::task::NewTask) -> Self {
+        Self {
+            title: task.title.clone(),
+            description: task.description.clone(),
+            priority: task.priority,
+            source: task.source.clone(),
+            source_event: task.source_event.clone(),
+            source_url: task.source_url.clone(),
+            delivery_id: task.delivery_id.clone(),
+            payload: task.payload.clone(),
+            required_capabilities: task.required_capabilities.clone(),
+            ttl_seconds: task.ttl.map(|ttl| ttl.as_secs()),
+        }
+    }
+
+    /// The task to store in `room`.
+    pub fn into_new_task(self, room: String) -> crate::task::NewTask {
+        crate::task::NewTask {
+            room,
+            title: self.title,
+            description: self.description,
+            priority: self.priority,
+            source: self.source,
+            source_event: self.source_event,
+            source_url: self.source_url,
+            delivery_id: self.delivery_id,
+            payload: self.payload,
+            required_capabilities: self.required_capabilities,
+            ttl: self.ttl_seconds.map(std::time::Duration::from_secs),
+        }
+    }
+
+    /// Reads a request body.
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidJson`], its detail naming the field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        object(body)?;
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson {
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Answer of `POST /api/rooms/{room}/tasks`: `201` when stored, `200` for a
+/// duplicate delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsertResponse {
+    /// The stored task's id (the first one's, for a duplicate).
+    pub id: TaskId,
+    /// `true` when `(source, delivery_id)` was already stored.
+    pub duplicate: bool,
+}
+
+/// Answer of `POST /api/tasks/expire` (admin token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredResponse {
+    /// The `PENDING` tasks past their TTL, now `FAILED` with reason `expired`.
+    pub tasks: Vec<Task>,
+}
+
+/// The error body's `refusal` for a [`ClaimRefusal`].
+pub fn refusal_code(refusal: ClaimRefusal) -> &'static str {
+    match refusal {
+        ClaimRefusal::Held => "held",
+        ClaimRefusal::NotYetDue => "not_yet_due",
+        ClaimRefusal::Expired => "expired",
+        ClaimRefusal::Finished => "finished",
+        ClaimRefusal::MissingCapabilities => "missing_capabilities",
+    }
+}
+
+/// The [`ClaimRefusal`] of an error body's `refusal`, if known.
+pub fn refusal_from_code(code: &str) -> Option<ClaimRefusal> {
+    Some(match code {
+        "held" => ClaimRefusal::Held,
+        "not_yet_due" => ClaimRefusal::NotYetDue,
+        "expired" => ClaimRefusal::Expired,
+        "finished" => ClaimRefusal::Finished,
+        "missing_capabilities" => ClaimRefusal::MissingCapabilities,
+        _ => return None,
+    })
+}
+
+/// The [`Operation`] of an error body's `operation` (its
+/// [`as_str`](Operation::as_str)), if known.
+pub fn operation_from_str(name: &str) -> Option<Operation> {
+    Some(match name {
+        "claim" => Operation::Claim,
+        "heartbeat" => Operation::Heartbeat,
+        "complete" => Operation::Complete,
+        "fail" => Operation::Fail,
+        "release" => Operation::Release,
+        "request_input" => Operation::RequestInput,
+        "provide_input" => Operation::ProvideInput,
+        "take_input" => Operation::TakeInput,
+        "expire" => Operation::Expire,
+        _ => return None,
+    })
 }
 
 // ---- reading request bodies, field by field ----
