@@ -95,6 +95,8 @@
 //! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store (bundled SQLite) |
 //! | `postgres` | no | `task::PostgresTaskStore`, shared by many gateways and agents |
 //! | `integration` | no | the public `conformance` suites for third-party backends |
+//! | `http-client` | no | `task::HttpTaskStore`, `agent::HttpAgent` and `status::HttpStatusSink`, on hyper-util's client |
+//! | `mcp` | no | `mcp`: an MCP server (rmcp) over the task store, router and job registry |
 //! | `full` | no | all of the above |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
