@@ -66,7 +66,11 @@ trap cleanup EXIT
 export GITHUB_WEBHOOK_SECRET=bench-github SLACK_SIGNING_SECRET=bench-slack \
     JIRA_WEBHOOK_SECRET=bench-jira HF_WEBHOOK_SECRET=$SECRET
 
-names=("bare hyper" "gateway memory" "gateway sqlite")
+# "gateway memory, no metrics" is the memory gateway started with
+# `--no-metrics` (no recorder installed, so every metric call is a no-op, and
+# no tracing subscriber below `warn`): the cost of observability is the ratio
+# between the two memory rows.
+names=("bare hyper" "gateway memory" "gateway memory, no metrics" "gateway sqlite")
 [ -n "$POSTGRES_URL" ] && names+=("gateway postgres")
 
 # start_server INDEX PORT ROUND: starts server INDEX on PORT; sets server_pid.
@@ -76,8 +80,9 @@ start_server() {
     case $index in
         0) set -- "$bin/bare_hyper" --listen "$addr" ;;
         1) set -- "${gateway[@]}" --store memory ;;
-        2) set -- "${gateway[@]}" --store "sqlite:$work/round$round.db" ;;
-        3) set -- "${gateway[@]}" --store "$POSTGRES_URL" ;;
+        2) set -- env RUST_LOG=warn "${gateway[@]}" --store memory --no-metrics ;;
+        3) set -- "${gateway[@]}" --store "sqlite:$work/round$round.db" ;;
+        4) set -- "${gateway[@]}" --store "$POSTGRES_URL" ;;
     esac
     taskset -c "$SERVER_CPU" "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
@@ -129,7 +134,7 @@ for round in $(seq "$ROUNDS"); do
         else
             to_memory[$index]+="0 "
         fi
-        printf '   round %d  %-17s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS %4d MiB  (%d requests, %d not 2xx, %d socket errors)\n' \
+        printf '   round %d  %-27s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  RSS %4d MiB  (%d requests, %d not 2xx, %d socket errors)\n' \
             "$round" "${names[$index]}" "$r" "$a" "$b" $((kb / 1024)) "$n" "$bad" "$errors"
         if [ "$bad" != 0 ]; then
             echo "   ${names[$index]} refused $bad requests; its log:" >&2

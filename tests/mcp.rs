@@ -388,7 +388,7 @@ async fn bad_arguments_are_tool_errors_with_a_clear_message() {
         (
             "complete_task",
             json!({"task_id": id.as_str(), "result": 1}),
-            "claim_not_held",
+            "not_held",
         ),
         (
             "add_route",

@@ -603,7 +603,7 @@ async fn heartbeat_extends_the_lease_and_done_records_the_result() {
 }
 
 #[tokio::test]
-async fn a_stale_token_is_409_claim_not_held() {
+async fn a_stale_token_is_409_not_held() {
     let f = fixture();
     let id = insert(&f, "r", "1").await;
     let old = claim(&f.api, &id).await;
@@ -629,7 +629,7 @@ async fn a_stale_token_is_409_claim_not_held() {
         .await;
         assert_eq!(
             (status.as_u16(), code(&answer)),
-            (409, "claim_not_held"),
+            (409, "not_held"),
             "{action}"
         );
     }

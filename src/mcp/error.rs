@@ -63,7 +63,7 @@ impl ErrorCode for ToolError {
         match self {
             Self::InvalidArgument { .. } => "invalid_argument",
             Self::NotJoined { .. } => "room_not_joined",
-            Self::NoClaim { .. } => "claim_not_held",
+            Self::NoClaim { .. } => "not_held",
             Self::HeldByOther { .. } => "task_held",
             Self::AdminRequired => "admin_required",
             Self::JobsUnavailable => "jobs_unavailable",

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
@@ -14,6 +14,7 @@ use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
 use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
 use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+use crate::group_commit::GroupCommit;
 
 /// The name this backend gives in its errors.
 const SINK: &str = "sqlite";
@@ -53,8 +54,15 @@ CREATE INDEX IF NOT EXISTS hookroom_job_history_by_job ON hookroom_job_history (
 /// own connection, and is usually opened on the task store's file, so one
 /// file holds a gateway's whole state. Events follow the same contract as
 /// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s; each is applied in
-/// one `BEGIN IMMEDIATE` transaction, so racing completions of a job leave
+/// a `BEGIN IMMEDIATE` transaction, so racing completions of a job leave
 /// exactly one winner even across processes sharing the file.
+///
+/// # Group commit
+/// Changes go to one writer thread, as the task store's inserts do: every
+/// change waiting at the time is applied in one transaction (each in its own
+/// savepoint, so one that is refused leaves the others) and each caller is
+/// answered once that transaction has committed. Under load one `fsync`
+/// acknowledges a batch of changes; alone, a change commits at once.
 ///
 /// # Why a job table rather than jobs derived from tasks
 /// A job is not always a task: the Jobs API creates jobs of its own, and a
@@ -90,6 +98,8 @@ CREATE INDEX IF NOT EXISTS hookroom_job_history_by_job ON hookroom_job_history (
 #[derive(Clone)]
 pub struct SqliteJobRegistry {
     conn: Arc<Mutex<Connection>>,
+    /// The group-commit writer on `conn`, which every change goes through.
+    writer: GroupCommit,
     location: Arc<str>,
     max_history: usize,
 }
@@ -170,8 +180,12 @@ impl SqliteJobRegistry {
             .map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let writer =
+            GroupCommit::start(Arc::clone(&conn), "hookroom-sqlite-jobs").map_err(backend)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer,
+            conn,
             location: location.into(),
             max_history: DEFAULT_MAX_HISTORY,
         })
@@ -199,24 +213,18 @@ impl SqliteJobRegistry {
         .await
     }
 
+    /// Runs `f` in the writer's next group commit (its own savepoint in a
+    /// `BEGIN IMMEDIATE` transaction) and returns once that has committed.
     async fn in_transaction<T, F>(&self, f: F) -> Result<T, SinkError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, usize) -> Result<T, SinkError> + Send + 'static,
+        F: FnOnce(&Connection, usize) -> Result<T, SinkError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
         let max_history = self.max_history;
-        tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&conn);
-            let tx = guard
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let out = f(&tx, max_history)?;
-            tx.commit().map_err(backend)?;
-            Ok(out)
-        })
-        .await
-        .map_err(backend)?
+        self.writer
+            .write(move |tx| f(tx, max_history))
+            .await
+            .map_err(backend)?
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, SinkError>
@@ -327,7 +335,7 @@ fn history(conn: &Connection, seq: i64) -> Result<Vec<HistoryEntry>, SinkError> 
 }
 
 fn push_history(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     seq: i64,
     entry: &HistoryEntry,
     max_history: usize,
@@ -353,7 +361,7 @@ fn push_history(
     Ok(())
 }
 
-fn save(tx: &Transaction<'_>, row: &Row) -> Result<(), SinkError> {
+fn save(tx: &Connection, row: &Row) -> Result<(), SinkError> {
     let job = &row.job;
     tx.execute(
         "UPDATE hookroom_jobs SET status = ?2, updated_at = ?3, progress = ?4, artifacts = ?5,
@@ -372,7 +380,7 @@ fn save(tx: &Transaction<'_>, row: &Row) -> Result<(), SinkError> {
 }
 
 fn insert_created(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     job_id: &str,
     at: OffsetDateTime,
     input_data: &str,
@@ -404,7 +412,7 @@ fn insert_created(
 
 /// Applies one event inside a transaction; the contract is
 /// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s.
-fn apply(tx: &Transaction<'_>, event: JobEvent, max_history: usize) -> Result<(), SinkError> {
+fn apply(tx: &Connection, event: JobEvent, max_history: usize) -> Result<(), SinkError> {
     if let JobEvent::Created {
         job_id,
         at,

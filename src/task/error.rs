@@ -51,7 +51,7 @@ impl ErrorCode for StoreError {
     fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "task_not_found",
-            Self::NotHeld { .. } => "claim_not_held",
+            Self::NotHeld { .. } => "not_held",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::NotClaimable { .. } => "task_not_claimable",
             Self::Backend { .. } => "store_unavailable",

@@ -73,7 +73,7 @@ pub enum ApiError {
     EventsNotConfigured,
     /// The task store refused or failed. Status by variant:
     /// [`NotFound`](StoreError::NotFound) `404 task_not_found`,
-    /// [`NotHeld`](StoreError::NotHeld) `409 claim_not_held`,
+    /// [`NotHeld`](StoreError::NotHeld) `409 not_held`,
     /// [`InvalidTransition`](StoreError::InvalidTransition)
     /// `409 invalid_transition`,
     /// [`NotClaimable`](StoreError::NotClaimable) `409 task_not_claimable`,

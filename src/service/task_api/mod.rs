@@ -39,7 +39,7 @@
 //!
 //! # Errors
 //! `{"error":{"code":"…","message":"…","field":"…"}}` (see [`ApiError`]):
-//! a stale claim token is `409 claim_not_held` (the store's code for it);
+//! a stale claim token is `409 not_held` (the store's code for it);
 //! an operation the task's state forbids is `409 invalid_transition`; an
 //! unknown task is `404 task_not_found`; a body that is not a JSON object,
 //! lacks a field or has one of the wrong type is `400` naming the field.

@@ -211,7 +211,7 @@ pub(super) fn refusal(
     };
     let rebuilt = match error.code.as_str() {
         "task_not_found" => task().map(|id| StoreError::NotFound { id }),
-        "claim_not_held" => task().map(|id| StoreError::NotHeld { id }),
+        "not_held" => task().map(|id| StoreError::NotHeld { id }),
         "invalid_transition" => {
             let from = error
                 .task_status

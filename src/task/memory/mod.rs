@@ -124,8 +124,8 @@ pub struct InMemoryTaskStore {
     /// file a task, so a room is only dropped (under the write lock) when no
     /// insert is about to fill it.
     rooms: RwLock<HashMap<String, Arc<Room>>>,
-    /// Task id → its room, sharded by id.
-    ids: [Mutex<HashMap<TaskId, Arc<Room>, SenderKeyHasher>>; SHARDS],
+    /// Task id → where the task is, sharded by id.
+    ids: [Mutex<HashMap<TaskId, Place, SenderKeyHasher>>; SHARDS],
     /// The idempotency index, sharded by `(source, delivery id)`.
     dedup: [Mutex<DedupShard>; SHARDS],
     hasher: SenderKeyHasher,
@@ -135,6 +135,14 @@ pub struct InMemoryTaskStore {
     /// Store-wide insertion order, for claim and list order among tasks
     /// created at the same instant.
     next_order: AtomicU64,
+}
+
+/// Where a task is: its room, and its place (store-wide insertion order),
+/// which the room's map and indexes are keyed by.
+#[derive(Debug, Clone)]
+struct Place {
+    room: Arc<Room>,
+    order: u64,
 }
 
 /// A room: its lock and what it guards.
@@ -192,15 +200,17 @@ impl InMemoryTaskStore {
             let mut rooms = write(&self.rooms);
             rooms.retain(|_, room| {
                 let mut state = lock(&room.state);
-                let finished: Vec<TaskId> = state
+                let finished: Vec<u64> = state
                     .tasks
                     .values()
-                    .map(|entry| &entry.stored.task)
-                    .filter(|task| task.status.is_terminal() && task.updated_at < finished_before)
-                    .map(|task| task.id.clone())
+                    .filter(|entry| {
+                        let task = &entry.stored.task;
+                        task.status.is_terminal() && task.updated_at < finished_before
+                    })
+                    .map(|entry| entry.order)
                     .collect();
-                for id in finished {
-                    if let Some(entry) = state.remove(&id) {
+                for place in finished {
+                    if let Some(entry) = state.remove(place) {
                         forgotten.push(entry.stored.task);
                     }
                 }
@@ -236,7 +246,7 @@ impl InMemoryTaskStore {
         &shards[(self.hasher.hash_one(key) % SHARDS as u64) as usize]
     }
 
-    fn room_of(&self, id: &TaskId) -> Option<Arc<Room>> {
+    fn place_of(&self, id: &TaskId) -> Option<Place> {
         lock(self.shard_of(&self.ids, id)).get(id).cloned()
     }
 
@@ -248,14 +258,14 @@ impl InMemoryTaskStore {
         op: impl FnOnce(&mut StoredTask, OffsetDateTime) -> Result<R, StoreError>,
     ) -> Result<(R, Task), StoreError> {
         let not_found = || StoreError::NotFound { id: id.clone() };
-        let room = self.room_of(id).ok_or_else(not_found)?;
-        let mut state = lock(&room.state);
+        let place = self.place_of(id).ok_or_else(not_found)?;
+        let mut state = lock(&place.room.state);
         // Read after the lock: time spent waiting for it does not shorten a
         // lease granted now.
         let now = self.clock.now();
         state.catch_up(now);
         let out = state
-            .update(id, now, |stored| {
+            .update(place.order, now, |stored| {
                 op(stored, now).map(|out| (out, stored.task.clone()))
             })
             .ok_or_else(not_found)??;
@@ -317,7 +327,11 @@ impl TaskStore for InMemoryTaskStore {
             };
             // The id is findable before the task is claimable, so whoever
             // claims it can call on it at once.
-            lock(self.shard_of(&self.ids, &id)).insert(id.clone(), Arc::clone(room));
+            let place = Place {
+                room: Arc::clone(room),
+                order,
+            };
+            lock(self.shard_of(&self.ids, &id)).insert(id.clone(), place);
             let mut state = lock(&room.state);
             let now = self.clock.now();
             let entry = Box::new(Entry {
@@ -344,11 +358,14 @@ impl TaskStore for InMemoryTaskStore {
     }
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        let Some(room) = self.room_of(id) else {
+        let Some(place) = self.place_of(id) else {
             return Ok(None);
         };
-        let state = lock(&room.state);
-        Ok(state.tasks.get(id).map(|entry| entry.stored.task.clone()))
+        let state = lock(&place.room.state);
+        Ok(state
+            .tasks
+            .get(&place.order)
+            .map(|entry| entry.stored.task.clone()))
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
@@ -361,9 +378,9 @@ impl TaskStore for InMemoryTaskStore {
             None => None,
             Some(id) => {
                 let not_found = || StoreError::NotFound { id: id.clone() };
-                let room = self.room_of(id).ok_or_else(not_found)?;
-                let state = lock(&room.state);
-                let entry = state.tasks.get(id).ok_or_else(not_found)?;
+                let place = self.place_of(id).ok_or_else(not_found)?;
+                let state = lock(&place.room.state);
+                let entry = state.tasks.get(&place.order).ok_or_else(not_found)?;
                 Some((entry.stored.task.created_at, entry.order))
             }
         };
@@ -410,10 +427,10 @@ impl TaskStore for InMemoryTaskStore {
         let mut state = lock(&room.state);
         let now = self.clock.now();
         state.catch_up(now);
-        let Some(id) = state.best_claimable(&request.capabilities) else {
+        let Some(place) = state.best_claimable(&request.capabilities) else {
             return Ok(None);
         };
-        let claimed = state.update(&id, now, |stored| {
+        let claimed = state.update(place, now, |stored| {
             stored
                 .claim(&request.agent, &request.capabilities, request.lease, now)
                 .map(|token| Claimed {
@@ -513,8 +530,8 @@ impl TaskStore for InMemoryTaskStore {
             let mut state = lock(&room.state);
             let now = self.clock.now();
             state.catch_up(now);
-            for id in state.overdue() {
-                let task = state.update(&id, now, |stored| {
+            for place in state.overdue() {
+                let task = state.update(place, now, |stored| {
                     stored.expire(now).then(|| stored.task.clone())
                 });
                 expired.extend(task.flatten());

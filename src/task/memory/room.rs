@@ -12,11 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use time::OffsetDateTime;
 
 use crate::lifecycle::JobStatus;
-use crate::task::TaskId;
 use crate::task::state::StoredTask;
 
-/// A task in its room, with its place in the store-wide insertion order
-/// (which breaks ties between tasks created at the same instant).
+/// A task in its room, with its place in the store-wide insertion order.
+/// The place is unique in the store: the room's map and indexes are keyed by
+/// it, and it breaks ties between tasks created at the same instant.
 #[derive(Debug)]
 pub(super) struct Entry {
     pub(super) stored: StoredTask,
@@ -24,24 +24,33 @@ pub(super) struct Entry {
 }
 
 /// Claim order: lowest priority number, then oldest, then the earlier insert.
-/// Times in index keys are Unix nanoseconds: the indexes compare keys on
-/// every insert and claim, and integers compare several times faster than
-/// `OffsetDateTime`s.
-type ClaimKey = (u32, i128, u64, TaskId);
+///
+/// Index keys are plain integers (times as Unix nanoseconds, the task as its
+/// place): every insert and claim compares several of them, and small integer
+/// keys keep each index node to a few cache lines.
+type ClaimKey = (u32, i64, u64);
 
-/// A time-ordered index entry: when (Unix nanoseconds), then insertion order.
-type TimeKey = (i128, u64, TaskId);
+/// A time-ordered index entry: when (Unix nanoseconds), then the task's place.
+type TimeKey = (i64, u64);
 
-/// Hashes task ids. Ids are random UUIDs the store made, never a sender's
-/// choice, but a fast seeded hasher costs nothing in safety here.
-type IdHasher = foldhash::fast::RandomState;
+/// Hashes places. They come from the store's own counter, never from a
+/// sender, but a fast seeded hasher costs nothing in safety here.
+type PlaceHasher = foldhash::fast::RandomState;
+
+/// `when` as Unix nanoseconds, clamped to what an `i64` holds (the years
+/// 1677 to 2262): a time outside that range still sorts before or after
+/// every time inside it.
+fn nanos(when: OffsetDateTime) -> i64 {
+    let nanos = when.unix_timestamp_nanos();
+    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
+}
 
 /// A room's tasks and indexes; kept behind the room's lock.
 #[derive(Debug, Default)]
 pub(super) struct RoomState {
-    /// Boxed, so the map holds pointers: growing it moves 8 bytes per task,
-    /// not a whole task, and its spare capacity costs as little.
-    pub(super) tasks: HashMap<TaskId, Box<Entry>, IdHasher>,
+    /// The room's tasks by place. Boxed, so the map holds pointers: growing
+    /// it moves 8 bytes per task, not a whole task.
+    pub(super) tasks: HashMap<u64, Box<Entry>, PlaceHasher>,
     /// Claimable tasks, grouped by their sorted set of required capabilities,
     /// so a claim looks at the best task of each group it qualifies for
     /// instead of scanning the room.
@@ -52,22 +61,22 @@ pub(super) struct RoomState {
     delayed: BTreeSet<TimeKey>,
     /// Claimable tasks with a TTL, by when it ends.
     ttl: BTreeSet<TimeKey>,
-    /// Pending tasks past their TTL, waiting for `expire_pending`.
-    overdue: BTreeSet<(u64, TaskId)>,
+    /// Pending tasks past their TTL, waiting for `expire_pending`, by place.
+    overdue: BTreeSet<u64>,
 }
 
 impl RoomState {
     /// Adds a new task and files it.
     pub(super) fn insert(&mut self, entry: Box<Entry>, now: OffsetDateTime) {
-        let id = entry.stored.task.id.clone();
-        self.tasks.insert(id.clone(), entry);
-        self.index(&id, now);
+        let place = entry.order;
+        self.tasks.insert(place, entry);
+        self.index(place, now);
     }
 
     /// Removes a task from the room and its indexes.
-    pub(super) fn remove(&mut self, id: &TaskId) -> Option<Box<Entry>> {
-        self.unindex(id);
-        self.tasks.remove(id)
+    pub(super) fn remove(&mut self, place: u64) -> Option<Box<Entry>> {
+        self.unindex(place);
+        self.tasks.remove(&place)
     }
 
     /// Applies what the passing of time did to the indexes: tasks whose
@@ -75,71 +84,71 @@ impl RoomState {
     /// tasks past their TTL become overdue. The tasks' fields do not change
     /// (the state machine reads the time itself); only where they are filed.
     pub(super) fn catch_up(&mut self, now: OffsetDateTime) {
-        let mut due: Vec<TaskId> = Vec::new();
+        let now_nanos = nanos(now);
+        let mut due: Vec<u64> = Vec::new();
         for index in [&mut self.leases, &mut self.delayed, &mut self.ttl] {
-            let now = now.unix_timestamp_nanos();
-            while let Some((when, _, _)) = index.first() {
-                if *when > now {
+            while let Some(&(when, place)) = index.first() {
+                if when > now_nanos {
                     break;
                 }
-                if let Some((_, _, id)) = index.pop_first() {
-                    due.push(id);
-                }
+                index.pop_first();
+                due.push(place);
             }
         }
-        for id in due {
-            self.unindex(&id);
-            self.index(&id, now);
+        for place in due {
+            self.unindex(place);
+            self.index(place, now);
         }
     }
 
-    /// The first task in claim order whose required capabilities
-    /// `capabilities` covers.
-    pub(super) fn best_claimable(&self, capabilities: &[String]) -> Option<TaskId> {
+    /// The place of the first task in claim order whose required
+    /// capabilities `capabilities` covers.
+    pub(super) fn best_claimable(&self, capabilities: &[String]) -> Option<u64> {
         self.ready
             .iter()
             .filter(|(required, _)| required.iter().all(|need| capabilities.contains(need)))
             .filter_map(|(_, group)| group.first())
             .min()
-            .map(|(_, _, _, id)| id.clone())
+            .map(|&(_, _, place)| place)
     }
 
-    /// Runs `op` on a task, with the task out of the indexes while it runs
-    /// and filed again, from its new fields, after. `None` when the room has
-    /// no such task.
+    /// Runs `op` on the task at `place`, with the task out of the indexes
+    /// while it runs and filed again, from its new fields, after. `None` when
+    /// the room has no such task.
     pub(super) fn update<R>(
         &mut self,
-        id: &TaskId,
+        place: u64,
         now: OffsetDateTime,
         op: impl FnOnce(&mut StoredTask) -> R,
     ) -> Option<R> {
-        if !self.tasks.contains_key(id) {
+        if !self.unindex(place) {
             return None;
         }
-        self.unindex(id);
-        let out = self.tasks.get_mut(id).map(|entry| op(&mut entry.stored));
-        self.index(id, now);
+        let out = self
+            .tasks
+            .get_mut(&place)
+            .map(|entry| op(&mut entry.stored));
+        self.index(place, now);
         out
     }
 
-    /// The overdue tasks' ids, oldest insert first.
-    pub(super) fn overdue(&self) -> Vec<TaskId> {
-        self.overdue.iter().map(|(_, id)| id.clone()).collect()
+    /// The overdue tasks' places, oldest insert first.
+    pub(super) fn overdue(&self) -> Vec<u64> {
+        self.overdue.iter().copied().collect()
     }
 
-    /// Files a task under the indexes its fields call for at `now`.
-    fn index(&mut self, id: &TaskId, now: OffsetDateTime) {
-        let Some(entry) = self.tasks.get(id) else {
+    /// Files the task at `place` under the indexes its fields call for at
+    /// `now`.
+    fn index(&mut self, place: u64, now: OffsetDateTime) {
+        let Some(entry) = self.tasks.get(&place) else {
             return;
         };
         let task = &entry.stored.task;
-        let order = entry.order;
         let ready = match task.status {
             JobStatus::Done | JobStatus::Failed => false,
             JobStatus::Running | JobStatus::NeedsInput => match task.lease_expires_at {
                 Some(lease) if lease > now => {
-                    self.leases
-                        .insert((lease.unix_timestamp_nanos(), order, id.clone()));
+                    self.leases.insert((nanos(lease), place));
                     false
                 }
                 // A lease that ended leaves the task claimable.
@@ -147,54 +156,56 @@ impl RoomState {
             },
             JobStatus::Pending => match (task.expires_at, task.not_before) {
                 (Some(expires), _) if expires <= now => {
-                    self.overdue.insert((order, id.clone()));
+                    self.overdue.insert(place);
                     false
                 }
                 (_, Some(due)) if due > now => {
-                    self.delayed
-                        .insert((due.unix_timestamp_nanos(), order, id.clone()));
+                    self.delayed.insert((nanos(due), place));
                     false
                 }
                 (expires, _) => {
                     if let Some(expires) = expires {
-                        self.ttl
-                            .insert((expires.unix_timestamp_nanos(), order, id.clone()));
+                        self.ttl.insert((nanos(expires), place));
                     }
                     true
                 }
             },
         };
         if ready {
-            let key = (
-                task.priority,
-                task.created_at.unix_timestamp_nanos(),
-                order,
-                id.clone(),
-            );
-            self.ready
-                .entry(capability_set(&task.required_capabilities))
-                .or_default()
-                .insert(key);
+            let key = (task.priority, nanos(task.created_at), place);
+            match self.ready.get_mut(task.required_capabilities.as_slice()) {
+                // The common case (a group that exists, its set already
+                // sorted) allocates nothing.
+                Some(group) if is_capability_set(&task.required_capabilities) => {
+                    group.insert(key);
+                }
+                _ => {
+                    self.ready
+                        .entry(capability_set(&task.required_capabilities))
+                        .or_default()
+                        .insert(key);
+                }
+            }
         }
     }
 
-    /// Takes a task out of every index it could be filed under.
-    fn unindex(&mut self, id: &TaskId) {
-        let Some(entry) = self.tasks.get(id) else {
-            return;
+    /// Takes the task at `place` out of every index it could be filed
+    /// under; `false` when the room has no such task.
+    fn unindex(&mut self, place: u64) -> bool {
+        let Some(entry) = self.tasks.get(&place) else {
+            return false;
         };
         let task = &entry.stored.task;
-        let order = entry.order;
-        let group = capability_set(&task.required_capabilities);
-        if let Some(ready) = self.ready.get_mut(&group) {
-            ready.remove(&(
-                task.priority,
-                task.created_at.unix_timestamp_nanos(),
-                order,
-                id.clone(),
-            ));
+        let key = (task.priority, nanos(task.created_at), place);
+        let group = if is_capability_set(&task.required_capabilities) {
+            std::borrow::Cow::Borrowed(task.required_capabilities.as_slice())
+        } else {
+            std::borrow::Cow::Owned(capability_set(&task.required_capabilities))
+        };
+        if let Some(ready) = self.ready.get_mut(group.as_ref()) {
+            ready.remove(&key);
             if ready.is_empty() {
-                self.ready.remove(&group);
+                self.ready.remove(group.as_ref());
             }
         }
         for (index, when) in [
@@ -203,11 +214,18 @@ impl RoomState {
             (&mut self.ttl, task.expires_at),
         ] {
             if let Some(when) = when {
-                index.remove(&(when.unix_timestamp_nanos(), order, id.clone()));
+                index.remove(&(nanos(when), place));
             }
         }
-        self.overdue.remove(&(order, id.clone()));
+        self.overdue.remove(&place);
+        true
     }
+}
+
+/// Whether `capabilities` is already sorted and free of repeats, i.e. its
+/// own claim group key.
+fn is_capability_set(capabilities: &[String]) -> bool {
+    capabilities.windows(2).all(|pair| pair[0] < pair[1])
 }
 
 /// The sorted, de-duplicated set of `capabilities`: the key of a claim group.

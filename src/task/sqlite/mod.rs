@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use super::sql::{COLUMNS, to_nanos};
@@ -45,21 +45,16 @@ use super::{
     TaskQuery, TaskStore,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::group_commit::GroupCommit;
 use crate::lifecycle::JobStatus;
 
 mod rows;
-mod writer;
 
 use self::rows::{fetch, insert_in, query, read_row, write};
 
 const STORE: &str = "sqlite";
 const TABLE: &str = "hookroom_tasks";
 const DEFAULT_LIST_LIMIT: usize = 100;
-
-/// The most inserts one group commit stores: enough to share one `fsync`
-/// among every sender of a busy gateway, few enough that a claim waiting
-/// for the connection waits about a millisecond.
-const MAX_INSERT_BATCH: usize = 128;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hookroom_tasks (
@@ -115,22 +110,23 @@ const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 /// [state machine](super::state) and writes the row back.
 ///
 /// # Group commit
-/// Inserts go to one writer thread, which stores every insert waiting at the
-/// time in one transaction (at most 128) and answers each
-/// caller once that transaction has committed. With one sender a batch holds
-/// one insert and nothing waits for company; under load, inserts that arrive
-/// during a commit share the next one, and one `fsync` acknowledges them
-/// all. Durability is unchanged: `synchronous = FULL`, and no insert returns
-/// before its commit. A batch that fails to commit fails each of its inserts.
-/// Claims and updates take the connection between batches, so they wait at
-/// most for one bounded batch.
+/// Every write (inserts, claims, updates) goes to one writer thread, which
+/// runs every write waiting at the time in one transaction (at most 128,
+/// each in its own savepoint) and answers each caller once that transaction
+/// has committed. With one caller a batch holds one write and nothing waits
+/// for company; under load, writes that arrive during a commit share the
+/// next one, and one `fsync` acknowledges them all. Durability is unchanged:
+/// `synchronous = FULL`, and no write returns before its commit. A write
+/// that fails (a stale claim token, say) is rolled back alone; a batch that
+/// fails to commit fails each of its writes. Reads take the connection
+/// between batches, so they wait at most for one bounded batch.
 #[derive(Clone)]
 pub struct SqliteTaskStore {
     conn: Arc<Mutex<Connection>>,
     clock: Arc<dyn Clock>,
     location: Arc<str>,
-    /// Inserts waiting for the group-commit writer (see [`writer`]).
-    inserts: std::sync::mpsc::Sender<writer::PendingInsert>,
+    /// The group-commit writer on `conn`, which every insert goes through.
+    writer: GroupCommit,
 }
 
 impl std::fmt::Debug for SqliteTaskStore {
@@ -204,12 +200,13 @@ impl SqliteTaskStore {
             .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let conn = Arc::new(Mutex::new(conn));
-        let inserts = writer::start(Arc::clone(&conn), Arc::clone(&clock))?;
+        let writer =
+            GroupCommit::start(Arc::clone(&conn), "hookroom-sqlite-tasks").map_err(backend)?;
         Ok(Self {
             conn,
             clock,
             location: location.into(),
-            inserts,
+            writer,
         })
     }
 
@@ -263,29 +260,21 @@ impl SqliteTaskStore {
         .map_err(backend)?
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the blocking pool and
-    /// commits what it returns `Ok` for. `f` gets the time read once the
-    /// connection and the write lock are held, so the wait for them never
-    /// shortens a lease granted in `f`.
+    /// Runs `f` in the writer's next group commit (its own savepoint in a
+    /// `BEGIN IMMEDIATE` transaction) and returns once that has committed;
+    /// an `Err` from `f` rolls back only what `f` did. `f` gets the time read
+    /// once the write lock is held, so the wait for it never shortens a lease
+    /// granted in `f`.
     async fn in_transaction<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
         let clock = Arc::clone(&self.clock);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&conn);
-            let tx = guard
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let now = clock.now();
-            let out = f(&tx, now)?;
-            tx.commit().map_err(backend)?;
-            Ok(out)
-        })
-        .await
-        .map_err(backend)?
+        self.writer
+            .write(move |tx| f(tx, clock.now()))
+            .await
+            .map_err(backend)?
     }
 
     /// Runs `f` without a transaction (single reads).
@@ -357,11 +346,8 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        self.inserts
-            .send(writer::PendingInsert { task, answer })
-            .map_err(|_| backend(writer::WriterGone))?;
-        answered.await.map_err(|_| backend(writer::WriterGone))?
+        self.in_transaction(move |tx, now| insert_in(tx, task, now))
+            .await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {

@@ -1,7 +1,7 @@
 //! How a task row is read and written: the driver's half of the shared
 //! row mapping (`task/sql.rs`).
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::{STORE, TABLE, backend};
@@ -132,7 +132,7 @@ pub(super) fn insert_in(
 }
 
 /// Writes back the columns a state machine operation can change.
-pub(super) fn write(tx: &Transaction<'_>, stored: &StoredTask) -> Result<(), StoreError> {
+pub(super) fn write(tx: &Connection, stored: &StoredTask) -> Result<(), StoreError> {
     let row = TaskRow::of(stored);
     let c = row.changes();
     let mut stmt = tx
