@@ -56,8 +56,10 @@
 //! webhook task's job has the task's id. In development mode an unset
 //! variable stands in for a printed development token; with `--config` or
 //! `--strict` and no token the Jobs API is off and the banner says so. Jobs
-//! live in the task store's SQLite file with `--store sqlite:PATH`, in
-//! memory otherwise. `--status-url URL` (repeatable; needs the
+//! live beside the tasks: in the task store's SQLite file (on its
+//! connection and group-commit writer) with `--store sqlite:PATH`, in the
+//! same database with `--store postgres://…`, in memory with `--store
+//! memory`. `--status-url URL` (repeatable; needs the
 //! `http-client` feature) pushes every job change to another Jobs API
 //! through an outbox (in the SQLite file with `--store sqlite:PATH`), with
 //! the bearer token in the variable named by `--status-token-env VAR`.
@@ -175,17 +177,33 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The store `spec` names, and its purge for retention.
-async fn open_store(spec: &str) -> Result<(Arc<dyn TaskStore>, retention::PurgeBatch), String> {
+/// What `--store` opened: the task store, its purge for retention, and the
+/// job registry kept beside it (in the same file or database).
+struct Opened {
+    store: Arc<dyn TaskStore>,
+    purge: retention::PurgeBatch,
+    jobs: jobs::Registries,
+}
+
+/// The store `spec` names, with its purge and its job registry.
+async fn open_store(spec: &str) -> Result<Opened, String> {
     if spec == "memory" {
         let store = Arc::new(InMemoryTaskStore::new());
-        return Ok((store.clone(), retention::memory(store)));
+        return Ok(Opened {
+            store: store.clone(),
+            purge: retention::memory(store),
+            jobs: jobs::memory(),
+        });
     }
     #[cfg(feature = "sqlite")]
     if let Some(path) = spec.strip_prefix("sqlite:") {
         let store = hookroom::task::SqliteTaskStore::open(path)
             .map_err(|e| format!("--store {spec}: {e}"))?;
-        return Ok((Arc::new(store.clone()), retention::sqlite(store)));
+        return Ok(Opened {
+            jobs: jobs::sqlite(&store)?,
+            store: Arc::new(store.clone()),
+            purge: retention::sqlite(store),
+        });
     }
     #[cfg(feature = "postgres")]
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
@@ -193,7 +211,11 @@ async fn open_store(spec: &str) -> Result<(Arc<dyn TaskStore>, retention::PurgeB
         let store = hookroom::task::PostgresTaskStore::connect(spec)
             .await
             .map_err(|e| format!("--store postgres: {e}"))?;
-        return Ok((Arc::new(store.clone()), retention::postgres(store)));
+        return Ok(Opened {
+            jobs: jobs::postgres(spec).await?,
+            store: Arc::new(store.clone()),
+            purge: retention::postgres(store),
+        });
     }
     let mut kinds = vec!["`memory`"];
     if cfg!(feature = "sqlite") {
@@ -266,7 +288,11 @@ async fn run(args: Args) -> Result<(), String> {
     // Every change the store makes is announced to the Task API's events,
     // and every call is measured.
     let events = Arc::new(TaskEvents::new());
-    let (opened, purge) = open_store(&args.store).await?;
+    let Opened {
+        store: opened,
+        purge,
+        jobs: (job_sink, job_registry),
+    } = open_store(&args.store).await?;
     let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
         if args.metrics {
             Arc::new(MeteredTaskStore::new(opened))
@@ -283,7 +309,6 @@ async fn run(args: Args) -> Result<(), String> {
         &admin,
         dev_mode,
     )?;
-    let (job_sink, job_registry) = jobs::registry(&args.store)?;
     let (job_sink, pushes) = jobs::push(job_sink, &args.status, &args.store, |var| {
         std::env::var(var).ok()
     })?;

@@ -167,19 +167,25 @@ fn run(conn: &Mutex<Connection>, queue: &Receiver<Box<dyn Write>>) {
 /// Runs `batch` in one `BEGIN IMMEDIATE` transaction, a savepoint per write.
 fn commit(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> Result<(), CommitFailed> {
     let failed = |e: rusqlite::Error| CommitFailed::Batch(e.to_string().into());
-    let mut tx = conn
+    let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;
     for write in batch.iter_mut() {
         // A savepoint per write, so one that fails leaves no half change
-        // and does not take the batch down with it.
-        let savepoint = tx.savepoint().map_err(failed)?;
-        if write.apply(&savepoint) {
-            savepoint.commit().map_err(failed)?;
+        // and does not take the batch down with it. The three statements
+        // are prepared once per connection (rusqlite's `Savepoint` would
+        // parse its SQL on every write).
+        run_cached(&tx, "SAVEPOINT hookroom_write").map_err(failed)?;
+        if !write.apply(&tx) {
+            run_cached(&tx, "ROLLBACK TO hookroom_write").map_err(failed)?;
         }
-        // Dropped uncommitted, a savepoint is rolled back and released.
+        run_cached(&tx, "RELEASE hookroom_write").map_err(failed)?;
     }
     tx.commit().map_err(failed)
+}
+
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {

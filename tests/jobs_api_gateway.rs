@@ -32,7 +32,7 @@ async fn start_gateway() -> SocketAddr {
         r#"{"routes":[{"source":"github","event":"pull_request.*","target_room":"pr-review"}]}"#,
     )
     .unwrap();
-    let (sink, registry) = jobs::registry("memory").unwrap();
+    let (sink, registry) = jobs::memory();
     let ingest = WebhookService::builder(
         Arc::new(RuleRouter::from_config(&config).unwrap()),
         Arc::new(InMemoryTaskStore::new()),
@@ -256,7 +256,7 @@ async fn job_changes_are_pushed_to_every_status_url() {
     use hookroom::status::{JobEvent, JobStatus, StatusSink};
 
     let backend = start_gateway().await;
-    let (local_sink, local) = jobs::registry("memory").unwrap();
+    let (local_sink, local) = jobs::memory();
     let args = jobs::PushArgs {
         urls: vec![format!("http://{backend}/api")],
         token_env: Some("BACKEND_TOKEN".into()),
@@ -303,6 +303,6 @@ async fn job_changes_are_pushed_to_every_status_url() {
         urls: vec!["http://127.0.0.1:1/api".into()],
         token_env: Some("UNSET".into()),
     };
-    let (sink, _) = jobs::registry("memory").unwrap();
+    let (sink, _) = jobs::memory();
     assert!(jobs::push(sink, &missing, "memory", |_| None).is_err());
 }

@@ -263,3 +263,55 @@ async fn a_failing_insert_fails_alone_in_its_batch() {
     drop(store);
     remove_db(&path);
 }
+
+/// A job registry opened `beside` the store shares its connection and
+/// group-commit writer: concurrent task inserts and job creations all
+/// commit, and both survive reopening the file (with `open`, on a
+/// connection of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_beside_the_store_shares_its_commits_and_file() {
+    use hookroom::status::{JobEvent, JobInput, JobRegistry, SqliteJobRegistry, StatusSink};
+
+    let path = temp_db();
+    let store = SqliteTaskStore::open(&path).expect("open");
+    let registry = Arc::new(SqliteJobRegistry::beside(&store).expect("registry beside"));
+    let mut senders = Vec::new();
+    for n in 0..100 {
+        let (store, registry) = (store.clone(), Arc::clone(&registry));
+        senders.push(tokio::spawn(async move {
+            let inserted = store.insert(new_task(&format!("d{n}"), 1)).await?;
+            registry
+                .publish(JobEvent::Created {
+                    job_id: inserted.id.to_string(),
+                    at: time::OffsetDateTime::now_utc(),
+                    input_data: JobInput::null(),
+                    metadata: serde_json::Map::new(),
+                })
+                .await
+                .map_err(|e| StoreError::Backend {
+                    store: "test",
+                    source: e.into(),
+                })?;
+            Ok::<_, StoreError>(inserted.id)
+        }));
+    }
+    let mut ids = Vec::new();
+    for sender in senders {
+        ids.push(sender.await.expect("joined").expect("stored"));
+    }
+    drop((store, registry));
+    let tasks = SqliteTaskStore::open(&path).expect("reopen tasks");
+    let jobs = SqliteJobRegistry::open(&path).expect("reopen jobs");
+    for id in &ids {
+        assert!(tasks.get(id).await.expect("get").is_some(), "task {id}");
+        let job = jobs
+            .job(id.as_str(), true)
+            .await
+            .expect("job")
+            .expect("kept");
+        assert_eq!(job.job.status, JobStatus::Pending);
+        assert_eq!(job.history.map(|h| h.len()), Some(1));
+    }
+    drop((tasks, jobs));
+    remove_db(&path);
+}

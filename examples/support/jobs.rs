@@ -65,26 +65,42 @@ pub(crate) fn tokens(
 /// registry.
 pub(crate) type Registries = (Arc<dyn StatusSink>, Arc<dyn JobRegistry>);
 
-/// The job registry for a `--store` spec: the same SQLite file as the
-/// tasks for `sqlite:PATH`, memory otherwise. Returned twice, as the ingest
-/// service's sink and as the Jobs API's registry.
-pub(crate) fn registry(store_spec: &str) -> Result<Registries, String> {
-    #[cfg(feature = "sqlite")]
-    if let Some(path) = store_spec.strip_prefix("sqlite:") {
-        let registry = Arc::new(
-            hookroom::status::SqliteJobRegistry::open(path)
-                .map_err(|e| format!("--store {store_spec}: job registry: {e}"))?
-                .with_max_history(MAX_HISTORY),
-        );
-        return Ok((registry.clone(), registry));
-    }
-    let _ = store_spec;
-    let registry = Arc::new(
+/// `registry`, as the ingest service's sink and as the Jobs API's registry,
+/// keeping at most `MAX_HISTORY` history entries per job.
+pub(crate) fn shared<R>(registry: R) -> Registries
+where
+    R: StatusSink + JobRegistry + 'static,
+{
+    let registry = Arc::new(registry);
+    (registry.clone(), registry)
+}
+
+/// The job registry of `--store memory`: in memory, bounded.
+pub(crate) fn memory() -> Registries {
+    shared(
         InMemoryStatusSink::new()
             .with_max_jobs(MEMORY_MAX_JOBS)
             .with_max_history(MAX_HISTORY),
-    );
-    Ok((registry.clone(), registry))
+    )
+}
+
+/// The job registry of `--store sqlite:PATH`: in the task store's file, on
+/// its connection and group-commit writer.
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registries, String> {
+    let registry = hookroom::status::SqliteJobRegistry::beside(store)
+        .map_err(|e| format!("--store sqlite: job registry: {e}"))?;
+    Ok(shared(registry.with_max_history(MAX_HISTORY)))
+}
+
+/// The job registry of `--store postgres://…`: in the same database.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres(url: &str) -> Result<Registries, String> {
+    // The URL may hold a password: errors name the store, not the URL.
+    let registry = hookroom::status::PostgresJobRegistry::connect(url)
+        .await
+        .map_err(|e| format!("--store postgres: job registry: {e}"))?;
+    Ok(shared(registry.with_max_history(MAX_HISTORY)))
 }
 
 /// The `Gateway`, with the Jobs API under its prefix when it is on.

@@ -159,6 +159,37 @@ impl SqliteJobRegistry {
         Self::init(conn, path.display().to_string())
     }
 
+    /// The job registry in `store`'s own database, sharing its connection
+    /// and its group-commit writer: a task's insert and its job's creation
+    /// then queue for the same commits (one `fsync` covers both under load),
+    /// and the two never wait for each other's lock on the file.
+    ///
+    /// This is how a gateway on one SQLite file should open its registry;
+    /// [`open`](Self::open) on the same path works too, with a second
+    /// connection that takes turns with the store's for the file's write
+    /// lock.
+    ///
+    /// # Errors
+    /// [`SinkError::Backend`] when the tables cannot be created.
+    pub fn beside(store: &crate::task::SqliteTaskStore) -> Result<Self, SinkError> {
+        let (conn, writer) = store.shared_writer();
+        {
+            // Held while no batch runs (the writer holds this lock for a
+            // whole batch), so no transaction is open: the pragma applies.
+            let guard = lock(&conn);
+            guard
+                .pragma_update(None, "foreign_keys", "ON")
+                .map_err(backend)?;
+            guard.execute_batch(SCHEMA).map_err(backend)?;
+        }
+        Ok(Self {
+            writer,
+            conn,
+            location: store.location().into(),
+            max_history: DEFAULT_MAX_HISTORY,
+        })
+    }
+
     /// A private database in memory (gone when the registry is dropped).
     ///
     /// # Errors
@@ -204,10 +235,11 @@ impl SqliteJobRegistry {
     /// [`SinkError::Backend`].
     pub async fn purge_finished_before(&self, cutoff: OffsetDateTime) -> Result<usize, SinkError> {
         self.in_transaction(move |tx, _| {
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM hookroom_jobs WHERE status IN ('DONE', 'FAILED') AND updated_at < ?1",
-                params![nanos(cutoff)],
             )
+            .map_err(backend)?
+            .execute(params![nanos(cutoff)])
             .map_err(backend)
         })
         .await
@@ -294,11 +326,11 @@ impl RawRow {
 }
 
 fn load(conn: &Connection, job_id: &str) -> Result<Option<Row>, SinkError> {
-    conn.query_row(
-        &format!("SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = ?1"),
-        params![job_id],
-        read_row,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = ?1"
+    ))
+    .map_err(backend)?
+    .query_row(params![job_id], read_row)
     .optional()
     .map_err(backend)?
     .map(RawRow::parse)
@@ -340,41 +372,44 @@ fn push_history(
     entry: &HistoryEntry,
     max_history: usize,
 ) -> Result<(), SinkError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            seq,
-            nanos(entry.timestamp),
-            entry.status.as_str(),
-            entry.message,
-            entry.step
-        ],
     )
+    .map_err(backend)?
+    .execute(params![
+        seq,
+        nanos(entry.timestamp),
+        entry.status.as_str(),
+        entry.message,
+        entry.step
+    ])
     .map_err(backend)?;
-    tx.execute(
+    tx.prepare_cached(
         "DELETE FROM hookroom_job_history WHERE job_seq = ?1 AND id NOT IN
            (SELECT id FROM hookroom_job_history WHERE job_seq = ?1 ORDER BY id DESC LIMIT ?2)",
-        params![seq, i64::try_from(max_history).unwrap_or(i64::MAX)],
     )
+    .map_err(backend)?
+    .execute(params![seq, i64::try_from(max_history).unwrap_or(i64::MAX)])
     .map_err(backend)?;
     Ok(())
 }
 
 fn save(tx: &Connection, row: &Row) -> Result<(), SinkError> {
     let job = &row.job;
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE hookroom_jobs SET status = ?2, updated_at = ?3, progress = ?4, artifacts = ?5,
            metadata = ?6 WHERE seq = ?1",
-        params![
-            row.seq,
-            job.status.as_str(),
-            nanos(job.updated_at),
-            job.progress.as_ref().map(to_json).transpose()?,
-            to_json(&job.artifacts)?,
-            to_json(&job.metadata)?,
-        ],
     )
+    .map_err(backend)?
+    .execute(params![
+        row.seq,
+        job.status.as_str(),
+        nanos(job.updated_at),
+        job.progress.as_ref().map(to_json).transpose()?,
+        to_json(&job.artifacts)?,
+        to_json(&job.metadata)?,
+    ])
     .map_err(backend)?;
     Ok(())
 }
@@ -388,11 +423,9 @@ fn insert_created(
     max_history: usize,
 ) -> Result<(), SinkError> {
     let exists: Option<i64> = tx
-        .query_row(
-            "SELECT seq FROM hookroom_jobs WHERE job_id = ?1",
-            params![job_id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT seq FROM hookroom_jobs WHERE job_id = ?1")
+        .map_err(backend)?
+        .query_row(params![job_id], |row| row.get(0))
         .optional()
         .map_err(backend)?;
     if exists.is_some() {
@@ -400,11 +433,12 @@ fn insert_created(
             reason: format!("job `{job_id}` already exists"),
         });
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO hookroom_jobs (job_id, status, created_at, updated_at, input_data, progress,
            artifacts, metadata) VALUES (?1, 'PENDING', ?2, ?2, ?3, NULL, '[]', ?4)",
-        params![job_id, nanos(at), input_data, to_json(metadata)?],
     )
+    .map_err(backend)?
+    .execute(params![job_id, nanos(at), input_data, to_json(metadata)?])
     .map_err(backend)?;
     let seq = tx.last_insert_rowid();
     push_history(tx, seq, &change::created_entry(at), max_history)

@@ -99,6 +99,10 @@ CREATE INDEX IF NOT EXISTS hookroom_tasks_finished
 /// partial index `hookroom_tasks_finished`'s so that index serves it.
 const FINISHED: &str = "status IN ('DONE', 'FAILED')";
 
+/// SQLite's page cache for the connection, in KiB (as `PRAGMA cache_size`
+/// takes it, negative), instead of SQLite's default of 2 MiB.
+const CACHE_KIB: i64 = -32 * 1024;
+
 /// How large the write-ahead log may stay after a checkpoint, in bytes.
 const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
@@ -195,6 +199,11 @@ impl SqliteTaskStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+        // Pages kept in memory: the unique indexes on random ids (task and
+        // job ids) are written at random places, and a page found in this
+        // cache is one `pread` fewer on every insert.
+        conn.pragma_update(None, "cache_size", CACHE_KIB)
+            .map_err(backend)?;
         // The log shrinks back to this after a checkpoint.
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
             .map_err(backend)?;
@@ -208,6 +217,19 @@ impl SqliteTaskStore {
             location: location.into(),
             writer,
         })
+    }
+
+    /// The file this store keeps its tasks in (`:memory:` for a private
+    /// in-memory database).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The connection and its group-commit writer, for a job registry that
+    /// keeps its tables in this store's database
+    /// ([`SqliteJobRegistry::beside`](crate::status::SqliteJobRegistry::beside)).
+    pub(crate) fn shared_writer(&self) -> (Arc<Mutex<Connection>>, GroupCommit) {
+        (Arc::clone(&self.conn), self.writer.clone())
     }
 
     /// Deletes at most `limit` finished tasks (`DONE` or `FAILED`) last
