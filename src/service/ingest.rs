@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::header::HeaderName;
 use http::{HeaderMap, Method, Request, Response, StatusCode, request::Parts};
 use http_body::Body;
 use ipnet::IpNet;
+use metrics::{Counter, Histogram};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -142,6 +143,58 @@ struct SourceEntry {
     parser: Arc<dyn Source>,
     allow: Vec<IpNet>,
     bucket: Option<Bucket>,
+    /// The source's delivery counters, looked up at its first delivery.
+    counters: OnceLock<DeliveryCounters>,
+}
+
+/// One source's `hookroom_webhook_deliveries_total` counters, one per
+/// outcome.
+///
+/// Looked up in the installed recorder once (at the source's first
+/// delivery) and kept: `counter!` with labels builds the label list, hashes
+/// it and searches the recorder's registry on every call, which costs more
+/// than the count itself.
+struct DeliveryCounters {
+    accepted: Counter,
+    duplicate: Counter,
+    ignored: Counter,
+    challenge: Counter,
+    refused: Counter,
+}
+
+impl std::fmt::Debug for DeliveryCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryCounters").finish_non_exhaustive()
+    }
+}
+
+impl DeliveryCounters {
+    fn new(source: &Arc<str>) -> Self {
+        let counter = |outcome: &'static str| {
+            ::metrics::counter!(
+                telemetry::WEBHOOK_DELIVERIES,
+                "source" => Arc::clone(source),
+                "outcome" => outcome,
+            )
+        };
+        Self {
+            accepted: counter(Outcome::Accepted.as_str()),
+            duplicate: counter(Outcome::Duplicate.as_str()),
+            ignored: counter(Outcome::Ignored.as_str()),
+            challenge: counter(Outcome::Challenge.as_str()),
+            refused: counter("refused"),
+        }
+    }
+
+    fn of(&self, outcome: Outcome) -> &Counter {
+        match outcome {
+            Outcome::Accepted => &self.accepted,
+            Outcome::Duplicate => &self.duplicate,
+            Outcome::Ignored => &self.ignored,
+            Outcome::Challenge => &self.challenge,
+            Outcome::Refused(_) => &self.refused,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -159,6 +212,9 @@ struct Inner {
     operations: Arc<OperationsLog>,
     clock: Arc<dyn Clock>,
     alerts: Option<Arc<AlertMonitor>>,
+    /// `hookroom_http_request_duration_seconds{endpoint="webhook"}`, looked
+    /// up at the first request (see [`DeliveryCounters`]).
+    request_duration: OnceLock<Histogram>,
 }
 
 /// The ingest service: a [`tower_service::Service`] for
@@ -275,6 +331,7 @@ impl WebhookServiceBuilder {
                 parser,
                 allow: options.allow,
                 bucket: options.rate_limit.map(Bucket::new),
+                counters: OnceLock::new(),
             },
         );
         self
@@ -359,6 +416,7 @@ impl WebhookServiceBuilder {
                 operations: self.operations.unwrap_or_default(),
                 clock: self.clock,
                 alerts: self.alerts,
+                request_duration: OnceLock::new(),
             }),
             only: None,
         }
@@ -471,7 +529,11 @@ where
                 None => unknown_name(name),
             }
         };
-        let span = tracing::info_span!(
+        // At DEBUG, as tower-http's `TraceLayer` makes its spans: at the
+        // usual INFO a span that no event is logged in would cost every
+        // request its fields' formatting for nothing. The warnings and
+        // errors below name the source and request id themselves.
+        let span = tracing::debug_span!(
             "webhook",
             source = %name,
             request_id = tracing::field::Empty,
@@ -521,10 +583,8 @@ impl Inner {
         tracing::Span::current().record("request_id", request_id_text);
         // A label value must not come from the sender: a name no source is
         // configured under counts as `unknown`.
-        let source_label: Arc<str> = match self.sources.get(&*name) {
-            Some(entry) => Arc::clone(&entry.name),
-            None => Arc::from(telemetry::UNKNOWN_SOURCE),
-        };
+        let entry = self.sources.get(&*name);
+        let source_label: &str = entry.map_or(telemetry::UNKNOWN_SOURCE, |entry| &entry.name);
         let mut operation = Operation {
             timestamp: self.clock.now(),
             source: name,
@@ -546,33 +606,44 @@ impl Inner {
                     }
                     ::metrics::counter!(
                         telemetry::VERIFICATION_FAILURES,
-                        "source" => Arc::clone(&source_label),
+                        "source" => source_label.to_owned(),
                         "reason" => cause.code(),
                     )
                     .increment(1);
                 }
+                let source = &operation.source;
                 match &error {
-                    IngestError::Store(cause) => {
-                        tracing::error!(error = %cause, "task store refused the delivery")
-                    }
-                    IngestError::Verify(_) => tracing::warn!(%error, "webhook rejected"),
+                    IngestError::Store(cause) => tracing::error!(
+                        error = %cause, %source, request_id = request_id_text,
+                        "task store refused the delivery"
+                    ),
+                    IngestError::Verify(_) => tracing::warn!(
+                        %error, %source, request_id = request_id_text, "webhook rejected"
+                    ),
                     _ => tracing::debug!(%error, "webhook rejected"),
                 }
                 error.to_response_for(Some(request_id_text))
             }
         };
-        let outcome = match operation.outcome {
-            Outcome::Refused(_) => "refused",
-            other => other.as_str(),
-        };
-        ::metrics::counter!(
-            telemetry::WEBHOOK_DELIVERIES,
-            "source" => source_label,
-            "outcome" => outcome,
-        )
-        .increment(1);
+        match entry {
+            Some(entry) => entry
+                .counters
+                .get_or_init(|| DeliveryCounters::new(&entry.name))
+                .of(operation.outcome)
+                .increment(1),
+            // Rare (a wrong URL), so not worth keeping handles for.
+            None => ::metrics::counter!(
+                telemetry::WEBHOOK_DELIVERIES,
+                "source" => telemetry::UNKNOWN_SOURCE,
+                "outcome" => "refused",
+            )
+            .increment(1),
+        }
         let took = started.elapsed();
-        ::metrics::histogram!(telemetry::REQUEST_DURATION, "endpoint" => "webhook")
+        self.request_duration
+            .get_or_init(
+                || ::metrics::histogram!(telemetry::REQUEST_DURATION, "endpoint" => "webhook"),
+            )
             .record(took.as_secs_f64());
         if let Some(alerts) = &self.alerts {
             alerts.record_delivery(response.status().is_server_error(), took);

@@ -210,6 +210,10 @@ impl SqliteJobRegistry {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+        // Statement journals (a savepoint per group-committed change) in
+        // memory, not in a temporary file per batch.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
         let conn = Arc::new(Mutex::new(conn));
         let writer =

@@ -1,10 +1,11 @@
 //! [`MeteredTaskStore`]: any [`TaskStore`], with its calls measured.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use metrics::{Counter, Histogram};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
@@ -33,38 +34,179 @@ use crate::telemetry;
 #[derive(Debug, Clone)]
 pub struct MeteredTaskStore {
     inner: Arc<dyn TaskStore>,
+    handles: Arc<Handles>,
 }
 
 impl MeteredTaskStore {
     /// Measures `inner`.
+    ///
+    /// The metric handles are looked up in the installed recorder at their
+    /// first use and kept, so install the recorder before the first call.
     pub fn new(inner: Arc<dyn TaskStore>) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            handles: Arc::default(),
+        }
     }
 
     /// The wrapped store.
     pub fn inner(&self) -> &Arc<dyn TaskStore> {
         &self.inner
     }
+
+    /// Runs `call`, recording its duration and, when it fails, its error
+    /// code.
+    async fn measured<T>(
+        &self,
+        operation: Op,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.handles
+            .duration(operation)
+            .record(started.elapsed().as_secs_f64());
+        if let Err(error) = &result {
+            // Failures are rare enough to look their counter up each time.
+            ::metrics::counter!(
+                telemetry::STORE_OPERATION_ERRORS,
+                "operation" => operation.as_str(),
+                "code" => error.code(),
+            )
+            .increment(1);
+        }
+        result
+    }
+
+    fn claimed(&self, task: &Task) {
+        self.handles
+            .claim_latency
+            .get_or_init(|| ::metrics::histogram!(telemetry::CLAIM_LATENCY))
+            .record(seconds_between(task.created_at, task.updated_at));
+    }
+
+    fn finished(&self, task: &Task) {
+        if let Some(ended) = self.handles.ended(task.status) {
+            ended
+                .duration
+                .record(seconds_between(task.created_at, task.updated_at));
+            ended.count.increment(1);
+        }
+    }
 }
 
-/// Runs `call`, recording its duration and, when it fails, its error code.
-async fn measured<T>(
-    operation: &'static str,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    let started = Instant::now();
-    let result = call.await;
-    ::metrics::histogram!(telemetry::STORE_OPERATION_DURATION, "operation" => operation)
-        .record(started.elapsed().as_secs_f64());
-    if let Err(error) = &result {
-        ::metrics::counter!(
-            telemetry::STORE_OPERATION_ERRORS,
-            "operation" => operation,
-            "code" => error.code(),
-        )
-        .increment(1);
+/// The store calls measured, by their `operation` label.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Insert,
+    Get,
+    List,
+    Claim,
+    ClaimTask,
+    Heartbeat,
+    Complete,
+    Fail,
+    Release,
+    RequestInput,
+    ProvideInput,
+    TakeInput,
+    ExpirePending,
+}
+
+impl Op {
+    const ALL: [Op; 13] = [
+        Op::Insert,
+        Op::Get,
+        Op::List,
+        Op::Claim,
+        Op::ClaimTask,
+        Op::Heartbeat,
+        Op::Complete,
+        Op::Fail,
+        Op::Release,
+        Op::RequestInput,
+        Op::ProvideInput,
+        Op::TakeInput,
+        Op::ExpirePending,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Get => "get",
+            Op::List => "list",
+            Op::Claim => "claim",
+            Op::ClaimTask => "claim_task",
+            Op::Heartbeat => "heartbeat",
+            Op::Complete => "complete",
+            Op::Fail => "fail",
+            Op::Release => "release",
+            Op::RequestInput => "request_input",
+            Op::ProvideInput => "provide_input",
+            Op::TakeInput => "take_input",
+            Op::ExpirePending => "expire_pending",
+        }
     }
-    result
+}
+
+/// A final status's duration histogram and counter.
+struct Ended {
+    duration: Histogram,
+    count: Counter,
+}
+
+/// The metric handles, each looked up in the recorder at its first use and
+/// kept: `histogram!` and `counter!` with labels build the label list, hash
+/// it and search the recorder's registry on every call, which costs more
+/// than recording the value.
+#[derive(Default)]
+struct Handles {
+    /// `hookroom_store_operation_duration_seconds`, in [`Op::ALL`]'s order.
+    durations: OnceLock<Vec<Histogram>>,
+    claim_latency: OnceLock<Histogram>,
+    /// For `DONE`, then `FAILED`.
+    ended: OnceLock<[Ended; 2]>,
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handles").finish_non_exhaustive()
+    }
+}
+
+impl Handles {
+    fn duration(&self, operation: Op) -> &Histogram {
+        let durations = self.durations.get_or_init(|| {
+            Op::ALL
+                .iter()
+                .map(|op| {
+                    ::metrics::histogram!(
+                        telemetry::STORE_OPERATION_DURATION,
+                        "operation" => op.as_str()
+                    )
+                })
+                .collect()
+        });
+        // `Op::ALL` lists every variant in declaration order.
+        &durations[operation as usize]
+    }
+
+    fn ended(&self, status: JobStatus) -> Option<&Ended> {
+        let [done, failed] = self.ended.get_or_init(|| {
+            [JobStatus::Done, JobStatus::Failed].map(|status| Ended {
+                duration: ::metrics::histogram!(
+                    telemetry::JOB_DURATION,
+                    "status" => status.as_str()
+                ),
+                count: ::metrics::counter!(telemetry::TASKS_FINISHED, "status" => status.as_str()),
+            })
+        });
+        match status {
+            JobStatus::Done => Some(done),
+            JobStatus::Failed => Some(failed),
+            _ => None,
+        }
+    }
 }
 
 /// Seconds from `from` to `to`, zero if the clock ran backwards.
@@ -74,46 +216,34 @@ fn seconds_between(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn claimed(task: &Task) {
-    ::metrics::histogram!(telemetry::CLAIM_LATENCY)
-        .record(seconds_between(task.created_at, task.updated_at));
-}
-
-fn finished(task: &Task) {
-    if task.status.is_terminal() {
-        let status = task.status.as_str();
-        ::metrics::histogram!(telemetry::JOB_DURATION, "status" => status)
-            .record(seconds_between(task.created_at, task.updated_at));
-        ::metrics::counter!(telemetry::TASKS_FINISHED, "status" => status).increment(1);
-    }
-}
-
 #[async_trait]
 impl TaskStore for MeteredTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        measured("insert", self.inner.insert(task)).await
+        self.measured(Op::Insert, self.inner.insert(task)).await
     }
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {
-        measured("get", self.inner.get(id)).await
+        self.measured(Op::Get, self.inner.get(id)).await
     }
 
     async fn list(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError> {
-        measured("list", self.inner.list(query)).await
+        self.measured(Op::List, self.inner.list(query)).await
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
-        let result = measured("claim", self.inner.claim(request)).await;
+        let result = self.measured(Op::Claim, self.inner.claim(request)).await;
         if let Ok(Some(claim)) = &result {
-            claimed(&claim.task);
+            self.claimed(&claim.task);
         }
         result
     }
 
     async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
-        let result = measured("claim_task", self.inner.claim_task(id, request)).await;
+        let result = self
+            .measured(Op::ClaimTask, self.inner.claim_task(id, request))
+            .await;
         if let Ok(claim) = &result {
-            claimed(&claim.task);
+            self.claimed(&claim.task);
         }
         result
     }
@@ -124,7 +254,8 @@ impl TaskStore for MeteredTaskStore {
         token: &ClaimToken,
         lease: Duration,
     ) -> Result<Task, StoreError> {
-        measured("heartbeat", self.inner.heartbeat(id, token, lease)).await
+        self.measured(Op::Heartbeat, self.inner.heartbeat(id, token, lease))
+            .await
     }
 
     async fn complete(
@@ -133,8 +264,10 @@ impl TaskStore for MeteredTaskStore {
         token: &ClaimToken,
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
-        let task = measured("complete", self.inner.complete(id, token, result)).await?;
-        finished(&task);
+        let task = self
+            .measured(Op::Complete, self.inner.complete(id, token, result))
+            .await?;
+        self.finished(&task);
         Ok(task)
     }
 
@@ -145,13 +278,16 @@ impl TaskStore for MeteredTaskStore {
         reason: &str,
         action: FailAction,
     ) -> Result<Task, StoreError> {
-        let task = measured("fail", self.inner.fail(id, token, reason, action)).await?;
-        finished(&task);
+        let task = self
+            .measured(Op::Fail, self.inner.fail(id, token, reason, action))
+            .await?;
+        self.finished(&task);
         Ok(task)
     }
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
-        measured("release", self.inner.release(id, token)).await
+        self.measured(Op::Release, self.inner.release(id, token))
+            .await
     }
 
     async fn request_input(
@@ -160,7 +296,11 @@ impl TaskStore for MeteredTaskStore {
         token: &ClaimToken,
         prompt: &str,
     ) -> Result<Task, StoreError> {
-        measured("request_input", self.inner.request_input(id, token, prompt)).await
+        self.measured(
+            Op::RequestInput,
+            self.inner.request_input(id, token, prompt),
+        )
+        .await
     }
 
     async fn provide_input(
@@ -168,7 +308,8 @@ impl TaskStore for MeteredTaskStore {
         id: &TaskId,
         input: serde_json::Value,
     ) -> Result<Task, StoreError> {
-        measured("provide_input", self.inner.provide_input(id, input)).await
+        self.measured(Op::ProvideInput, self.inner.provide_input(id, input))
+            .await
     }
 
     async fn take_input(
@@ -176,19 +317,34 @@ impl TaskStore for MeteredTaskStore {
         id: &TaskId,
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        measured("take_input", self.inner.take_input(id, token)).await
+        self.measured(Op::TakeInput, self.inner.take_input(id, token))
+            .await
     }
 
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
-        let expired = measured("expire_pending", self.inner.expire_pending()).await?;
+        let expired = self
+            .measured(Op::ExpirePending, self.inner.expire_pending())
+            .await?;
         for task in &expired {
             debug_assert_eq!(task.status, JobStatus::Failed);
-            finished(task);
+            self.finished(task);
         }
         Ok(expired)
     }
 
     fn watch(&self, room: &str) -> Option<broadcast::Receiver<TaskId>> {
         self.inner.watch(room)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn every_operation_has_its_own_place_in_the_handle_list() {
+        for (place, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, place, "{}", op.as_str());
+        }
     }
 }

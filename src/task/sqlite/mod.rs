@@ -204,6 +204,10 @@ impl SqliteTaskStore {
         // cache is one `pread` fewer on every insert.
         conn.pragma_update(None, "cache_size", CACHE_KIB)
             .map_err(backend)?;
+        // Statement journals (a savepoint per group-committed write) in
+        // memory, not in a temporary file created and deleted per batch.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(backend)?;
         // The log shrinks back to this after a checkpoint.
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
             .map_err(backend)?;
