@@ -28,7 +28,10 @@ pub use outbox::{DEFAULT_OUTBOX_CAPACITY, OutboxStats, OutboxStatusSink, TeeStat
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresJobRegistry;
-pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+pub use registry::{
+    Applied, DEFAULT_MAX_KEYS_PER_JOB, DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry,
+    MAX_PAGE_SIZE,
+};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{DEFAULT_MAX_HISTORY, SqliteJobRegistry};
