@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Retention: when the routes file sets `log_retention_days`, finished
-//! tasks are purged that many days after they finish, in the background and
+//! tasks and jobs are purged that many days after they finish, in the background and
 //! in batches (`examples/support/retention.rs`); without it they are kept.
 //!
 //! Secrets come from the `${ENV_VAR}` references in the routes file (a
@@ -381,8 +381,11 @@ async fn run(args: Args) -> Result<(), String> {
     // background (examples/support/retention.rs).
     match config.log_retention_days {
         Some(days) => {
-            retention::spawn(purge, Arc::new(hookroom::clock::SystemClock), days);
-            println!("retention: finished tasks are purged {days} day(s) after they finish");
+            let clock = Arc::new(hookroom::clock::SystemClock);
+            retention::spawn(purge, Arc::clone(&job_registry), clock, days);
+            println!(
+                "retention: finished tasks and jobs are purged {days} day(s) after they finish"
+            );
         }
         None => println!("retention: finished tasks are kept (no log_retention_days)"),
     }
