@@ -125,6 +125,7 @@ pub trait JobRegistry: StatusSink {
 }
 
 /// Refuses `events` that are not all about `job_id`.
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
 pub(crate) fn check_same_job(job_id: &str, events: &[JobEvent]) -> Result<(), SinkError> {
     match events.iter().find(|event| event.job_id() != job_id) {
         Some(other) => Err(SinkError::InvalidStatus {
