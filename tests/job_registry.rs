@@ -223,3 +223,26 @@ async fn postgres_registry_passes_the_registry_suite_and_keeps_keys_across_a_rec
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_alert_monitors_sink_passes_keys_through() {
+    use hookroom::alert::{AlertMonitor, AlertRules};
+    use hookroom::status::StatusSink;
+    let registry = InMemoryStatusSink::new();
+    let monitor = Arc::new(AlertMonitor::new(
+        AlertRules::default(),
+        Arc::new(hookroom::clock::SystemClock),
+    ));
+    let sink = monitor.status_sink(Arc::new(registry.clone()));
+    let created = JobEvent::Created {
+        job_id: "j".into(),
+        at: OffsetDateTime::now_utc(),
+        input_data: json!({}).into(),
+        metadata: Default::default(),
+    };
+    sink.publish_once(created, "create").await.unwrap();
+    for _ in 0..2 {
+        sink.publish_once(running("j", "once"), "k").await.unwrap();
+    }
+    assert_eq!(history_len(&registry, "j").await, 2);
+}
