@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Retention: when the routes file sets `log_retention_days`, finished
-//! tasks are purged that many days after they finish, in the background and
+//! tasks and jobs are purged that many days after they finish, in the background and
 //! in batches (`examples/support/retention.rs`); without it they are kept.
 //!
 //! Secrets come from the `${ENV_VAR}` references in the routes file (a
@@ -64,6 +64,12 @@
 //! through an outbox (in the SQLite file with `--store sqlite:PATH`), with
 //! the bearer token in the variable named by `--status-token-env VAR`.
 //!
+//! Alerts (`examples/support/observability.rs`) are logged; `--alert-url URL`
+//! (feature `http-client`) also POSTs each firing and resolved alert there,
+//! signed with Standard Webhooks, with the `whsec_` secret from the
+//! variable named by `--alert-secret-env VAR` (default
+//! `HOOKROOM_ALERT_SECRET`).
+//!
 //! Connection limits: `--header-timeout SECS` (default 10),
 //! `--request-timeout SECS` (30), `--idle-timeout SECS` (60),
 //! `--max-connections N` (10000); see `examples/support/serve.rs`. Ctrl-C
@@ -109,7 +115,7 @@ fn usage() -> String {
     format!(
         "usage: gateway [--config PATH] [--listen ADDR] [--store memory|sqlite:PATH|postgres://…] \
          [--strict] [--print-test-curl] [--log-format text|json] [--no-metrics] \
-         [--status-url URL]... [--status-token-env VAR] {}",
+         [--status-url URL]... [--status-token-env VAR] [--alert-url URL] [--alert-secret-env VAR] {}",
         serve::LIMIT_FLAGS
     )
 }
@@ -125,6 +131,7 @@ struct Args {
     limits: serve::Limits,
     log_format: observability::LogFormat,
     metrics: bool,
+    alerts: observability::AlertArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -144,6 +151,7 @@ fn parse_args() -> Result<Args, String> {
         limits: serve::Limits::default(),
         log_format: observability::LogFormat::Text,
         metrics: true,
+        alerts: observability::AlertArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -164,6 +172,8 @@ fn parse_args() -> Result<Args, String> {
             "--print-test-curl" => args.print_test_curl = true,
             "--log-format" => args.log_format = value()?.parse()?,
             "--no-metrics" => args.metrics = false,
+            "--alert-url" => args.alerts.url = Some(value()?),
+            "--alert-secret-env" => args.alerts.secret_env = Some(value()?),
             "--status-url" => args.status.urls.push(value()?),
             "--status-token-env" => args.status.token_env = Some(value()?),
             "-h" | "--help" => return Err(usage()),
@@ -282,7 +292,7 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         None
     };
-    let alerts = observability::start_alerts();
+    let alerts = observability::start_alerts(&args.alerts)?;
     // --- end observability ---
     let api_auth = task_api::ApiAuth::from_env(dev_mode)?;
     // Every change the store makes is announced to the Task API's events,
@@ -406,8 +416,11 @@ async fn run(args: Args) -> Result<(), String> {
     // background (examples/support/retention.rs).
     match config.log_retention_days {
         Some(days) => {
-            retention::spawn(purge, Arc::new(hookroom::clock::SystemClock), days);
-            println!("retention: finished tasks are purged {days} day(s) after they finish");
+            let clock = Arc::new(hookroom::clock::SystemClock);
+            retention::spawn(purge, Arc::clone(&job_registry), clock, days);
+            println!(
+                "retention: finished tasks and jobs are purged {days} day(s) after they finish"
+            );
         }
         None => println!("retention: finished tasks are kept (no log_retention_days)"),
     }

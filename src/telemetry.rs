@@ -22,6 +22,11 @@
 //! | `hookroom_tasks_finished_total` | counter | `status` | tasks that ended `DONE` or `FAILED` |
 //! | `hookroom_tasks` | gauge | `room`, `status` | tasks per room and status, as of the last [`record_task_gauges`] |
 //! | `hookroom_oldest_pending_task_age_seconds` | gauge | `room` | age of the room's oldest `PENDING` task (0 when none) |
+//! | `hookroom_status_pushes_total` | counter | `outcome` | job changes an `HttpStatusSink` pushed: `delivered`, or the final error code (`E_TIMEOUT`, `E_NETWORK_ERROR`, …) |
+//! | `hookroom_status_push_retries_total` | counter | `reason` | retried attempts of HTTP pushes (status and alert webhooks): `server_error`, `request_timeout`, `rate_limited`, `timeout`, `network_error` |
+//! | `hookroom_status_outbox_depth` | gauge | | job changes waiting in the process's [`OutboxStatusSink`](crate::status::OutboxStatusSink)s |
+//! | `hookroom_status_outbox_dropped_total` | counter | `reason` | changes an outbox dropped: `full` (refused at the door) or `refused` (the backend refused them for good) |
+//! | `hookroom_alert_deliveries_total` | counter | `outcome` | alerts the signed alert webhook sent: `delivered`, `failed`, or `dropped` (its queue was full) |
 //!
 //! Room labels are the rooms tasks were routed to: names from the routes
 //! configuration (or the store's own API), never from a webhook's sender.
@@ -47,6 +52,17 @@ pub const TASKS_FINISHED: &str = "hookroom_tasks_finished_total";
 pub const TASKS: &str = "hookroom_tasks";
 /// Age of each room's oldest pending task (gauge).
 pub const OLDEST_PENDING_AGE: &str = "hookroom_oldest_pending_task_age_seconds";
+
+/// Job changes pushed by `HttpStatusSink`, by outcome.
+pub const STATUS_PUSHES: &str = "hookroom_status_pushes_total";
+/// Retried attempts of HTTP pushes, by reason.
+pub const STATUS_PUSH_RETRIES: &str = "hookroom_status_push_retries_total";
+/// Job changes waiting in outboxes (gauge).
+pub const OUTBOX_DEPTH: &str = "hookroom_status_outbox_depth";
+/// Changes outboxes dropped, by reason.
+pub const OUTBOX_DROPPED: &str = "hookroom_status_outbox_dropped_total";
+/// Alerts sent by the signed alert webhook, by outcome.
+pub const ALERT_DELIVERIES: &str = "hookroom_alert_deliveries_total";
 
 /// The label value for a source name no route or service configured.
 pub const UNKNOWN_SOURCE: &str = "unknown";
@@ -93,6 +109,23 @@ pub fn describe() {
         OLDEST_PENDING_AGE,
         Unit::Seconds,
         "Age of each room's oldest PENDING task."
+    );
+    describe_counter!(
+        STATUS_PUSHES,
+        "Job changes pushed to a Jobs API, by outcome (delivered or the final error code)."
+    );
+    describe_counter!(
+        STATUS_PUSH_RETRIES,
+        "Retried attempts of HTTP pushes (job status and alert webhooks), by reason."
+    );
+    ::metrics::describe_gauge!(OUTBOX_DEPTH, "Job changes waiting in outboxes.");
+    describe_counter!(
+        OUTBOX_DROPPED,
+        "Job changes outboxes dropped: full, or refused for good by the backend."
+    );
+    describe_counter!(
+        ALERT_DELIVERIES,
+        "Alerts sent by the signed alert webhook, by outcome."
     );
 }
 

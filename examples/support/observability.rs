@@ -60,14 +60,75 @@ pub(crate) fn install_metrics() -> Result<PrometheusHandle, String> {
     Ok(handle)
 }
 
+/// The variable `--alert-secret-env` names unless told otherwise.
+pub(crate) const ALERT_SECRET_VAR: &str = "HOOKROOM_ALERT_SECRET";
+
+/// Where alerts go besides the log: `--alert-url URL` and
+/// `--alert-secret-env VAR`.
+#[derive(Debug, Default)]
+pub(crate) struct AlertArgs {
+    /// POST every firing and resolved alert here, signed with Standard
+    /// Webhooks.
+    pub(crate) url: Option<String>,
+    /// The variable holding the `whsec_…` signing secret (default
+    /// [`ALERT_SECRET_VAR`]).
+    pub(crate) secret_env: Option<String>,
+}
+
 /// The alert monitor on the system clock, evaluated every 10 s, alerts
-/// logged. The caller reports deliveries and jobs to it.
-pub(crate) fn start_alerts() -> Arc<AlertMonitor> {
+/// logged and, with `--alert-url`, POSTed there signed with Standard
+/// Webhooks (the secret from `--alert-secret-env`, default
+/// `HOOKROOM_ALERT_SECRET`). The caller reports deliveries and jobs to it.
+pub(crate) fn start_alerts(args: &AlertArgs) -> Result<Arc<AlertMonitor>, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let monitor = Arc::new(AlertMonitor::new(AlertRules::default(), clock));
-    let sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(LogAlertSink)];
+    let mut sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(LogAlertSink)];
+    if let Some(sink) = alert_webhook(args, |var| std::env::var(var).ok())? {
+        sinks.push(sink);
+    }
     tokio::spawn(Arc::clone(&monitor).run(sinks, Duration::from_secs(10)));
-    monitor
+    Ok(monitor)
+}
+
+/// The signed alert webhook `args` ask for, if any; `env` reads a variable.
+pub(crate) fn alert_webhook(
+    args: &AlertArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Arc<dyn AlertSink>>, String> {
+    let var = args.secret_env.as_deref().unwrap_or(ALERT_SECRET_VAR);
+    let Some(url) = &args.url else {
+        if args.secret_env.is_some() {
+            return Err("--alert-secret-env needs --alert-url".into());
+        }
+        return Ok(None);
+    };
+    #[cfg(feature = "http-client")]
+    {
+        let secret = env(var).ok_or_else(|| {
+            format!("--alert-url: set {var} to the webhook's signing secret (whsec_<base64>)")
+        })?;
+        let sink = hookroom::alert::WebhookAlertSink::builder(url.clone(), secret)
+            .build()
+            .map_err(|e| format!("--alert-url: {e}"))?;
+        // The URL may hold credentials: only its host is shown.
+        let host = url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(str::to_owned))
+            .unwrap_or_default();
+        println!(
+            "alerts: also POSTed to {host}, signed with Standard Webhooks (secret from {var})"
+        );
+        Ok(Some(Arc::new(sink)))
+    }
+    #[cfg(not(feature = "http-client"))]
+    {
+        let _ = (url, env, var);
+        Err(
+            "--alert-url needs the http-client feature (cargo run --features http-client ...)"
+                .into(),
+        )
+    }
 }
 
 /// Refreshes the per-room task gauges every 15 s (a scan of the store).

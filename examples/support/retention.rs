@@ -1,7 +1,9 @@
 //! Retention for the gateway example: a background task that applies the
 //! routes file's `log_retention_days` by purging finished tasks (`DONE` or
 //! `FAILED`) last changed longer ago than that, in bounded batches, through
-//! the store's own `purge_finished`. Held to it by `tests/retention.rs`.
+//! the store's own `purge_finished`, and likewise finished jobs with their
+//! history and idempotency keys, through the job registry's
+//! `purge_finished`. Held to it by `tests/retention.rs`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::Clock;
+use hookroom::status::{JobRegistry, SinkError};
 use hookroom::task::{InMemoryTaskStore, StoreError};
 use time::OffsetDateTime;
 
@@ -77,11 +80,33 @@ pub(crate) async fn purge_pass(
     }
 }
 
-/// Starts the purger: a pass now, then one every [`EVERY`]; a failed pass
-/// is reported and retried at the next.
+/// One pass over the job registry: purges, batch after batch, every
+/// finished job (with its history and idempotency keys) last changed more
+/// than `days` days before `clock`'s now; returns how many.
+pub(crate) async fn purge_jobs_pass(
+    jobs: &dyn JobRegistry,
+    clock: &dyn Clock,
+    days: u32,
+) -> Result<usize, SinkError> {
+    let cutoff = clock.now() - time::Duration::days(i64::from(days));
+    let mut total = 0;
+    loop {
+        let purged = jobs.purge_finished(cutoff, BATCH).await?;
+        total += purged;
+        if purged < BATCH {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Starts the purger: a pass over the tasks and one over the jobs now, then
+/// again every [`EVERY`]; a failed pass is reported and retried at the
+/// next.
 #[allow(dead_code)]
 pub(crate) fn spawn(
     purge: PurgeBatch,
+    jobs: Arc<dyn JobRegistry>,
     clock: Arc<dyn Clock>,
     days: u32,
 ) -> tokio::task::JoinHandle<()> {
@@ -95,6 +120,13 @@ pub(crate) fn spawn(
                     println!("retention: purged {n} finished task(s) older than {days} day(s)")
                 }
                 Err(e) => eprintln!("retention: purge failed (retried in {EVERY:?}): {e}"),
+            }
+            match purge_jobs_pass(&*jobs, &*clock, days).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    println!("retention: purged {n} finished job(s) older than {days} day(s)")
+                }
+                Err(e) => eprintln!("retention: job purge failed (retried in {EVERY:?}): {e}"),
             }
         }
     })

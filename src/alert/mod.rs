@@ -16,7 +16,9 @@
 //! [`StatusSink`](crate::status::StatusSink) in front of yours, it follows
 //! jobs. [`AlertMonitor::evaluate`] compares them with the rules and
 //! returns what changed; [`AlertMonitor::run`] does that on a timer and
-//! hands each change to the sinks.
+//! hands each change to the sinks: [`LogAlertSink`] logs them, and
+//! `WebhookAlertSink` (feature `http-client`) POSTs them to a URL, signed
+//! with Standard Webhooks.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,9 +42,16 @@
 
 mod monitor;
 mod sink;
+#[cfg(feature = "http-client")]
+mod webhook;
 
 pub use monitor::{AlertMonitor, AlertingStatusSink};
 pub use sink::{AlertSink, LogAlertSink};
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub use webhook::{
+    DEFAULT_ALERT_QUEUE, WebhookAlertSink, WebhookAlertSinkBuilder, WebhookAlertSinkError,
+};
 
 use std::time::Duration;
 

@@ -267,6 +267,11 @@ impl StatusSink for AlertingStatusSink {
         self.monitor.record_job(&event);
         self.inner.publish(event).await
     }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        self.monitor.record_job(&event);
+        self.inner.publish_once(event, key).await
+    }
 }
 
 #[cfg(test)]

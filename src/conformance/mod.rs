@@ -4,5 +4,6 @@
 //!
 //! Not semver-stable: new checks are added in minor releases.
 
+pub mod job_registry;
 pub mod status_sink;
 pub mod task_store;

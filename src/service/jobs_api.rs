@@ -30,9 +30,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::status::api::{
     ApiErrorBody, ApiErrorDetail, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest,
-    JobListResponse, JobView, StatusUpdateRequest,
+    JobCreateResponse, JobListResponse, JobView, StatusUpdateRequest,
 };
-use crate::status::{JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError};
+use crate::status::{Applied, JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError};
 
 /// Where [`JobsApi`] serves unless told otherwise.
 pub const DEFAULT_JOBS_PREFIX: &str = "/api/jobs";
@@ -210,9 +210,14 @@ impl From<SinkError> for JobsApiError {
 /// A `POST` carrying an `Idempotency-Key` header is applied once: a repeat
 /// of the same key on the same method and path gets the first answer again,
 /// with `Idempotent-Replayed: true`, while the first is still being applied
-/// too. Keys are remembered in memory, the newest
+/// too. The answers are remembered in memory, the newest
 /// [`idempotency_capacity`](Self::idempotency_capacity) of them; an answer
-/// of 5xx is not remembered, so a retry applies the request afresh.
+/// of 5xx is not remembered, so a retry applies the request afresh. The
+/// keys of status updates, completions and creations that name their
+/// `job_id` are also kept by the registry with the update they guard
+/// ([`JobRegistry::apply_once`]): a durable registry still applies a
+/// retried update once after a restart, answering with the job as it is
+/// now and `Idempotent-Replayed: true`.
 ///
 /// ```
 /// # async fn demo() {
@@ -492,20 +497,27 @@ impl Inner {
         };
         let Some(key) = key else {
             return self
-                .write(endpoint, &bytes)
+                .write(endpoint, &bytes, None)
                 .await
-                .unwrap_or_else(|e| e.to_response());
+                .map_or_else(|e| e.to_response(), |(response, _)| response);
         };
         let cell = self.replies.cell(format!("{} {path} {key}", parts.method));
         // Set only when this request applied the update (not a replay).
         let applied_here = std::sync::atomic::AtomicBool::new(false);
         let stored = cell
             .get_or_try_init(|| async {
-                applied_here.store(true, std::sync::atomic::Ordering::Relaxed);
-                let response = self
-                    .write(endpoint, &bytes)
-                    .await
-                    .unwrap_or_else(|e| e.to_response());
+                let response = match self.write(endpoint, &bytes, Some(key)).await {
+                    Ok((response, replayed)) => {
+                        // The registry remembered the key (from before a
+                        // restart, say): a replay too.
+                        applied_here.store(!replayed, std::sync::atomic::Ordering::Relaxed);
+                        response
+                    }
+                    Err(e) => {
+                        applied_here.store(true, std::sync::atomic::Ordering::Relaxed);
+                        e.to_response()
+                    }
+                };
                 let status = response.status();
                 let body = http_body_util::BodyExt::collect(response.into_body())
                     .await
@@ -568,17 +580,38 @@ impl Inner {
         }
     }
 
+    /// Applies a `POST`; with an `Idempotency-Key`, through
+    /// [`JobRegistry::apply_once`], so the registry remembers the key with
+    /// the update. The flag says the registry had seen the key already.
     async fn write(
         &self,
         endpoint: Endpoint<'_>,
         body: &[u8],
-    ) -> Result<Response<ServiceBody>, JobsApiError> {
+        key: Option<&str>,
+    ) -> Result<(Response<ServiceBody>, bool), JobsApiError> {
         let at = self.clock.now();
-        match endpoint {
+        let (job_id, events, kind) = match endpoint {
             Endpoint::Collection => {
                 let request: JobCreateRequest = parse_body(body, None)?;
-                let created = self.registry.create_job(request, at).await?;
-                Ok(json_response(StatusCode::CREATED, &created))
+                let Some(key) = key.filter(|_| request.job_id.is_some()) else {
+                    // A job without a requested id gets a fresh one, so its
+                    // key cannot be kept with it: the replies remembered
+                    // in memory cover it.
+                    let created = self.registry.create_job(request, at).await?;
+                    return Ok((json_response(StatusCode::CREATED, &created), false));
+                };
+                let event = request.into_event(String::new(), at);
+                let job_id = event.job_id().to_owned();
+                let applied = self
+                    .registry
+                    .apply_once(&job_id, &format!("create {key}"), vec![event])
+                    .await?;
+                let view = self.view(&job_id, false).await?;
+                let created = JobCreateResponse::for_job(&view.job);
+                return Ok((
+                    json_response(StatusCode::CREATED, &created),
+                    applied == Applied::Before,
+                ));
             }
             Endpoint::Status(job_id) => {
                 let events = match parse_body::<StatusUpdateRequest>(body, Some("status")) {
@@ -594,24 +627,32 @@ impl Inner {
                     }
                     Err(other) => return Err(other),
                 };
-                for event in events {
-                    self.registry.publish(event).await?;
-                }
-                let view = self.view(job_id, false).await?;
-                Ok(json_response(StatusCode::OK, &view))
+                (job_id, events, "status")
             }
             Endpoint::Complete(job_id) => {
                 let request: JobCompleteRequest = parse_body(body, Some("final_status"))?;
-                self.registry
-                    .publish(request.into_event(job_id, at))
-                    .await?;
-                let view = self.view(job_id, false).await?;
-                Ok(json_response(StatusCode::OK, &view))
+                (job_id, vec![request.into_event(job_id, at)], "complete")
             }
-            Endpoint::Job(_) => Err(JobsApiError::MethodNotAllowed {
-                allow: endpoint.allow(),
-            }),
-        }
+            Endpoint::Job(_) => {
+                return Err(JobsApiError::MethodNotAllowed {
+                    allow: endpoint.allow(),
+                });
+            }
+        };
+        let replayed = match key {
+            Some(key) => {
+                let key = format!("{kind} {key}");
+                self.registry.apply_once(job_id, &key, events).await? == Applied::Before
+            }
+            None => {
+                for event in events {
+                    self.registry.publish(event).await?;
+                }
+                false
+            }
+        };
+        let view = self.view(job_id, false).await?;
+        Ok((json_response(StatusCode::OK, &view), replayed))
     }
 
     async fn view(&self, job_id: &str, include_history: bool) -> Result<JobView, JobsApiError> {

@@ -3,17 +3,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::Full;
 use serde::Serialize;
 use zeroize::Zeroizing;
+
+use super::retry::{Attempt, HttpsClient, RetryPolicy, exchange, https_client, with_retries};
 
 use super::api::{
     ApiErrorBody, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest, JobView,
@@ -23,78 +21,6 @@ use super::{JobEvent, SinkError, StatusSink};
 
 /// The name this sink gives in its errors.
 const SINK: &str = "http";
-
-/// How failed requests are retried. The default is the Jobs API's policy:
-/// 3 retries, backoff factor 2, a 30 s timeout per attempt.
-///
-/// Timeouts, connection errors, `5xx`, `408` and `429` are retried; any
-/// other `4xx` never is. Before retry `n` (0-based) the sink waits a
-/// random time between zero and `min(max_delay, base_delay ×
-/// backoff_factor^n)` ("full jitter"), or what the answer's `Retry-After`
-/// asks (seconds or an HTTP date), at most `max_retry_after`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: u32,
-    /// Growth of the backoff ceiling per retry.
-    pub backoff_factor: f64,
-    /// The backoff ceiling of the first retry.
-    pub base_delay: Duration,
-    /// The largest backoff ceiling.
-    pub max_delay: Duration,
-    /// Time allowed for one attempt, from connecting to the last body byte.
-    pub timeout: Duration,
-    /// The longest `Retry-After` honoured; a longer one waits this long.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            backoff_factor: 2.0,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-            timeout: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The backoff ceiling before retry `retry` (0-based).
-    pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = self
-            .backoff_factor
-            .max(1.0)
-            .powi(i32::try_from(retry).unwrap_or(i32::MAX));
-        let ceiling = self.base_delay.as_secs_f64() * factor;
-        if ceiling.is_finite() && ceiling < self.max_delay.as_secs_f64() {
-            Duration::from_secs_f64(ceiling)
-        } else {
-            self.max_delay
-        }
-    }
-
-    /// A random wait in `[0, ceiling(retry)]`.
-    fn jittered(&self, retry: u32) -> Duration {
-        self.ceiling(retry).mul_f64(fastrand::f64())
-    }
-
-    /// The wait a `Retry-After` value asks for, capped; `None` when it
-    /// cannot be read.
-    pub fn retry_after(&self, value: &HeaderValue, now: SystemTime) -> Option<Duration> {
-        let text = value.to_str().ok()?.trim();
-        let wait = match text.parse::<u64>() {
-            Ok(seconds) => Duration::from_secs(seconds),
-            Err(_) => {
-                let at = httpdate::parse_http_date(text).ok()?;
-                at.duration_since(now).unwrap_or(Duration::ZERO)
-            }
-        };
-        Some(wait.min(self.max_retry_after))
-    }
-}
 
 /// Why an [`HttpStatusSink`] could not be built.
 #[derive(Debug)]
@@ -129,8 +55,6 @@ impl std::error::Error for HttpSinkBuildError {
         }
     }
 }
-
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A [`StatusSink`] that is a client of the Jobs API.
 ///
@@ -250,13 +174,7 @@ impl HttpStatusSinkBuilder {
                 Ok(value)
             })
             .transpose()?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
-            .map_err(HttpSinkBuildError::Tls)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = https_client().map_err(HttpSinkBuildError::Tls)?;
         Ok(HttpStatusSink {
             inner: Arc::new(Inner {
                 client,
@@ -267,17 +185,6 @@ impl HttpStatusSinkBuilder {
             }),
         })
     }
-}
-
-/// What one attempt came to.
-enum Attempt {
-    Answer {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-    },
-    TimedOut,
-    Failed(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl HttpStatusSink {
@@ -393,7 +300,8 @@ impl HttpStatusSink {
         })
     }
 
-    /// Sends one request with retries; the body of the 2xx answer.
+    /// Sends one request with retries; the body of the 2xx answer. Each
+    /// retry is counted in [`STATUS_PUSH_RETRIES`](crate::telemetry::STATUS_PUSH_RETRIES).
     async fn send(
         &self,
         method: Method,
@@ -402,41 +310,24 @@ impl HttpStatusSink {
         idempotency_key: Option<&str>,
         job_id: &str,
     ) -> Result<Bytes, SinkError> {
-        let policy = self.inner.policy;
-        let mut retry = 0;
-        loop {
-            let attempt = self.attempt(&method, path, &body, idempotency_key).await;
-            let wait = match attempt {
-                Attempt::Answer {
-                    status,
-                    headers,
-                    body,
-                } => {
-                    if status.is_success() {
-                        return Ok(body);
-                    }
-                    let retryable = status.is_server_error()
-                        || status == StatusCode::REQUEST_TIMEOUT
-                        || status == StatusCode::TOO_MANY_REQUESTS;
-                    if !retryable || retry >= policy.max_retries {
-                        return Err(refusal(status, &body, job_id));
-                    }
-                    headers
-                        .get(header::RETRY_AFTER)
-                        .and_then(|value| policy.retry_after(value, SystemTime::now()))
-                        .unwrap_or_else(|| policy.jittered(retry))
-                }
-                Attempt::TimedOut if retry >= policy.max_retries => {
-                    return Err(SinkError::Timeout { sink: SINK });
-                }
-                Attempt::Failed(source) if retry >= policy.max_retries => {
-                    return Err(SinkError::Network { sink: SINK, source });
-                }
-                Attempt::TimedOut | Attempt::Failed(_) => policy.jittered(retry),
-            };
-            tracing::debug!(path, retry, ?wait, "http status sink: retrying");
-            tokio::time::sleep(wait).await;
-            retry += 1;
+        let last = with_retries(
+            &self.inner.policy,
+            path,
+            || self.attempt(&method, path, &body, idempotency_key),
+            |failed| {
+                metrics::counter!(
+                    crate::telemetry::STATUS_PUSH_RETRIES,
+                    "reason" => super::retry::retry_reason(failed)
+                )
+                .increment(1);
+            },
+        )
+        .await;
+        match last {
+            Attempt::Answer { status, body, .. } if status.is_success() => Ok(body),
+            Attempt::Answer { status, body, .. } => Err(refusal(status, &body, job_id)),
+            Attempt::TimedOut => Err(SinkError::Timeout { sink: SINK }),
+            Attempt::Failed(source) => Err(SinkError::Network { sink: SINK, source }),
         }
     }
 
@@ -460,24 +351,9 @@ impl HttpStatusSink {
         if let Some(authorization) = &self.inner.authorization {
             request = request.header(header::AUTHORIZATION, authorization.clone());
         }
-        let request = match request.body(Full::new(body.clone())) {
-            Ok(request) => request,
-            Err(e) => return Attempt::Failed(Box::new(e)),
-        };
-        let exchange = async {
-            let response = self.inner.client.request(request).await?;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Attempt::Answer {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
-        };
-        match tokio::time::timeout(self.inner.policy.timeout, exchange).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(error)) => Attempt::Failed(error),
-            Err(_elapsed) => Attempt::TimedOut,
+        match request.body(Full::new(body.clone())) {
+            Ok(request) => exchange(&self.inner.client, request, self.inner.policy.timeout).await,
+            Err(e) => Attempt::Failed(Box::new(e)),
         }
     }
 
@@ -567,6 +443,11 @@ impl StatusSink for HttpStatusSink {
                 .map(drop)
         };
         self.release(&job_id, lock);
+        let outcome = match &result {
+            Ok(()) => "delivered",
+            Err(error) => crate::error_code::ErrorCode::code(error),
+        };
+        metrics::counter!(crate::telemetry::STATUS_PUSHES, "outcome" => outcome).increment(1);
         result
     }
 }
@@ -574,46 +455,6 @@ impl StatusSink for HttpStatusSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_default_policy_is_the_jobs_apis() {
-        let policy = RetryPolicy::default();
-        assert_eq!(policy.max_retries, 3);
-        assert_eq!(policy.backoff_factor, 2.0);
-        assert_eq!(policy.timeout, Duration::from_secs(30));
-        assert_eq!(policy.ceiling(0), Duration::from_secs(1));
-        assert_eq!(policy.ceiling(2), Duration::from_secs(4));
-        assert_eq!(policy.ceiling(40), policy.max_delay);
-        for retry in 0..5 {
-            assert!(policy.jittered(retry) <= policy.ceiling(retry));
-        }
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates_up_to_the_cap() {
-        let policy = RetryPolicy {
-            max_retry_after: Duration::from_secs(10),
-            ..RetryPolicy::default()
-        };
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let value = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert_eq!(
-            policy.retry_after(&value("3"), now),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            policy.retry_after(&value("3600"), now),
-            Some(Duration::from_secs(10))
-        );
-        let date = httpdate::fmt_http_date(now + Duration::from_secs(5));
-        assert_eq!(
-            policy.retry_after(&value(&date), now),
-            Some(Duration::from_secs(5))
-        );
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(5));
-        assert_eq!(policy.retry_after(&value(&past), now), Some(Duration::ZERO));
-        assert_eq!(policy.retry_after(&value("soon"), now), None);
-    }
 
     #[test]
     fn final_answers_map_to_the_jobs_api_codes() {

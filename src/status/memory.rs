@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
-use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+use super::registry::{
+    Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
+    check_same_job,
+};
 use super::{
     Artifact, HistoryEntry, Job, JobEvent, JobInput, JobStatus, Progress, SinkError, StatusSink,
 };
@@ -38,7 +41,11 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 /// [`with_max_jobs`](Self::with_max_jobs) caps the number of jobs: creating
 /// one more evicts the job that finished longest ago, or, when none has
 /// finished, the oldest job. [`with_max_history`](Self::with_max_history)
-/// keeps only the newest entries of each history.
+/// keeps only the newest entries of each history. Each job remembers the
+/// newest [`DEFAULT_MAX_KEYS_PER_JOB`] idempotency keys of
+/// [`apply_once`](JobRegistry::apply_once), in memory, and forgets them
+/// with the job; [`purge_finished`](Self::purge_finished) removes finished
+/// jobs by age.
 ///
 /// # Example
 /// ```
@@ -96,7 +103,7 @@ struct Registry {
 /// One job, kept compact: a job is created for every accepted webhook, so
 /// what `Created` stores is what the registry costs per delivery. The
 /// [`Job`] view is built when asked for.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Record {
     seq: u64,
     id: Arc<str>,
@@ -112,6 +119,9 @@ struct Record {
     created_entry: bool,
     /// Every later entry, oldest first.
     history: VecDeque<HistoryEntry>,
+    /// The idempotency keys of the updates applied, oldest first (at most
+    /// [`DEFAULT_MAX_KEYS_PER_JOB`]).
+    keys: VecDeque<Box<str>>,
 }
 
 impl InMemoryStatusSink {
@@ -239,6 +249,86 @@ impl InMemoryStatusSink {
         }
     }
 
+    /// Applies `events` about `job_id` once per `key`, under one lock:
+    /// [`JobRegistry::apply_once`]'s contract. When a later event of the
+    /// update is refused, the job is put back as it was.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply); [`SinkError::InvalidStatus`] for an event
+    /// about another job.
+    pub fn apply_once(
+        &self,
+        job_id: &str,
+        key: &str,
+        events: Vec<JobEvent>,
+    ) -> Result<Applied, SinkError> {
+        check_same_job(job_id, &events)?;
+        let mut registry = self.lock();
+        let existing = registry.jobs.get(job_id);
+        if existing.is_some_and(|record| record.keys.iter().any(|k| &**k == key)) {
+            return Ok(Applied::Before);
+        }
+        // One event is checked before anything changes; several may fail
+        // half-way, so the job is kept to be put back.
+        let snapshot = (events.len() > 1).then(|| existing.cloned());
+        for event in events {
+            if let Err(error) = registry.apply(event) {
+                if let Some(snapshot) = snapshot {
+                    registry.restore(job_id, snapshot);
+                }
+                return Err(error);
+            }
+        }
+        let Some(record) = registry.jobs.get_mut(job_id) else {
+            return Err(SinkError::JobNotFound {
+                job_id: job_id.to_owned(),
+            });
+        };
+        if record.keys.len() >= DEFAULT_MAX_KEYS_PER_JOB {
+            record.keys.pop_front();
+        }
+        record.keys.push_back(key.into());
+        Ok(Applied::Now)
+    }
+
+    /// Removes at most `limit` finished jobs last changed before `cutoff`,
+    /// in the order they finished, with their history and keys; returns
+    /// how many.
+    pub fn purge_finished(&self, cutoff: OffsetDateTime, limit: usize) -> usize {
+        let mut registry = self.lock();
+        let Registry {
+            jobs,
+            by_creation,
+            finished,
+            ..
+        } = &mut *registry;
+        let mut doomed = Vec::new();
+        finished.retain(|id| {
+            if doomed.len() >= limit {
+                return true;
+            }
+            match jobs.get(id) {
+                // Evicted already.
+                None => false,
+                Some(record) if record.status.is_terminal() && record.updated_at < cutoff => {
+                    doomed.push(Arc::clone(id));
+                    false
+                }
+                Some(_) => true,
+            }
+        });
+        let removed: Vec<Record> = doomed
+            .iter()
+            .filter_map(|id| {
+                let record = jobs.remove(id)?;
+                by_creation.remove(&record.seq);
+                Some(record)
+            })
+            .collect();
+        drop(registry);
+        removed.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock cannot leave a half-applied event:
         // every event is validated before anything is changed.
@@ -250,6 +340,11 @@ impl InMemoryStatusSink {
 impl StatusSink for InMemoryStatusSink {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
         self.apply(event)
+    }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        let job_id = event.job_id().to_owned();
+        self.apply_once(&job_id, key, vec![event]).map(drop)
     }
 }
 
@@ -269,6 +364,23 @@ impl JobRegistry for InMemoryStatusSink {
 
     async fn jobs(&self, query: JobQuery) -> Result<JobPage, SinkError> {
         Ok(self.page(query))
+    }
+
+    async fn apply_once(
+        &self,
+        job_id: &str,
+        key: &str,
+        events: Vec<JobEvent>,
+    ) -> Result<Applied, SinkError> {
+        InMemoryStatusSink::apply_once(self, job_id, key, events)
+    }
+
+    async fn purge_finished(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, SinkError> {
+        Ok(InMemoryStatusSink::purge_finished(self, cutoff, limit))
     }
 }
 
@@ -372,6 +484,20 @@ impl Registry {
         Ok((first, rest))
     }
 
+    /// Puts job `job_id` back as `snapshot` was (`None`: it did not exist).
+    fn restore(&mut self, job_id: &str, snapshot: Option<Record>) {
+        match snapshot {
+            Some(record) => {
+                self.jobs.insert(Arc::clone(&record.id), record);
+            }
+            None => {
+                if let Some(record) = self.jobs.remove(job_id) {
+                    self.by_creation.remove(&record.seq);
+                }
+            }
+        }
+    }
+
     /// Removes the longest-finished job, or the oldest one; `None` when empty.
     fn evict_one(&mut self) -> Option<Record> {
         while let Some(id) = self.finished.pop_front() {
@@ -426,6 +552,7 @@ impl Record {
             metadata,
             created_entry: true,
             history: VecDeque::new(),
+            keys: VecDeque::new(),
         }
     }
 

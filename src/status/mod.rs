@@ -13,13 +13,15 @@ mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod registry;
+#[cfg(feature = "http-client")]
+pub(crate) mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use hook::{FnStatusSink, status_fn};
 #[cfg(feature = "http-client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use http::{HttpSinkBuildError, HttpStatusSink, HttpStatusSinkBuilder, RetryPolicy};
+pub use http::{HttpSinkBuildError, HttpStatusSink, HttpStatusSinkBuilder};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
@@ -28,7 +30,13 @@ pub use outbox::{DEFAULT_OUTBOX_CAPACITY, OutboxStats, OutboxStatusSink, TeeStat
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresJobRegistry;
-pub use registry::{DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+pub use registry::{
+    Applied, DEFAULT_MAX_KEYS_PER_JOB, DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry,
+    MAX_PAGE_SIZE,
+};
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{DEFAULT_MAX_HISTORY, SqliteJobRegistry};

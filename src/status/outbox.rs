@@ -141,6 +141,10 @@ impl Drop for Stopper {
 ///   ingest service logs it and still acknowledges the webhook: the task is
 ///   stored) and counts it in [`OutboxStats::dropped_full`]; see
 ///   [`stats`](Self::stats).
+/// - **Metrics**: the changes waiting in every outbox of the process are
+///   the gauge [`OUTBOX_DEPTH`](crate::telemetry::OUTBOX_DEPTH); dropped
+///   changes count in [`OUTBOX_DROPPED`](crate::telemetry::OUTBOX_DROPPED)
+///   by reason (`full`, `refused`).
 /// - **Durable** (with the `sqlite` feature, [`sqlite`](Self::sqlite)): the
 ///   queue is a table in the given database, so a change accepted before a
 ///   crash is delivered after the restart.
@@ -219,6 +223,8 @@ impl OutboxStatusSink {
             progress: Notify::new(),
             stopping: AtomicBool::new(false),
         });
+        // Changes left from before a restart are waiting too.
+        metrics::gauge!(crate::telemetry::OUTBOX_DEPTH).increment(queued as f64);
         tokio::spawn(drain(Arc::clone(&shared)));
         Self {
             _stopper: Arc::new(Stopper(Arc::clone(&shared))),
@@ -263,6 +269,7 @@ impl StatusSink for OutboxStatusSink {
             .is_ok();
         if !admitted {
             shared.dropped_full.fetch_add(1, Ordering::SeqCst);
+            metrics::counter!(crate::telemetry::OUTBOX_DROPPED, "reason" => "full").increment(1);
             return Err(SinkError::Backend {
                 sink: "outbox",
                 source: format!("the outbox is full ({} changes)", shared.capacity).into(),
@@ -273,6 +280,7 @@ impl StatusSink for OutboxStatusSink {
             shared.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(error);
         }
+        metrics::gauge!(crate::telemetry::OUTBOX_DEPTH).increment(1.0);
         shared.work.notify_one();
         Ok(())
     }
@@ -321,6 +329,8 @@ async fn drain(shared: Arc<Shared>) {
             Err(error) if permanent(&error) => {
                 tracing::warn!(%error, job_id, "outbox: the backend refused a change; dropped");
                 shared.failed.fetch_add(1, Ordering::SeqCst);
+                metrics::counter!(crate::telemetry::OUTBOX_DROPPED, "reason" => "refused")
+                    .increment(1);
             }
             Err(error) => {
                 tracing::warn!(%error, job_id, ?wait, "outbox: the backend cannot take a change yet");
@@ -338,6 +348,7 @@ async fn drain(shared: Arc<Shared>) {
             continue;
         }
         shared.queued.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!(crate::telemetry::OUTBOX_DEPTH).decrement(1.0);
         shared.progress.notify_waiters();
     }
 }

@@ -9,7 +9,10 @@ use tokio_postgres::{NoTls, Row};
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
-use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+use super::registry::{
+    Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
+    check_same_job,
+};
 use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// The name this backend gives in its errors.
@@ -44,6 +47,12 @@ CREATE TABLE IF NOT EXISTS hookroom_job_history (
     step       TEXT
 );
 CREATE INDEX IF NOT EXISTS hookroom_job_history_by_job ON hookroom_job_history (job_seq, id);
+CREATE TABLE IF NOT EXISTS hookroom_job_keys (
+    id      BIGSERIAL PRIMARY KEY,
+    job_id  TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    UNIQUE (job_id, key)
+);
 ";
 
 const JOB_COLUMNS: &str =
@@ -57,9 +66,12 @@ const JOB_COLUMNS: &str =
 /// those given for `SqliteJobRegistry`. Each event is applied in one
 /// transaction holding the job's row lock, so racing completions leave
 /// exactly one winner across gateways. History is bounded per job
-/// ([`with_max_history`](Self::with_max_history), default 1000) and
-/// [`purge_finished_before`](Self::purge_finished_before) removes finished
-/// jobs with their history.
+/// ([`with_max_history`](Self::with_max_history), default 1000), as are
+/// the idempotency keys of [`apply_once`](JobRegistry::apply_once) (table
+/// `hookroom_job_keys`, keyed by `(job_id, key)`, written in the update's
+/// transaction; the newest [`DEFAULT_MAX_KEYS_PER_JOB`] per job), and
+/// [`purge_finished`](JobRegistry::purge_finished) removes finished jobs
+/// with their history and keys, in batches.
 #[derive(Clone)]
 pub struct PostgresJobRegistry {
     pool: Pool,
@@ -160,20 +172,54 @@ impl PostgresJobRegistry {
         self
     }
 
-    /// Removes the jobs that finished (`DONE` or `FAILED`) and last changed
-    /// before `cutoff`, with their history; returns how many.
+    /// Removes every job that finished (`DONE` or `FAILED`) and last
+    /// changed before `cutoff`, with its history and idempotency keys, in
+    /// batches of 1000; returns how many.
     ///
     /// # Errors
     /// [`SinkError::Backend`].
     pub async fn purge_finished_before(&self, cutoff: OffsetDateTime) -> Result<u64, SinkError> {
-        let client = self.pool.get().await.map_err(backend)?;
-        client
+        const BATCH: usize = 1000;
+        let mut total = 0;
+        loop {
+            let purged = self.purge_finished(cutoff, BATCH).await?;
+            total += purged as u64;
+            if purged < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Remembers `key` for `job_id` in `tx`; `false` when it already was
+    /// (a concurrent first use waits here for the other to commit).
+    async fn remember_key(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        job_id: &str,
+        key: &str,
+    ) -> Result<bool, SinkError> {
+        let inserted = tx
             .execute(
-                "DELETE FROM hookroom_jobs WHERE status IN ('DONE', 'FAILED') AND updated_at < $1",
-                &[&nanos(cutoff)],
+                "INSERT INTO hookroom_job_keys (job_id, key) VALUES ($1, $2)
+                 ON CONFLICT (job_id, key) DO NOTHING",
+                &[&job_id, &key],
             )
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM hookroom_job_keys WHERE job_id = $1 AND id NOT IN
+               (SELECT id FROM hookroom_job_keys WHERE job_id = $1 ORDER BY id DESC LIMIT $2)",
+            &[
+                &job_id,
+                &i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(true)
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {
@@ -298,6 +344,11 @@ impl StatusSink for PostgresJobRegistry {
         self.apply(&tx, event).await?;
         tx.commit().await.map_err(backend)
     }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        let job_id = event.job_id().to_owned();
+        self.apply_once(&job_id, key, vec![event]).await.map(drop)
+    }
 }
 
 #[async_trait]
@@ -395,5 +446,49 @@ impl JobRegistry for PostgresJobRegistry {
             jobs: stored.into_iter().map(|row| row.job).collect(),
             next,
         })
+    }
+
+    async fn apply_once(
+        &self,
+        job_id: &str,
+        key: &str,
+        events: Vec<JobEvent>,
+    ) -> Result<Applied, SinkError> {
+        check_same_job(job_id, &events)?;
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The key and the update commit together, or neither does (a
+        // refused event drops `tx`, which rolls back).
+        if !self.remember_key(&tx, job_id, key).await? {
+            return Ok(Applied::Before);
+        }
+        for event in events {
+            self.apply(&tx, event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Applied::Now)
+    }
+
+    async fn purge_finished(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, SinkError> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let purged = client
+            .execute(
+                "WITH doomed AS (
+                   SELECT seq, job_id FROM hookroom_jobs
+                   WHERE status IN ('DONE', 'FAILED') AND updated_at < $1
+                   ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
+                 ), forgotten AS (
+                   DELETE FROM hookroom_job_keys k USING doomed d WHERE k.job_id = d.job_id
+                 )
+                 DELETE FROM hookroom_jobs j USING doomed d WHERE j.seq = d.seq",
+                &[&nanos(cutoff), &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 }

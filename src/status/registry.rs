@@ -5,13 +5,27 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
-use super::{Job, JobStatus, SinkError, StatusSink};
+use super::{Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// Default page size of [`JobQuery`] and of `GET /api/jobs`.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// Largest page size a [`JobRegistry`] is asked for.
 pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Idempotency keys each job remembers unless its registry is told
+/// otherwise: as many as the history entries it keeps by default, since
+/// each applied update adds at least one entry.
+pub const DEFAULT_MAX_KEYS_PER_JOB: usize = 1000;
+
+/// What [`JobRegistry::apply_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The update was applied now, and its key remembered with it.
+    Now,
+    /// The job already remembered the key: nothing changed.
+    Before,
+}
 
 /// Which jobs to list: newest first, optionally only those in one status,
 /// starting after a cursor.
@@ -71,4 +85,55 @@ pub trait JobRegistry: StatusSink {
 
     /// Jobs newest first, as `query` asks.
     async fn jobs(&self, query: JobQuery) -> Result<JobPage, SinkError>;
+
+    /// Applies `events`, all about job `job_id`, once per `(job_id, key)`:
+    /// the first call applies them and remembers `key` in the same
+    /// transaction, so "applied" and "remembered" never diverge, even
+    /// across a restart of a durable registry; a later call with the same
+    /// key changes nothing and answers [`Applied::Before`]. An update that
+    /// fails leaves nothing applied and the key not remembered, so a retry
+    /// applies it afresh. The events may start with the job's
+    /// [`JobEvent::Created`].
+    ///
+    /// Keys are bounded per job (the newest [`DEFAULT_MAX_KEYS_PER_JOB`]
+    /// unless the registry says otherwise) and go with their job when it is
+    /// evicted or [purged](Self::purge_finished).
+    ///
+    /// # Errors
+    /// The first event's refusal ([`SinkError::JobNotFound`],
+    /// [`SinkError::InvalidStatus`]); [`SinkError::InvalidStatus`] when an
+    /// event is about another job; [`SinkError::Backend`].
+    async fn apply_once(
+        &self,
+        job_id: &str,
+        key: &str,
+        events: Vec<JobEvent>,
+    ) -> Result<Applied, SinkError>;
+
+    /// Removes at most `limit` finished jobs (`DONE` or `FAILED`) that last
+    /// changed before `cutoff`, oldest first, with their history and their
+    /// idempotency keys; returns how many. Retention calls it until it
+    /// returns less than `limit`, so each call is one short transaction.
+    ///
+    /// # Errors
+    /// [`SinkError::Backend`].
+    async fn purge_finished(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, SinkError>;
+}
+
+/// Refuses `events` that are not all about `job_id`.
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
+pub(crate) fn check_same_job(job_id: &str, events: &[JobEvent]) -> Result<(), SinkError> {
+    match events.iter().find(|event| event.job_id() != job_id) {
+        Some(other) => Err(SinkError::InvalidStatus {
+            reason: format!(
+                "an update of job `{job_id}` holds a change of job `{}`",
+                other.job_id()
+            ),
+        }),
+        None => Ok(()),
+    }
 }

@@ -12,7 +12,10 @@ use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
-use super::registry::{JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE};
+use super::registry::{
+    Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
+    check_same_job,
+};
 use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 use crate::group_commit::GroupCommit;
 
@@ -45,6 +48,13 @@ CREATE TABLE IF NOT EXISTS hookroom_job_history (
     step       TEXT
 );
 CREATE INDEX IF NOT EXISTS hookroom_job_history_by_job ON hookroom_job_history (job_seq, id);
+CREATE TABLE IF NOT EXISTS hookroom_job_keys (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id  TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    UNIQUE (job_id, key)
+);
+CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id, id);
 ";
 
 /// A [`JobRegistry`] in SQLite: jobs survive restarts wherever a
@@ -72,11 +82,18 @@ CREATE INDEX IF NOT EXISTS hookroom_job_history_by_job ON hookroom_job_history (
 /// table keeps the Jobs API's model and retention independent of the task
 /// store's schema, at the cost of one extra row per task.
 ///
+/// # Idempotency keys
+/// [`apply_once`](JobRegistry::apply_once) keeps each applied key in
+/// `hookroom_job_keys`, keyed by `(job_id, key)` and written in the same
+/// transaction as the update, so a Jobs API restarted on the same file
+/// still applies a retried update once.
+///
 /// # Bounds
 /// Each job keeps its newest [`with_max_history`](Self::with_max_history)
-/// history entries (default [`DEFAULT_MAX_HISTORY`]);
-/// [`purge_finished_before`](Self::purge_finished_before) removes finished
-/// jobs with their history.
+/// history entries (default [`DEFAULT_MAX_HISTORY`]) and its newest
+/// [`DEFAULT_MAX_KEYS_PER_JOB`] idempotency keys;
+/// [`purge_finished`](JobRegistry::purge_finished) removes finished jobs
+/// with their history and keys, in batches.
 ///
 /// ```
 /// use hookroom::status::{JobRegistry, SqliteJobRegistry, api::JobCreateRequest};
@@ -232,21 +249,22 @@ impl SqliteJobRegistry {
         self
     }
 
-    /// Removes the jobs that finished (`DONE` or `FAILED`) and last changed
-    /// before `cutoff`, with their history; returns how many.
+    /// Removes every job that finished (`DONE` or `FAILED`) and last
+    /// changed before `cutoff`, with its history and idempotency keys, in
+    /// batches of 1000; returns how many.
     ///
     /// # Errors
     /// [`SinkError::Backend`].
     pub async fn purge_finished_before(&self, cutoff: OffsetDateTime) -> Result<usize, SinkError> {
-        self.in_transaction(move |tx, _| {
-            tx.prepare_cached(
-                "DELETE FROM hookroom_jobs WHERE status IN ('DONE', 'FAILED') AND updated_at < ?1",
-            )
-            .map_err(backend)?
-            .execute(params![nanos(cutoff)])
-            .map_err(backend)
-        })
-        .await
+        const BATCH: usize = 1000;
+        let mut total = 0;
+        loop {
+            let purged = self.purge_finished(cutoff, BATCH).await?;
+            total += purged;
+            if purged < BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// Runs `f` in the writer's next group commit (its own savepoint in a
@@ -468,11 +486,70 @@ fn apply(tx: &Connection, event: JobEvent, max_history: usize) -> Result<(), Sin
     push_history(tx, row.seq, &entry, max_history)
 }
 
+/// Remembers `key` for `job_id`; `false` when it already was.
+fn remember_key(tx: &Connection, job_id: &str, key: &str) -> Result<bool, SinkError> {
+    let inserted = tx
+        .execute(
+            "INSERT OR IGNORE INTO hookroom_job_keys (job_id, key) VALUES (?1, ?2)",
+            params![job_id, key],
+        )
+        .map_err(backend)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "DELETE FROM hookroom_job_keys WHERE job_id = ?1 AND id NOT IN
+           (SELECT id FROM hookroom_job_keys WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2)",
+        params![
+            job_id,
+            i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX)
+        ],
+    )
+    .map_err(backend)?;
+    Ok(true)
+}
+
+/// Removes at most `limit` finished jobs older than `cutoff`, with their
+/// history (by cascade) and keys.
+fn purge(tx: &Connection, cutoff: OffsetDateTime, limit: usize) -> Result<usize, SinkError> {
+    let doomed: Vec<(i64, String)> = {
+        let mut statement = tx
+            .prepare_cached(
+                "SELECT seq, job_id FROM hookroom_jobs
+                 WHERE status IN ('DONE', 'FAILED') AND updated_at < ?1
+                 ORDER BY updated_at LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let rows = statement
+            .query_map(
+                params![nanos(cutoff), i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    for (seq, job_id) in &doomed {
+        tx.execute(
+            "DELETE FROM hookroom_job_keys WHERE job_id = ?1",
+            params![job_id],
+        )
+        .map_err(backend)?;
+        tx.execute("DELETE FROM hookroom_jobs WHERE seq = ?1", params![seq])
+            .map_err(backend)?;
+    }
+    Ok(doomed.len())
+}
+
 #[async_trait]
 impl StatusSink for SqliteJobRegistry {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
         self.in_transaction(move |tx, max_history| apply(tx, event, max_history))
             .await
+    }
+
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        let job_id = event.job_id().to_owned();
+        self.apply_once(&job_id, key, vec![event]).await.map(drop)
     }
 }
 
@@ -546,6 +623,36 @@ impl JobRegistry for SqliteJobRegistry {
             })
         })
         .await
+    }
+
+    async fn apply_once(
+        &self,
+        job_id: &str,
+        key: &str,
+        events: Vec<JobEvent>,
+    ) -> Result<Applied, SinkError> {
+        check_same_job(job_id, &events)?;
+        let (job_id, key) = (job_id.to_owned(), key.to_owned());
+        // The key and the update commit together, or neither does.
+        self.in_transaction(move |tx, max_history| {
+            if !remember_key(tx, &job_id, &key)? {
+                return Ok(Applied::Before);
+            }
+            for event in events {
+                apply(tx, event, max_history)?;
+            }
+            Ok(Applied::Now)
+        })
+        .await
+    }
+
+    async fn purge_finished(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, SinkError> {
+        self.in_transaction(move |tx, _| purge(tx, cutoff, limit))
+            .await
     }
 }
 
