@@ -109,6 +109,8 @@ pub mod clock;
 pub mod conformance;
 pub mod error_code;
 pub mod event;
+#[cfg(feature = "http-client")]
+mod http_client;
 pub mod lifecycle;
 #[cfg(feature = "mcp")]
 pub mod mcp;

@@ -9,9 +9,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -130,7 +127,7 @@ impl std::error::Error for HttpSinkBuildError {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = crate::http_client::HttpsClient<Full<Bytes>>;
 
 /// A [`StatusSink`] that is a client of the Jobs API.
 ///
@@ -250,13 +247,8 @@ impl HttpStatusSinkBuilder {
                 Ok(value)
             })
             .transpose()?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
-            .map_err(HttpSinkBuildError::Tls)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = crate::http_client::client(crate::http_client::ClientOptions::default())
+            .map_err(HttpSinkBuildError::Tls)?;
         Ok(HttpStatusSink {
             inner: Arc::new(Inner {
                 client,
