@@ -63,7 +63,13 @@ where
             .with_root_certificates(roots)
             .with_no_client_auth(),
         ),
-        Tls::Config(config) => builder.with_tls_config(*config),
+        Tls::Config(config) => {
+            let mut config = *config;
+            // The connector sets ALPN itself (and refuses a config that
+            // names protocols): HTTP/1.1 only, so none are offered.
+            config.alpn_protocols.clear();
+            builder.with_tls_config(config)
+        }
     };
     let connector = builder.https_or_http().enable_http1().wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new()).build(connector))

@@ -243,3 +243,22 @@ async fn http_agent_delivers_to_an_https_endpoint_with_own_roots() {
         "a retry, got {error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_whole_rustls_config_is_used_even_with_alpn_set() {
+    let (addr, cert) = task_api_over_tls().await;
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots(cert))
+    .with_no_client_auth();
+    // The connector would refuse (panic on) a config naming protocols.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let store = HttpTaskStore::builder(format!("https://{addr}"), AGENT)
+        .tls_config(config)
+        .build()
+        .unwrap();
+    assert!(store.get(&"unknown".into()).await.unwrap().is_none());
+}

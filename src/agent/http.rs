@@ -171,7 +171,8 @@ impl HttpAgent {
     }
 
     /// Uses `config` for an `https://` URL as it is (its roots or verifier,
-    /// client certificates, protocol versions).
+    /// client certificates, protocol versions); its ALPN protocols are
+    /// dropped, as the client speaks HTTP/1.1 and offers none.
     ///
     /// # Errors
     /// As [`with_root_certificates`](Self::with_root_certificates).

@@ -161,7 +161,8 @@ impl HttpTaskStoreBuilder {
 
     /// Uses `config` for `https://` as it is: its roots or verifier, client
     /// certificates for a gateway that asks for them, its protocol
-    /// versions. ALPN is set to HTTP/1.1 by the client.
+    /// versions. Its ALPN protocols are dropped: the client speaks HTTP/1.1
+    /// and offers none.
     pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls = Tls::Config(Box::new(config));
         self
