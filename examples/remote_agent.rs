@@ -10,13 +10,16 @@
 //! until a task arrives (`wait_seconds`), claims it, heartbeats while it
 //! "works" (the heartbeats are its progress reports: each renews the lease
 //! and the room membership), and completes the task with a result. The
-//! gateway reports the claim and the result to the task's job. Each step
-//! is printed. `--once` stops after one task; `--agent-id` and
+//! gateway reports the claim and the result to the task's job; the agent
+//! then reads that job's history from the gateway's Jobs API
+//! (`GET /api/jobs/{task_id}?include_history=true`, same token) and prints
+//! it. Each step is printed. `--once` stops after one task; `--agent-id` and
 //! `--capability` (repeatable) name the agent and what it can do.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use hookroom::status::HttpStatusSink;
 use hookroom::task::{ClaimRequest, HttpTaskStore, TaskStore};
 
 const USAGE: &str = "usage: remote_agent --gateway URL --room ROOM --token-env VAR \
@@ -83,14 +86,25 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let store = match HttpTaskStore::builder(&args.gateway, token).build() {
+    let store = match HttpTaskStore::builder(&args.gateway, token.as_str()).build() {
         Ok(store) => store,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    match run(&store, &args).await {
+    // The Jobs API of the same gateway, read with the same token.
+    let jobs = match HttpStatusSink::builder(format!("{}/api", args.gateway.trim_end_matches('/')))
+        .bearer_token(token)
+        .build()
+    {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&store, &jobs, &args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -99,7 +113,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(store: &HttpTaskStore, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    store: &HttpTaskStore,
+    jobs: &HttpStatusSink,
+    args: &Args,
+) -> Result<(), Box<dyn std::error::Error>> {
     let joined = store
         .join(&args.room, &args.agent_id, &args.capabilities)
         .await?;
@@ -145,8 +163,31 @@ async fn run(store: &HttpTaskStore, args: &Args) -> Result<(), Box<dyn std::erro
             done.status,
             done.result.unwrap_or_default()
         );
+        print_history(jobs, done.id.as_str()).await;
         if args.once {
             return Ok(());
         }
+    }
+}
+
+/// Prints the job of the task (its job id is the task id) with its history,
+/// as the gateway's Jobs API has it.
+async fn print_history(jobs: &HttpStatusSink, job_id: &str) {
+    match jobs.pull_job(job_id, true).await {
+        Ok(Some(view)) => {
+            println!("job {job_id}: {}", view.job.status);
+            for entry in view.history.unwrap_or_default() {
+                println!(
+                    "  {} {}{}",
+                    entry.timestamp,
+                    entry.status,
+                    entry
+                        .message
+                        .map_or_else(String::new, |m| format!(" ({m})"))
+                );
+            }
+        }
+        Ok(None) => println!("job {job_id}: not in the gateway's Jobs API"),
+        Err(e) => println!("job {job_id}: could not read its history: {e}"),
     }
 }

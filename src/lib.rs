@@ -111,6 +111,8 @@ pub mod error_code;
 pub mod event;
 #[cfg(feature = "sqlite")]
 mod group_commit;
+#[cfg(feature = "http-client")]
+mod http_client;
 pub mod lifecycle;
 #[cfg(feature = "mcp")]
 pub mod mcp;

@@ -7,14 +7,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Agent, AgentError, AgentOutput, JobHandle};
 use crate::clock::{Clock, SystemClock};
+use crate::http_client::{ClientOptions, HttpsClient, Tls};
 use crate::task::Task;
 use crate::verify::ConfigError;
 use crate::verify::Secret;
@@ -22,6 +20,8 @@ use crate::verify::standard_webhooks::{decode_secret, sign};
 
 /// How long one delivery may take, unless told otherwise.
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long connecting to the endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many `202 needs_input` answers one run follows before failing.
 pub const MAX_INPUT_ROUNDS: u32 = 8;
 
@@ -52,14 +52,20 @@ pub struct AgentRequest {
 ///   [`RetryPolicy`](super::RetryPolicy) ([`AgentError::Retryable`]).
 ///
 /// `webhook-id` is `{task id}.{attempt}.{round}`: the same delivery sent
-/// again keeps its id, so the receiver can drop duplicates. Only `http://`
-/// URLs are supported.
+/// again keeps its id, so the receiver can drop duplicates.
+///
+/// `https://` URLs are served over rustls (with ring), trusting the
+/// Mozilla roots of `webpki-roots` unless given other
+/// [roots](Self::with_root_certificates) or a whole
+/// [rustls configuration](Self::with_tls_config), so that an endpoint with
+/// a certificate from a private authority is trusted by this agent alone.
+/// A failed TLS handshake is a connection error: a retry.
 pub struct HttpAgent {
     name: String,
     capabilities: Vec<String>,
     url: Uri,
     key: Secret,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpsClient<Full<Bytes>>,
     timeout: Duration,
     clock: std::sync::Arc<dyn Clock>,
 }
@@ -80,8 +86,10 @@ impl std::fmt::Debug for HttpAgent {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpAgentError {
-    /// The URL is not an absolute `http://` URL.
+    /// The URL is not an absolute `http://` or `https://` URL.
     InvalidUrl,
+    /// The TLS settings offer no usable protocol version.
+    Tls(rustls::Error),
     /// The secret is not a Standard Webhooks `whsec_` secret.
     Secret(ConfigError),
 }
@@ -89,7 +97,10 @@ pub enum HttpAgentError {
 impl std::fmt::Display for HttpAgentError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::InvalidUrl => f.write_str("the agent URL must be an absolute http:// URL"),
+            Self::InvalidUrl => {
+                f.write_str("the agent URL must be an absolute http:// or https:// URL")
+            }
+            Self::Tls(e) => write!(f, "unusable TLS settings: {e}"),
             Self::Secret(e) => write!(f, "invalid Standard Webhooks secret: {e}"),
         }
     }
@@ -99,6 +110,7 @@ impl std::error::Error for HttpAgentError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Secret(e) => Some(e),
+            Self::Tls(e) => Some(e),
             Self::InvalidUrl => None,
         }
     }
@@ -114,25 +126,59 @@ impl HttpAgent {
     /// `whsec_<base64>` `secret`.
     ///
     /// # Errors
-    /// [`HttpAgentError`] for a URL that is not `http://` or a secret that
-    /// does not decode.
+    /// [`HttpAgentError`] for a URL that is not `http://` or `https://`, or
+    /// a secret that does not decode.
     pub fn new(name: impl Into<String>, url: &str, secret: &str) -> Result<Self, HttpAgentError> {
         let url: Uri = url.parse().map_err(|_| HttpAgentError::InvalidUrl)?;
-        if url.scheme_str() != Some("http") || url.host().is_none() {
+        if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
             return Err(HttpAgentError::InvalidUrl);
         }
         let key = decode_secret(secret).map_err(HttpAgentError::Secret)?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Self::client(Tls::default())?;
         Ok(Self {
             name: name.into(),
             capabilities: Vec::new(),
             url,
             key,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client,
             timeout: DEFAULT_AGENT_TIMEOUT,
             clock: std::sync::Arc::new(SystemClock),
         })
+    }
+
+    fn client(tls: Tls) -> Result<HttpsClient<Full<Bytes>>, HttpAgentError> {
+        crate::http_client::client(ClientOptions {
+            tls,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+        })
+        .map_err(HttpAgentError::Tls)
+    }
+
+    /// Trusts exactly `roots` for an `https://` URL (instead of the Mozilla
+    /// roots of `webpki-roots`): for an endpoint whose certificate comes
+    /// from a private or self-signed authority, trusted by this agent alone
+    /// rather than by the whole process.
+    ///
+    /// # Errors
+    /// [`HttpAgentError::Tls`] if the configuration offers no usable
+    /// protocol version (never with rustls' defaults).
+    pub fn with_root_certificates(
+        mut self,
+        roots: rustls::RootCertStore,
+    ) -> Result<Self, HttpAgentError> {
+        self.client = Self::client(Tls::Roots(roots))?;
+        Ok(self)
+    }
+
+    /// Uses `config` for an `https://` URL as it is (its roots or verifier,
+    /// client certificates, protocol versions); its ALPN protocols are
+    /// dropped, as the client speaks HTTP/1.1 and offers none.
+    ///
+    /// # Errors
+    /// As [`with_root_certificates`](Self::with_root_certificates).
+    pub fn with_tls_config(mut self, config: rustls::ClientConfig) -> Result<Self, HttpAgentError> {
+        self.client = Self::client(Tls::Config(Box::new(config)))?;
+        Ok(self)
     }
 
     /// The capabilities the agent claims with (default none).

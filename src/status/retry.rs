@@ -4,15 +4,11 @@
 //! [`HttpStatusSink`]: super::HttpStatusSink
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 /// How failed requests are retried. The default is the Jobs API's policy:
 /// 3 retries, backoff factor 2, a 30 s timeout per attempt.
@@ -88,16 +84,12 @@ impl RetryPolicy {
 
 /// An HTTP/1.1 client for `http://` and `https://` (rustls with ring and
 /// the webpki roots).
-pub(crate) type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpsClient = crate::http_client::HttpsClient<Full<Bytes>>;
 
-/// A new [`HttpsClient`].
+/// A new [`HttpsClient`] on the webpki roots (the crate's one client
+/// constructor, [`crate::http_client::client`]).
 pub(crate) fn https_client() -> Result<HttpsClient, rustls::Error> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    crate::http_client::client(crate::http_client::ClientOptions::default())
 }
 
 /// What one attempt came to.

@@ -24,6 +24,7 @@ impl HttpTaskStore {
             token: zeroize::Zeroizing::new(token.into()),
             timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            tls: Tls::default(),
         }
     }
 
@@ -65,7 +66,11 @@ impl HttpTaskStore {
             })?;
         let exchange = async {
             let response = self.inner.client.request(request).await.map_err(|e| {
-                if e.is_connect() {
+                if crate::http_client::is_tls_error(&e) {
+                    HttpStoreError::Tls {
+                        detail: tls_detail(&e),
+                    }
+                } else if e.is_connect() {
                     HttpStoreError::Connect {
                         detail: e.to_string(),
                     }
@@ -210,4 +215,17 @@ impl HttpTaskStore {
             .await?;
         Ok(answer.task)
     }
+}
+
+/// The innermost message of a TLS failure's chain (the rustls error), which
+/// says what was refused; the outer layers only say "client error
+/// (Connect)".
+fn tls_detail(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error.to_string();
+    let mut next = error.source();
+    while let Some(error) = next {
+        last = error.to_string();
+        next = error.source();
+    }
+    last
 }

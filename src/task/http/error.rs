@@ -27,6 +27,14 @@ pub enum HttpStoreError {
         /// The connector's error.
         detail: String,
     },
+    /// The TLS handshake failed (e.g. the server's certificate is not
+    /// trusted by the store's roots), or the TLS settings are unusable.
+    /// Nothing was sent, so a retry is safe, but it fails the same way
+    /// until the trust settings or the server's certificate change.
+    Tls {
+        /// What rustls said.
+        detail: String,
+    },
     /// No whole answer within the timeout.
     Timeout {
         /// Whether the operation changes nothing (a read), so that a retry
@@ -65,7 +73,7 @@ impl HttpStoreError {
     /// than `408`/`429` will fail again the same way.
     pub fn retry_safe(&self) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            Self::Connect { .. } | Self::Tls { .. } => true,
             Self::Timeout { idempotent } | Self::Transport { idempotent, .. } => *idempotent,
             Self::Status {
                 status, idempotent, ..
@@ -79,7 +87,9 @@ impl HttpStoreError {
     }
 
     fn retry_note(&self) -> &'static str {
-        if self.retry_safe() {
+        if matches!(self, Self::Tls { .. }) {
+            "nothing was sent, so a retry is safe, but it fails the same way until the TLS trust settings change"
+        } else if self.retry_safe() {
             "a retry is safe"
         } else if matches!(self, Self::InvalidUrl { .. } | Self::Decode { .. })
             || matches!(self, Self::Status { status, .. } if *status < 500 && *status != 408 && *status != 429)
@@ -98,6 +108,9 @@ impl std::fmt::Display for HttpStoreError {
             Self::InvalidUrl { reason } => write!(f, "invalid Task API base URL: {reason}"),
             Self::Connect { detail } => {
                 write!(f, "could not connect to the Task API ({detail}); {note}")
+            }
+            Self::Tls { detail } => {
+                write!(f, "TLS with the Task API failed ({detail}); {note}")
             }
             Self::Timeout { .. } => write!(f, "the Task API did not answer in time; {note}"),
             Self::Transport { detail, .. } => {

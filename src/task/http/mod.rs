@@ -9,15 +9,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Method, Uri};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::broadcast;
 
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
 };
+use crate::http_client::{ClientOptions, Tls};
 use crate::service::task_api::MAX_PAGE_LIMIT;
 use crate::service::task_api::wire::{
     AskBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody, InputBody,
@@ -48,8 +46,17 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`retry_safe`](HttpStoreError::retry_safe) says whether sending the
 /// request again cannot apply a change twice.
 ///
-/// Only `http://` URLs are supported: put a TLS-terminating proxy in front
-/// for other networks than a trusted one.
+/// # HTTPS
+/// `https://` URLs are served over rustls (with ring), trusting the
+/// Mozilla roots of `webpki-roots` unless the builder is given other
+/// [roots](HttpTaskStoreBuilder::root_certificates) or a whole
+/// [rustls configuration](HttpTaskStoreBuilder::tls_config): a gateway
+/// with a certificate from a private or self-signed authority, or one that
+/// asks for client certificates, is reached that way, without trusting
+/// that authority for anything else in the process. A certificate the
+/// client does not trust is [`HttpStoreError::Tls`]: nothing was sent, so
+/// a retry is safe, but it fails the same way until the trust settings
+/// change.
 ///
 /// # Watching
 /// [`watch`](TaskStore::watch) follows the room's server-sent events
@@ -83,7 +90,7 @@ pub struct HttpTaskStore {
 }
 
 struct Inner {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: crate::http_client::HttpsClient<Full<Bytes>>,
     base: String,
     authorization: zeroize::Zeroizing<String>,
     timeout: Duration,
@@ -107,6 +114,7 @@ pub struct HttpTaskStoreBuilder {
     token: zeroize::Zeroizing<String>,
     timeout: Duration,
     connect_timeout: Duration,
+    tls: Tls,
 }
 
 impl std::fmt::Debug for HttpTaskStoreBuilder {
@@ -116,6 +124,14 @@ impl std::fmt::Debug for HttpTaskStoreBuilder {
             .field("token", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field(
+                "tls",
+                &match self.tls {
+                    Tls::WebpkiRoots => "webpki roots",
+                    Tls::Roots(_) => "own roots",
+                    Tls::Config(_) => "own rustls configuration",
+                },
+            )
             .finish()
     }
 }
@@ -134,19 +150,39 @@ impl HttpTaskStoreBuilder {
         self
     }
 
+    /// Trusts exactly `roots` for `https://` (instead of the Mozilla roots
+    /// of `webpki-roots`): for a gateway whose certificate comes from a
+    /// private or self-signed authority, trusted by this store alone rather
+    /// than by the whole process or the operating system.
+    pub fn root_certificates(mut self, roots: rustls::RootCertStore) -> Self {
+        self.tls = Tls::Roots(roots);
+        self
+    }
+
+    /// Uses `config` for `https://` as it is: its roots or verifier, client
+    /// certificates for a gateway that asks for them, its protocol
+    /// versions. Its ALPN protocols are dropped: the client speaks HTTP/1.1
+    /// and offers none.
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Tls::Config(Box::new(config));
+        self
+    }
+
     /// The store.
     ///
     /// # Errors
     /// [`HttpStoreError::InvalidUrl`] unless the base URL is an absolute
-    /// `http://` URL without a query, or the token cannot be a header value.
+    /// `http://` or `https://` URL without a query, or the token cannot be
+    /// a header value; [`HttpStoreError::Tls`] if the TLS settings offer no
+    /// usable protocol version.
     pub fn build(self) -> Result<HttpTaskStore, HttpStoreError> {
         let base = self.base_url.trim_end_matches('/').to_owned();
         let uri: Uri = base.parse().map_err(|_| HttpStoreError::InvalidUrl {
             reason: "not a URL",
         })?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(HttpStoreError::InvalidUrl {
-                reason: "an absolute http:// URL is required",
+                reason: "an absolute http:// or https:// URL is required",
             });
         }
         if uri.query().is_some() {
@@ -160,10 +196,13 @@ impl HttpTaskStoreBuilder {
                 reason: "the token is not a valid header value",
             });
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(self.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = crate::http_client::client(ClientOptions {
+            tls: self.tls,
+            connect_timeout: Some(self.connect_timeout),
+        })
+        .map_err(|e| HttpStoreError::Tls {
+            detail: e.to_string(),
+        })?;
         Ok(HttpTaskStore {
             inner: Arc::new(Inner {
                 client,
