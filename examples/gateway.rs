@@ -48,7 +48,9 @@
 //! stands in for the printed development token
 //! `hookroom-dev-hookroom-api-token`; with `--config` or `--strict` and no
 //! token, the APIs are off and the banner says so. The store is wrapped so
-//! every change (webhook inserts included) is announced on `/api/events`.
+//! every change (webhook inserts included) is announced on `/api/events`;
+//! on PostgreSQL the store announces with `NOTIFY` and listens instead, so
+//! several gateways on one database each stream every gateway's changes.
 //! See `examples/support/task_api.rs`.
 //!
 //! Jobs API (`/api/jobs`, see `examples/support/jobs.rs`): agent tokens
@@ -175,25 +177,37 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The store `spec` names, and its purge for retention.
-async fn open_store(spec: &str) -> Result<(Arc<dyn TaskStore>, retention::PurgeBatch), String> {
+/// The store `spec` names, its purge for retention, and whether it
+/// publishes to `events` itself.
+async fn open_store(
+    spec: &str,
+    events: &Arc<TaskEvents>,
+) -> Result<(Arc<dyn TaskStore>, retention::PurgeBatch, bool), String> {
+    #[cfg(not(feature = "postgres"))]
+    let _ = events; // only the PostgreSQL store publishes itself
     if spec == "memory" {
         let store = Arc::new(InMemoryTaskStore::new());
-        return Ok((store.clone(), retention::memory(store)));
+        return Ok((store.clone(), retention::memory(store), false));
     }
     #[cfg(feature = "sqlite")]
     if let Some(path) = spec.strip_prefix("sqlite:") {
         let store = hookroom::task::SqliteTaskStore::open(path)
             .map_err(|e| format!("--store {spec}: {e}"))?;
-        return Ok((Arc::new(store.clone()), retention::sqlite(store)));
+        return Ok((Arc::new(store.clone()), retention::sqlite(store), false));
     }
     #[cfg(feature = "postgres")]
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         // The URL may hold a password: errors name the store, not the URL.
-        let store = hookroom::task::PostgresTaskStore::connect(spec)
+        // Every gateway on the database announces its changes with NOTIFY
+        // and hears everyone's (its own included) on one listening
+        // connection: the events of `/api/events` and waiting claims cross
+        // gateways.
+        let store = hookroom::task::PostgresTaskStore::builder(spec)
+            .with_events(Arc::clone(events))
+            .build()
             .await
             .map_err(|e| format!("--store postgres: {e}"))?;
-        return Ok((Arc::new(store.clone()), retention::postgres(store)));
+        return Ok((Arc::new(store.clone()), retention::postgres(store), true));
     }
     let mut kinds = vec!["`memory`"];
     if cfg!(feature = "sqlite") {
@@ -266,15 +280,19 @@ async fn run(args: Args) -> Result<(), String> {
     // Every change the store makes is announced to the Task API's events,
     // and every call is measured.
     let events = Arc::new(TaskEvents::new());
-    let (opened, purge) = open_store(&args.store).await?;
-    let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
-        if args.metrics {
-            Arc::new(MeteredTaskStore::new(opened))
-        } else {
-            opened
-        },
-        Arc::clone(&events),
-    ));
+    let (opened, purge, announces) = open_store(&args.store, &events).await?;
+    let metered: Arc<dyn TaskStore> = if args.metrics {
+        Arc::new(MeteredTaskStore::new(opened))
+    } else {
+        opened
+    };
+    // A store that publishes to the hub itself (PostgreSQL) is not wrapped:
+    // each change would be announced twice.
+    let store: Arc<dyn TaskStore> = if announces {
+        metered
+    } else {
+        Arc::new(AnnouncingTaskStore::new(metered, Arc::clone(&events)))
+    };
     let routes_store = Arc::clone(&store);
     observability::start_task_gauges(Arc::clone(&store));
     // Jobs API: tokens and the job registry (the ingest service's sink).
