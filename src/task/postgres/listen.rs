@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
 
-use super::{StoreError, Tls, backend};
+use super::{StoreError, Tls, backend, connect_error};
 use crate::lifecycle::JobStatus;
 use crate::task::{Task, TaskEventKind, TaskEvents, TaskId};
 
@@ -238,12 +238,11 @@ async fn session(
     ready: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
     reconnect: bool,
 ) -> Result<(), Lost> {
-    #[allow(clippy::clone_on_copy)] // until the TLS connector is not `Copy`
     let (client, mut connection) = shared
         .config
         .connect(shared.tls.clone())
         .await
-        .map_err(|e| Lost::Before(backend(e)))?;
+        .map_err(|e| Lost::Before(connect_error(&e)))?;
     let events = Arc::clone(&shared.events);
     // Drives the connection (queries included) and publishes what arrives.
     let mut driver = tokio::spawn(async move {

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::sql::{TaskRow, from_nanos, to_nanos};
 use super::state::StoredTask;
@@ -57,6 +57,7 @@ use crate::lifecycle::JobStatus;
 
 mod listen;
 mod statements;
+pub(crate) mod tls;
 
 use self::statements::{Statements, valid_identifier};
 
@@ -66,7 +67,7 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 const DEFAULT_POOL_SIZE: usize = 16;
 
 /// The TLS connector of every connection.
-type Tls = NoTls;
+type Tls = tokio_postgres_rustls::MakeRustlsConnect;
 
 /// A [`TaskStore`] on a PostgreSQL database, shared safely by many processes.
 ///
@@ -138,7 +139,12 @@ impl std::fmt::Debug for PostgresTaskStoreBuilder {
 
 impl PostgresTaskStoreBuilder {
     /// Starts from a connection string (`postgres://user:pass@host:port/db`
-    /// or `host=… user=…`).
+    /// or `host=… user=…`). TLS follows libpq's `sslmode` (`disable`,
+    /// `prefer`, the default, `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert=PATH` (PEM CA certificates; without it `verify-ca` and
+    /// `verify-full` trust the Mozilla roots). `require` encrypts without
+    /// verifying unless `sslrootcert` is given; `verify-full` also checks
+    /// that the certificate names the host.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -196,14 +202,14 @@ impl PostgresTaskStoreBuilder {
     ///
     /// # Errors
     /// [`StoreError::Backend`] for a bad connection string, a bad table name,
-    /// an unreachable server, a failed migration or a failed `LISTEN`.
+    /// an unknown `sslmode`, an unreadable `sslrootcert`, an unreachable
+    /// server, a refused certificate, a failed migration or a failed
+    /// `LISTEN`.
     pub async fn build(self) -> Result<PostgresTaskStore, StoreError> {
         if !valid_identifier(&self.table) {
             return Err(backend(InvalidTableName));
         }
-        let config: tokio_postgres::Config = self.url.parse().map_err(backend)?;
-        let tls = NoTls;
-        #[allow(clippy::clone_on_copy)] // until the TLS connector is not `Copy`
+        let (config, tls) = tls::connection(&self.url).map_err(backend)?;
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
@@ -252,6 +258,34 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
         store: STORE,
         source: Box::new(e),
     }
+}
+
+/// A failure to connect, saying why in its own message: the pool's and the
+/// driver's messages alone end at "error performing TLS handshake", while
+/// the reason (e.g. an unknown certificate issuer) is in their sources.
+#[derive(Debug)]
+struct ConnectError(String);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+fn connect_error(error: &(dyn std::error::Error + 'static)) -> StoreError {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    backend(ConnectError(text))
 }
 
 /// Reads a row selected as [`COLUMNS`].
@@ -303,7 +337,10 @@ impl PostgresTaskStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(backend)
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(_) => connect_error(&e),
+            other => backend(other),
+        })
     }
 
     /// The time now: the database's, asked on `client` (so after waiting
