@@ -252,12 +252,19 @@ async fn a_task_api_on_one_store_streams_what_the_other_store_did() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_listener_reconnects_and_wakes_every_watcher_once() {
+async fn the_listener_reconnects_wakes_every_watcher_and_marks_the_gap() {
     let Some(pg) = TestPostgres::start() else {
         return;
     };
-    let (a, b, _events) = two_stores(&pg, "reconnect_tasks").await;
+    let (a, b, events) = two_stores(&pg, "reconnect_tasks").await;
     let mut watch = b.watch("room").unwrap();
+    let mut stream = events.subscribe(None, None);
+    a.insert(new_task("room", "before")).await.unwrap();
+    let before = tokio::time::timeout(WAIT, stream.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watch.recv().await.unwrap(), before.task);
     // Cut the listening connection from the server's side.
     let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
         .await
@@ -280,6 +287,16 @@ async fn the_listener_reconnects_and_wakes_every_watcher_once() {
         .unwrap()
         .unwrap();
     assert_eq!(woken.as_str(), "");
+    // Event streams end, and resuming after the last event seen says that
+    // some were missed.
+    assert!(
+        tokio::time::timeout(WAIT, stream.recv())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let resumed = events.subscribe(None, Some(before.seq));
+    assert!(resumed.missed(), "a resumption across the gap is told");
     let id = a.insert(new_task("room", "after")).await.unwrap().id;
     let woken = tokio::time::timeout(WAIT, watch.recv())
         .await

@@ -293,6 +293,22 @@ impl TaskEvents {
             .retain(|_, sender| sender.send(TaskId::from(String::new())).is_ok());
     }
 
+    /// Records that events may have been lost (e.g. while a database
+    /// listener was reconnecting): one sequence number is skipped and the
+    /// replay buffer emptied, so a subscription resuming from before the gap
+    /// is told it [`missed`](Subscription::missed) events; every live
+    /// subscription ends (its client reconnects and learns the same); and
+    /// every room's watchers are woken once
+    /// ([`wake_watchers`](Self::wake_watchers)).
+    pub fn mark_gap(&self) {
+        let mut hub = self.lock();
+        hub.last_seq += 1;
+        hub.replay.clear();
+        hub.subscribers.clear();
+        drop(hub);
+        self.wake_watchers();
+    }
+
     /// New-work notifications for `room`: the id of every task announced in
     /// `PENDING` there (created, released, or put back for a retry), and an
     /// empty id after [`wake_watchers`](Self::wake_watchers).

@@ -12,8 +12,9 @@
 //!
 //! When the listening connection fails, the listener reconnects with
 //! exponential backoff. Notifications sent meanwhile are lost to it, so
-//! after each reconnect it wakes every room's watchers once
-//! ([`TaskEvents::wake_watchers`]): waiting agents look again.
+//! after each reconnect it marks a gap ([`TaskEvents::mark_gap`]): waiting
+//! agents are woken once to look again, and event-stream clients are
+//! disconnected and, resuming, told to resync.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -261,7 +262,7 @@ async fn session(
             .await
             .map_err(|e| Lost::Before(backend(e)))?;
         if reconnect {
-            shared.events.wake_watchers();
+            shared.events.mark_gap();
         }
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));

@@ -188,10 +188,11 @@ impl PostgresTaskStoreBuilder {
     /// Keeps one extra connection running `LISTEN` and publishes every
     /// change announced by any store on this database and table (this one
     /// included) to `events`; [`watch`](TaskStore::watch) is then fed from
-    /// it. After losing that connection the store reconnects with backoff,
-    /// and then wakes every room's watchers once
-    /// ([`TaskEvents::wake_watchers`]), since announcements made meanwhile
-    /// were not heard.
+    /// it. After losing that connection the store reconnects with backoff
+    /// and then marks a gap in `events` ([`TaskEvents::mark_gap`]: every
+    /// watcher is woken once, every subscription ends and resumes with
+    /// [`missed`](super::Subscription::missed)), since announcements made
+    /// meanwhile were not heard.
     pub fn with_events(mut self, events: Arc<TaskEvents>) -> Self {
         self.events = Some(events);
         self
