@@ -48,7 +48,9 @@
 //! stands in for the printed development token
 //! `hookroom-dev-hookroom-api-token`; with `--config` or `--strict` and no
 //! token, the APIs are off and the banner says so. The store is wrapped so
-//! every change (webhook inserts included) is announced on `/api/events`.
+//! every change (webhook inserts included) is announced on `/api/events`;
+//! on PostgreSQL the store announces with `NOTIFY` and listens instead, so
+//! several gateways on one database each stream every gateway's changes.
 //! See `examples/support/task_api.rs`.
 //!
 //! Jobs API (`/api/jobs`, see `examples/support/jobs.rs`): agent tokens
@@ -187,22 +189,27 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// What `--store` opened: the task store, its purge for retention, and the
-/// job registry kept beside it (in the same file or database).
+/// What `--store` opened: the task store, its purge for retention, the
+/// job registry kept beside it (in the same file or database), and whether
+/// the store publishes to the Task API's events itself.
 struct Opened {
     store: Arc<dyn TaskStore>,
     purge: retention::PurgeBatch,
     jobs: jobs::Registries,
+    announces: bool,
 }
 
 /// The store `spec` names, with its purge and its job registry.
-async fn open_store(spec: &str) -> Result<Opened, String> {
+async fn open_store(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened, String> {
+    #[cfg(not(feature = "postgres"))]
+    let _ = events; // only the PostgreSQL store publishes itself
     if spec == "memory" {
         let store = Arc::new(InMemoryTaskStore::new());
         return Ok(Opened {
             store: store.clone(),
             purge: retention::memory(store),
             jobs: jobs::memory(),
+            announces: false,
         });
     }
     #[cfg(feature = "sqlite")]
@@ -213,18 +220,26 @@ async fn open_store(spec: &str) -> Result<Opened, String> {
             jobs: jobs::sqlite(&store)?,
             store: Arc::new(store.clone()),
             purge: retention::sqlite(store),
+            announces: false,
         });
     }
     #[cfg(feature = "postgres")]
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         // The URL may hold a password: errors name the store, not the URL.
-        let store = hookroom::task::PostgresTaskStore::connect(spec)
+        // Every gateway on the database announces its changes with NOTIFY
+        // and hears everyone's (its own included) on one listening
+        // connection: the events of `/api/events` and waiting claims cross
+        // gateways.
+        let store = hookroom::task::PostgresTaskStore::builder(spec)
+            .with_events(Arc::clone(events))
+            .build()
             .await
             .map_err(|e| format!("--store postgres: {e}"))?;
         return Ok(Opened {
             jobs: jobs::postgres(spec).await?,
             store: Arc::new(store.clone()),
             purge: retention::postgres(store),
+            announces: true,
         });
     }
     let mut kinds = vec!["`memory`"];
@@ -302,15 +317,20 @@ async fn run(args: Args) -> Result<(), String> {
         store: opened,
         purge,
         jobs: (job_sink, job_registry),
-    } = open_store(&args.store).await?;
-    let store: Arc<dyn TaskStore> = Arc::new(AnnouncingTaskStore::new(
-        if args.metrics {
-            Arc::new(MeteredTaskStore::new(opened))
-        } else {
-            opened
-        },
-        Arc::clone(&events),
-    ));
+        announces,
+    } = open_store(&args.store, &events).await?;
+    let metered: Arc<dyn TaskStore> = if args.metrics {
+        Arc::new(MeteredTaskStore::new(opened))
+    } else {
+        opened
+    };
+    // A store that publishes to the hub itself (PostgreSQL) is not wrapped:
+    // each change would be announced twice.
+    let store: Arc<dyn TaskStore> = if announces {
+        metered
+    } else {
+        Arc::new(AnnouncingTaskStore::new(metered, Arc::clone(&events)))
+    };
     let routes_store = Arc::clone(&store);
     observability::start_task_gauges(Arc::clone(&store));
     // Jobs API: tokens and the job registry (the ingest service's sink).

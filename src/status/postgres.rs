@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
@@ -143,13 +143,14 @@ impl PostgresJobRegistry {
     /// and creates the job tables if needed.
     ///
     /// # Errors
-    /// [`SinkError::Backend`] for a bad connection string, an unreachable
-    /// server or a failed migration.
+    /// [`SinkError::Backend`] for a bad connection string (TLS options
+    /// included), an unreachable server or a failed migration.
     pub async fn connect(url: &str) -> Result<Self, SinkError> {
-        let config: tokio_postgres::Config = url.parse().map_err(backend)?;
+        // TLS as the task store's: libpq's `sslmode` and `sslrootcert`.
+        let (config, tls) = crate::task::postgres::tls::connection(url).map_err(backend)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

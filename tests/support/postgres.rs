@@ -83,6 +83,18 @@ impl TestPostgres {
         if let Ok(url) = std::env::var("HOOKROOM_TEST_POSTGRES_URL") {
             return Some(Self { url, cluster: None });
         }
+        Self::start_cluster(None)
+    }
+
+    /// Starts a fresh server with `ssl=on`, presenting `cert_pem` (with its
+    /// private key `key_pem`); always a server of its own, never
+    /// `HOOKROOM_TEST_POSTGRES_URL`. Skips (or fails under `CI=true`) as
+    /// [`start`](Self::start) does.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_cluster(Some((cert_pem, key_pem)))
+    }
+
+    fn start_cluster(tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bindir) = bindir() else {
             let message = "PostgreSQL server binaries (initdb, pg_ctl) not found: install \
                            PostgreSQL or set HOOKROOM_TEST_POSTGRES_URL";
@@ -98,6 +110,21 @@ impl TestPostgres {
             .port();
         let dir = std::env::temp_dir().join(format!("hookroom-pg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut tls_options = String::new();
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            let (cert_file, key_file) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_file, cert).expect("write the certificate");
+            std::fs::write(&key_file, key).expect("write the key");
+            // The server refuses a key others can read.
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the key");
+            tls_options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_file.display(),
+                key_file.display()
+            );
+        }
         let as_postgres_user = is_root();
         if as_postgres_user {
             run(
@@ -119,7 +146,7 @@ impl TestPostgres {
             "initdb",
         );
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off{tls_options}",
             dir.display()
         );
         run(

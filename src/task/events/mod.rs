@@ -195,7 +195,7 @@ impl TaskEvents {
         self.publish_parts(kind, &task.id, &task.room, &task.title, task.status)
     }
 
-    fn publish_parts(
+    pub(crate) fn publish_parts(
         &self,
         kind: TaskEventKind,
         id: &TaskId,
@@ -284,8 +284,34 @@ impl TaskEvents {
         }
     }
 
+    /// Wakes every watcher of every room once with an empty task id: work
+    /// may have arrived unannounced (e.g. while a database listener was
+    /// reconnecting), so each should look again.
+    pub fn wake_watchers(&self) {
+        let mut hub = self.lock();
+        hub.rooms
+            .retain(|_, sender| sender.send(TaskId::from(String::new())).is_ok());
+    }
+
+    /// Records that events may have been lost (e.g. while a database
+    /// listener was reconnecting): one sequence number is skipped and the
+    /// replay buffer emptied, so a subscription resuming from before the gap
+    /// is told it [`missed`](Subscription::missed) events; every live
+    /// subscription ends (its client reconnects and learns the same); and
+    /// every room's watchers are woken once
+    /// ([`wake_watchers`](Self::wake_watchers)).
+    pub fn mark_gap(&self) {
+        let mut hub = self.lock();
+        hub.last_seq += 1;
+        hub.replay.clear();
+        hub.subscribers.clear();
+        drop(hub);
+        self.wake_watchers();
+    }
+
     /// New-work notifications for `room`: the id of every task announced in
-    /// `PENDING` there (created, released, or put back for a retry).
+    /// `PENDING` there (created, released, or put back for a retry), and an
+    /// empty id after [`wake_watchers`](Self::wake_watchers).
     pub fn watch(&self, room: &str) -> broadcast::Receiver<TaskId> {
         let mut hub = self.lock();
         hub.rooms.retain(|_, sender| sender.receiver_count() > 0);

@@ -15,6 +15,20 @@
 //! [`with_clock`](PostgresTaskStoreBuilder::with_clock) substitutes a
 //! [`Clock`] (tests move time by hand with one).
 //!
+//! Every change is announced with `NOTIFY` on a channel named like the
+//! table, in the transaction that makes it: `task.created` (a stored insert,
+//! not a duplicate), `task.claimed`, `task.needs_input`,
+//! `task.input_provided`, `task.released`, `task.done`, `task.failed` and
+//! `task.expired`, as [`AnnouncingTaskStore`](super::AnnouncingTaskStore)
+//! names them. A store built
+//! [`with_events`](PostgresTaskStoreBuilder::with_events) keeps one
+//! connection listening and publishes what every store on the database
+//! announced to a [`TaskEvents`] hub, so the Task API's event stream,
+//! long-poll claims and [`watch`](TaskStore::watch) on every gateway see
+//! the changes made through the others. Do not also wrap that store in an
+//! `AnnouncingTaskStore` on the same hub: each change would be announced
+//! twice.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), hookroom::task::StoreError> {
 //! use hookroom::task::PostgresTaskStore;
@@ -27,38 +41,53 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use time::OffsetDateTime;
-use tokio_postgres::{NoTls, Row};
+use tokio::sync::broadcast;
+use tokio_postgres::Row;
 
 use super::sql::{TaskRow, from_nanos, to_nanos};
 use super::state::StoredTask;
 use super::{
-    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
-    TaskQuery, TaskStore,
+    ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
+    TaskEventKind, TaskEvents, TaskId, TaskQuery, TaskStore,
 };
 use crate::clock::Clock;
 use crate::lifecycle::JobStatus;
 
+mod builder;
+mod listen;
 mod statements;
+pub(crate) mod tls;
 
-use self::statements::{Statements, valid_identifier};
+pub use self::builder::PostgresTaskStoreBuilder;
+
+use self::statements::Statements;
 
 const STORE: &str = "postgres";
 const DEFAULT_TABLE: &str = "hookroom_tasks";
 const DEFAULT_LIST_LIMIT: usize = 100;
 const DEFAULT_POOL_SIZE: usize = 16;
 
+/// The TLS connector of every connection.
+type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+
 /// A [`TaskStore`] on a PostgreSQL database, shared safely by many processes.
 ///
-/// Cloning is cheap and shares the connection pool. `watch` is not
-/// supported (agents poll).
+/// Cloning is cheap and shares the connection pool (and the listener, when
+/// built [`with_events`](PostgresTaskStoreBuilder::with_events)). `watch`
+/// is supported when built with events; without, agents poll.
 #[derive(Clone)]
 pub struct PostgresTaskStore {
     pool: Pool,
     time: TimeSource,
     table: Arc<str>,
     sql: Arc<Statements>,
+    /// Whether changes are announced with `NOTIFY` (on the table's name).
+    notify: bool,
+    events: Option<Arc<TaskEvents>>,
+    /// Stops listening when the last clone is dropped.
+    _listener: Option<Arc<listen::Listener>>,
 }
 
 /// Where a store reads the time.
@@ -70,6 +99,9 @@ enum TimeSource {
     Clock(Arc<dyn Clock>),
 }
 
+/// Announces a change: `pg_notify(channel, payload)`.
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
 /// The database's time, in nanoseconds since the Unix epoch.
 const DATABASE_NOW: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
 
@@ -79,110 +111,45 @@ impl std::fmt::Debug for PostgresTaskStore {
         f.debug_struct("PostgresTaskStore")
             .field("table", &self.table)
             .field("time", &self.time)
+            .field("notify", &self.notify)
+            .field("listening", &self._listener.is_some())
             .finish_non_exhaustive()
     }
 }
-
-/// Builds a [`PostgresTaskStore`].
-#[derive(Clone)]
-pub struct PostgresTaskStoreBuilder {
-    url: String,
-    table: String,
-    pool_size: usize,
-    time: TimeSource,
-}
-
-impl std::fmt::Debug for PostgresTaskStoreBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresTaskStoreBuilder")
-            .field("url", &"[redacted]")
-            .field("table", &self.table)
-            .field("pool_size", &self.pool_size)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PostgresTaskStoreBuilder {
-    /// Starts from a connection string (`postgres://user:pass@host:port/db`
-    /// or `host=… user=…`).
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            table: DEFAULT_TABLE.to_owned(),
-            pool_size: DEFAULT_POOL_SIZE,
-            time: TimeSource::Database,
-        }
-    }
-
-    /// Table to keep tasks in (default `hookroom_tasks`): lowercase ASCII
-    /// letters, digits and `_`, starting with a letter or `_`.
-    pub fn with_table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// Maximum pooled connections (default 16).
-    pub fn with_pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size.max(1);
-        self
-    }
-
-    /// Clock for every timestamp the store writes and compares, instead of
-    /// the database's (the default).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.time = TimeSource::Clock(clock);
-        self
-    }
-
-    /// Connects and creates the table and indexes if they do not exist.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] for a bad connection string, a bad table name,
-    /// an unreachable server or a failed migration.
-    pub async fn build(self) -> Result<PostgresTaskStore, StoreError> {
-        if !valid_identifier(&self.table) {
-            return Err(backend(InvalidTableName));
-        }
-        let config: tokio_postgres::Config = self.url.parse().map_err(backend)?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(self.pool_size)
-            .build()
-            .map_err(backend)?;
-        let store = PostgresTaskStore {
-            pool,
-            time: self.time,
-            sql: Arc::new(Statements::new(&self.table)),
-            table: self.table.into(),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-}
-
-/// The table name given to the builder is not a plain SQL identifier.
-#[derive(Debug)]
-struct InvalidTableName;
-
-impl std::fmt::Display for InvalidTableName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("table name must be lowercase ASCII letters, digits and '_'")
-    }
-}
-
-impl std::error::Error for InvalidTableName {}
 
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     StoreError::Backend {
         store: STORE,
         source: Box::new(e),
     }
+}
+
+/// A failure to connect, saying why in its own message: the pool's and the
+/// driver's messages alone end at "error performing TLS handshake", while
+/// the reason (e.g. an unknown certificate issuer) is in their sources.
+#[derive(Debug)]
+struct ConnectError(String);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+fn connect_error(error: &(dyn std::error::Error + 'static)) -> StoreError {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    backend(ConnectError(text))
 }
 
 /// Reads a row selected as [`COLUMNS`].
@@ -234,7 +201,10 @@ impl PostgresTaskStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(backend)
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(_) => connect_error(&e),
+            other => backend(other),
+        })
     }
 
     /// The time now: the database's, asked on `client` (so after waiting
@@ -331,9 +301,46 @@ impl PostgresTaskStore {
     /// row back and returns the operation's output with the task as it left
     /// it. The time is read once the row lock is held, so waiting for it
     /// never shortens a lease granted here.
+    /// Announces `kind` for `task` in `tx` (when announcing).
+    async fn announce(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        kind: TaskEventKind,
+        task: &Task,
+    ) -> Result<(), StoreError> {
+        if !self.notify {
+            return Ok(());
+        }
+        let statement = tx.prepare_cached(NOTIFY).await.map_err(backend)?;
+        tx.execute(&statement, &[&&*self.table, &listen::payload(kind, task)])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Writes `stored` back and announces `kind` (if any), pipelined.
+    async fn write_and_announce(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        stored: &StoredTask,
+        kind: Option<TaskEventKind>,
+    ) -> Result<(), StoreError> {
+        match kind {
+            Some(kind) => {
+                tokio::try_join!(
+                    self.write(tx, stored),
+                    self.announce(tx, kind, &stored.task)
+                )?;
+                Ok(())
+            }
+            None => self.write(tx, stored).await,
+        }
+    }
+
     async fn update<T>(
         &self,
         id: &TaskId,
+        kind: Option<TaskEventKind>,
         op: impl FnOnce(&mut StoredTask, OffsetDateTime) -> Result<T, StoreError> + Send,
     ) -> Result<(T, Task), StoreError> {
         let mut client = self.client().await?;
@@ -346,7 +353,7 @@ impl PostgresTaskStore {
         let mut stored = read_row(&row)?;
         let now = self.now(&tx).await?;
         let out = op(&mut stored, now)?;
-        self.write(&tx, &stored).await?;
+        self.write_and_announce(&tx, &stored, kind).await?;
         tx.commit().await.map_err(backend)?;
         Ok((out, stored.task))
     }
@@ -359,36 +366,46 @@ impl TaskStore for PostgresTaskStore {
         let now = self.now(&client).await?;
         let stored = StoredTask::new(TaskId::random(), task, now);
         let r = TaskRow::of(&stored);
+        let payload;
+        let channel: &str = &self.table;
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &r.id,
+            &r.room,
+            &r.title,
+            &r.description,
+            &r.priority,
+            &r.status,
+            &r.source,
+            &r.source_event,
+            &r.source_url,
+            &r.delivery_id,
+            &r.payload,
+            &r.required_capabilities,
+            &r.created_at,
+            &r.updated_at,
+            &r.expires_at,
+            &r.not_before,
+            &r.claimed_by,
+            &r.lease_expires_at,
+            &r.attempts,
+            &r.claim_token,
+            &r.input_request,
+            &r.input,
+            &r.result,
+            &r.failure,
+        ];
+        let statement = if self.notify {
+            // The announcement goes in the insert's own statement (and so
+            // its transaction), only when a row was stored.
+            payload = listen::payload(TaskEventKind::Created, &stored.task);
+            params.push(&channel);
+            params.push(&payload);
+            &self.sql.insert_notify
+        } else {
+            &self.sql.insert
+        };
         let inserted = client
-            .query_opt(
-                &self.sql.insert,
-                &[
-                    &r.id,
-                    &r.room,
-                    &r.title,
-                    &r.description,
-                    &r.priority,
-                    &r.status,
-                    &r.source,
-                    &r.source_event,
-                    &r.source_url,
-                    &r.delivery_id,
-                    &r.payload,
-                    &r.required_capabilities,
-                    &r.created_at,
-                    &r.updated_at,
-                    &r.expires_at,
-                    &r.not_before,
-                    &r.claimed_by,
-                    &r.lease_expires_at,
-                    &r.attempts,
-                    &r.claim_token,
-                    &r.input_request,
-                    &r.input,
-                    &r.result,
-                    &r.failure,
-                ],
-            )
+            .query_opt(statement, &params)
             .await
             .map_err(backend)?;
         if inserted.is_some() {
@@ -467,7 +484,8 @@ impl TaskStore for PostgresTaskStore {
         };
         let mut stored = read_row(&row)?;
         let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
-        self.write(&tx, &stored).await?;
+        self.write_and_announce(&tx, &stored, Some(TaskEventKind::Claimed))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(Claimed {
             task: stored.task,
@@ -477,7 +495,7 @@ impl TaskStore for PostgresTaskStore {
 
     async fn claim_task(&self, id: &TaskId, request: &ClaimRequest) -> Result<Claimed, StoreError> {
         let (token, task) = self
-            .update(id, |stored, now| {
+            .update(id, Some(TaskEventKind::Claimed), |stored, now| {
                 stored.claim(&request.agent, &request.capabilities, request.lease, now)
             })
             .await?;
@@ -491,7 +509,7 @@ impl TaskStore for PostgresTaskStore {
         lease: Duration,
     ) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, |stored, now| stored.heartbeat(token, lease, now))
+            .update(id, None, |stored, now| stored.heartbeat(token, lease, now))
             .await?;
         Ok(task)
     }
@@ -503,7 +521,9 @@ impl TaskStore for PostgresTaskStore {
         result: Option<serde_json::Value>,
     ) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, |stored, now| stored.complete(token, result, now))
+            .update(id, Some(TaskEventKind::Done), |stored, now| {
+                stored.complete(token, result, now)
+            })
             .await?;
         Ok(task)
     }
@@ -516,14 +536,18 @@ impl TaskStore for PostgresTaskStore {
         action: FailAction,
     ) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, |stored, now| stored.fail(token, reason, action, now))
+            .update(id, Some(TaskEventKind::Failed), |stored, now| {
+                stored.fail(token, reason, action, now)
+            })
             .await?;
         Ok(task)
     }
 
     async fn release(&self, id: &TaskId, token: &ClaimToken) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, |stored, now| stored.release(token, now))
+            .update(id, Some(TaskEventKind::Released), |stored, now| {
+                stored.release(token, now)
+            })
             .await?;
         Ok(task)
     }
@@ -535,7 +559,9 @@ impl TaskStore for PostgresTaskStore {
         prompt: &str,
     ) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, |stored, now| stored.request_input(token, prompt, now))
+            .update(id, Some(TaskEventKind::NeedsInput), |stored, now| {
+                stored.request_input(token, prompt, now)
+            })
             .await?;
         Ok(task)
     }
@@ -546,7 +572,9 @@ impl TaskStore for PostgresTaskStore {
         input: serde_json::Value,
     ) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, |stored, now| stored.provide_input(input, now))
+            .update(id, Some(TaskEventKind::InputProvided), |stored, now| {
+                stored.provide_input(input, now)
+            })
             .await?;
         Ok(task)
     }
@@ -557,7 +585,7 @@ impl TaskStore for PostgresTaskStore {
         token: &ClaimToken,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         let (input, _) = self
-            .update(id, |stored, now| stored.take_input(token, now))
+            .update(id, None, |stored, now| stored.take_input(token, now))
             .await?;
         Ok(input)
     }
@@ -574,11 +602,19 @@ impl TaskStore for PostgresTaskStore {
         for row in &rows {
             let mut stored = read_row(row)?;
             if stored.expire(now) {
-                self.write(&tx, &stored).await?;
+                self.write_and_announce(&tx, &stored, Some(TaskEventKind::Expired))
+                    .await?;
                 expired.push(stored.task);
             }
         }
         tx.commit().await.map_err(backend)?;
         Ok(expired)
+    }
+
+    /// With [`with_events`](PostgresTaskStoreBuilder::with_events): every
+    /// task any store on the database announced in `PENDING` in `room`, and
+    /// an empty id after the listener reconnected. `None` without events.
+    fn watch(&self, room: &str) -> Option<broadcast::Receiver<TaskId>> {
+        self.events.as_ref().map(|events| events.watch(room))
     }
 }

@@ -14,6 +14,8 @@ pub(super) fn valid_identifier(name: &str) -> bool {
 pub(super) struct Statements {
     pub(super) schema: String,
     pub(super) insert: String,
+    /// `insert`, and `pg_notify($25, $26)` when a row was stored.
+    pub(super) insert_notify: String,
     pub(super) select_delivery: String,
     pub(super) get: String,
     pub(super) lock: String,
@@ -66,6 +68,11 @@ impl Statements {
             ),
             insert: format!(
                 "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+                insert_statement(t)
+            ),
+            insert_notify: format!(
+                "WITH inserted AS ({} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id) \
+                 SELECT inserted.id FROM inserted CROSS JOIN LATERAL pg_notify($25, $26)",
                 insert_statement(t)
             ),
             select_delivery: format!(

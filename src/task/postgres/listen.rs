@@ -1,0 +1,357 @@
+//! Lifecycle notifications across processes: every change a
+//! [`PostgresTaskStore`](super::PostgresTaskStore) makes is sent with
+//! `pg_notify` in the transaction that makes it (so it is delivered only if
+//! that transaction commits, in commit order), and a listener (one dedicated
+//! connection running `LISTEN`) publishes what every store on the database
+//! sent to a [`TaskEvents`] hub.
+//!
+//! A notification carries the task's id, room, status, the event's kind and
+//! at most [`MAX_TITLE_BYTES`] of its title, never its payload, so it stays
+//! under PostgreSQL's 8000-byte limit. One whose room alone would not fit is
+//! sent without it; the listener then wakes every watcher instead.
+//!
+//! When the listening connection fails, the listener reconnects with
+//! exponential backoff. Notifications sent meanwhile are lost to it, so
+//! after each reconnect it marks a gap ([`TaskEvents::mark_gap`]): waiting
+//! agents are woken once to look again, and event-stream clients are
+//! disconnected and, resuming, told to resync.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_postgres::AsyncMessage;
+
+use super::{StoreError, Tls, backend, connect_error};
+use crate::lifecycle::JobStatus;
+use crate::task::{Task, TaskEventKind, TaskEvents, TaskId};
+
+/// The listening connection's `application_name`.
+pub(super) const APPLICATION_NAME: &str = "hookroom-listener";
+/// How much of a title a notification carries, in bytes.
+pub(super) const MAX_TITLE_BYTES: usize = 256;
+/// PostgreSQL refuses notification payloads of 8000 bytes or more.
+const MAX_PAYLOAD_BYTES: usize = 7999;
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How often the listening connection is checked when nothing arrives, and
+/// how long the check may take before the connection counts as lost.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The JSON payload of a notification.
+#[derive(Debug, Serialize, Deserialize)]
+struct Notice<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    room: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    title: Cow<'a, str>,
+    status: JobStatus,
+}
+
+/// The notification payload announcing that `task` went through `kind`.
+pub(super) fn payload(kind: TaskEventKind, task: &Task) -> String {
+    payload_parts(kind, &task.id, &task.room, &task.title, task.status)
+}
+
+/// As [`payload`], from the parts.
+pub(super) fn payload_parts(
+    kind: TaskEventKind,
+    id: &TaskId,
+    room: &str,
+    title: &str,
+    status: JobStatus,
+) -> String {
+    let mut notice = Notice {
+        kind: Cow::Borrowed(kind.as_str()),
+        id: Cow::Borrowed(id.as_str()),
+        room: Some(Cow::Borrowed(room)),
+        title: Cow::Borrowed(truncate(title, MAX_TITLE_BYTES)),
+        status,
+    };
+    let json = serde_json::to_string(&notice).unwrap_or_default();
+    if json.len() <= MAX_PAYLOAD_BYTES {
+        return json;
+    }
+    notice.room = None;
+    notice.title = Cow::Borrowed("");
+    serde_json::to_string(&notice).unwrap_or_default()
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn kind_of(name: &str) -> Option<TaskEventKind> {
+    Some(match name {
+        "task.created" => TaskEventKind::Created,
+        "task.claimed" => TaskEventKind::Claimed,
+        "task.needs_input" => TaskEventKind::NeedsInput,
+        "task.input_provided" => TaskEventKind::InputProvided,
+        "task.released" => TaskEventKind::Released,
+        "task.done" => TaskEventKind::Done,
+        "task.failed" => TaskEventKind::Failed,
+        "task.expired" => TaskEventKind::Expired,
+        _ => return None,
+    })
+}
+
+/// Publishes one received notification to `events`.
+fn deliver(events: &TaskEvents, payload: &str) {
+    let Ok(notice) = serde_json::from_str::<Notice<'_>>(payload) else {
+        tracing::warn!(
+            payload_bytes = payload.len(),
+            "ignored a malformed task notification"
+        );
+        return;
+    };
+    match (kind_of(&notice.kind), &notice.room) {
+        (Some(kind), Some(room)) => {
+            events.publish_parts(
+                kind,
+                &TaskId::from(notice.id.as_ref()),
+                room,
+                &notice.title,
+                notice.status,
+            );
+        }
+        // Too large to say where, or a kind this version does not know:
+        // every waiting agent looks again.
+        _ => events.wake_watchers(),
+    }
+}
+
+/// The running listener; stops when dropped.
+#[derive(Debug)]
+pub(super) struct Listener {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the listener needs to (re)connect.
+struct Shared {
+    config: tokio_postgres::Config,
+    tls: Tls,
+    channel: String,
+    events: Arc<TaskEvents>,
+}
+
+/// Connects, runs `LISTEN channel` and returns once it is listening; then
+/// keeps listening in the background (reconnecting as needed) until the
+/// returned [`Listener`] is dropped.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the first connection or `LISTEN` fails.
+pub(super) async fn start(
+    config: tokio_postgres::Config,
+    tls: Tls,
+    channel: String,
+    events: Arc<TaskEvents>,
+) -> Result<Listener, StoreError> {
+    let mut config = config;
+    // Shows the connection for what it is in `pg_stat_activity`.
+    config.application_name(APPLICATION_NAME);
+    let shared = Shared {
+        config,
+        tls,
+        channel,
+        events,
+    };
+    let (ready, listening) = oneshot::channel();
+    let task = tokio::spawn(run(shared, ready));
+    let listener = Listener { task };
+    match listening.await {
+        Ok(Ok(())) => Ok(listener),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(backend(ListenerStopped)),
+    }
+}
+
+async fn run(shared: Shared, ready: oneshot::Sender<Result<(), StoreError>>) {
+    let mut ready = Some(ready);
+    let mut backoff = FIRST_BACKOFF;
+    let mut reconnect = false;
+    loop {
+        let outcome = session(&shared, &mut ready, reconnect).await;
+        if let Some(ready) = ready.take() {
+            // Never listened: the caller gets the error and the task ends.
+            let _ = ready.send(outcome.map_err(StoreError::from));
+            return;
+        }
+        match outcome {
+            // The session listened for a while: start the backoff afresh.
+            Err(Lost::AfterListening(e)) => {
+                backoff = FIRST_BACKOFF;
+                tracing::warn!(error = %e, "task notification listener lost its connection; reconnecting");
+            }
+            Ok(()) => {}
+            Err(Lost::Before(e)) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "task notification listener cannot connect");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        reconnect = true;
+    }
+}
+
+/// How a session ended.
+enum Lost {
+    /// Before `LISTEN` succeeded.
+    Before(StoreError),
+    /// After it had been listening.
+    AfterListening(StoreError),
+}
+
+impl From<Lost> for StoreError {
+    fn from(lost: Lost) -> Self {
+        match lost {
+            Lost::Before(e) | Lost::AfterListening(e) => e,
+        }
+    }
+}
+
+/// One connection's life: connect, `LISTEN`, publish notifications until
+/// the connection fails. Never returns `Ok` once listening.
+async fn session(
+    shared: &Shared,
+    ready: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+    reconnect: bool,
+) -> Result<(), Lost> {
+    let (client, mut connection) = shared
+        .config
+        .connect(shared.tls.clone())
+        .await
+        .map_err(|e| Lost::Before(connect_error(&e)))?;
+    let events = Arc::clone(&shared.events);
+    // Drives the connection (queries included) and publishes what arrives.
+    let mut driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => deliver(&events, n.payload()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return backend(e),
+                None => return backend(ListenerStopped),
+            }
+        }
+    });
+    let outcome = async {
+        client
+            .batch_execute(&format!("LISTEN {}", shared.channel))
+            .await
+            .map_err(|e| Lost::Before(backend(e)))?;
+        if reconnect {
+            shared.events.mark_gap();
+        }
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+        loop {
+            tokio::select! {
+                ended = &mut driver => {
+                    return Err(Lost::AfterListening(
+                        ended.unwrap_or_else(|_| backend(ListenerStopped)),
+                    ));
+                }
+                () = tokio::time::sleep(PING_EVERY) => {
+                    match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(Lost::AfterListening(backend(e))),
+                        Err(_) => return Err(Lost::AfterListening(backend(ListenerStopped))),
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    driver.abort();
+    outcome
+}
+
+/// The listening connection closed or stopped answering.
+#[derive(Debug)]
+struct ListenerStopped;
+
+impl std::fmt::Display for ListenerStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the notification listener's connection closed or stopped answering")
+    }
+}
+
+impl std::error::Error for ListenerStopped {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stay_under_the_limit_and_round_trip() {
+        let id = TaskId::from("t1");
+        let title = "é".repeat(1000);
+        let json = payload_parts(TaskEventKind::Done, &id, "room", &title, JobStatus::Done);
+        let notice: Notice<'_> = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(notice.kind, "task.done");
+        assert_eq!(notice.room.as_deref(), Some("room"));
+        assert!(notice.title.len() <= MAX_TITLE_BYTES && notice.title.starts_with('é'));
+
+        let huge_room = "r".repeat(10_000);
+        let json = payload_parts(
+            TaskEventKind::Created,
+            &id,
+            &huge_room,
+            "t",
+            JobStatus::Pending,
+        );
+        assert!(json.len() <= MAX_PAYLOAD_BYTES);
+        let notice: Notice<'_> = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(notice.room, None, "a room too long is left out");
+    }
+
+    #[tokio::test]
+    async fn a_notice_without_a_room_wakes_every_watcher() {
+        let events = TaskEvents::new();
+        let mut watch = events.watch("a");
+        let json = payload_parts(
+            TaskEventKind::Created,
+            &TaskId::from("t"),
+            &"r".repeat(10_000),
+            "t",
+            JobStatus::Pending,
+        );
+        deliver(&events, &json);
+        assert_eq!(watch.recv().await.expect("woken").as_str(), "");
+        assert_eq!(events.last_seq(), 0, "nothing to publish without a room");
+
+        let json = payload_parts(
+            TaskEventKind::Created,
+            &TaskId::from("t2"),
+            "a",
+            "t",
+            JobStatus::Pending,
+        );
+        deliver(&events, &json);
+        assert_eq!(watch.recv().await.expect("woken").as_str(), "t2");
+        assert_eq!(events.last_seq(), 1);
+    }
+}
