@@ -116,14 +116,16 @@ fn main() {
             "postgres",
             Box::new(move || {
                 let table = format!("bench_{}", uuid::Uuid::new_v4().simple());
-                let store = tokio::runtime::Runtime::new()
-                    .expect("runtime")
-                    .block_on(
+                // Opened from inside the bench's runtime: its pool's
+                // connections run on that runtime.
+                let store = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(
                         hookroom::task::PostgresTaskStore::builder(url)
                             .with_table(table)
                             .build(),
                     )
-                    .expect("connect");
+                })
+                .expect("connect");
                 Arc::new(store)
             }),
         ));

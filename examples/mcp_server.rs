@@ -82,7 +82,12 @@ async fn store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
-            return hookroom::task::PostgresTaskStore::connect(spec)
+            // Listening (LISTEN/NOTIFY): tasks that other processes (a
+            // gateway) store on the database wake this server's watchers,
+            // so joined sessions hear of them.
+            return hookroom::task::PostgresTaskStore::builder(spec)
+                .with_events(Arc::new(hookroom::task::TaskEvents::new()))
+                .build()
                 .await
                 .map(|s| Arc::new(s) as Arc<dyn TaskStore>)
                 .map_err(|e| e.to_string());

@@ -769,9 +769,13 @@ impl Inner {
             ));
         }
         operation.outcome = Outcome::Accepted;
-        // Published before answering so that a job's PENDING always precedes
-        // the RUNNING an agent may report right after claiming. The task is
-        // already durable: a sink failure is logged, not turned into an error.
+        // Published before answering, so a job exists by the time its sender
+        // hears of the task. An agent already waiting on the room may claim
+        // the task in between and report RUNNING first: the registry then
+        // creates the job on that report, and refuses this PENDING as a
+        // duplicate (logged below), so the history still starts PENDING.
+        // The task is already durable: a sink failure is logged, not turned
+        // into an error.
         if let Some((sink, input_data)) = created {
             let job = JobEvent::Created {
                 job_id: inserted.id.to_string(),

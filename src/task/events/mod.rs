@@ -376,7 +376,10 @@ impl Subscription {
 ///
 /// Heartbeats and `take_input` are not announced. Only changes made through
 /// this wrapper are seen: several processes sharing one database each
-/// announce their own.
+/// announce their own. For changes made anywhere on a PostgreSQL database,
+/// build the store with
+/// [`PostgresTaskStoreBuilder::with_events`](crate::task::PostgresTaskStoreBuilder::with_events)
+/// instead of wrapping it (it listens with `LISTEN/NOTIFY`).
 ///
 /// Its [`watch`](TaskStore::watch) is fed by the hub: every task announced
 /// in `PENDING` (new, released, or put back for a retry).

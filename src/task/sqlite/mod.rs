@@ -99,6 +99,10 @@ CREATE INDEX IF NOT EXISTS hookroom_tasks_finished
 /// partial index `hookroom_tasks_finished`'s so that index serves it.
 const FINISHED: &str = "status IN ('DONE', 'FAILED')";
 
+/// How many columns [`COLUMNS`] names: a column selected after them is at
+/// this index.
+const COLUMN_COUNT: usize = 24;
+
 /// SQLite's page cache for the connection, in KiB (as `PRAGMA cache_size`
 /// takes it, negative), instead of SQLite's default of 2 MiB.
 const CACHE_KIB: i64 = -32 * 1024;
@@ -422,31 +426,47 @@ impl TaskStore for SqliteTaskStore {
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         let request = request.clone();
         self.in_transaction(move |tx, now| {
-            // The candidates in claim order; the state machine has the last
-            // word on each (capabilities are a JSON column SQL cannot test).
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {TABLE} \
-                 WHERE room = ?1 AND ( \
-                   (status = 'PENDING' AND (not_before IS NULL OR not_before <= ?2) \
-                      AND (expires_at IS NULL OR expires_at > ?2)) \
-                   OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= ?2)) \
+            // Two sources of claimable tasks, each read in claim order
+            // straight off an index, so a claim looks at the front of the
+            // room, not at every task it ever held: pending tasks (index
+            // `hookroom_tasks_claim`, already in claim order), and held
+            // tasks whose lease ran out (index `hookroom_tasks_lease`, few).
+            // The state machine has the last word on each candidate
+            // (capabilities are a JSON column SQL cannot test); the better
+            // of the two sources' first claimable task is claimed.
+            let pending = format!(
+                "SELECT {COLUMNS}, seq FROM {TABLE} \
+                 WHERE room = ?1 AND status = 'PENDING' \
+                   AND (not_before IS NULL OR not_before <= ?2) \
+                   AND (expires_at IS NULL OR expires_at > ?2) \
                  ORDER BY priority ASC, created_at ASC, seq ASC"
             );
-            let chosen = {
-                let mut stmt = tx.prepare_cached(&sql).map_err(backend)?;
+            let lapsed = format!(
+                "SELECT {COLUMNS}, seq FROM {TABLE} \
+                 WHERE status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= ?2 \
+                   AND room = ?1 \
+                 ORDER BY priority ASC, created_at ASC, seq ASC"
+            );
+            let mut best: Option<((u32, i128, i64), StoredTask)> = None;
+            for sql in [&pending, &lapsed] {
+                let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
                 let mut rows = stmt
                     .query(params![request.room, to_nanos(now)])
                     .map_err(backend)?;
-                let mut chosen = None;
                 while let Some(row) = rows.next().map_err(backend)? {
                     let stored = read_row(row)?;
                     if stored.is_claimable(&request.capabilities, now) {
-                        chosen = Some(stored);
+                        let seq: i64 = row.get(COLUMN_COUNT).map_err(backend)?;
+                        let task = &stored.task;
+                        let key = (task.priority, task.created_at.unix_timestamp_nanos(), seq);
+                        if best.as_ref().is_none_or(|(best, _)| key < *best) {
+                            best = Some((key, stored));
+                        }
                         break;
                     }
                 }
-                chosen
-            };
+            }
+            let chosen = best.map(|(_, stored)| stored);
             let Some(mut stored) = chosen else {
                 return Ok(None);
             };
@@ -574,5 +594,15 @@ impl TaskStore for SqliteTaskStore {
             Ok(expired)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{COLUMN_COUNT, COLUMNS};
+
+    #[test]
+    fn column_count_is_the_number_of_columns_named() {
+        assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
     }
 }
