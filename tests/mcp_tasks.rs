@@ -193,6 +193,48 @@ async fn ask_input_is_followed_as_an_mcp_task_through_answer_and_completion() {
     assert_eq!(beat["task"]["status"], "RUNNING");
     assert_eq!(mcp_get(&client, &id).await.status(), TaskStatus::Working);
 
+    // A second question is a new request under a new key; the old key no
+    // longer answers it.
+    let response = client
+        .call_tool_once(params(
+            "ask_input",
+            json!({"task_id": id.as_str(), "prompt": "Squash or merge?"}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(response, CallToolResponse::Task(_)),
+        "{response:?}"
+    );
+    let (second, message) = input_request(&mcp_get(&client, &id).await.payload);
+    assert_eq!(message, "Squash or merge?");
+    assert_ne!(second, key);
+    client
+        .peer()
+        .update_task(UpdateTaskParams::new(
+            id.as_str(),
+            answer(
+                &key,
+                json!({"action": "accept", "content": {"answer": "stale"}}),
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.get(&id).await.unwrap().unwrap().input, None);
+    client
+        .peer()
+        .update_task(UpdateTaskParams::new(
+            id.as_str(),
+            answer(
+                &second,
+                json!({"action": "accept", "content": {"answer": "squash"}}),
+            ),
+        ))
+        .await
+        .unwrap();
+    let beat = ok(&client, "heartbeat", json!({"task_id": id.as_str()})).await;
+    assert_eq!(beat["input"], json!("squash"));
+
     // DONE: completed with the tool result carrying the task's result.
     ok(
         &client,
@@ -404,4 +446,83 @@ async fn cancel_gives_back_only_this_sessions_claim() {
         .await
         .unwrap_err();
     assert_eq!(protocol_code(error), ErrorCode::INVALID_PARAMS);
+}
+
+/// The same over streamable HTTP, with rmcp's HTTP client.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn over_streamable_http_needs_input_is_input_required_and_answered() {
+    use hookroom::mcp::McpHttpService;
+    use hookroom::mcp::rmcp::transport::StreamableHttpClientTransport;
+    use hookroom::mcp::rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use hookroom::service::{ApiTokens, BearerTokens};
+
+    fn serve_on_unix_socket(service: McpHttpService) -> String {
+        let name = format!("hookroom-mcp-tasks-test-{}", std::process::id());
+        let address =
+            <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(
+                name.as_bytes(),
+            )
+            .unwrap();
+        let listener = std::os::unix::net::UnixListener::bind_addr(&address).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper_util::service::TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        format!("@{name}")
+    }
+
+    let (store, server) = server();
+    let id = store.insert(new_task("d-http")).await.unwrap().id;
+    let socket = serve_on_unix_socket(server.http_service(ApiTokens::new(
+        BearerTokens::parse_list("agent-token").unwrap(),
+        BearerTokens::none(),
+    )));
+    let client = Client { tasks: true }
+        .serve(StreamableHttpClientTransport::from_unix_socket_with_config(
+            &socket,
+            StreamableHttpClientTransportConfig::with_uri("http://localhost/mcp")
+                .auth_header("agent-token"),
+        ))
+        .await
+        .expect("initialize over HTTP");
+
+    ok(&client, "claim_task", json!({"task_id": id.as_str()})).await;
+    let response = client
+        .call_tool_once(params(
+            "ask_input",
+            json!({"task_id": id.as_str(), "prompt": "Ship it?"}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(response, CallToolResponse::Task(_)),
+        "{response:?}"
+    );
+    let (key, message) = input_request(&mcp_get(&client, &id).await.payload);
+    assert_eq!(message, "Ship it?");
+    client
+        .peer()
+        .update_task(UpdateTaskParams::new(
+            id.as_str(),
+            answer(
+                &key,
+                json!({"action": "accept", "content": {"answer": "yes"}}),
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().input,
+        Some(json!("yes"))
+    );
+    assert_eq!(mcp_get(&client, &id).await.status(), TaskStatus::Working);
 }

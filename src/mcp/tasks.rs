@@ -29,21 +29,25 @@ pub(crate) fn client_declares_tasks(context: &RequestContext<RoleServer>) -> boo
         .is_some_and(|caps| caps.supports_tasks())
 }
 
-/// A store error as a protocol error: an unknown id is invalid params
-/// (SEP-2663), anything else an internal error.
+/// A store error as a protocol error: an unknown id (SEP-2663) or a task
+/// in a state that refuses the request is invalid params, a failing backend
+/// an internal error.
 fn protocol_error(error: StoreError) -> ErrorData {
     match error {
-        StoreError::NotFound { .. } => ErrorData::invalid_params(error.to_string(), None),
-        other => ErrorData::internal_error(other.to_string(), None),
+        StoreError::Backend { .. } => ErrorData::internal_error(error.to_string(), None),
+        other => ErrorData::invalid_params(other.to_string(), None),
     }
 }
 
-/// The key of the task's current input request: unique per attempt and
-/// prompt, stable while the request is outstanding.
+/// The key of the task's current input request: it differs between
+/// attempts, holders and prompts, and stays the same while the request is
+/// outstanding.
 fn input_key(task: &Task) -> String {
-    // FNV-1a over the prompt, so a second question in one attempt gets a new key.
+    // FNV-1a over holder and prompt, so a second question gets a new key.
+    let holder = task.claimed_by.as_deref().unwrap_or_default();
     let prompt = task.input_request.as_deref().unwrap_or_default();
-    let hash = prompt.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    let bytes = holder.bytes().chain([0]).chain(prompt.bytes());
+    let hash = bytes.fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("input-{}-{:08x}", task.attempts, hash as u32)
