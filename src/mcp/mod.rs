@@ -36,6 +36,29 @@
 //! changes the task (claims, completes, fails it, asks or provides input);
 //! changes made elsewhere (an agent runtime, another gateway) are not seen.
 //!
+//! # Tasks extension
+//! The server advertises the MCP Tasks extension
+//! (`io.modelcontextprotocol/tasks`, SEP-2663). For a client that declares
+//! it, `ask_input` answers with a `CreateTaskResult` for the hookroom task
+//! (same id), and `tasks/get` reads any hookroom task from the store:
+//!
+//! | hookroom | MCP task |
+//! | --- | --- |
+//! | `PENDING`, `RUNNING` | `working` |
+//! | `NEEDS_INPUT`, not answered yet | `input_required`: a form elicitation with the prompt and one `answer` field |
+//! | `NEEDS_INPUT`, answered, not yet taken by the holder | `working` |
+//! | `DONE` | `completed`: the tool result `{"task": …}` carrying the task's `result` |
+//! | `FAILED` | `failed`: a JSON-RPC error whose message is the failure reason |
+//!
+//! `tasks/update` with an accepted elicitation provides its `answer` as the
+//! task's input (as `provide_input`); a declined or cancelled form, or a key
+//! that is not the outstanding one, changes nothing. `tasks/cancel` gives
+//! back a claim this session holds (the task returns to `PENDING` in its
+//! room, so it reads `working`) and is refused (`-32602`) for any other
+//! task: the task belongs to its room, not to the client. An unknown id is
+//! `-32602`; a client that did not declare the extension gets plain tool
+//! results and `-32021` from `tasks/*`.
+//!
 //! Sessions carry state, so the server offers the protocol versions that
 //! have sessions (up to 2025-11-25).
 
@@ -45,6 +68,7 @@ mod http;
 mod jobs;
 mod server;
 mod session;
+mod tasks;
 mod tools;
 
 pub use error::ToolError;

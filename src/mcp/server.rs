@@ -7,11 +7,11 @@ use std::time::Duration;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ContentBlock, Implementation,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ContentBlock, CreateTaskResult,
+    GetTaskParams, GetTaskResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -333,6 +333,7 @@ impl ServerHandler for McpSession {
                 .enable_tools()
                 .enable_resources()
                 .enable_resources_subscribe()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(Implementation::new("hookroom", env!("CARGO_PKG_VERSION")))
@@ -358,8 +359,28 @@ impl ServerHandler for McpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.clone();
+        // `ask_input` from a client with the tasks extension answers with
+        // the hookroom task as an MCP task, to follow with `tasks/get`.
+        let follow = (name == "ask_input" && super::tasks::client_declares_tasks(&context))
+            .then(|| {
+                request
+                    .arguments
+                    .as_ref()
+                    .and_then(|a| a.get("task_id"))
+                    .and_then(|id| id.as_str())
+                    .map(TaskId::from)
+            })
+            .flatten();
         let call = ToolCallContext::new(self, request, context);
         let mut response = self.tool_router.call(call).await?;
+        if let (Some(id), CallToolResponse::Complete(result)) = (&follow, &response)
+            && result.is_error != Some(true)
+            && let Ok(Some(task)) = self.inner.store.get(id).await
+        {
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(
+                super::tasks::mcp_task(&task),
+            )));
+        }
         if let CallToolResponse::Complete(result) = &mut response
             && result.is_error == Some(true)
             && let Some(tool) = self.tool_router.get(&name)
@@ -440,6 +461,37 @@ impl ServerHandler for McpSession {
         };
         let contents = ResourceContents::text(text, uri).with_mime_type("application/json");
         Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    /// `tasks/get` (tasks extension): the hookroom task with this id.
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            self.mcp_get_task(&request.task_id).await?,
+        ))
+    }
+
+    /// `tasks/update` (tasks extension): the answer to the task's input
+    /// request, as `provide_input`.
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.mcp_update_task(&request.task_id, &request.input_responses)
+            .await
+    }
+
+    /// `tasks/cancel` (tasks extension): gives back this session's claim.
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.mcp_cancel_task(&request.task_id, &context).await
     }
 
     #[allow(deprecated)]

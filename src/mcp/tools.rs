@@ -29,7 +29,7 @@ type ToolResult<T> = Result<Json<T>, ToolError>;
 /// Most tasks one list returns.
 const MAX_LIST: u32 = 100;
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -502,7 +502,7 @@ impl McpSession {
         })
     }
 
-    fn status_event(&self, task: &Task, status: JobStatus, message: String) -> JobEvent {
+    pub(crate) fn status_event(&self, task: &Task, status: JobStatus, message: String) -> JobEvent {
         JobEvent::Status {
             job_id: task.id.to_string(),
             at: self.inner.clock.now(),
@@ -874,7 +874,7 @@ impl McpSession {
     }
 
     #[tool(
-        description = "Ask a person for input on a task this session holds: the task goes to NEEDS_INPUT with your prompt; the session keeps the claim. Call heartbeat later to receive the answer."
+        description = "Ask a person for input on a task this session holds: the task goes to NEEDS_INPUT with your prompt; the session keeps the claim. Call heartbeat later to receive the answer. A client with the MCP tasks extension gets the task back as an MCP task to follow with tasks/get."
     )]
     async fn ask_input(
         &self,
