@@ -6,7 +6,9 @@
 //!
 //! SQLite runs on a file in the temp directory with `synchronous = FULL`:
 //! every insert counted here was durable when it returned. Set
-//! `HOOKROOM_BENCH_POSTGRES_URL` to add a PostgreSQL row.
+//! `HOOKROOM_BENCH_POSTGRES_URL` to add two PostgreSQL rows: `postgres` as
+//! the gateway runs it (each change announced with `NOTIFY`) and `pg-quiet`
+//! built `with_notifications(false)`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,23 +114,28 @@ fn main() {
     #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("HOOKROOM_BENCH_POSTGRES_URL") {
         let url: &'static str = Box::leak(url.into_boxed_str());
-        stores.push((
-            "postgres",
-            Box::new(move || {
-                let table = format!("bench_{}", uuid::Uuid::new_v4().simple());
-                // Opened from inside the bench's runtime: its pool's
-                // connections run on that runtime.
-                let store = tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(
-                        hookroom::task::PostgresTaskStore::builder(url)
-                            .with_table(table)
-                            .build(),
-                    )
-                })
-                .expect("connect");
-                Arc::new(store)
-            }),
-        ));
+        // With and without `NOTIFY` (on by default: other gateways' waiting
+        // agents hear of each change), which serializes commits.
+        for (name, notify) in [("postgres", true), ("pg-quiet", false)] {
+            stores.push((
+                name,
+                Box::new(move || {
+                    let table = format!("bench_{}", uuid::Uuid::new_v4().simple());
+                    // Opened from inside the bench's runtime: its pool's
+                    // connections run on that runtime.
+                    let store = tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(
+                            hookroom::task::PostgresTaskStore::builder(url)
+                                .with_table(table)
+                                .with_notifications(notify)
+                                .build(),
+                        )
+                    })
+                    .expect("connect");
+                    Arc::new(store)
+                }),
+            ));
+        }
     }
     println!(
         "{:<10} {:>18} {:>18} {:>20} {:>20}",

@@ -24,6 +24,10 @@ pub(crate) const COLUMNS: &str = "id, room, title, description, priority, status
      updated_at, expires_at, not_before, claimed_by, lease_expires_at, attempts, claim_token, \
      input_request, input, result, failure";
 
+/// How many columns [`COLUMNS`] names: a column selected after them is at
+/// this index.
+pub(crate) const COLUMN_COUNT: usize = 24;
+
 /// `INSERT` of a whole row: 24 parameters, `$1..$24` in [`COLUMNS`] order.
 pub(crate) fn insert_statement(table: &str) -> String {
     let params: Vec<String> = (1..=24).map(|n| format!("${n}")).collect();
@@ -240,6 +244,11 @@ pub(crate) fn from_nanos(n: i64) -> OffsetDateTime {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn column_count_is_the_number_of_columns_named() {
+        assert_eq!(super::COLUMNS.split(',').count(), super::COLUMN_COUNT);
+    }
+
     use super::*;
     use crate::task::NewTask;
 

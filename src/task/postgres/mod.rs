@@ -46,7 +46,7 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio_postgres::Row;
 
-use super::sql::{TaskRow, from_nanos, to_nanos};
+use super::sql::{COLUMN_COUNT, TaskRow, from_nanos, to_nanos};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
@@ -472,17 +472,27 @@ impl TaskStore for PostgresTaskStore {
         // SKIP LOCKED never waits, so the time read before the query is the
         // claim's time.
         let now = self.now(&tx).await?;
-        let row = tx
-            .query_opt(
-                &self.sql.claim_candidate,
-                &[&request.room, &to_nanos(now), &request.capabilities],
-            )
-            .await
-            .map_err(backend)?;
-        let Some(row) = row else {
+        // The better of the best pending task and the best task whose lease
+        // ran out (the other stays locked only until this commit).
+        let mut best: Option<((u32, i64, i64), StoredTask)> = None;
+        for sql in [&self.sql.claim_pending, &self.sql.claim_lapsed] {
+            let row = tx
+                .query_opt(sql, &[&request.room, &to_nanos(now), &request.capabilities])
+                .await
+                .map_err(backend)?;
+            if let Some(row) = row {
+                let stored = read_row(&row)?;
+                let seq: i64 = row.try_get(COLUMN_COUNT).map_err(backend)?;
+                let task = &stored.task;
+                let key = (task.priority, to_nanos(task.created_at), seq);
+                if best.as_ref().is_none_or(|(best, _)| key < *best) {
+                    best = Some((key, stored));
+                }
+            }
+        }
+        let Some((_, mut stored)) = best else {
             return Ok(None);
         };
-        let mut stored = read_row(&row)?;
         let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
         self.write_and_announce(&tx, &stored, Some(TaskEventKind::Claimed))
             .await?;

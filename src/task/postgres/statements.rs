@@ -21,7 +21,10 @@ pub(super) struct Statements {
     pub(super) lock: String,
     pub(super) list: String,
     pub(super) cursor: String,
-    pub(super) claim_candidate: String,
+    /// The best claimable `PENDING` task of a room, locked.
+    pub(super) claim_pending: String,
+    /// The best task of a room whose lease ran out, locked.
+    pub(super) claim_lapsed: String,
     pub(super) expire_candidates: String,
     pub(super) update: String,
     pub(super) purge_finished: String,
@@ -88,13 +91,23 @@ impl Statements {
                  ORDER BY created_at DESC, seq DESC LIMIT $4"
             ),
             cursor: format!("SELECT created_at, seq FROM {t} WHERE id = $1"),
-            claim_candidate: format!(
-                "SELECT {COLUMNS} FROM {t} \
-                 WHERE room = $1 \
-                   AND ((status = 'PENDING' AND (not_before IS NULL OR not_before <= $2) \
-                         AND (expires_at IS NULL OR expires_at > $2)) \
-                     OR (status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2)) \
+            // Two queries, not one with an OR: each reads its candidates in
+            // claim order straight off an index and stops at the first row
+            // it can lock, where one query over both states would sort
+            // every task of the room first.
+            claim_pending: format!(
+                "SELECT {COLUMNS}, seq FROM {t} \
+                 WHERE room = $1 AND status = 'PENDING' \
+                   AND (not_before IS NULL OR not_before <= $2) \
+                   AND (expires_at IS NULL OR expires_at > $2) \
                    AND required_capabilities <@ $3::TEXT[] \
+                 ORDER BY priority ASC, created_at ASC, seq ASC \
+                 LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
+            claim_lapsed: format!(
+                "SELECT {COLUMNS}, seq FROM {t} \
+                 WHERE status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2 \
+                   AND room = $1 AND required_capabilities <@ $3::TEXT[] \
                  ORDER BY priority ASC, created_at ASC, seq ASC \
                  LIMIT 1 FOR UPDATE SKIP LOCKED"
             ),
