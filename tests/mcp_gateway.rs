@@ -5,7 +5,9 @@
 //! the tools list, claim and complete it at the gateway.
 #![cfg(all(feature = "mcp", feature = "http-client"))]
 
-use std::net::SocketAddr;
+mod support;
+use support::serve::serve;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +23,6 @@ use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
     AnnouncingTaskStore, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, TaskEvents, TaskStore,
 };
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -48,25 +48,6 @@ impl ClientHandler for Agent {
     ) {
         let _ = self.updates.send(params.uri);
     }
-}
-
-async fn serve(api: TaskApi) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = TowerToHyperService::new(api.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
 }
 
 async fn ok(client: &RunningService<RoleClient, Agent>, tool: &'static str, args: Value) -> Value {

@@ -2,6 +2,9 @@
 //! `tower::ServiceExt::oneshot`, the event stream, waiting claims, racing
 //! claims, and one run over a real 127.0.0.1 socket.
 
+mod support;
+use support::serve::serve;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -971,29 +974,6 @@ async fn without_an_event_hub_the_event_routes_say_so() {
 }
 
 // ---- over a real socket ----
-
-async fn serve(api: TaskApi) -> std::net::SocketAddr {
-    use hyper_util::rt::TokioIo;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let api = api.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    tower::ServiceExt::oneshot(api.clone(), request)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 async fn raw(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -4,8 +4,10 @@
 //! once, completed once, by the agent that claimed it, and none is lost.
 #![cfg(all(feature = "http-client", feature = "memory"))]
 
+mod support;
+use support::serve::serve;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +17,6 @@ use hookroom::task::{
     ClaimRequest, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskId,
     TaskQuery, TaskStore,
 };
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 
 const AGENT_TOKEN: &str = "agent-token";
 const ROOM: &str = "race";
@@ -26,25 +26,6 @@ const TASKS: usize = 2_000;
 const AGENTS_PER_CLIENT: usize = 4;
 /// Long enough that no lease runs out during the test.
 const LEASE: Duration = Duration::from_secs(300);
-
-async fn serve(api: TaskApi) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = TowerToHyperService::new(api.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 fn new_task(n: usize) -> NewTask {
     NewTask {

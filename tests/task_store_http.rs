@@ -4,6 +4,9 @@
 //! a retry is safe).
 #![cfg(all(feature = "http-client", feature = "integration"))]
 
+mod support;
+use support::serve::serve;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,31 +17,9 @@ use hookroom::task::{
     AnnouncingTaskStore, HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload,
     StoreError, TaskEvents, TaskStore,
 };
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 
 const AGENT: &str = "agent-token";
 const ADMIN: &str = "admin-token";
-
-/// Serves `api` on a loopback port until the test ends.
-async fn serve(api: TaskApi) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = TowerToHyperService::new(api.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 fn tokens() -> ApiTokens {
     ApiTokens::new(
