@@ -92,10 +92,10 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `memory` | yes | in-memory task store and status sink |
-//! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store (bundled SQLite) |
-//! | `postgres` | no | `task::PostgresTaskStore`, shared by many gateways and agents |
+//! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store, and `status::SqliteJobRegistry` (bundled SQLite) |
+//! | `postgres` | no | `task::PostgresTaskStore`, shared by many gateways and agents (LISTEN/NOTIFY, TLS), and `status::PostgresJobRegistry` |
 //! | `integration` | no | the public `conformance` suites for third-party backends |
-//! | `http-client` | no | `task::HttpTaskStore`, `agent::HttpAgent` and `status::HttpStatusSink`, on hyper-util's client |
+//! | `http-client` | no | `task::HttpTaskStore`, `agent::HttpAgent`, `status::HttpStatusSink` and `alert::WebhookAlertSink`, on hyper-util's client with rustls |
 //! | `mcp` | no | `mcp`: an MCP server (rmcp) over the task store, router and job registry |
 //! | `full` | no | all of the above |
 
