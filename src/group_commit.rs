@@ -149,6 +149,11 @@ impl GroupCommit {
 fn run(conn: &Mutex<Connection>, queue: &Receiver<Box<dyn Write>>) {
     // `recv` fails once every handle (and so every sender) is gone.
     while let Ok(first) = queue.recv() {
+        // Woken by the first write, the thread may have taken the core from
+        // the tasks about to send the next ones: giving them a turn first
+        // lets those writes join this batch. With nothing else to run (a
+        // lone write on a quiet machine) this returns at once.
+        std::thread::yield_now();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {

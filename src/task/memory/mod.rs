@@ -70,7 +70,9 @@ type DedupShard = HashMap<String, HashMap<String, TaskId, SenderKeyHasher>, Send
 /// backwards.
 ///
 /// # Task ids
-/// Random UUIDs (version 4, lowercase, hyphenated). Only the exact spelling
+/// Random UUIDs ([`TaskId::random`], version 4, lowercase, hyphenated): a
+/// hash map gains nothing from ordered ids, unlike the SQL stores' indexes
+/// ([`TaskId::time_ordered`]). Only the exact spelling
 /// the store handed out finds a task.
 ///
 /// # Notifications

@@ -364,7 +364,7 @@ impl TaskStore for PostgresTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         let client = self.client().await?;
         let now = self.now(&client).await?;
-        let stored = StoredTask::new(TaskId::random(), task, now);
+        let stored = StoredTask::new(TaskId::time_ordered(), task, now);
         let r = TaskRow::of(&stored);
         let payload;
         let channel: &str = &self.table;

@@ -93,7 +93,7 @@ pub(super) fn insert_in(
             duplicate: true,
         });
     }
-    let stored = StoredTask::new(TaskId::random(), task, now);
+    let stored = StoredTask::new(TaskId::time_ordered(), task, now);
     let r = TaskRow::of(&stored);
     let capabilities = serde_json::to_string(&r.required_capabilities).map_err(backend)?;
     tx.prepare_cached(&insert_statement(TABLE))
