@@ -1,7 +1,7 @@
 //! The effect of one event on a stored job, shared by the SQL registries
 //! (the contract is `InMemoryStatusSink`'s).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, SinkError};
@@ -15,16 +15,30 @@ pub(crate) const CREATED_STEP: &str = "initialization";
 /// status through `Status`, a non-final one through `Completed`.
 pub(crate) fn precheck(event: &JobEvent) -> Result<(), SinkError> {
     match event {
-        JobEvent::Status { status, .. } if status.is_terminal() => Err(SinkError::InvalidStatus {
-            reason: format!("{status} ends a job; use completion"),
-        }),
-        JobEvent::Completed { final_status, .. } if !final_status.is_terminal() => {
-            Err(SinkError::InvalidStatus {
-                reason: format!("{final_status} is not a final status"),
-            })
-        }
+        JobEvent::Status { status, .. } => precheck_status(*status),
+        JobEvent::Completed { final_status, .. } => precheck_final_status(*final_status),
         _ => Ok(()),
     }
+}
+
+/// Refuses a status update to a final status: completion ends a job.
+pub(crate) fn precheck_status(status: JobStatus) -> Result<(), SinkError> {
+    if status.is_terminal() {
+        return Err(SinkError::InvalidStatus {
+            reason: format!("{status} ends a job; use completion"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a completion to a status that is not final.
+pub(crate) fn precheck_final_status(final_status: JobStatus) -> Result<(), SinkError> {
+    if !final_status.is_terminal() {
+        return Err(SinkError::InvalidStatus {
+            reason: format!("{final_status} is not a final status"),
+        });
+    }
+    Ok(())
 }
 
 /// The first history entry of a job created at `at`.
@@ -107,7 +121,31 @@ fn complete(
     artifacts: Vec<Artifact>,
     message: &Option<String>,
 ) {
-    let metadata = &mut job.metadata;
+    complete_metadata(
+        &mut job.metadata,
+        job.created_at,
+        at,
+        final_status,
+        summary,
+        message,
+    );
+    job.artifacts.extend(artifacts);
+    job.status = final_status;
+}
+
+/// What a completion at `at` writes into the metadata of a job created at
+/// `created_at`: the failure reason (`error_message`, from the completion
+/// message or the summary's `reason`), the summary, and the processing time
+/// unless one was already reported. Every registry's completion goes
+/// through this.
+pub(crate) fn complete_metadata(
+    metadata: &mut Map<String, Value>,
+    created_at: OffsetDateTime,
+    at: OffsetDateTime,
+    final_status: JobStatus,
+    summary: Option<Value>,
+    message: &Option<String>,
+) {
     if final_status == JobStatus::Failed {
         let reason = message
             .clone()
@@ -120,11 +158,9 @@ fn complete(
         metadata.insert("summary".to_owned(), summary);
     }
     if !metadata.contains_key("processing_time") {
-        let seconds = (at - job.created_at).as_seconds_f64().max(0.0);
+        let seconds = (at - created_at).as_seconds_f64().max(0.0);
         if let Some(n) = serde_json::Number::from_f64(seconds) {
             metadata.insert("processing_time".to_owned(), Value::Number(n));
         }
     }
-    job.artifacts.extend(artifacts);
-    job.status = final_status;
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
+use super::change;
 use super::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
     check_same_job,
@@ -403,11 +404,7 @@ impl Registry {
                 message,
                 step,
             } => {
-                if status.is_terminal() {
-                    return Err(SinkError::InvalidStatus {
-                        reason: format!("{status} ends a job; use completion"),
-                    });
-                }
+                change::precheck_status(status)?;
                 let max_history = self.max_history;
                 let record = self.running_record(&job_id)?;
                 let step = step.or_else(|| progress.as_ref()?.current_step.clone());
@@ -438,11 +435,7 @@ impl Registry {
                 artifacts,
                 message,
             } => {
-                if !final_status.is_terminal() {
-                    return Err(SinkError::InvalidStatus {
-                        reason: format!("{final_status} is not a final status"),
-                    });
-                }
+                change::precheck_final_status(final_status)?;
                 let max_history = self.max_history;
                 let record = self.running_record(&job_id)?;
                 record.complete(at, final_status, summary, artifacts, message, max_history);
@@ -528,11 +521,6 @@ impl Registry {
 }
 
 impl Record {
-    /// The message of the implied first history entry.
-    const CREATED_MESSAGE: &'static str = "Job created";
-    /// The step of the implied first history entry.
-    const CREATED_STEP: &'static str = "initialization";
-
     /// A new `PENDING` job; its first history entry is implied.
     fn created(
         job_id: String,
@@ -572,12 +560,9 @@ impl Record {
 
     /// The whole history, oldest first.
     fn history(&self) -> Vec<HistoryEntry> {
-        let created = self.created_entry.then(|| HistoryEntry {
-            timestamp: self.created_at,
-            status: JobStatus::Pending,
-            message: Some(Self::CREATED_MESSAGE.to_owned()),
-            step: Some(Self::CREATED_STEP.to_owned()),
-        });
+        let created = self
+            .created_entry
+            .then(|| change::created_entry(self.created_at));
         created
             .into_iter()
             .chain(self.history.iter().cloned())
@@ -625,24 +610,14 @@ impl Record {
         message: Option<String>,
         max_history: Option<usize>,
     ) {
-        let metadata = &mut self.metadata;
-        if final_status == JobStatus::Failed {
-            let reason = message
-                .clone()
-                .or_else(|| summary.as_ref()?.get("reason")?.as_str().map(str::to_owned));
-            if let Some(reason) = reason {
-                metadata.insert("error_message".to_owned(), Value::String(reason));
-            }
-        }
-        if let Some(summary) = summary {
-            metadata.insert("summary".to_owned(), summary);
-        }
-        if !metadata.contains_key("processing_time") {
-            let seconds = (at - self.created_at).as_seconds_f64().max(0.0);
-            if let Some(n) = serde_json::Number::from_f64(seconds) {
-                metadata.insert("processing_time".to_owned(), Value::Number(n));
-            }
-        }
+        change::complete_metadata(
+            &mut self.metadata,
+            self.created_at,
+            at,
+            final_status,
+            summary,
+            &message,
+        );
         self.artifacts.extend(artifacts);
         self.status = final_status;
         self.push(at, message, None, max_history);

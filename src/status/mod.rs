@@ -1,7 +1,10 @@
 //! Job status: every task's life reported as a job (the Jobs API's model).
 
 pub mod api;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+// The SQL registries apply whole events with it; the in-memory one, whose
+// records are compact, only its shared pieces.
+#[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod change;
 mod hook;
 #[cfg(feature = "http-client")]

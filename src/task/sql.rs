@@ -28,6 +28,30 @@ pub(crate) const COLUMNS: &str = "id, room, title, description, priority, status
 /// this index.
 pub(crate) const COLUMN_COUNT: usize = 24;
 
+/// The best of the claim candidates a SQL store's claim queries found (one
+/// per query: the room's first claimable pending task, its first task whose
+/// lease ran out), in claim order: lowest priority number, then oldest, then
+/// the earlier insert (`seq`).
+#[derive(Default)]
+pub(crate) struct BestCandidate(Option<((u32, i64, i64), StoredTask)>);
+
+impl BestCandidate {
+    /// Keeps `stored` (its row's `seq` beside it) if it comes before the
+    /// best so far.
+    pub(crate) fn offer(&mut self, stored: StoredTask, seq: i64) {
+        let task = &stored.task;
+        let key = (task.priority, to_nanos(task.created_at), seq);
+        if self.0.as_ref().is_none_or(|(best, _)| key < *best) {
+            self.0 = Some((key, stored));
+        }
+    }
+
+    /// The best candidate, if any was offered.
+    pub(crate) fn into_best(self) -> Option<StoredTask> {
+        self.0.map(|(_, stored)| stored)
+    }
+}
+
 /// `INSERT` of a whole row: 24 parameters, `$1..$24` in [`COLUMNS`] order.
 pub(crate) fn insert_statement(table: &str) -> String {
     let params: Vec<String> = (1..=24).map(|n| format!("${n}")).collect();

@@ -46,7 +46,7 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio_postgres::Row;
 
-use super::sql::{COLUMN_COUNT, TaskRow, from_nanos, to_nanos};
+use super::sql::{BestCandidate, COLUMN_COUNT, TaskRow, from_nanos, to_nanos};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
@@ -474,23 +474,17 @@ impl TaskStore for PostgresTaskStore {
         let now = self.now(&tx).await?;
         // The better of the best pending task and the best task whose lease
         // ran out (the other stays locked only until this commit).
-        let mut best: Option<((u32, i64, i64), StoredTask)> = None;
+        let mut best = BestCandidate::default();
         for sql in [&self.sql.claim_pending, &self.sql.claim_lapsed] {
             let row = tx
                 .query_opt(sql, &[&request.room, &to_nanos(now), &request.capabilities])
                 .await
                 .map_err(backend)?;
             if let Some(row) = row {
-                let stored = read_row(&row)?;
-                let seq: i64 = row.try_get(COLUMN_COUNT).map_err(backend)?;
-                let task = &stored.task;
-                let key = (task.priority, to_nanos(task.created_at), seq);
-                if best.as_ref().is_none_or(|(best, _)| key < *best) {
-                    best = Some((key, stored));
-                }
+                best.offer(read_row(&row)?, row.try_get(COLUMN_COUNT).map_err(backend)?);
             }
         }
-        let Some((_, mut stored)) = best else {
+        let Some(mut stored) = best.into_best() else {
             return Ok(None);
         };
         let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::sql::{COLUMN_COUNT, COLUMNS, to_nanos};
+use super::sql::{BestCandidate, COLUMN_COUNT, COLUMNS, to_nanos};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
@@ -443,7 +443,7 @@ impl TaskStore for SqliteTaskStore {
                    AND room = ?1 \
                  ORDER BY priority ASC, created_at ASC, seq ASC"
             );
-            let mut best: Option<((u32, i128, i64), StoredTask)> = None;
+            let mut best = BestCandidate::default();
             for sql in [&pending, &lapsed] {
                 let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
                 let mut rows = stmt
@@ -452,18 +452,12 @@ impl TaskStore for SqliteTaskStore {
                 while let Some(row) = rows.next().map_err(backend)? {
                     let stored = read_row(row)?;
                     if stored.is_claimable(&request.capabilities, now) {
-                        let seq: i64 = row.get(COLUMN_COUNT).map_err(backend)?;
-                        let task = &stored.task;
-                        let key = (task.priority, task.created_at.unix_timestamp_nanos(), seq);
-                        if best.as_ref().is_none_or(|(best, _)| key < *best) {
-                            best = Some((key, stored));
-                        }
+                        best.offer(stored, row.get(COLUMN_COUNT).map_err(backend)?);
                         break;
                     }
                 }
             }
-            let chosen = best.map(|(_, stored)| stored);
-            let Some(mut stored) = chosen else {
+            let Some(mut stored) = best.into_best() else {
                 return Ok(None);
             };
             let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
