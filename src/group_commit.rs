@@ -10,9 +10,21 @@
 //! Batches form by themselves: the thread takes what is queued (at most
 //! [`MAX_BATCH`]), commits, and meanwhile new writes queue for the next
 //! batch. Nothing waits for a batch to fill, so a lone write is committed at
-//! once. Each write runs in a savepoint of its own: one that fails is rolled
-//! back alone and the rest of its batch commits. A batch that fails to begin
-//! or commit fails each of its writes, with the cause's text.
+//! once. A batch that fails to begin or commit fails each of its writes,
+//! with the cause's text.
+//!
+//! A write that fails is rolled back alone and the rest of its batch
+//! commits. Most writes that fail do so before they change anything (a
+//! state machine refusal, a constraint that stops the statement, which
+//! SQLite undoes by itself), so a batch first runs without savepoints. Only
+//! when a write fails after it changed rows (the connection's change count
+//! moved) is the transaction rolled back and the batch run again, each
+//! write in a savepoint of its own. That is why a write must be a closure
+//! that can run twice (`FnMut`) and why writes change the database only
+//! through `INSERT`, `UPDATE` and `DELETE`, the statements SQLite counts.
+//! A savepoint per write on every batch would copy each page a write
+//! touches into the statement journal, page after page and write after
+//! write, for failures that almost never happen.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,8 +62,9 @@ impl std::error::Error for CommitFailed {}
 
 /// One queued write: run inside the batch, then told how the batch ended.
 trait Write: Send {
-    /// Runs the write on the batch's connection (inside its savepoint);
-    /// `true` when it succeeded and its changes should be kept.
+    /// Runs the write on the batch's connection; `true` when it succeeded
+    /// and its changes should be kept. Called again, with the batch's
+    /// earlier changes rolled back, when the batch is run a second time.
     fn apply(&mut self, conn: &Connection) -> bool;
     /// Answers the caller once the batch ended: `Ok` when it committed.
     fn answer(self: Box<Self>, batch: Result<(), CommitFailed>);
@@ -63,22 +76,20 @@ type Answer<T, E> = Result<Result<T, E>, CommitFailed>;
 
 /// A write closure and the channel its caller waits on.
 struct Pending<F, T, E> {
-    write: Option<F>,
+    write: F,
+    /// The result of the write's latest run.
     outcome: Option<Result<T, E>>,
     answer: oneshot::Sender<Answer<T, E>>,
 }
 
 impl<F, T, E> Write for Pending<F, T, E>
 where
-    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    F: FnMut(&Connection) -> Result<T, E> + Send,
     T: Send,
     E: Send,
 {
     fn apply(&mut self, conn: &Connection) -> bool {
-        let Some(write) = self.write.take() else {
-            return false;
-        };
-        let outcome = write(conn);
+        let outcome = (self.write)(conn);
         let keep = outcome.is_ok();
         self.outcome = Some(outcome);
         keep
@@ -87,7 +98,7 @@ where
     fn answer(self: Box<Self>, batch: Result<(), CommitFailed>) {
         let result = match (batch, self.outcome) {
             // The write's own error stands whatever became of its batch:
-            // its savepoint was rolled back either way.
+            // its changes were undone either way.
             (_, Some(Err(error))) => Ok(Err(error)),
             (Ok(()), Some(Ok(value))) => Ok(Ok(value)),
             (Err(failed), _) => Err(failed),
@@ -127,15 +138,18 @@ impl GroupCommit {
     /// has committed. `Ok` holds `write`'s own result (when it failed, its
     /// changes were rolled back and the batch went on); `Err` says why a
     /// write that succeeded was not committed after all.
+    ///
+    /// `write` may run twice: a second time, from the state before it,
+    /// when another write of its batch failed after changing rows.
     pub(crate) async fn write<F, T, E>(&self, write: F) -> Answer<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let pending = Pending {
-            write: Some(write),
+            write,
             outcome: None,
             answer,
         };
@@ -169,24 +183,76 @@ fn run(conn: &Mutex<Connection>, queue: &Receiver<Box<dyn Write>>) {
     }
 }
 
-/// Runs `batch` in one `BEGIN IMMEDIATE` transaction, a savepoint per write.
+/// Runs `batch` in one `BEGIN IMMEDIATE` transaction and commits it: first
+/// without savepoints, then, if a write failed after it changed rows, once
+/// more with a savepoint per write.
 fn commit(conn: &mut Connection, batch: &mut [Box<dyn Write>]) -> Result<(), CommitFailed> {
+    match run_batch(conn, batch, Isolation::None)? {
+        Ran::Committed => Ok(()),
+        // Each write's changes are undone by its own savepoint in this run,
+        // so it always ends in a commit (or an error).
+        Ran::RolledBack => run_batch(conn, batch, Isolation::SavepointPerWrite).map(drop),
+    }
+}
+
+/// How the writes of one run of a batch are kept apart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// One transaction, nothing between the writes.
+    None,
+    /// Each write in a savepoint, released when it succeeded and rolled back
+    /// when it failed.
+    SavepointPerWrite,
+}
+
+/// How a run of a batch ended.
+enum Ran {
+    Committed,
+    /// A write failed after it changed rows, with no savepoint to undo them
+    /// alone: the transaction was rolled back. Only without isolation.
+    RolledBack,
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Write>],
+    isolation: Isolation,
+) -> Result<Ran, CommitFailed> {
     let failed = |e: rusqlite::Error| CommitFailed::Batch(e.to_string().into());
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(failed)?;
     for write in batch.iter_mut() {
-        // A savepoint per write, so one that fails leaves no half change
-        // and does not take the batch down with it. The three statements
-        // are prepared once per connection (rusqlite's `Savepoint` would
-        // parse its SQL on every write).
-        run_cached(&tx, "SAVEPOINT hookroom_write").map_err(failed)?;
-        if !write.apply(&tx) {
-            run_cached(&tx, "ROLLBACK TO hookroom_write").map_err(failed)?;
+        if isolation == Isolation::SavepointPerWrite {
+            // The three statements are prepared once per connection
+            // (rusqlite's `Savepoint` would parse its SQL on every write).
+            run_cached(&tx, "SAVEPOINT hookroom_write").map_err(failed)?;
         }
-        run_cached(&tx, "RELEASE hookroom_write").map_err(failed)?;
+        let changes = tx.total_changes();
+        let kept = write.apply(&tx);
+        // Some errors (a full disk, an I/O error) make SQLite roll back the
+        // whole transaction; the writes after it would each commit alone.
+        if tx.is_autocommit() {
+            return Err(CommitFailed::Batch(
+                "SQLite rolled back the transaction after a failed write".into(),
+            ));
+        }
+        match isolation {
+            Isolation::None if !kept && tx.total_changes() != changes => {
+                tx.rollback().map_err(failed)?;
+                return Ok(Ran::RolledBack);
+            }
+            Isolation::None => {}
+            Isolation::SavepointPerWrite => {
+                if !kept {
+                    run_cached(&tx, "ROLLBACK TO hookroom_write").map_err(failed)?;
+                }
+                run_cached(&tx, "RELEASE hookroom_write").map_err(failed)?;
+            }
+        }
     }
-    tx.commit().map_err(failed)
+    tx.commit().map_err(failed)?;
+    Ok(Ran::Committed)
 }
 
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
@@ -267,6 +333,120 @@ mod tests {
             .expect("the batch commits");
         assert_eq!(next.expect("insert"), 1);
         assert_eq!(count(&conn), 1);
+    }
+
+    /// A write queued as the writer thread would, and the channel its
+    /// caller would wait on.
+    fn queued<F, T>(
+        write: F,
+    ) -> (
+        Box<dyn Write>,
+        oneshot::Receiver<Answer<T, rusqlite::Error>>,
+    )
+    where
+        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let pending = Pending {
+            write,
+            outcome: None,
+            answer,
+        };
+        (Box::new(pending), answered)
+    }
+
+    fn values(conn: &Connection) -> Vec<i64> {
+        let mut statement = conn.prepare("SELECT v FROM t ORDER BY v").expect("select");
+        let rows = statement.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    }
+
+    /// Runs `batch` through [`commit`] and answers each write.
+    fn commit_and_answer(conn: &mut Connection, batch: Vec<Box<dyn Write>>) {
+        let mut batch = batch;
+        let outcome = commit(conn, &mut batch);
+        for write in batch {
+            write.answer(outcome.clone());
+        }
+    }
+
+    #[test]
+    fn a_write_failing_after_a_change_is_undone_alone_by_a_second_run() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .expect("schema");
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let (first, first_answer) = queued(move |conn| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            conn.execute("INSERT INTO t (v) VALUES (1)", [])
+        });
+        // Changes a row, then breaks UNIQUE on the first write's value.
+        let (bad, bad_answer) = queued(|conn| {
+            conn.execute("INSERT INTO t (v) VALUES (2)", [])?;
+            conn.execute("INSERT INTO t (v) VALUES (1)", [])
+        });
+        let (last, last_answer) = queued(|conn| conn.execute("INSERT INTO t (v) VALUES (3)", []));
+        commit_and_answer(&mut conn, vec![first, bad, last]);
+        assert_eq!(
+            first_answer
+                .blocking_recv()
+                .expect("answered")
+                .expect("committed")
+                .expect("insert"),
+            1
+        );
+        assert!(
+            bad_answer
+                .blocking_recv()
+                .expect("answered")
+                .expect("its own error")
+                .is_err()
+        );
+        assert_eq!(
+            last_answer
+                .blocking_recv()
+                .expect("answered")
+                .expect("committed")
+                .expect("insert"),
+            1
+        );
+        assert_eq!(values(&conn), [1, 3]);
+        // The batch ran twice: once together, once a savepoint per write.
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_write_failing_before_any_change_does_not_run_the_batch_again() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .expect("schema");
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let (first, first_answer) = queued(move |conn| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            conn.execute("INSERT INTO t (v) VALUES (1)", [])
+        });
+        // Its only statement fails, and SQLite undoes a failed statement.
+        let (bad, bad_answer) = queued(|conn| conn.execute("INSERT INTO t (v) VALUES (1)", []));
+        commit_and_answer(&mut conn, vec![first, bad]);
+        assert!(
+            first_answer
+                .blocking_recv()
+                .expect("answered")
+                .expect("committed")
+                .is_ok()
+        );
+        assert!(
+            bad_answer
+                .blocking_recv()
+                .expect("answered")
+                .expect("its own error")
+                .is_err()
+        );
+        assert_eq!(values(&conn), [1]);
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

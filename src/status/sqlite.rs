@@ -267,14 +267,16 @@ impl SqliteJobRegistry {
         }
     }
 
-    /// Runs `f` in the writer's next group commit (its own savepoint in a
-    /// `BEGIN IMMEDIATE` transaction) and returns once that has committed.
+    /// Runs `f` in the writer's next group commit (a `BEGIN IMMEDIATE`
+    /// transaction) and returns once that has committed; an `Err` from `f`
+    /// undoes only what `f` did. `f` may run twice (see `group_commit`).
     async fn in_transaction<T, F>(&self, f: F) -> Result<T, SinkError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, usize) -> Result<T, SinkError> + Send + 'static,
+        F: FnMut(&Connection, usize) -> Result<T, SinkError> + Send + 'static,
     {
         let max_history = self.max_history;
+        let mut f = f;
         self.writer
             .write(move |tx| f(tx, max_history))
             .await
@@ -388,12 +390,29 @@ fn history(conn: &Connection, seq: i64) -> Result<Vec<HistoryEntry>, SinkError> 
     .collect()
 }
 
+/// Appends `entry` to the history of the job numbered `seq` and drops its
+/// oldest entries beyond `max_history`.
 fn push_history(
     tx: &Connection,
     seq: i64,
     entry: &HistoryEntry,
     max_history: usize,
 ) -> Result<(), SinkError> {
+    insert_history(tx, seq, entry)?;
+    // The entry `max_history` places below the newest, and every older one,
+    // go; none when there are not that many (the subquery is then NULL).
+    tx.prepare_cached(
+        "DELETE FROM hookroom_job_history WHERE job_seq = ?1 AND id <=
+           (SELECT id FROM hookroom_job_history WHERE job_seq = ?1
+            ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    )
+    .map_err(backend)?
+    .execute(params![seq, i64::try_from(max_history).unwrap_or(i64::MAX)])
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_history(tx: &Connection, seq: i64, entry: &HistoryEntry) -> Result<(), SinkError> {
     tx.prepare_cached(
         "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -406,13 +425,6 @@ fn push_history(
         entry.message,
         entry.step
     ])
-    .map_err(backend)?;
-    tx.prepare_cached(
-        "DELETE FROM hookroom_job_history WHERE job_seq = ?1 AND id NOT IN
-           (SELECT id FROM hookroom_job_history WHERE job_seq = ?1 ORDER BY id DESC LIMIT ?2)",
-    )
-    .map_err(backend)?
-    .execute(params![seq, i64::try_from(max_history).unwrap_or(i64::MAX)])
     .map_err(backend)?;
     Ok(())
 }
@@ -442,28 +454,30 @@ fn insert_created(
     at: OffsetDateTime,
     input_data: &str,
     metadata: &Map<String, Value>,
-    max_history: usize,
 ) -> Result<(), SinkError> {
-    let exists: Option<i64> = tx
-        .prepare_cached("SELECT seq FROM hookroom_jobs WHERE job_id = ?1")
+    // The unique index on `job_id` finds an existing job; the failed
+    // statement changes nothing.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO hookroom_jobs (job_id, status, created_at, updated_at, input_data,
+               progress, artifacts, metadata) VALUES (?1, 'PENDING', ?2, ?2, ?3, NULL, '[]', ?4)",
+        )
         .map_err(backend)?
-        .query_row(params![job_id], |row| row.get(0))
-        .optional()
-        .map_err(backend)?;
-    if exists.is_some() {
-        return Err(SinkError::InvalidStatus {
-            reason: format!("job `{job_id}` already exists"),
-        });
+        .execute(params![job_id, nanos(at), input_data, to_json(metadata)?]);
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            return Err(SinkError::InvalidStatus {
+                reason: format!("job `{job_id}` already exists"),
+            });
+        }
+        Err(e) => return Err(backend(e)),
     }
-    tx.prepare_cached(
-        "INSERT INTO hookroom_jobs (job_id, status, created_at, updated_at, input_data, progress,
-           artifacts, metadata) VALUES (?1, 'PENDING', ?2, ?2, ?3, NULL, '[]', ?4)",
-    )
-    .map_err(backend)?
-    .execute(params![job_id, nanos(at), input_data, to_json(metadata)?])
-    .map_err(backend)?;
-    let seq = tx.last_insert_rowid();
-    push_history(tx, seq, &change::created_entry(at), max_history)
+    // A new job's history is this one entry, within any `max_history`
+    // (at least 1): nothing to trim.
+    insert_history(tx, tx.last_insert_rowid(), &change::created_entry(at))
 }
 
 /// Applies one event inside a transaction; the contract is
@@ -476,7 +490,7 @@ fn apply(tx: &Connection, event: JobEvent, max_history: usize) -> Result<(), Sin
         metadata,
     } = &event
     {
-        return insert_created(tx, job_id, *at, input_data.as_str(), metadata, max_history);
+        return insert_created(tx, job_id, *at, input_data.as_str(), metadata);
     }
     change::precheck(&event)?;
     let job_id = event.job_id().to_owned();
@@ -489,22 +503,25 @@ fn apply(tx: &Connection, event: JobEvent, max_history: usize) -> Result<(), Sin
 /// Remembers `key` for `job_id`; `false` when it already was.
 fn remember_key(tx: &Connection, job_id: &str, key: &str) -> Result<bool, SinkError> {
     let inserted = tx
-        .execute(
-            "INSERT OR IGNORE INTO hookroom_job_keys (job_id, key) VALUES (?1, ?2)",
-            params![job_id, key],
-        )
+        .prepare_cached("INSERT OR IGNORE INTO hookroom_job_keys (job_id, key) VALUES (?1, ?2)")
+        .map_err(backend)?
+        .execute(params![job_id, key])
         .map_err(backend)?;
     if inserted == 0 {
         return Ok(false);
     }
-    tx.execute(
-        "DELETE FROM hookroom_job_keys WHERE job_id = ?1 AND id NOT IN
-           (SELECT id FROM hookroom_job_keys WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2)",
-        params![
-            job_id,
-            i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX)
-        ],
+    // As the history's trim: the key that many places below the newest, and
+    // every older one, go.
+    tx.prepare_cached(
+        "DELETE FROM hookroom_job_keys WHERE job_id = ?1 AND id <=
+           (SELECT id FROM hookroom_job_keys WHERE job_id = ?1
+            ORDER BY id DESC LIMIT 1 OFFSET ?2)",
     )
+    .map_err(backend)?
+    .execute(params![
+        job_id,
+        i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX)
+    ])
     .map_err(backend)?;
     Ok(true)
 }
@@ -543,7 +560,7 @@ fn purge(tx: &Connection, cutoff: OffsetDateTime, limit: usize) -> Result<usize,
 #[async_trait]
 impl StatusSink for SqliteJobRegistry {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
-        self.in_transaction(move |tx, max_history| apply(tx, event, max_history))
+        self.in_transaction(move |tx, max_history| apply(tx, event.clone(), max_history))
             .await
     }
 
@@ -563,8 +580,10 @@ impl JobRegistry for SqliteJobRegistry {
         let event = request.into_event(uuid::Uuid::new_v4().to_string(), at);
         let job_id = event.job_id().to_owned();
         self.in_transaction(move |tx, max_history| {
-            apply(tx, event, max_history)?;
-            let row = load(tx, &job_id)?.ok_or(SinkError::JobNotFound { job_id })?;
+            apply(tx, event.clone(), max_history)?;
+            let row = load(tx, &job_id)?.ok_or_else(|| SinkError::JobNotFound {
+                job_id: job_id.clone(),
+            })?;
             Ok(JobCreateResponse::for_job(&row.job))
         })
         .await
@@ -638,7 +657,7 @@ impl JobRegistry for SqliteJobRegistry {
             if !remember_key(tx, &job_id, &key)? {
                 return Ok(Applied::Before);
             }
-            for event in events {
+            for event in events.iter().cloned() {
                 apply(tx, event, max_history)?;
             }
             Ok(Applied::Now)

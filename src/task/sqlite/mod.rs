@@ -204,8 +204,9 @@ impl SqliteTaskStore {
         // cache is one `pread` fewer on every insert.
         conn.pragma_update(None, "cache_size", CACHE_KIB)
             .map_err(backend)?;
-        // Statement journals (a savepoint per group-committed write) in
-        // memory, not in a temporary file created and deleted per batch.
+        // Statement journals (a statement that may fail halfway, a batch
+        // run again with a savepoint per write) in memory, not in a
+        // temporary file created and deleted per batch.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(backend)?;
         // The log shrinks back to this after a checkpoint.
@@ -286,17 +287,18 @@ impl SqliteTaskStore {
         .map_err(backend)?
     }
 
-    /// Runs `f` in the writer's next group commit (its own savepoint in a
-    /// `BEGIN IMMEDIATE` transaction) and returns once that has committed;
-    /// an `Err` from `f` rolls back only what `f` did. `f` gets the time read
-    /// once the write lock is held, so the wait for it never shortens a lease
-    /// granted in `f`.
+    /// Runs `f` in the writer's next group commit (a `BEGIN IMMEDIATE`
+    /// transaction) and returns once that has committed; an `Err` from `f`
+    /// undoes only what `f` did. `f` may run twice (see `group_commit`).
+    /// `f` gets the time read once the write lock is held, so the wait for
+    /// it never shortens a lease granted in `f`.
     async fn in_transaction<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
     {
         let clock = Arc::clone(&self.clock);
+        let mut f = f;
         self.writer
             .write(move |tx| f(tx, clock.now()))
             .await
@@ -320,11 +322,13 @@ impl SqliteTaskStore {
     async fn update<T, F>(&self, id: &TaskId, op: F) -> Result<(T, Task), StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut StoredTask, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut StoredTask, OffsetDateTime) -> Result<T, StoreError> + Send + 'static,
     {
         let id = id.clone();
+        let mut op = op;
         self.in_transaction(move |tx, now| {
-            let mut stored = fetch(tx, &id)?.ok_or(StoreError::NotFound { id })?;
+            let mut stored =
+                fetch(tx, &id)?.ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
             let out = op(&mut stored, now)?;
             write(tx, &stored)?;
             Ok((out, stored.task))
@@ -372,7 +376,7 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        self.in_transaction(move |tx, now| insert_in(tx, task, now))
+        self.in_transaction(move |tx, now| insert_in(tx, task.clone(), now))
             .await
     }
 
@@ -501,7 +505,9 @@ impl TaskStore for SqliteTaskStore {
     ) -> Result<Task, StoreError> {
         let token = token.clone();
         let ((), task) = self
-            .update(id, move |stored, now| stored.complete(&token, result, now))
+            .update(id, move |stored, now| {
+                stored.complete(&token, result.clone(), now)
+            })
             .await?;
         Ok(task)
     }
@@ -551,7 +557,9 @@ impl TaskStore for SqliteTaskStore {
         input: serde_json::Value,
     ) -> Result<Task, StoreError> {
         let ((), task) = self
-            .update(id, move |stored, now| stored.provide_input(input, now))
+            .update(id, move |stored, now| {
+                stored.provide_input(input.clone(), now)
+            })
             .await?;
         Ok(task)
     }
