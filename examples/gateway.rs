@@ -111,6 +111,13 @@ mod jobs;
 
 use banner::{ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
 
+/// jemalloc, as servers commonly run (the load example and the in-memory
+/// store bench too). glibc's malloc, on a gateway whose SQLite writer thread
+/// frees what the runtime's threads allocated and the other way round,
+/// spends its time consolidating and unlinking chunks across arenas.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/routes.json");
 
 fn usage() -> String {
