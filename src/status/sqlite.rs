@@ -69,8 +69,8 @@ CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id
 ///
 /// # Group commit
 /// Changes go to one writer thread, as the task store's inserts do: every
-/// change waiting at the time is applied in one transaction (each in its own
-/// savepoint, so one that is refused leaves the others) and each caller is
+/// change waiting at the time is applied in one transaction (one that is
+/// refused is undone alone and leaves the others) and each caller is
 /// answered once that transaction has committed. Under load one `fsync`
 /// acknowledges a batch of changes; alone, a change commits at once.
 ///
@@ -227,8 +227,9 @@ impl SqliteJobRegistry {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(backend)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
-        // Statement journals (a savepoint per group-committed change) in
-        // memory, not in a temporary file per batch.
+        // Statement journals (a statement that may fail halfway, a batch
+        // run again with a savepoint per change) in memory, not in a
+        // temporary file per batch.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;

@@ -115,14 +115,15 @@ const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 ///
 /// # Group commit
 /// Every write (inserts, claims, updates) goes to one writer thread, which
-/// runs every write waiting at the time in one transaction (at most 128,
-/// each in its own savepoint) and answers each caller once that transaction
-/// has committed. With one caller a batch holds one write and nothing waits
+/// runs every write waiting at the time in one transaction (at most 128)
+/// and answers each caller once that transaction has committed. With one caller a batch holds one write and nothing waits
 /// for company; under load, writes that arrive during a commit share the
 /// next one, and one `fsync` acknowledges them all. Durability is unchanged:
 /// `synchronous = FULL`, and no write returns before its commit. A write
-/// that fails (a stale claim token, say) is rolled back alone; a batch that
-/// fails to commit fails each of its writes. Reads take the connection
+/// that fails (a stale claim token, say) is rolled back alone: almost always
+/// it failed before changing anything, and otherwise the batch runs again
+/// with a savepoint per write. A batch that fails to commit fails each of
+/// its writes. Reads take the connection
 /// between batches, so they wait at most for one bounded batch.
 #[derive(Clone)]
 pub struct SqliteTaskStore {
