@@ -82,6 +82,25 @@ struct Pending<F, T, E> {
     answer: oneshot::Sender<Answer<T, E>>,
 }
 
+impl<F, T, E> Pending<F, T, E>
+where
+    F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// `write`, ready for the writer's queue, and the channel its caller
+    /// waits on.
+    fn queued(write: F) -> (Box<dyn Write>, oneshot::Receiver<Answer<T, E>>) {
+        let (answer, answered) = oneshot::channel();
+        let pending = Self {
+            write,
+            outcome: None,
+            answer,
+        };
+        (Box::new(pending), answered)
+    }
+}
+
 impl<F, T, E> Write for Pending<F, T, E>
 where
     F: FnMut(&Connection) -> Result<T, E> + Send,
@@ -147,14 +166,9 @@ impl GroupCommit {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let (answer, answered) = oneshot::channel();
-        let pending = Pending {
-            write,
-            outcome: None,
-            answer,
-        };
+        let (pending, answered) = Pending::queued(write);
         self.queue
-            .send(Box::new(pending))
+            .send(pending)
             .map_err(|_| CommitFailed::WriterGone)?;
         answered.await.unwrap_or(Err(CommitFailed::WriterGone))
     }
@@ -335,8 +349,6 @@ mod tests {
         assert_eq!(count(&conn), 1);
     }
 
-    /// A write queued as the writer thread would, and the channel its
-    /// caller would wait on.
     fn queued<F, T>(
         write: F,
     ) -> (
@@ -347,13 +359,7 @@ mod tests {
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (answer, answered) = oneshot::channel();
-        let pending = Pending {
-            write,
-            outcome: None,
-            answer,
-        };
-        (Box::new(pending), answered)
+        Pending::queued(write)
     }
 
     fn values(conn: &Connection) -> Vec<i64> {
@@ -371,9 +377,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_write_failing_after_a_change_is_undone_alone_by_a_second_run() {
-        let mut conn = Connection::open_in_memory().expect("in-memory database");
+    type Answered = oneshot::Receiver<Answer<usize, rusqlite::Error>>;
+
+    /// A fresh table and a write of 1 that counts its runs.
+    fn counted_first_write() -> (
+        Connection,
+        Arc<std::sync::atomic::AtomicUsize>,
+        Box<dyn Write>,
+        Answered,
+    ) {
+        let conn = Connection::open_in_memory().expect("in-memory database");
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
             .expect("schema");
         let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -382,6 +395,12 @@ mod tests {
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             conn.execute("INSERT INTO t (v) VALUES (1)", [])
         });
+        (conn, runs, first, first_answer)
+    }
+
+    #[test]
+    fn a_write_failing_after_a_change_is_undone_alone_by_a_second_run() {
+        let (mut conn, runs, first, first_answer) = counted_first_write();
         // Changes a row, then breaks UNIQUE on the first write's value.
         let (bad, bad_answer) = queued(|conn| {
             conn.execute("INSERT INTO t (v) VALUES (2)", [])?;
@@ -419,15 +438,7 @@ mod tests {
 
     #[test]
     fn a_write_failing_before_any_change_does_not_run_the_batch_again() {
-        let mut conn = Connection::open_in_memory().expect("in-memory database");
-        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
-            .expect("schema");
-        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = Arc::clone(&runs);
-        let (first, first_answer) = queued(move |conn| {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            conn.execute("INSERT INTO t (v) VALUES (1)", [])
-        });
+        let (mut conn, runs, first, first_answer) = counted_first_write();
         // Its only statement fails, and SQLite undoes a failed statement.
         let (bad, bad_answer) = queued(|conn| conn.execute("INSERT INTO t (v) VALUES (1)", []));
         commit_and_answer(&mut conn, vec![first, bad]);
