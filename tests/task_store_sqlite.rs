@@ -315,3 +315,66 @@ async fn a_registry_beside_the_store_shares_its_commits_and_file() {
     drop((tasks, jobs));
     remove_db(&path);
 }
+
+/// A file whose expiry and lease indexes still hold every row (as earlier
+/// versions made them) gets the partial ones on open, and claims by lease
+/// and expiry still work through them.
+#[tokio::test]
+async fn full_time_indexes_of_an_older_file_are_replaced_by_partial_ones() {
+    let path = temp_db();
+    {
+        let store = SqliteTaskStore::open(&path).expect("open");
+        store.insert(new_task("d1", 1)).await.expect("insert");
+    }
+    let indexes = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut statement = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' \
+                 AND name LIKE 'hookroom_tasks_%' ORDER BY name",
+            )
+            .expect("prepare");
+        let names = statement.query_map([], |r| r.get(0)).expect("query");
+        names.collect::<Result<_, _>>().expect("names")
+    };
+    {
+        // The file as an earlier version left it.
+        let conn = rusqlite::Connection::open(&path).expect("second connection");
+        conn.execute_batch(
+            "DROP INDEX hookroom_tasks_expiring; DROP INDEX hookroom_tasks_leased;
+             CREATE INDEX hookroom_tasks_expiry ON hookroom_tasks (status, expires_at);
+             CREATE INDEX hookroom_tasks_lease ON hookroom_tasks (status, lease_expires_at);",
+        )
+        .expect("old indexes");
+    }
+    let store = SqliteTaskStore::open(&path).expect("reopen");
+    let conn = rusqlite::Connection::open(&path).expect("second connection");
+    let names = indexes(&conn);
+    assert!(
+        names.contains(&"hookroom_tasks_expiring".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"hookroom_tasks_leased".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"hookroom_tasks_expiry".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"hookroom_tasks_lease".to_owned()),
+        "{names:?}"
+    );
+    // Only the claimed task has a lease, so only it is in the lease index.
+    let claimed = store.claim(&claim_req("a")).await.expect("claim");
+    assert!(claimed.is_some());
+    let leased: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM hookroom_tasks INDEXED BY hookroom_tasks_leased \
+             WHERE status = 'RUNNING' AND lease_expires_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(leased, 1);
+}

@@ -56,6 +56,12 @@ const STORE: &str = "sqlite";
 const TABLE: &str = "hookroom_tasks";
 const DEFAULT_LIST_LIMIT: usize = 100;
 
+/// The table and its indexes. The expiry and lease indexes hold only the
+/// rows that have such a time (a task without a TTL, and every pending
+/// task, has none), so an insert writes two index entries fewer; the
+/// queries that read them compare that time, which tells SQLite's planner
+/// it is not NULL. The two `DROP`s replace the full indexes of earlier
+/// versions on files that still have them.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hookroom_tasks (
     seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,10 +93,12 @@ CREATE TABLE IF NOT EXISTS hookroom_tasks (
 );
 CREATE INDEX IF NOT EXISTS hookroom_tasks_claim
     ON hookroom_tasks (room, status, priority, created_at, seq);
-CREATE INDEX IF NOT EXISTS hookroom_tasks_expiry
-    ON hookroom_tasks (status, expires_at);
-CREATE INDEX IF NOT EXISTS hookroom_tasks_lease
-    ON hookroom_tasks (status, lease_expires_at);
+DROP INDEX IF EXISTS hookroom_tasks_expiry;
+DROP INDEX IF EXISTS hookroom_tasks_lease;
+CREATE INDEX IF NOT EXISTS hookroom_tasks_expiring
+    ON hookroom_tasks (status, expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS hookroom_tasks_leased
+    ON hookroom_tasks (status, lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS hookroom_tasks_finished
     ON hookroom_tasks (updated_at) WHERE status IN ('DONE', 'FAILED');
 ";
@@ -431,7 +439,7 @@ impl TaskStore for SqliteTaskStore {
             // straight off an index, so a claim looks at the front of the
             // room, not at every task it ever held: pending tasks (index
             // `hookroom_tasks_claim`, already in claim order), and held
-            // tasks whose lease ran out (index `hookroom_tasks_lease`, few).
+            // tasks whose lease ran out (index `hookroom_tasks_leased`, few).
             // The state machine has the last word on each candidate
             // (capabilities are a JSON column SQL cannot test); the better
             // of the two sources' first claimable task is claimed.
