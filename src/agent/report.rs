@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use tracing::Instrument;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::stats::Counters;
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
-use crate::status::{JobEvent, JobStatus, Progress, SinkError, StatusSink, TaskSummary};
+use crate::status::{JobEvent, JobStatus, Progress, SinkError, StatusSink, task_job_created};
 use crate::task::Task;
 
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ impl Reporter {
         match self.sink.publish(event.clone()).await {
             Ok(()) => {}
             Err(SinkError::JobNotFound { .. }) => {
-                self.publish(created_event(task)).await;
+                self.publish(task_job_created(task)).await;
                 self.publish(event).await;
             }
             Err(err) => self.refused(&event, &err),
@@ -101,24 +101,5 @@ impl Reporter {
             error = %err,
             "status sink did not take a job event; the task is unaffected"
         );
-    }
-}
-
-/// The `Created` event for a task, describing it without its payload.
-pub(crate) fn created_event(task: &Task) -> JobEvent {
-    JobEvent::Created {
-        job_id: task.id.to_string(),
-        at: task.created_at,
-        input_data: TaskSummary {
-            room: &task.room,
-            source: &task.source,
-            event: &task.source_event,
-            delivery_id: &task.delivery_id,
-            title: &task.title,
-            url: task.source_url.as_deref(),
-            priority: task.priority,
-        }
-        .to_input(),
-        metadata: Map::new(),
     }
 }

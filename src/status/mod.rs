@@ -171,6 +171,26 @@ impl TaskSummary<'_> {
     }
 }
 
+/// The `Created` event of a task's job: its id, created when the task was,
+/// the task's summary (never its payload) as input.
+pub(crate) fn task_job_created(task: &crate::task::Task) -> JobEvent {
+    JobEvent::Created {
+        job_id: task.id.to_string(),
+        at: task.created_at,
+        input_data: TaskSummary {
+            room: &task.room,
+            source: &task.source,
+            event: &task.source_event,
+            delivery_id: &task.delivery_id,
+            title: &task.title,
+            url: task.source_url.as_deref(),
+            priority: task.priority,
+        }
+        .to_input(),
+        metadata: Map::new(),
+    }
+}
+
 /// One lifecycle change of a job, as pushed to a [`StatusSink`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

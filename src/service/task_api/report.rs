@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
 use crate::lifecycle::JobStatus;
-use crate::status::{JobEvent, SinkError, StatusSink, TaskSummary};
+use crate::status::{JobEvent, SinkError, StatusSink, task_job_created};
 use crate::task::Task;
 
 /// What a Task API call did to a task, for its job.
@@ -59,21 +59,7 @@ pub(crate) async fn report(sink: &Arc<dyn StatusSink>, clock: &Arc<dyn Clock>, c
     match sink.publish(event.clone()).await {
         Ok(()) => {}
         Err(SinkError::JobNotFound { .. }) => {
-            let created = JobEvent::Created {
-                job_id: task.id.to_string(),
-                at: task.created_at,
-                input_data: TaskSummary {
-                    room: &task.room,
-                    source: &task.source,
-                    event: &task.source_event,
-                    delivery_id: &task.delivery_id,
-                    title: &task.title,
-                    url: task.source_url.as_deref(),
-                    priority: task.priority,
-                }
-                .to_input(),
-                metadata: Map::<String, Value>::new(),
-            };
+            let created = task_job_created(task);
             for event in [created, event] {
                 if let Err(err) = sink.publish(event).await {
                     refused(&task.id.to_string(), &err);
