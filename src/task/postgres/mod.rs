@@ -15,17 +15,17 @@
 //! [`with_clock`](PostgresTaskStoreBuilder::with_clock) substitutes a
 //! [`Clock`] (tests move time by hand with one).
 //!
-//! Every operation is pipelined: its statements (prepared once per
-//! connection) go out together and the server runs them in order, so a
-//! claim, or a lock-change-write of the other operations, costs two round
-//! trips and one commit.
+//! Statements are prepared once per connection. A claim, and every
+//! operation on one task (lock, change, write back), costs two round trips
+//! and one commit: its statements are sent together and the server runs
+//! them in order (pipelining), `BEGIN` with the first ones and `COMMIT`
+//! with the write.
 //!
 //! Every change is announced with `NOTIFY` on a channel named like the
 //! table, sent once the transaction that makes it has committed (a
 //! `NOTIFY` inside it would hold PostgreSQL's notification lock through the
 //! commit's flush to disk, so changes could only commit one at a time):
-//! `task.created` (a stored insert,
-//! not a duplicate), `task.claimed`, `task.needs_input`,
+//! `task.created` (a stored insert, not a duplicate), `task.claimed`, `task.needs_input`,
 //! `task.input_provided`, `task.released`, `task.done`, `task.failed` and
 //! `task.expired`, as [`AnnouncingTaskStore`](super::AnnouncingTaskStore)
 //! names them. A store built
