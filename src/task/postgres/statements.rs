@@ -98,9 +98,9 @@ impl Statements {
             // the statement: SKIP LOCKED never waits, so it is the claim's.
             // The lease's lower bound is always true: with both bounds, the
             // planner (which cannot know the time when it plans a prepared
-            // statement) estimates the range as narrow and reads the lease
-            // index, where an upper bound alone makes it scan the table once
-            // most of the room is running.
+            // statement) estimates the range as narrow and, on an analyzed
+            // table, reads the lease index, where an upper bound alone makes
+            // it scan the table once most of the room is running.
             claim: format!(
                 "WITH now AS MATERIALIZED (SELECT COALESCE($2::BIGINT, {DATABASE_NANOS}) AS t), \
                  pending AS (SELECT {COLUMNS}, seq FROM {t} \
