@@ -96,11 +96,14 @@ impl Statements {
             // the first row it can lock, where one query over both states
             // would sort every task of the room first. The time is read in
             // the statement: SKIP LOCKED never waits, so it is the claim's.
-            // The lease's lower bound is always true: with both bounds, the
-            // planner (which cannot know the time when it plans a prepared
-            // statement) estimates the range as narrow and, on an analyzed
-            // table, reads the lease index, where an upper bound alone makes
-            // it scan the table once most of the room is running.
+            // Lapsed tasks are found through the lease index whatever the
+            // table's statistics (the planner cannot know the time when it
+            // plans a prepared statement): the lease's lower bound is always
+            // true, but with both bounds the range is estimated as narrow
+            // (an upper bound alone makes it scan the table once most tasks
+            // are running), and `(room = $1) IS TRUE` is the same test in a
+            // form no index serves, so the room's index (which would read
+            // every running task of the room) is never chosen.
             claim: format!(
                 "WITH now AS MATERIALIZED (SELECT COALESCE($2::BIGINT, {DATABASE_NANOS}) AS t), \
                  pending AS (SELECT {COLUMNS}, seq FROM {t} \
@@ -114,7 +117,7 @@ impl Statements {
                    WHERE status IN ('RUNNING', 'NEEDS_INPUT') \
                      AND lease_expires_at <= (SELECT t FROM now) \
                      AND lease_expires_at >= -9223372036854775808 \
-                     AND room = $1 AND required_capabilities <@ $3::TEXT[] \
+                     AND (room = $1) IS TRUE AND required_capabilities <@ $3::TEXT[] \
                    ORDER BY priority ASC, created_at ASC, seq ASC \
                    LIMIT 1 FOR UPDATE SKIP LOCKED) \
                  SELECT *, (SELECT t FROM now) FROM pending \
