@@ -1,6 +1,6 @@
 //! Durable stores next to the in-memory store, in one run: inserts per
 //! second with 1 and 64 concurrent senders, claim + complete per second with
-//! 1 and 8 agents.
+//! 1 and 8 agents, and claims alone per second with 8 agents.
 //!
 //! `cargo bench --features sqlite --bench task_store_durable`
 //!
@@ -8,7 +8,9 @@
 //! every insert counted here was durable when it returned. Set
 //! `HOOKROOM_BENCH_POSTGRES_URL` to add two PostgreSQL rows: `postgres` as
 //! the gateway runs it (each change announced with `NOTIFY`) and `pg-quiet`
-//! built `with_notifications(false)`.
+//! built `with_notifications(false)`. `HOOKROOM_BENCH_STORES` (e.g.
+//! `memory,postgres`) runs only the stores it names; ratios are to the
+//! first row.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,8 +57,8 @@ async fn inserts(store: Arc<dyn TaskStore>, senders: usize, total: usize) -> f64
 }
 
 /// Claim + complete pairs per second with `agents` agents, over `total`
-/// tasks inserted beforehand.
-async fn claims(store: Arc<dyn TaskStore>, agents: usize, total: usize) -> f64 {
+/// tasks inserted beforehand; with `complete` false, claims alone.
+async fn claims(store: Arc<dyn TaskStore>, agents: usize, total: usize, complete: bool) -> f64 {
     inserts(store.clone(), 64, total).await;
     let started = Instant::now();
     let handles: Vec<_> = (0..agents)
@@ -71,10 +73,12 @@ async fn claims(store: Arc<dyn TaskStore>, agents: usize, total: usize) -> f64 {
                 };
                 let mut done = 0_usize;
                 while let Some(claimed) = store.claim(&request).await.expect("claim") {
-                    store
-                        .complete(&claimed.task.id, &claimed.token, None)
-                        .await
-                        .expect("complete");
+                    if complete {
+                        store
+                            .complete(&claimed.task.id, &claimed.token, None)
+                            .await
+                            .expect("complete");
+                    }
                     done += 1;
                 }
                 done
@@ -85,7 +89,7 @@ async fn claims(store: Arc<dyn TaskStore>, agents: usize, total: usize) -> f64 {
     for handle in handles {
         done += handle.await.expect("agent");
     }
-    assert_eq!(done, total, "every task claimed and completed once");
+    assert_eq!(done, total, "every task claimed once");
     total as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -137,18 +141,28 @@ fn main() {
             ));
         }
     }
+    if let Ok(names) = std::env::var("HOOKROOM_BENCH_STORES") {
+        let names: Vec<&str> = names.split(',').map(str::trim).collect();
+        stores.retain(|(name, _)| names.contains(name));
+    }
     println!(
-        "{:<10} {:>18} {:>18} {:>20} {:>20}",
-        "store", "inserts/s (1)", "inserts/s (64)", "claim+done/s (1)", "claim+done/s (8)"
+        "{:<10} {:>18} {:>18} {:>20} {:>20} {:>18}",
+        "store",
+        "inserts/s (1)",
+        "inserts/s (64)",
+        "claim+done/s (1)",
+        "claim+done/s (8)",
+        "claims/s (8)"
     );
-    let mut baseline: Option<[f64; 4]> = None;
+    let mut baseline: Option<[f64; 5]> = None;
     for (name, open) in &stores {
         let figures = runtime.block_on(async {
             [
                 inserts(open(), 1, 2_000).await,
                 inserts(open(), 64, 20_000).await,
-                claims(open(), 1, 5_000).await,
-                claims(open(), 8, 5_000).await,
+                claims(open(), 1, 5_000, true).await,
+                claims(open(), 8, 5_000, true).await,
+                claims(open(), 8, 10_000, false).await,
             ]
         });
         let cell = |i: usize| match baseline {
@@ -156,12 +170,13 @@ fn main() {
             None => format!("{:.0}", figures[i]),
         };
         println!(
-            "{:<10} {:>18} {:>18} {:>20} {:>20}",
+            "{:<10} {:>18} {:>18} {:>20} {:>20} {:>18}",
             name,
             cell(0),
             cell(1),
             cell(2),
-            cell(3)
+            cell(3),
+            cell(4)
         );
         baseline.get_or_insert(figures);
     }

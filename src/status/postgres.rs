@@ -1,5 +1,6 @@
 //! [`PostgresJobRegistry`]: jobs and their history in PostgreSQL, beside a
-//! `PostgresTaskStore`'s tasks in the same database.
+//! `PostgresTaskStore`'s tasks in the same database. Statements are
+//! prepared once per connection.
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -201,8 +202,12 @@ impl PostgresJobRegistry {
     ) -> Result<bool, SinkError> {
         let inserted = tx
             .execute(
-                "INSERT INTO hookroom_job_keys (job_id, key) VALUES ($1, $2)
+                &tx.prepare_cached(
+                    "INSERT INTO hookroom_job_keys (job_id, key) VALUES ($1, $2)
                  ON CONFLICT (job_id, key) DO NOTHING",
+                )
+                .await
+                .map_err(backend)?,
                 &[&job_id, &key],
             )
             .await
@@ -211,8 +216,12 @@ impl PostgresJobRegistry {
             return Ok(false);
         }
         tx.execute(
-            "DELETE FROM hookroom_job_keys WHERE job_id = $1 AND id NOT IN
+            &tx.prepare_cached(
+                "DELETE FROM hookroom_job_keys WHERE job_id = $1 AND id NOT IN
                (SELECT id FROM hookroom_job_keys WHERE job_id = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .await
+            .map_err(backend)?,
             &[
                 &job_id,
                 &i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX),
@@ -241,8 +250,12 @@ impl PostgresJobRegistry {
         entry: &HistoryEntry,
     ) -> Result<(), SinkError> {
         tx.execute(
-            "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
+            &tx.prepare_cached(
+                "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
              VALUES ($1, $2, $3, $4, $5)",
+            )
+            .await
+            .map_err(backend)?,
             &[
                 &seq,
                 &nanos(entry.timestamp),
@@ -254,8 +267,12 @@ impl PostgresJobRegistry {
         .await
         .map_err(backend)?;
         tx.execute(
-            "DELETE FROM hookroom_job_history WHERE job_seq = $1 AND id NOT IN
+            &tx.prepare_cached(
+                "DELETE FROM hookroom_job_history WHERE job_seq = $1 AND id NOT IN
                (SELECT id FROM hookroom_job_history WHERE job_seq = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .await
+            .map_err(backend)?,
             &[&seq, &self.max_history],
         )
         .await
@@ -273,10 +290,14 @@ impl PostgresJobRegistry {
     ) -> Result<(), SinkError> {
         let inserted = tx
             .query_opt(
-                "INSERT INTO hookroom_jobs (job_id, status, created_at, updated_at, input_data,
+                &tx.prepare_cached(
+                    "INSERT INTO hookroom_jobs (job_id, status, created_at, updated_at, input_data,
                    progress, artifacts, metadata)
                  VALUES ($1, 'PENDING', $2, $2, $3, NULL, '[]', $4)
                  ON CONFLICT (job_id) DO NOTHING RETURNING seq",
+                )
+                .await
+                .map_err(backend)?,
                 &[&job_id, &nanos(at), &input_data, &to_json(metadata)?],
             )
             .await
@@ -310,7 +331,11 @@ impl PostgresJobRegistry {
         let job_id = event.job_id().to_owned();
         let row = tx
             .query_opt(
-                &format!("SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = $1 FOR UPDATE"),
+                &tx.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = $1 FOR UPDATE"
+                ))
+                .await
+                .map_err(backend)?,
                 &[&job_id],
             )
             .await
@@ -320,8 +345,8 @@ impl PostgresJobRegistry {
         let entry = change::apply(&mut stored.job, event)?;
         let job = &stored.job;
         tx.execute(
-            "UPDATE hookroom_jobs SET status = $2, updated_at = $3, progress = $4, artifacts = $5,
-               metadata = $6 WHERE seq = $1",
+            &tx.prepare_cached("UPDATE hookroom_jobs SET status = $2, updated_at = $3, progress = $4, artifacts = $5,
+               metadata = $6 WHERE seq = $1").await.map_err(backend)?,
             &[
                 &stored.seq,
                 &job.status.as_str(),
@@ -373,7 +398,12 @@ impl JobRegistry for PostgresJobRegistry {
         let client = self.pool.get().await.map_err(backend)?;
         let Some(row) = client
             .query_opt(
-                &format!("SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {JOB_COLUMNS} FROM hookroom_jobs WHERE job_id = $1"
+                    ))
+                    .await
+                    .map_err(backend)?,
                 &[&job_id],
             )
             .await
@@ -385,8 +415,13 @@ impl JobRegistry for PostgresJobRegistry {
         let history = if include_history {
             let rows = client
                 .query(
-                    "SELECT timestamp, status, message, step FROM hookroom_job_history
+                    &client
+                        .prepare_cached(
+                            "SELECT timestamp, status, message, step FROM hookroom_job_history
                      WHERE job_seq = $1 ORDER BY id",
+                        )
+                        .await
+                        .map_err(backend)?,
                     &[&stored.seq],
                 )
                 .await
@@ -423,11 +458,14 @@ impl JobRegistry for PostgresJobRegistry {
         let client = self.pool.get().await.map_err(backend)?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {JOB_COLUMNS} FROM hookroom_jobs
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT {JOB_COLUMNS} FROM hookroom_jobs
                      WHERE seq < $1 AND ($2::TEXT IS NULL OR status = $2)
                      ORDER BY seq DESC LIMIT $3"
-                ),
+                    ))
+                    .await
+                    .map_err(backend)?,
                 &[&before, &status, &fetch],
             )
             .await
@@ -478,7 +516,9 @@ impl JobRegistry for PostgresJobRegistry {
         let client = self.pool.get().await.map_err(backend)?;
         let purged = client
             .execute(
-                "WITH doomed AS (
+                &client
+                    .prepare_cached(
+                        "WITH doomed AS (
                    SELECT seq, job_id FROM hookroom_jobs
                    WHERE status IN ('DONE', 'FAILED') AND updated_at < $1
                    ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
@@ -486,6 +526,9 @@ impl JobRegistry for PostgresJobRegistry {
                    DELETE FROM hookroom_job_keys k USING doomed d WHERE k.job_id = d.job_id
                  )
                  DELETE FROM hookroom_jobs j USING doomed d WHERE j.seq = d.seq",
+                    )
+                    .await
+                    .map_err(backend)?,
                 &[&nanos(cutoff), &i64::try_from(limit).unwrap_or(i64::MAX)],
             )
             .await

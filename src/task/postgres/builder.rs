@@ -75,8 +75,9 @@ impl PostgresTaskStoreBuilder {
     }
 
     /// Whether every change is announced with `NOTIFY` (default `true`).
-    /// Turn it off only when no process listens: `NOTIFY` serialises
-    /// commits briefly. A store built [`with_events`](Self::with_events)
+    /// Turn it off only when no process listens: each change then costs
+    /// one statement less (the `NOTIFY`, sent after its commit). A store
+    /// built [`with_events`](Self::with_events)
     /// still hears the others' announcements.
     pub fn with_notifications(mut self, notify: bool) -> Self {
         self.notify = notify;

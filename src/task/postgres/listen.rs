@@ -1,7 +1,8 @@
 //! Lifecycle notifications across processes: every change a
 //! [`PostgresTaskStore`](super::PostgresTaskStore) makes is sent with
-//! `pg_notify` in the transaction that makes it (so it is delivered only if
-//! that transaction commits, in commit order), and a listener (one dedicated
+//! `pg_notify` once the transaction that makes it has committed (so only
+//! committed changes are announced), on the same connection before the
+//! operation returns, and a listener (one dedicated
 //! connection running `LISTEN`) publishes what every store on the database
 //! sent to a [`TaskEvents`] hub.
 //!

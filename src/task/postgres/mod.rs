@@ -15,9 +15,17 @@
 //! [`with_clock`](PostgresTaskStoreBuilder::with_clock) substitutes a
 //! [`Clock`] (tests move time by hand with one).
 //!
+//! Statements are prepared once per connection. A claim, and every
+//! operation on one task (lock, change, write back), costs two round trips
+//! and one commit: its statements are sent together and the server runs
+//! them in order (pipelining), `BEGIN` with the first ones and `COMMIT`
+//! with the write.
+//!
 //! Every change is announced with `NOTIFY` on a channel named like the
-//! table, in the transaction that makes it: `task.created` (a stored insert,
-//! not a duplicate), `task.claimed`, `task.needs_input`,
+//! table, sent once the transaction that makes it has committed (a
+//! `NOTIFY` inside it would hold PostgreSQL's notification lock through the
+//! commit's flush to disk, so changes could only commit one at a time):
+//! `task.created` (a stored insert, not a duplicate), `task.claimed`, `task.needs_input`,
 //! `task.input_provided`, `task.released`, `task.done`, `task.failed` and
 //! `task.expired`, as [`AnnouncingTaskStore`](super::AnnouncingTaskStore)
 //! names them. A store built
@@ -37,16 +45,20 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
-use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
-use super::sql::{BestCandidate, COLUMN_COUNT, TaskRow, from_nanos, to_nanos};
+use super::sql::{BestCandidate, COLUMN_COUNT, Changes, TaskRow, from_nanos, to_nanos};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
@@ -102,8 +114,110 @@ enum TimeSource {
 /// Announces a change: `pg_notify(channel, payload)`.
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
-/// The database's time, in nanoseconds since the Unix epoch.
-const DATABASE_NOW: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
+/// A request polled once, so that the driver has sent it: requests sent
+/// one after another go out in that order and the server answers them in
+/// that order (pipelining), while each is awaited in turn.
+enum Sent<F: Future> {
+    Waiting(Pin<Box<F>>),
+    Answered(Option<F::Output>),
+}
+
+/// Sends `request` now (tokio-postgres queues a request to its connection
+/// when the request's future is first polled) and returns it to await.
+fn send<F: Future>(request: F) -> Sent<F> {
+    let mut request = Box::pin(request);
+    match request
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => Sent::Answered(Some(out)),
+        Poll::Pending => Sent::Waiting(request),
+    }
+}
+
+impl<F: Future> Future for Sent<F>
+where
+    F::Output: Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            Sent::Waiting(request) => request.as_mut().poll(cx),
+            // Polled again after its answer: never ready again.
+            Sent::Answered(out) => out.take().map_or(Poll::Pending, Poll::Ready),
+        }
+    }
+}
+
+/// A transaction begun with a `BEGIN` sent ahead of its first statements.
+/// Dropped before [`commit`](Self::commit) succeeded (an error, or the
+/// caller gave up), it sends `ROLLBACK` without waiting, as tokio-postgres'
+/// own transactions do: the connection goes back to the pool with the
+/// rollback queued before anything its next user sends.
+struct Tx<'c> {
+    client: &'c tokio_postgres::Client,
+    open: bool,
+}
+
+impl<'c> Tx<'c> {
+    /// Sends `BEGIN`; the returned request is its answer.
+    fn begin(
+        client: &'c tokio_postgres::Client,
+    ) -> (
+        Self,
+        Sent<impl Future<Output = Result<(), tokio_postgres::Error>> + 'c>,
+    ) {
+        let begun = send(client.batch_execute("BEGIN"));
+        (Self { client, open: true }, begun)
+    }
+
+    async fn commit(mut self) -> Result<(), StoreError> {
+        self.client.batch_execute("COMMIT").await.map_err(backend)?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // After a COMMIT already sent, a no-op (with a warning).
+            drop(send(self.client.batch_execute("ROLLBACK")));
+        }
+    }
+}
+
+/// Where an operation reads its time: the answer of a reading of the
+/// database's clock already sent, or the configured clock.
+enum ReadNow<'a, F: Future> {
+    Database(Sent<F>),
+    Clock(&'a dyn Clock),
+}
+
+/// The parameters of the shared `UPDATE`, in its order.
+fn change_params<'a>(c: &'a Changes<'a>) -> [&'a (dyn ToSql + Sync); 13] {
+    [
+        &c.status,
+        &c.updated_at,
+        &c.expires_at,
+        &c.not_before,
+        &c.claimed_by,
+        &c.lease_expires_at,
+        &c.attempts,
+        &c.claim_token,
+        &c.input_request,
+        &c.input,
+        &c.result,
+        &c.failure,
+        &c.id,
+    ]
+}
+
+/// `sql` prepared on `client`: once per connection, then from its cache.
+async fn prepared(client: &deadpool_postgres::Client, sql: &str) -> Result<Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(backend)
+}
 
 impl std::fmt::Debug for PostgresTaskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,7 +331,10 @@ impl PostgresTaskStore {
             TimeSource::Clock(clock) => Ok(clock.now()),
             TimeSource::Database => {
                 // Prepared once per connection: one round trip a reading.
-                let statement = client.prepare_cached(DATABASE_NOW).await.map_err(backend)?;
+                let statement = client
+                    .prepare_cached(&self.sql.now)
+                    .await
+                    .map_err(backend)?;
                 let row = client.query_one(&statement, &[]).await.map_err(backend)?;
                 Ok(from_nanos(row.try_get(0).map_err(backend)?))
             }
@@ -266,95 +383,88 @@ impl PostgresTaskStore {
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
-    /// Writes back the columns a state machine operation can change.
-    async fn write(
+    /// The prepared `NOTIFY`, when announcing.
+    async fn notify_statement(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        stored: &StoredTask,
-    ) -> Result<(), StoreError> {
-        let row = TaskRow::of(stored);
-        let c = row.changes();
-        tx.execute(
-            &self.sql.update,
-            &[
-                &c.status,
-                &c.updated_at,
-                &c.expires_at,
-                &c.not_before,
-                &c.claimed_by,
-                &c.lease_expires_at,
-                &c.attempts,
-                &c.claim_token,
-                &c.input_request,
-                &c.input,
-                &c.result,
-                &c.failure,
-                &c.id,
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        Ok(())
+        client: &deadpool_postgres::Client,
+    ) -> Result<Option<Statement>, StoreError> {
+        if self.notify {
+            prepared(client, NOTIFY).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Announces `kind` for `task` on `client`, whose change has committed,
+    /// without waiting for the answer: the `NOTIFY` runs on its own, before
+    /// anything the connection's next user sends. An announcement is a
+    /// wake-up call; a listener that lost its connection marks a gap.
+    fn announce(
+        &self,
+        client: &tokio_postgres::Client,
+        notify: Option<&Statement>,
+        kind: TaskEventKind,
+        task: &Task,
+    ) {
+        if let Some(notify) = notify {
+            let payload = listen::payload(kind, task);
+            drop(send(client.execute(notify, &[&&*self.table, &payload])));
+        }
     }
 
     /// Locks the task's row, applies a state machine operation, writes the
     /// row back and returns the operation's output with the task as it left
-    /// it. The time is read once the row lock is held, so waiting for it
-    /// never shortens a lease granted here.
-    /// Announces `kind` for `task` in `tx` (when announcing).
-    async fn announce(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        kind: TaskEventKind,
-        task: &Task,
-    ) -> Result<(), StoreError> {
-        if !self.notify {
-            return Ok(());
-        }
-        let statement = tx.prepare_cached(NOTIFY).await.map_err(backend)?;
-        tx.execute(&statement, &[&&*self.table, &listen::payload(kind, task)])
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    /// Writes `stored` back and announces `kind` (if any), pipelined.
-    async fn write_and_announce(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        stored: &StoredTask,
-        kind: Option<TaskEventKind>,
-    ) -> Result<(), StoreError> {
-        match kind {
-            Some(kind) => {
-                tokio::try_join!(
-                    self.write(tx, stored),
-                    self.announce(tx, kind, &stored.task)
-                )?;
-                Ok(())
-            }
-            None => self.write(tx, stored).await,
-        }
-    }
-
+    /// it, in two round trips: `BEGIN`, the lock and the time, then the
+    /// `UPDATE` and `COMMIT`. The time is read once the row lock is held
+    /// (the server runs the reading after the locking statement), so
+    /// waiting for it never shortens a lease granted here. Announces `kind`
+    /// (if any) once committed.
     async fn update<T>(
         &self,
         id: &TaskId,
         kind: Option<TaskEventKind>,
         op: impl FnOnce(&mut StoredTask, OffsetDateTime) -> Result<T, StoreError> + Send,
     ) -> Result<(T, Task), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        let row = tx
-            .query_opt(&self.sql.lock, &[&id.as_str()])
+        let client = self.client().await?;
+        let lock = prepared(&client, &self.sql.lock).await?;
+        let write = prepared(&client, &self.sql.update).await?;
+        let database_now = prepared(&client, &self.sql.now).await?;
+        let notify = match kind {
+            Some(_) => self.notify_statement(&client).await?,
+            None => None,
+        };
+        let pg: &tokio_postgres::Client = &client;
+        let id_param = id.as_str();
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&id_param];
+        let (tx, begun) = Tx::begin(pg);
+        let row = send(pg.query_opt(&lock, &lock_params));
+        let read_now = match &self.time {
+            TimeSource::Clock(clock) => ReadNow::Clock(&**clock),
+            TimeSource::Database => ReadNow::Database(send(pg.query_one(&database_now, &[]))),
+        };
+        begun.await.map_err(backend)?;
+        let row = row
             .await
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+        let now = match read_now {
+            ReadNow::Clock(clock) => clock.now(),
+            ReadNow::Database(read) => {
+                from_nanos(read.await.map_err(backend)?.try_get(0).map_err(backend)?)
+            }
+        };
         let mut stored = read_row(&row)?;
-        let now = self.now(&tx).await?;
         let out = op(&mut stored, now)?;
-        self.write_and_announce(&tx, &stored, kind).await?;
-        tx.commit().await.map_err(backend)?;
+        let row = TaskRow::of(&stored);
+        let changes = row.changes();
+        let params = change_params(&changes);
+        let written = send(pg.execute(&write, &params));
+        let committed = send(tx.commit());
+        written.await.map_err(backend)?;
+        committed.await?;
+        if let Some(kind) = kind {
+            self.announce(pg, notify.as_ref(), kind, &stored.task);
+        }
         Ok((out, stored.task))
     }
 }
@@ -363,12 +473,12 @@ impl PostgresTaskStore {
 impl TaskStore for PostgresTaskStore {
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         let client = self.client().await?;
+        let insert = prepared(&client, &self.sql.insert).await?;
+        let notify = self.notify_statement(&client).await?;
         let now = self.now(&client).await?;
         let stored = StoredTask::new(TaskId::time_ordered(), task, now);
         let r = TaskRow::of(&stored);
-        let payload;
-        let channel: &str = &self.table;
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+        let params: [&(dyn ToSql + Sync); 24] = [
             &r.id,
             &r.room,
             &r.title,
@@ -394,28 +504,23 @@ impl TaskStore for PostgresTaskStore {
             &r.result,
             &r.failure,
         ];
-        let statement = if self.notify {
-            // The announcement goes in the insert's own statement (and so
-            // its transaction), only when a row was stored.
-            payload = listen::payload(TaskEventKind::Created, &stored.task);
-            params.push(&channel);
-            params.push(&payload);
-            &self.sql.insert_notify
-        } else {
-            &self.sql.insert
-        };
-        let inserted = client
-            .query_opt(statement, &params)
-            .await
-            .map_err(backend)?;
+        let inserted = client.query_opt(&insert, &params).await.map_err(backend)?;
         if inserted.is_some() {
+            // Announced only when a row was stored, not for a duplicate.
+            self.announce(
+                &client,
+                notify.as_ref(),
+                TaskEventKind::Created,
+                &stored.task,
+            );
             return Ok(Inserted {
                 id: stored.task.id,
                 duplicate: false,
             });
         }
+        let select = prepared(&client, &self.sql.select_delivery).await?;
         let row = client
-            .query_one(&self.sql.select_delivery, &[&r.source, &r.delivery_id])
+            .query_one(&select, &[&r.source, &r.delivery_id])
             .await
             .map_err(backend)?;
         Ok(Inserted {
@@ -466,31 +571,48 @@ impl TaskStore for PostgresTaskStore {
             .collect()
     }
 
+    /// Two round trips: `BEGIN` and the candidates (the room's best
+    /// pending task and its best task whose lease ran out, both locked,
+    /// with the time), then the `UPDATE` and `COMMIT`.
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        // SKIP LOCKED never waits, so the time read before the query is the
-        // claim's time.
-        let now = self.now(&tx).await?;
-        // The better of the best pending task and the best task whose lease
-        // ran out (the other stays locked only until this commit).
+        let client = self.client().await?;
+        let candidates = prepared(&client, &self.sql.claim).await?;
+        let write = prepared(&client, &self.sql.update).await?;
+        let notify = self.notify_statement(&client).await?;
+        let pg: &tokio_postgres::Client = &client;
+        // SKIP LOCKED never waits, so the time read with the candidates
+        // (the database's when this is null) is the claim's.
+        let time: Option<i64> = match &self.time {
+            TimeSource::Database => None,
+            TimeSource::Clock(clock) => Some(to_nanos(clock.now())),
+        };
+        let params: [&(dyn ToSql + Sync); 3] = [&request.room, &time, &request.capabilities];
+        let (tx, begun) = Tx::begin(pg);
+        let rows = send(pg.query(&candidates, &params));
+        begun.await.map_err(backend)?;
+        let rows = rows.await.map_err(backend)?;
+        // The better of the two (the other stays locked only until this
+        // commit).
         let mut best = BestCandidate::default();
-        for sql in [&self.sql.claim_pending, &self.sql.claim_lapsed] {
-            let row = tx
-                .query_opt(sql, &[&request.room, &to_nanos(now), &request.capabilities])
-                .await
-                .map_err(backend)?;
-            if let Some(row) = row {
-                best.offer(read_row(&row)?, row.try_get(COLUMN_COUNT).map_err(backend)?);
-            }
+        let mut now = None;
+        for row in &rows {
+            best.offer(read_row(row)?, row.try_get(COLUMN_COUNT).map_err(backend)?);
+            now = Some(row.try_get::<_, i64>(COLUMN_COUNT + 1).map_err(backend)?);
         }
-        let Some(mut stored) = best.into_best() else {
+        // None: dropping `tx` rolls back, without waiting.
+        let (Some(mut stored), Some(now)) = (best.into_best(), now) else {
             return Ok(None);
         };
+        let now = from_nanos(now);
         let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
-        self.write_and_announce(&tx, &stored, Some(TaskEventKind::Claimed))
-            .await?;
-        tx.commit().await.map_err(backend)?;
+        let row = TaskRow::of(&stored);
+        let changes = row.changes();
+        let write_params = change_params(&changes);
+        let written = send(pg.execute(&write, &write_params));
+        let committed = send(tx.commit());
+        written.await.map_err(backend)?;
+        committed.await?;
+        self.announce(pg, notify.as_ref(), TaskEventKind::Claimed, &stored.task);
         Ok(Some(Claimed {
             task: stored.task,
             token,
@@ -596,22 +718,31 @@ impl TaskStore for PostgresTaskStore {
 
     async fn expire_pending(&self) -> Result<Vec<Task>, StoreError> {
         let mut client = self.client().await?;
+        let candidates = prepared(&client, &self.sql.expire_candidates).await?;
+        let write = prepared(&client, &self.sql.update).await?;
+        let notify = self.notify_statement(&client).await?;
         let tx = client.transaction().await.map_err(backend)?;
         let now = self.now(&tx).await?;
         let rows = tx
-            .query(&self.sql.expire_candidates, &[&to_nanos(now)])
+            .query(&candidates, &[&to_nanos(now)])
             .await
             .map_err(backend)?;
         let mut expired = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut stored = read_row(row)?;
             if stored.expire(now) {
-                self.write_and_announce(&tx, &stored, Some(TaskEventKind::Expired))
-                    .await?;
+                let row = TaskRow::of(&stored);
+                let changes = row.changes();
+                tx.execute(&write, &change_params(&changes))
+                    .await
+                    .map_err(backend)?;
                 expired.push(stored.task);
             }
         }
         tx.commit().await.map_err(backend)?;
+        for task in &expired {
+            self.announce(&client, notify.as_ref(), TaskEventKind::Expired, task);
+        }
         Ok(expired)
     }
 

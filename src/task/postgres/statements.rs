@@ -3,6 +3,11 @@
 
 use crate::task::sql::{COLUMNS, insert_statement, update_statement};
 
+/// The database's time (`clock_timestamp()`), in nanoseconds since the
+/// Unix epoch.
+pub(super) const DATABASE_NANOS: &str =
+    "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
+
 pub(super) fn valid_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
@@ -14,19 +19,19 @@ pub(super) fn valid_identifier(name: &str) -> bool {
 pub(super) struct Statements {
     pub(super) schema: String,
     pub(super) insert: String,
-    /// `insert`, and `pg_notify($25, $26)` when a row was stored.
-    pub(super) insert_notify: String,
     pub(super) select_delivery: String,
     pub(super) get: String,
     pub(super) lock: String,
     pub(super) list: String,
     pub(super) cursor: String,
-    /// The best claimable `PENDING` task of a room, locked.
-    pub(super) claim_pending: String,
-    /// The best task of a room whose lease ran out, locked.
-    pub(super) claim_lapsed: String,
+    /// The best claimable `PENDING` task of a room and its best task whose
+    /// lease ran out, each locked, then `seq` and the time of the claim
+    /// (`$2`, or the database's when `$2` is null).
+    pub(super) claim: String,
     pub(super) expire_candidates: String,
     pub(super) update: String,
+    /// The database's time, in nanoseconds since the Unix epoch.
+    pub(super) now: String,
     pub(super) purge_finished: String,
 }
 
@@ -73,11 +78,6 @@ impl Statements {
                 "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
                 insert_statement(t)
             ),
-            insert_notify: format!(
-                "WITH inserted AS ({} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id) \
-                 SELECT inserted.id FROM inserted CROSS JOIN LATERAL pg_notify($25, $26)",
-                insert_statement(t)
-            ),
             select_delivery: format!(
                 "SELECT id FROM {t} WHERE source = $1 AND delivery_id = $2"
             ),
@@ -91,25 +91,37 @@ impl Statements {
                  ORDER BY created_at DESC, seq DESC LIMIT $4"
             ),
             cursor: format!("SELECT created_at, seq FROM {t} WHERE id = $1"),
-            // Two queries, not one with an OR: each reads its candidates in
-            // claim order straight off an index and stops at the first row
-            // it can lock, where one query over both states would sort
-            // every task of the room first.
-            claim_pending: format!(
-                "SELECT {COLUMNS}, seq FROM {t} \
-                 WHERE room = $1 AND status = 'PENDING' \
-                   AND (not_before IS NULL OR not_before <= $2) \
-                   AND (expires_at IS NULL OR expires_at > $2) \
-                   AND required_capabilities <@ $3::TEXT[] \
-                 ORDER BY priority ASC, created_at ASC, seq ASC \
-                 LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ),
-            claim_lapsed: format!(
-                "SELECT {COLUMNS}, seq FROM {t} \
-                 WHERE status IN ('RUNNING', 'NEEDS_INPUT') AND lease_expires_at <= $2 \
-                   AND room = $1 AND required_capabilities <@ $3::TEXT[] \
-                 ORDER BY priority ASC, created_at ASC, seq ASC \
-                 LIMIT 1 FOR UPDATE SKIP LOCKED"
+            // Two locking reads, not one with an OR: each reads its
+            // candidates in claim order straight off an index and stops at
+            // the first row it can lock, where one query over both states
+            // would sort every task of the room first. The time is read in
+            // the statement: SKIP LOCKED never waits, so it is the claim's.
+            // Lapsed tasks are found through the lease index whatever the
+            // table's statistics (the planner cannot know the time when it
+            // plans a prepared statement): the lease's lower bound is always
+            // true, but with both bounds the range is estimated as narrow
+            // (an upper bound alone makes it scan the table once most tasks
+            // are running), and `(room = $1) IS TRUE` is the same test in a
+            // form no index serves, so the room's index (which would read
+            // every running task of the room) is never chosen.
+            claim: format!(
+                "WITH now AS MATERIALIZED (SELECT COALESCE($2::BIGINT, {DATABASE_NANOS}) AS t), \
+                 pending AS (SELECT {COLUMNS}, seq FROM {t} \
+                   WHERE room = $1 AND status = 'PENDING' \
+                     AND (not_before IS NULL OR not_before <= (SELECT t FROM now)) \
+                     AND (expires_at IS NULL OR expires_at > (SELECT t FROM now)) \
+                     AND required_capabilities <@ $3::TEXT[] \
+                   ORDER BY priority ASC, created_at ASC, seq ASC \
+                   LIMIT 1 FOR UPDATE SKIP LOCKED), \
+                 lapsed AS (SELECT {COLUMNS}, seq FROM {t} \
+                   WHERE status IN ('RUNNING', 'NEEDS_INPUT') \
+                     AND lease_expires_at <= (SELECT t FROM now) \
+                     AND lease_expires_at >= -9223372036854775808 \
+                     AND (room = $1) IS TRUE AND required_capabilities <@ $3::TEXT[] \
+                   ORDER BY priority ASC, created_at ASC, seq ASC \
+                   LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 SELECT *, (SELECT t FROM now) FROM pending \
+                 UNION ALL SELECT *, (SELECT t FROM now) FROM lapsed"
             ),
             expire_candidates: format!(
                 "SELECT {COLUMNS} FROM {t} \
@@ -117,6 +129,7 @@ impl Statements {
                  ORDER BY created_at, seq FOR UPDATE SKIP LOCKED"
             ),
             update: update_statement(t),
+            now: format!("SELECT {DATABASE_NANOS}"),
             // Rows another transaction holds are left for the next round.
             purge_finished: format!(
                 "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} \
