@@ -398,7 +398,10 @@ impl PostgresTaskStore {
     /// Announces `kind` for `task` on `client`, whose change has committed,
     /// without waiting for the answer: the `NOTIFY` runs on its own, before
     /// anything the connection's next user sends. An announcement is a
-    /// wake-up call; a listener that lost its connection marks a gap.
+    /// wake-up call; a listener that lost its connection marks a gap. One
+    /// that a process dying right after its commit never sent is lost:
+    /// nothing is lost with it but the wake-up, and a waiting agent finds
+    /// the task on its next poll (the agent runtime's `poll_interval`).
     fn announce(
         &self,
         client: &tokio_postgres::Client,
