@@ -15,13 +15,12 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
-use serde_json::Map;
 
 use super::jobs::Jobs;
 use super::session::{Session, room_uri, task_uri};
 use crate::clock::{Clock, SystemClock};
 use crate::route::RuleRouter;
-use crate::status::{JobEvent, SinkError, StatusSink, TaskSummary};
+use crate::status::{JobEvent, SinkError, StatusSink, task_job_created};
 use crate::task::{Task, TaskId, TaskStore};
 
 /// Default claim lease of MCP sessions; the session heartbeats every third.
@@ -235,21 +234,7 @@ impl McpSession {
         match sink.publish(event.clone()).await {
             Ok(()) => {}
             Err(SinkError::JobNotFound { .. }) => {
-                let created = JobEvent::Created {
-                    job_id: task.id.to_string(),
-                    at: task.created_at,
-                    input_data: TaskSummary {
-                        room: &task.room,
-                        source: &task.source,
-                        event: &task.source_event,
-                        delivery_id: &task.delivery_id,
-                        title: &task.title,
-                        url: task.source_url.as_deref(),
-                        priority: task.priority,
-                    }
-                    .to_input(),
-                    metadata: Map::new(),
-                };
+                let created = task_job_created(task);
                 let _ = sink.publish(created).await;
                 if let Err(error) = sink.publish(event).await {
                     tracing::warn!(task_id = %task.id, %error, "status sink refused a job event");
