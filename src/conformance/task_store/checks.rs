@@ -712,6 +712,11 @@ pub async fn needs_input_round_trip(store: &dyn TaskStore, clock: &ManualClock) 
         .request_input(&id, &claimed.token, "?")
         .await
         .expect("request_input");
+    // Answered, but the claim that asked lapses before it takes the answer.
+    store
+        .provide_input(&id, json!("too late"))
+        .await
+        .expect("provide_input");
     clock.advance(secs(10));
     assert_eq!(
         err(store.take_input(&id, &claimed.token).await),
@@ -728,7 +733,11 @@ pub async fn needs_input_round_trip(store: &dyn TaskStore, clock: &ManualClock) 
         taken_over.task.input_request, None,
         "the old claim's question went with it"
     );
-    assert_eq!(taken_over.task.input, None);
+    assert_eq!(
+        taken_over.task.input, None,
+        "nor does the answer it never took"
+    );
+    assert_eq!(get(store, &id).await.input, None);
 }
 
 /// A lease that runs out kills its token at once, even before anyone

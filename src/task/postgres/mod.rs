@@ -15,11 +15,12 @@
 //! [`with_clock`](PostgresTaskStoreBuilder::with_clock) substitutes a
 //! [`Clock`] (tests move time by hand with one).
 //!
-//! Statements are prepared once per connection. A claim, and every
-//! operation on one task (lock, change, write back), costs two round trips
-//! and one commit: its statements are sent together and the server runs
-//! them in order (pipelining), `BEGIN` with the first ones and `COMMIT`
-//! with the write.
+//! Statements are prepared once per connection. A claim is one statement
+//! that finds, claims and returns the task, and commits on its own: one
+//! round trip. Every operation on one task (lock, change, write back)
+//! costs two round trips and one commit: its statements are sent together
+//! and the server runs them in order (pipelining), `BEGIN` with the first
+//! ones and `COMMIT` with the write.
 //!
 //! Every change is announced with `NOTIFY` on a channel named like the
 //! table, sent once the transaction that makes it has committed (a
@@ -58,7 +59,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use super::sql::{BestCandidate, COLUMN_COUNT, Changes, TaskRow, from_nanos, to_nanos};
+use super::sql::{Changes, TaskRow, from_nanos, to_nanos};
 use super::state::StoredTask;
 use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
@@ -574,48 +575,39 @@ impl TaskStore for PostgresTaskStore {
             .collect()
     }
 
-    /// Two round trips: `BEGIN` and the candidates (the room's best
-    /// pending task and its best task whose lease ran out, both locked,
-    /// with the time), then the `UPDATE` and `COMMIT`.
+    /// One round trip: one statement picks the better candidate (the room's
+    /// best pending task, its best task whose lease ran out), claims it and
+    /// commits.
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>, StoreError> {
         let client = self.client().await?;
-        let candidates = prepared(&client, &self.sql.claim).await?;
-        let write = prepared(&client, &self.sql.update).await?;
+        let claim = prepared(&client, &self.sql.claim).await?;
         let notify = self.notify_statement(&client).await?;
-        let pg: &tokio_postgres::Client = &client;
-        // SKIP LOCKED never waits, so the time read with the candidates
-        // (the database's when this is null) is the claim's.
+        // SKIP LOCKED never waits, so the time read in the statement (the
+        // database's when this is null) is the claim's.
         let time: Option<i64> = match &self.time {
             TimeSource::Database => None,
             TimeSource::Clock(clock) => Some(to_nanos(clock.now())),
         };
-        let params: [&(dyn ToSql + Sync); 3] = [&request.room, &time, &request.capabilities];
-        let (tx, begun) = Tx::begin(pg);
-        let rows = send(pg.query(&candidates, &params));
-        begun.await.map_err(backend)?;
-        let rows = rows.await.map_err(backend)?;
-        // The better of the two (the other stays locked only until this
-        // commit).
-        let mut best = BestCandidate::default();
-        let mut now = None;
-        for row in &rows {
-            best.offer(read_row(row)?, row.try_get(COLUMN_COUNT).map_err(backend)?);
-            now = Some(row.try_get::<_, i64>(COLUMN_COUNT + 1).map_err(backend)?);
-        }
-        // None: dropping `tx` rolls back, without waiting.
-        let (Some(mut stored), Some(now)) = (best.into_best(), now) else {
+        let lease = i64::try_from(request.lease.as_nanos()).unwrap_or(i64::MAX);
+        let token = ClaimToken::random();
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &request.room,
+            &time,
+            &request.capabilities,
+            &request.agent,
+            &lease,
+            &token.as_str(),
+        ];
+        let Some(row) = client.query_opt(&claim, &params).await.map_err(backend)? else {
             return Ok(None);
         };
-        let now = from_nanos(now);
-        let token = stored.claim(&request.agent, &request.capabilities, request.lease, now)?;
-        let row = TaskRow::of(&stored);
-        let changes = row.changes();
-        let write_params = change_params(&changes);
-        let written = send(pg.execute(&write, &write_params));
-        let committed = send(tx.commit());
-        written.await.map_err(backend)?;
-        committed.await?;
-        self.announce(pg, notify.as_ref(), TaskEventKind::Claimed, &stored.task);
+        let stored = read_row(&row)?;
+        self.announce(
+            &client,
+            notify.as_ref(),
+            TaskEventKind::Claimed,
+            &stored.task,
+        );
         Ok(Some(Claimed {
             task: stored.task,
             token,
