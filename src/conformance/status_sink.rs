@@ -51,6 +51,7 @@ pub async fn run_all(sink: Arc<dyn StatusSink>, reader: &dyn JobReader) {
     lifecycle(sink.as_ref(), reader).await;
     history_order(sink.as_ref(), reader).await;
     unknown_job(sink.as_ref(), reader).await;
+    created_once(sink.as_ref(), reader).await;
     terminal_is_final(sink.as_ref(), reader).await;
     concurrent_updates(sink, reader).await;
 }
@@ -216,6 +217,29 @@ pub async fn unknown_job(sink: &dyn StatusSink, reader: &dyn JobReader) {
         );
     }
     assert!(reader.read_job(&id).await.is_none());
+}
+
+/// A second `Created` for a job that exists is refused with
+/// `InvalidStatus` and changes nothing: the first input, metadata and
+/// history stand.
+pub async fn created_once(sink: &dyn StatusSink, reader: &dyn JobReader) {
+    let id = fresh_id("created-once");
+    publish_ok(sink, created(&id, json!({"first": true}), Map::new())).await;
+    let mut metadata = Map::new();
+    metadata.insert("second".into(), json!(true));
+    let again = sink
+        .publish(created(&id, json!({"second": true}), metadata))
+        .await;
+    assert!(
+        matches!(again, Err(SinkError::InvalidStatus { .. })),
+        "expected InvalidStatus, got {again:?}"
+    );
+    let view = read(reader, &id).await;
+    assert_eq!(view.job.status, JobStatus::Pending);
+    assert_eq!(view.job.input_data, json!({"first": true}));
+    assert!(view.job.metadata.is_empty(), "{:?}", view.job.metadata);
+    let history = view.history.expect("history");
+    assert_eq!(history.len(), 1, "{history:?}");
 }
 
 /// After `DONE` or `FAILED`, every change is refused with `InvalidStatus`
