@@ -17,7 +17,9 @@
 //!
 //! Statements are prepared once per connection. A claim is one statement
 //! that finds, claims and returns the task, and commits on its own: one
-//! round trip. Every operation on one task (lock, change, write back)
+//! round trip. An insert is one statement too, which reads the time where
+//! it writes the row (a duplicate delivery costs one more, to find the
+//! stored task's id). Every operation on one task (lock, change, write back)
 //! costs two round trips and one commit: its statements are sent together
 //! and the server runs them in order (pipelining), `BEGIN` with the first
 //! ones and `COMMIT` with the write.
@@ -324,6 +326,15 @@ impl PostgresTaskStore {
 
     /// The time now: the database's, asked on `client` (so after waiting
     /// for the pool and any lock it holds), or the configured clock's.
+    /// The time parameter of a statement that reads its own time: the
+    /// configured clock's, or null for the database's.
+    fn statement_time(&self) -> Option<i64> {
+        match &self.time {
+            TimeSource::Database => None,
+            TimeSource::Clock(clock) => Some(to_nanos(clock.now())),
+        }
+    }
+
     async fn now(
         &self,
         client: &impl deadpool_postgres::GenericClient,
@@ -479,10 +490,12 @@ impl TaskStore for PostgresTaskStore {
         let client = self.client().await?;
         let insert = prepared(&client, &self.sql.insert).await?;
         let notify = self.notify_statement(&client).await?;
-        let now = self.now(&client).await?;
-        let stored = StoredTask::new(TaskId::time_ordered(), task, now);
+        // Built at time zero: the statement moves its times to the time it
+        // reads (see `statement_time`).
+        let time = self.statement_time();
+        let stored = StoredTask::new(TaskId::time_ordered(), task, OffsetDateTime::UNIX_EPOCH);
         let r = TaskRow::of(&stored);
-        let params: [&(dyn ToSql + Sync); 24] = [
+        let params: [&(dyn ToSql + Sync); 25] = [
             &r.id,
             &r.room,
             &r.title,
@@ -507,6 +520,7 @@ impl TaskStore for PostgresTaskStore {
             &r.input,
             &r.result,
             &r.failure,
+            &time,
         ];
         let inserted = client.query_opt(&insert, &params).await.map_err(backend)?;
         if inserted.is_some() {
@@ -582,12 +596,9 @@ impl TaskStore for PostgresTaskStore {
         let client = self.client().await?;
         let claim = prepared(&client, &self.sql.claim).await?;
         let notify = self.notify_statement(&client).await?;
-        // SKIP LOCKED never waits, so the time read in the statement (the
-        // database's when this is null) is the claim's.
-        let time: Option<i64> = match &self.time {
-            TimeSource::Database => None,
-            TimeSource::Clock(clock) => Some(to_nanos(clock.now())),
-        };
+        // SKIP LOCKED never waits, so the time read in the statement is the
+        // claim's.
+        let time = self.statement_time();
         let lease = i64::try_from(request.lease.as_nanos()).unwrap_or(i64::MAX);
         let token = ClaimToken::random();
         let params: [&(dyn ToSql + Sync); 6] = [

@@ -1,7 +1,7 @@
 //! The SQL text of [`PostgresTaskStore`](super::PostgresTaskStore), with the
 //! table name filled in once.
 
-use crate::task::sql::{COLUMNS, insert_statement, update_statement};
+use crate::task::sql::{COLUMNS, update_statement};
 
 /// The database's time (`clock_timestamp()`), in nanoseconds since the
 /// Unix epoch.
@@ -15,9 +15,23 @@ pub(super) fn valid_identifier(name: &str) -> bool {
         && name.len() <= 48
 }
 
+/// Parameter `$n`, a time since the Unix epoch (or null), moved forward by
+/// the insert's time `at`, saturating at the largest `BIGINT`.
+fn shifted(n: usize) -> String {
+    format!(
+        "CASE WHEN ${n}::BIGINT IS NULL THEN NULL \
+         WHEN at > 9223372036854775807 - ${n}::BIGINT THEN 9223372036854775807 \
+         ELSE at + ${n}::BIGINT END"
+    )
+}
+
 /// SQL text with the table name filled in once.
 pub(super) struct Statements {
     pub(super) schema: String,
+    /// Inserts a row built at the Unix epoch (`$1..$24` in `COLUMNS`
+    /// order), its times moved to the time of the insert (`$25`, or the
+    /// database's when `$25` is null); returns the id, or nothing for a
+    /// duplicate delivery.
     pub(super) insert: String,
     pub(super) select_delivery: String,
     pub(super) get: String,
@@ -83,9 +97,22 @@ impl Statements {
                 CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (updated_at) \
                     WHERE status IN ('DONE', 'FAILED');"
             ),
+            // The state machine builds the new row at time zero; the
+            // statement adds the time it reads to each time column
+            // (saturating, as the state machine's deadlines do), so the
+            // time is read where the row is written, without a round trip
+            // of its own.
             insert: format!(
-                "{} ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
-                insert_statement(t)
+                "WITH now AS MATERIALIZED (SELECT COALESCE($25::BIGINT, {DATABASE_NANOS}) AS at) \
+                 INSERT INTO {t} ({COLUMNS}) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {}, {}, {}, {}, \
+                   $17, {}, $19, $20, $21, $22, $23, $24 FROM now \
+                 ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+                shifted(13),
+                shifted(14),
+                shifted(15),
+                shifted(16),
+                shifted(18),
             ),
             select_delivery: format!(
                 "SELECT id FROM {t} WHERE source = $1 AND delivery_id = $2"
