@@ -198,6 +198,25 @@ async fn tee_answers_with_the_primary_and_forwards_only_what_it_took() {
     assert_eq!(registry.get("t", true).unwrap().history.unwrap().len(), 2);
 }
 
+/// A change published once under a key reaches every sink under that key,
+/// so a repeat is applied once everywhere.
+#[tokio::test]
+async fn tee_passes_the_key_of_a_change_published_once_to_every_sink() {
+    let primary = Arc::new(Backend::default());
+    let other = Arc::new(Backend::default());
+    let tee = TeeStatusSink::new(primary.clone(), vec![other.clone()]);
+    tee.publish_once(update("t", "go"), "report-1")
+        .await
+        .unwrap();
+    tee.publish_once(update("t", "go"), "report-1")
+        .await
+        .unwrap();
+    for sink in [&primary, &other] {
+        assert_eq!(sink.applied(), ["go"]);
+        assert_eq!(*sink.presented.lock().unwrap(), ["report-1", "report-1"]);
+    }
+}
+
 /// A change accepted before a crash is delivered after the restart, once:
 /// the first process handed change 1 to the backend but died before it
 /// could forget it, so the second pushes it again under the same key.

@@ -380,12 +380,34 @@ impl TeeStatusSink {
 #[async_trait]
 impl StatusSink for TeeStatusSink {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
-        let result = self.primary.publish(event.clone()).await;
+        self.send(event, None).await
+    }
+
+    /// The key goes to every sink, so each that tells repeats apart applies
+    /// the change once.
+    async fn publish_once(&self, event: JobEvent, key: &str) -> Result<(), SinkError> {
+        self.send(event, Some(key)).await
+    }
+}
+
+impl TeeStatusSink {
+    async fn send(&self, event: JobEvent, key: Option<&str>) -> Result<(), SinkError> {
+        async fn to(
+            sink: &dyn StatusSink,
+            event: JobEvent,
+            key: Option<&str>,
+        ) -> Result<(), SinkError> {
+            match key {
+                Some(key) => sink.publish_once(event, key).await,
+                None => sink.publish(event).await,
+            }
+        }
+        let result = to(self.primary.as_ref(), event.clone(), key).await;
         // Only what the primary took goes further: the others see the same
         // valid history.
         if result.is_ok() {
             for other in &self.others {
-                if let Err(error) = other.publish(event.clone()).await {
+                if let Err(error) = to(other.as_ref(), event.clone(), key).await {
                     tracing::warn!(%error, job_id = event.job_id(), "status sink refused a change");
                 }
             }
