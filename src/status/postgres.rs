@@ -7,6 +7,9 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::task::postgres::pipeline::send;
 
 use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
@@ -193,43 +196,37 @@ impl PostgresJobRegistry {
     }
 
     /// Remembers `key` for `job_id` in `tx`; `false` when it already was
-    /// (a concurrent first use waits here for the other to commit).
+    /// (a concurrent first use waits here for the other to commit). The
+    /// insert and the trim of the job's oldest keys go out together: after
+    /// a repeated key the trim finds nothing to delete.
     async fn remember_key(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         job_id: &str,
         key: &str,
     ) -> Result<bool, SinkError> {
-        let inserted = tx
-            .execute(
-                &tx.prepare_cached(
-                    "INSERT INTO hookroom_job_keys (job_id, key) VALUES ($1, $2)
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO hookroom_job_keys (job_id, key) VALUES ($1, $2)
                  ON CONFLICT (job_id, key) DO NOTHING",
-                )
-                .await
-                .map_err(backend)?,
-                &[&job_id, &key],
             )
             .await
             .map_err(backend)?;
-        if inserted == 0 {
-            return Ok(false);
-        }
-        tx.execute(
-            &tx.prepare_cached(
+        let trim = tx
+            .prepare_cached(
                 "DELETE FROM hookroom_job_keys WHERE job_id = $1 AND id NOT IN
                (SELECT id FROM hookroom_job_keys WHERE job_id = $1 ORDER BY id DESC LIMIT $2)",
             )
             .await
-            .map_err(backend)?,
-            &[
-                &job_id,
-                &i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX),
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        Ok(true)
+            .map_err(backend)?;
+        let bound = i64::try_from(DEFAULT_MAX_KEYS_PER_JOB).unwrap_or(i64::MAX);
+        let insert_params: [&(dyn ToSql + Sync); 2] = [&job_id, &key];
+        let trim_params: [&(dyn ToSql + Sync); 2] = [&job_id, &bound];
+        let inserted = send(tx.execute(&insert, &insert_params));
+        let trimmed = send(tx.execute(&trim, &trim_params));
+        let inserted = inserted.await.map_err(backend)?;
+        trimmed.await.map_err(backend)?;
+        Ok(inserted > 0)
     }
 
     async fn migrate(&self) -> Result<(), SinkError> {
@@ -241,43 +238,6 @@ impl PostgresJobRegistry {
             .map_err(backend)?;
         tx.batch_execute(SCHEMA).await.map_err(backend)?;
         tx.commit().await.map_err(backend)
-    }
-
-    async fn push_history(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        seq: i64,
-        entry: &HistoryEntry,
-    ) -> Result<(), SinkError> {
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
-             VALUES ($1, $2, $3, $4, $5)",
-            )
-            .await
-            .map_err(backend)?,
-            &[
-                &seq,
-                &nanos(entry.timestamp),
-                &entry.status.as_str(),
-                &entry.message,
-                &entry.step,
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        tx.execute(
-            &tx.prepare_cached(
-                "DELETE FROM hookroom_job_history WHERE job_seq = $1 AND id NOT IN
-               (SELECT id FROM hookroom_job_history WHERE job_seq = $1 ORDER BY id DESC LIMIT $2)",
-            )
-            .await
-            .map_err(backend)?,
-            &[&seq, &self.max_history],
-        )
-        .await
-        .map_err(backend)?;
-        Ok(())
     }
 
     /// Creates the job with its first history entry in one statement: one
@@ -360,21 +320,51 @@ impl PostgresJobRegistry {
         let mut stored = read_row(&row)?;
         let entry = change::apply(&mut stored.job, event)?;
         let job = &stored.job;
-        tx.execute(
-            &tx.prepare_cached("UPDATE hookroom_jobs SET status = $2, updated_at = $3, progress = $4, artifacts = $5,
-               metadata = $6 WHERE seq = $1").await.map_err(backend)?,
-            &[
-                &stored.seq,
-                &job.status.as_str(),
-                &nanos(job.updated_at),
-                &job.progress.as_ref().map(to_json).transpose()?,
-                &to_json(&job.artifacts)?,
-                &to_json(&job.metadata)?,
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        self.push_history(tx, stored.seq, &entry).await
+        let update = tx
+            .prepare_cached(
+                "UPDATE hookroom_jobs SET status = $2, updated_at = $3, progress = $4,
+                   artifacts = $5, metadata = $6 WHERE seq = $1",
+            )
+            .await
+            .map_err(backend)?;
+        let push = tx
+            .prepare_cached(
+                "INSERT INTO hookroom_job_history (job_seq, timestamp, status, message, step)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .await
+            .map_err(backend)?;
+        let trim = tx
+            .prepare_cached(
+                "DELETE FROM hookroom_job_history WHERE job_seq = $1 AND id NOT IN
+               (SELECT id FROM hookroom_job_history WHERE job_seq = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .await
+            .map_err(backend)?;
+        let (status, updated_at) = (job.status.as_str(), nanos(job.updated_at));
+        let progress = job.progress.as_ref().map(to_json).transpose()?;
+        let (artifacts, metadata) = (to_json(&job.artifacts)?, to_json(&job.metadata)?);
+        let (at, entry_status) = (nanos(entry.timestamp), entry.status.as_str());
+        let update_params: [&(dyn ToSql + Sync); 6] = [
+            &stored.seq,
+            &status,
+            &updated_at,
+            &progress,
+            &artifacts,
+            &metadata,
+        ];
+        let push_params: [&(dyn ToSql + Sync); 5] =
+            [&stored.seq, &at, &entry_status, &entry.message, &entry.step];
+        let trim_params: [&(dyn ToSql + Sync); 2] = [&stored.seq, &self.max_history];
+        // The job's row, its new history entry and the trim of its oldest
+        // go out together (one round trip), in this order.
+        let updated = send(tx.execute(&update, &update_params));
+        let pushed = send(tx.execute(&push, &push_params));
+        let trimmed = send(tx.execute(&trim, &trim_params));
+        updated.await.map_err(backend)?;
+        pushed.await.map_err(backend)?;
+        trimmed.await.map_err(backend)?;
+        Ok(())
     }
 }
 

@@ -49,9 +49,7 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -72,11 +70,13 @@ use crate::lifecycle::JobStatus;
 
 mod builder;
 mod listen;
+pub(crate) mod pipeline;
 mod statements;
 pub(crate) mod tls;
 
 pub use self::builder::PostgresTaskStoreBuilder;
 
+use self::pipeline::{Sent, send};
 use self::statements::Statements;
 
 const STORE: &str = "postgres";
@@ -116,42 +116,6 @@ enum TimeSource {
 
 /// Announces a change: `pg_notify(channel, payload)`.
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
-
-/// A request polled once, so that the driver has sent it: requests sent
-/// one after another go out in that order and the server answers them in
-/// that order (pipelining), while each is awaited in turn.
-enum Sent<F: Future> {
-    Waiting(Pin<Box<F>>),
-    Answered(Option<F::Output>),
-}
-
-/// Sends `request` now (tokio-postgres queues a request to its connection
-/// when the request's future is first polled) and returns it to await.
-fn send<F: Future>(request: F) -> Sent<F> {
-    let mut request = Box::pin(request);
-    match request
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(out) => Sent::Answered(Some(out)),
-        Poll::Pending => Sent::Waiting(request),
-    }
-}
-
-impl<F: Future> Future for Sent<F>
-where
-    F::Output: Unpin,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match self.get_mut() {
-            Sent::Waiting(request) => request.as_mut().poll(cx),
-            // Polled again after its answer: never ready again.
-            Sent::Answered(out) => out.take().map_or(Poll::Pending, Poll::Ready),
-        }
-    }
-}
 
 /// A transaction begun with a `BEGIN` sent ahead of its first statements.
 /// Dropped before [`commit`](Self::commit) succeeded (an error, or the
