@@ -49,6 +49,12 @@ fn claim_request(room: &str) -> ClaimRequest {
     }
 }
 
+/// A table (and channel) name of this run's own: a server given by
+/// `HOOKROOM_TEST_POSTGRES_URL` keeps the tables of earlier runs.
+fn fresh_table(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
 /// Store A (announces, does not listen) and store B (listens into `events`).
 async fn two_stores(
     pg: &TestPostgres,
@@ -74,7 +80,7 @@ async fn changes_through_one_store_reach_the_other_stores_hub_and_watchers() {
     let Some(pg) = TestPostgres::start() else {
         return;
     };
-    let (a, b, events) = two_stores(&pg, "notify_tasks").await;
+    let (a, b, events) = two_stores(&pg, &fresh_table("notify_tasks")).await;
     let mut watch = b.watch("room").expect("a listening store can be watched");
     let mut all = events.subscribe(None, None);
 
@@ -227,7 +233,7 @@ async fn a_task_api_on_one_store_streams_what_the_other_store_did() {
     let Some(pg) = TestPostgres::start() else {
         return;
     };
-    let (a, b, events) = two_stores(&pg, "stream_tasks").await;
+    let (a, b, events) = two_stores(&pg, &fresh_table("stream_tasks")).await;
     let api = task_api(&b, &events);
     let request = Request::builder()
         .method(Method::GET)
@@ -256,7 +262,8 @@ async fn the_listener_reconnects_wakes_every_watcher_and_marks_the_gap() {
     let Some(pg) = TestPostgres::start() else {
         return;
     };
-    let (a, b, events) = two_stores(&pg, "reconnect_tasks").await;
+    let table = fresh_table("reconnect_tasks");
+    let (a, b, events) = two_stores(&pg, &table).await;
     let mut watch = b.watch("room").unwrap();
     let mut stream = events.subscribe(None, None);
     a.insert(new_task("room", "before")).await.unwrap();
@@ -272,9 +279,11 @@ async fn the_listener_reconnects_wakes_every_watcher_and_marks_the_gap() {
     tokio::spawn(connection);
     let ended = client
         .query(
+            // Only this test's listener (its channel is named like its
+            // table): other tests may be listening on the same server.
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'hookroom-listener'",
-            &[],
+             WHERE application_name = 'hookroom-listener' AND query = 'LISTEN ' || $1",
+            &[&table],
         )
         .await
         .unwrap();
