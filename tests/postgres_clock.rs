@@ -29,10 +29,7 @@ async fn times_come_from_the_database_clock_by_default() {
     let Some(pg) = TestPostgres::start() else {
         return;
     };
-    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
+    let client = pg.client().await;
     client
         .batch_execute("SET TIME ZONE 'UTC'")
         .await

@@ -13,32 +13,15 @@ use bytes::Bytes;
 use hookroom::clock::ManualClock;
 use hookroom::service::task_api::ResponseBody;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
-use hookroom::task::{
-    ClaimRequest, NewTask, PostgresTaskStore, TaskEventKind, TaskEvents, TaskStore,
-};
+use hookroom::task::{ClaimRequest, PostgresTaskStore, TaskEventKind, TaskEvents, TaskStore};
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use support::postgres::TestPostgres;
+use support::tasks::push_task;
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn new_task(room: &str, delivery: &str) -> NewTask {
-    NewTask {
-        room: room.into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "push".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
-        payload: "{}".into(),
-        required_capabilities: vec![],
-        ttl: None,
-    }
-}
 
 fn claim_request(room: &str) -> ClaimRequest {
     ClaimRequest {
@@ -84,7 +67,7 @@ async fn changes_through_one_store_reach_the_other_stores_hub_and_watchers() {
     let mut watch = b.watch("room").expect("a listening store can be watched");
     let mut all = events.subscribe(None, None);
 
-    let inserted = a.insert(new_task("room", "d1")).await.unwrap();
+    let inserted = a.insert(push_task("room", "d1")).await.unwrap();
     let woken = tokio::time::timeout(WAIT, watch.recv())
         .await
         .expect("the watcher on B is woken by an insert through A")
@@ -105,7 +88,7 @@ async fn changes_through_one_store_reach_the_other_stores_hub_and_watchers() {
     );
 
     // A duplicate is not announced: the next event is the claim.
-    assert!(a.insert(new_task("room", "d1")).await.unwrap().duplicate);
+    assert!(a.insert(push_task("room", "d1")).await.unwrap().duplicate);
     let claimed = a
         .claim(&claim_request("room"))
         .await
@@ -134,7 +117,7 @@ async fn changes_through_one_store_reach_the_other_stores_hub_and_watchers() {
         .await
         .unwrap();
     a.complete(&inserted.id, &again.token, None).await.unwrap();
-    let second = a.insert(new_task("room", "d2")).await.unwrap();
+    let second = a.insert(push_task("room", "d2")).await.unwrap();
     let held = a.claim(&claim_request("room")).await.unwrap().unwrap();
     a.fail(
         &second.id,
@@ -177,8 +160,11 @@ async fn changes_through_one_store_reach_the_other_stores_hub_and_watchers() {
         .build()
         .await
         .unwrap();
-    quiet.insert(new_task("room", "unannounced")).await.unwrap();
-    a.insert(new_task("room", "announced")).await.unwrap();
+    quiet
+        .insert(push_task("room", "unannounced"))
+        .await
+        .unwrap();
+    a.insert(push_task("room", "announced")).await.unwrap();
     let event = tokio::time::timeout(WAIT, all.recv())
         .await
         .unwrap()
@@ -245,7 +231,7 @@ async fn a_task_api_on_one_store_streams_what_the_other_store_did() {
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
 
-    let id = a.insert(new_task("room", "s1")).await.unwrap().id;
+    let id = a.insert(push_task("room", "s1")).await.unwrap().id;
     let claimed = a.claim(&claim_request("room")).await.unwrap().unwrap();
     a.complete(&id, &claimed.token, None).await.unwrap();
 
@@ -266,17 +252,14 @@ async fn the_listener_reconnects_wakes_every_watcher_and_marks_the_gap() {
     let (a, b, events) = two_stores(&pg, &table).await;
     let mut watch = b.watch("room").unwrap();
     let mut stream = events.subscribe(None, None);
-    a.insert(new_task("room", "before")).await.unwrap();
+    a.insert(push_task("room", "before")).await.unwrap();
     let before = tokio::time::timeout(WAIT, stream.recv())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(watch.recv().await.unwrap(), before.task);
     // Cut the listening connection from the server's side.
-    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = pg.client().await;
     let ended = client
         .query(
             // Only this test's listener (its channel is named like its
@@ -306,7 +289,7 @@ async fn the_listener_reconnects_wakes_every_watcher_and_marks_the_gap() {
     );
     let resumed = events.subscribe(None, Some(before.seq));
     assert!(resumed.missed(), "a resumption across the gap is told");
-    let id = a.insert(new_task("room", "after")).await.unwrap().id;
+    let id = a.insert(push_task("room", "after")).await.unwrap().id;
     let woken = tokio::time::timeout(WAIT, watch.recv())
         .await
         .unwrap()

@@ -8,34 +8,16 @@ mod support;
 
 use std::time::Duration;
 
-use hookroom::task::{ClaimRequest, ClaimToken, NewTask, PostgresTaskStore, StoreError, TaskStore};
+use hookroom::task::{ClaimRequest, ClaimToken, PostgresTaskStore, StoreError, TaskStore};
 use support::postgres::TestPostgres;
-
-fn task(delivery: &str) -> NewTask {
-    NewTask {
-        room: "room".into(),
-        title: "t".into(),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "push".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
-        payload: "{}".into(),
-        required_capabilities: vec![],
-        ttl: None,
-    }
-}
+use support::tasks::push_task;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_operation_leaves_no_transaction_or_lock_behind() {
     let Some(pg) = TestPostgres::start() else {
         return;
     };
-    let (client, connection) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
+    let client = pg.client().await;
     // One connection: every operation below runs on it, in order.
     let store = PostgresTaskStore::builder(&pg.url)
         .with_table("pipeline_tasks")
@@ -43,7 +25,11 @@ async fn a_failed_operation_leaves_no_transaction_or_lock_behind() {
         .build()
         .await
         .expect("store");
-    let id = store.insert(task("d1")).await.expect("insert").id;
+    let id = store
+        .insert(push_task("room", "d1"))
+        .await
+        .expect("insert")
+        .id;
     let claimed = store
         .claim(&ClaimRequest {
             room: "room".into(),

@@ -14,6 +14,7 @@ use hookroom::clock::{Clock, ManualClock};
 use hookroom::task::{
     ClaimRequest, InMemoryTaskStore, NewTask, SqliteTaskStore, TaskQuery, TaskStore,
 };
+use support::tasks::push_task;
 
 #[path = "../examples/support/retention.rs"]
 #[allow(dead_code)]
@@ -23,19 +24,10 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 fn new_task(delivery: &str, payload_bytes: usize) -> NewTask {
     NewTask {
-        room: "room".into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "push".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
         payload: format!(r#"{{"pad":"{}"}}"#, "x".repeat(payload_bytes))
             .into_bytes()
             .into(),
-        required_capabilities: vec![],
-        ttl: None,
+        ..push_task("room", delivery)
     }
 }
 

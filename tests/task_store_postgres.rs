@@ -7,24 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::ManualClock;
-use hookroom::task::{ClaimRequest, NewTask, PostgresTaskStore, StoreError, TaskStore};
+use hookroom::task::{ClaimRequest, PostgresTaskStore, StoreError, TaskStore};
 use support::postgres::TestPostgres;
-
-fn new_task(delivery: &str) -> NewTask {
-    NewTask {
-        room: "room".into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "push".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
-        payload: "{}".into(),
-        required_capabilities: vec![],
-        ttl: None,
-    }
-}
+use support::tasks::push_task;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_task_store() {
@@ -39,8 +24,11 @@ async fn postgres_task_store() {
         .await
         .expect("connect");
 
-    let first = store.insert(new_task("d1")).await.expect("insert");
-    let again = store.insert(new_task("d1")).await.expect("insert again");
+    let first = store.insert(push_task("room", "d1")).await.expect("insert");
+    let again = store
+        .insert(push_task("room", "d1"))
+        .await
+        .expect("insert again");
     assert!(again.duplicate);
     assert_eq!(again.id, first.id);
 

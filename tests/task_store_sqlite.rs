@@ -2,6 +2,8 @@
 //! store can show (reopening, corrupt rows, waiting for the write lock).
 #![cfg(all(feature = "sqlite", feature = "integration"))]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,20 +12,13 @@ use hookroom::clock::{Clock, ManualClock};
 use hookroom::task::{
     ClaimRequest, Inserted, NewTask, Payload, SqliteTaskStore, StoreError, TaskStore,
 };
+use support::tasks::push_task;
 
 fn new_task(delivery: &str, priority: u32) -> NewTask {
     NewTask {
-        room: "room".into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
         priority,
-        source: "github".into(),
-        source_event: "push".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
         payload: Payload::from(format!("{{\"d\":\"{delivery}\"}}").into_bytes()),
-        required_capabilities: vec![],
-        ttl: None,
+        ..push_task("room", delivery)
     }
 }
 

@@ -74,6 +74,17 @@ impl Cluster {
 }
 
 impl TestPostgres {
+    /// A plain connection to the server (its driver running on the test's
+    /// runtime), to look at or disturb what the stores do.
+    #[cfg(feature = "postgres")]
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    }
+
     /// Starts a fresh server (or uses `HOOKROOM_TEST_POSTGRES_URL`).
     ///
     /// Without PostgreSQL's server binaries this says so loudly on stderr
