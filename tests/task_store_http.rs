@@ -6,6 +6,7 @@
 
 mod support;
 use support::serve::serve;
+use support::tasks::push_task;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,17 +57,8 @@ fn client(addr: SocketAddr, token: &str) -> HttpTaskStore {
 
 fn new_task(delivery: &str) -> NewTask {
     NewTask {
-        room: "room one".into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "push".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
         payload: Payload::from(br#"{"zeta":1, "alpha":2}"#.to_vec()),
-        required_capabilities: vec![],
-        ttl: None,
+        ..push_task("room one", delivery)
     }
 }
 
