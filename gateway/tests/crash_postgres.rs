@@ -1,5 +1,5 @@
 //! Two gateways on one PostgreSQL database, one killed with SIGKILL under
-//! load: the example gateway (`examples/gateway.rs`, `--store postgres://…`)
+//! load: the gateway (`hookroom serve --store postgres://…`)
 //! runs twice on one throwaway database, on different ports. Concurrent
 //! clients send signed GitHub deliveries to both, and agents claim and
 //! complete tasks through the Task API of both. One gateway is killed
@@ -11,13 +11,11 @@
 //!   task, every stored task was claimed at most once (its `attempts`), and
 //!   each was completed at most once.
 //!
-//! The test builds the example with the features it was built with itself
-//! (a no-op when `cargo test` already built it) and runs the binary. Without
-//! PostgreSQL's server binaries it says so and skips (under `CI=true` it
-//! fails).
-#![cfg(all(feature = "postgres", feature = "integration"))]
+//! Without PostgreSQL's server binaries it says so and skips (under
+//! `CI=true` it fails).
 
-mod support;
+#[path = "../../tests/support/postgres.rs"]
+mod postgres;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -29,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use hookroom::lifecycle::JobStatus;
 use hookroom::task::{PostgresTaskStore, TaskQuery, TaskStore};
 use http_body_util::{BodyExt, Full};
@@ -37,13 +34,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use sha2::Sha256;
-use support::postgres::TestPostgres;
+use postgres::TestPostgres;
 
 const SECRET: &str = "crash-test-github-secret";
 const AGENT_TOKEN: &str = "crash-agent-token";
-const BODY: &str = include_str!("../examples/support/pull_request.opened.1k.json");
-/// Where `examples/routes.json` sends a `pull_request.opened`.
+const BODY: &str = include_str!("../../tests/fixtures/pull_request.opened.1k.json");
+/// Where `routes.json` sends a `pull_request.opened`.
 const ROOM: &str = "pr-review";
 /// Senders per gateway.
 const SENDERS: usize = 8;
@@ -58,40 +54,9 @@ const LEASE_SECONDS: u64 = 3600;
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The gateway example binary, built with this test's features and profile.
+/// The `hookroom` binary cargo built for this test.
 fn gateway_binary() -> PathBuf {
-    let mut features = Vec::new();
-    for (enabled, name) in [
-        (cfg!(feature = "memory"), "memory"),
-        (cfg!(feature = "sqlite"), "sqlite"),
-        (cfg!(feature = "postgres"), "postgres"),
-        (cfg!(feature = "integration"), "integration"),
-        (cfg!(feature = "full"), "full"),
-    ] {
-        if enabled {
-            features.push(name);
-        }
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--example", "gateway", "--no-default-features"])
-        .args(["--features", &features.join(",")]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building the gateway example failed");
-    // This test runs from target/<profile>/deps; examples sit next to it.
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let binary = profile_dir.join("examples").join("gateway");
-    assert!(binary.exists(), "{} is missing", binary.display());
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_hookroom"))
 }
 
 struct Gateway {
@@ -105,8 +70,9 @@ fn start(binary: &Path, url: &str) -> Gateway {
     let mut child = Command::new(binary)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
+            "serve",
             "--config",
-            "examples/routes.json",
+            "routes.json",
             "--listen",
             "127.0.0.1:0",
         ])
@@ -144,9 +110,7 @@ fn kill(gateway: &mut Gateway) {
 }
 
 fn signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    hookroom::verify::github::sign(SECRET.as_bytes(), body)
 }
 
 /// The answer to a delivery: its status, the body's `status` and `task_id`.

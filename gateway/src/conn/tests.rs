@@ -1,30 +1,13 @@
-//! The connection limits of the example servers (`examples/support/serve.rs`,
-//! the loop `examples/gateway.rs` and `examples/hyper.rs` run), over real
-//! sockets: slow or silent clients are cut off, and the connection cap holds.
-//!
-//! Timeouts here are a few hundred milliseconds; each check allows seconds,
-//! so a slow machine cannot fail them, while a server without the limit
-//! would hold the connection until the test's own bound gives up.
-
-#![cfg(feature = "memory")]
+//! The connection limits, held over real sockets: stalled headers, stalled
+//! bodies, idle keep-alive connections and the connection cap.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use hookroom::service::{Gateway, WebhookService};
-use hookroom::task::InMemoryTaskStore;
-
-#[path = "../examples/support/pipeline.rs"]
-#[allow(dead_code)]
-mod pipeline;
-#[path = "../examples/support/serve.rs"]
-mod serve;
-
-use serve::Limits;
+use super::{Limits, serve};
 
 /// How long a check waits before calling the server stuck.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -38,22 +21,18 @@ fn limits() -> Limits {
     }
 }
 
+/// The gateway's router shape in small: `/health` answers at once,
+/// `/webhook/github` reads its whole body first.
 async fn start(limits: Limits) -> SocketAddr {
-    let ingest = WebhookService::builder(pipeline::router(), Arc::new(InMemoryTaskStore::new()))
-        .source(
-            "github",
-            pipeline::github_verifier(),
-            pipeline::github_source(),
-        )
-        .build();
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/webhook/github",
+            axum::routing::post(|body: bytes::Bytes| async move { body.len().to_string() }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        Gateway::new(ingest),
-        limits,
-        std::future::pending(),
-    ));
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
     addr
 }
 

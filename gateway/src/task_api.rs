@@ -9,23 +9,16 @@
 //! stands in and is printed. With `--config` or `--strict` and no token at
 //! all, the APIs are off and the banner says so.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
-use tower_service::Service;
-
-use hookroom::service::task_api::{ResponseBody, ResponseFuture};
-use hookroom::service::{ApiTokens, BearerTokens, Gateway, ServiceBody, TaskApi};
+use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::status::StatusSink;
 use hookroom::task::{TaskEvents, TaskStore};
 
-use super::banner::{ADMIN_TOKEN_VAR, dev_secret};
+use crate::banner::{ADMIN_TOKEN_VAR, dev_secret};
 
 /// The variable the gateway reads its agent tokens from.
 pub(crate) const API_TOKEN_VAR: &str = "HOOKROOM_API_TOKEN";
@@ -116,49 +109,4 @@ pub(crate) fn banner(listen: SocketAddr, auth: &ApiAuth) -> String {
         }
     }
     out
-}
-
-/// The gateway with the Task API beside it: a request whose path is the
-/// Task API's goes to it, every other one to the gateway (or a service
-/// wrapping it).
-#[derive(Debug, Clone)]
-pub(crate) struct WithTaskApi<S = Gateway> {
-    gateway: S,
-    task_api: Option<TaskApi>,
-}
-
-impl<S> WithTaskApi<S> {
-    pub(crate) fn new(gateway: S, task_api: Option<TaskApi>) -> Self {
-        Self { gateway, task_api }
-    }
-}
-
-impl<S, B> Service<Request<B>> for WithTaskApi<S>
-where
-    S: Service<Request<B>, Response = Response<ServiceBody>, Error = Infallible>,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.gateway.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        if let Some(task_api) = &mut self.task_api
-            && TaskApi::handles(request.uri().path())
-        {
-            return task_api.call(request);
-        }
-        let answer = self.gateway.call(request);
-        Box::pin(async move {
-            let response = answer.await?;
-            Ok(response.map(ResponseBody::from))
-        })
-    }
 }

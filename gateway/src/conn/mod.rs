@@ -1,6 +1,4 @@
-//! Serving a [`Gateway`](hookroom::service::Gateway) over HTTP/1 with the limits a public endpoint
-//! needs, shared by `examples/gateway.rs`, `examples/hyper.rs` and the
-//! tests that hold them to it (`tests/gateway_limits.rs`):
+//! Serving the gateway over HTTP/1 with the limits a public endpoint needs:
 //!
 //! - header-read timeout: from a connection's first byte (or its opening)
 //!   to the end of a request's headers; past it the connection is closed;
@@ -26,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -40,7 +37,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use hookroom::service::{IngestError, PeerAddr, ServiceBody};
+use hookroom::service::{IngestError, PeerAddr};
 
 /// The connection limits; [`Limits::default`] is 10 s, 30 s, 60 s, 10 000.
 #[derive(Debug, Clone, Copy)]
@@ -59,47 +56,6 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
         }
-    }
-}
-
-/// The flags [`Limits::set`] understands.
-#[allow(dead_code)]
-pub(crate) const LIMIT_FLAG_NAMES: [&str; 4] = [
-    "--header-timeout",
-    "--request-timeout",
-    "--idle-timeout",
-    "--max-connections",
-];
-
-/// The flags [`Limits::set`] understands, for usage lines.
-#[allow(dead_code)]
-pub(crate) const LIMIT_FLAGS: &str = "[--header-timeout SECS] [--request-timeout SECS] \
-     [--idle-timeout SECS] [--max-connections N]";
-
-impl Limits {
-    /// Applies `flag` with `value` when it is one of [`LIMIT_FLAGS`];
-    /// `Ok(false)` for any other flag.
-    #[allow(dead_code)]
-    pub(crate) fn set(&mut self, flag: &str, value: &str) -> Result<bool, String> {
-        let seconds = || match value.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
-            _ => Err(format!(
-                "{flag}: `{value}` is not a whole number of seconds above 0"
-            )),
-        };
-        match flag {
-            "--header-timeout" => self.header_read_timeout = seconds()?,
-            "--request-timeout" => self.request_timeout = seconds()?,
-            "--idle-timeout" => self.idle_timeout = seconds()?,
-            "--max-connections" => {
-                self.max_connections = match value.parse::<usize>() {
-                    Ok(n) if n > 0 => n,
-                    _ => return Err(format!("{flag}: `{value}` is not a number above 0")),
-                }
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
     }
 }
 
@@ -224,48 +180,20 @@ impl<B: Body + Unpin> Body for Answer<B> {
     }
 }
 
-/// An answer body the serving loop can also build its own `408` answer in.
-pub(crate) trait TimeoutBody {
-    /// `body`, as this body type.
-    fn from_service_body(body: ServiceBody) -> Self;
-}
-
-impl TimeoutBody for ServiceBody {
-    fn from_service_body(body: ServiceBody) -> Self {
-        body
-    }
-}
-
-impl TimeoutBody for hookroom::service::task_api::ResponseBody {
-    fn from_service_body(body: ServiceBody) -> Self {
-        Self::from(body)
-    }
-}
-
-#[cfg(feature = "mcp")]
-impl TimeoutBody for hookroom::mcp::McpBody {
-    fn from_service_body(body: ServiceBody) -> Self {
-        http_body_util::BodyExt::boxed(body)
-    }
-}
-
-/// Serves `service` (a [`Gateway`](hookroom::service::Gateway), or a
-/// service dispatching to one) on `listener` within `limits` until
+/// Serves `service` (the gateway's router) on `listener` within `limits` until
 /// `shutdown` resolves, then lets in-flight requests finish (for at most
 /// 10 s).
-pub(crate) async fn serve<S, B>(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
     service: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<Incoming>, Response = Response<axum::body::Body>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Body<Data = Bytes> + TimeoutBody + Unpin + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -305,7 +233,7 @@ pub(crate) async fn serve<S, B>(
                     Ok(Err(never)) => match never {},
                     Err(_elapsed) => IngestError::RequestTimeout
                         .to_response()
-                        .map(B::from_service_body),
+                        .map(axum::body::Body::new),
                 };
                 Ok::<_, Infallible>(response.map(|body| Answer {
                     body,
@@ -347,3 +275,6 @@ pub(crate) async fn serve<S, B>(
         () = tokio::time::sleep(Duration::from_secs(10)) => eprintln!("gave up waiting after 10 s"),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,4 @@
-//! The gateway's start-up banner and its test delivery, shared by
-//! `examples/gateway.rs` and `tests/gateway_banner.rs`.
+//! The gateway's start-up banner and its test delivery.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -7,7 +6,7 @@ use std::net::SocketAddr;
 use hookroom::service::BearerTokens;
 use hookroom::verify;
 
-use super::serve::Limits;
+use crate::conn::Limits;
 
 /// The variable the gateway reads its admin tokens from.
 pub(crate) const ADMIN_TOKEN_VAR: &str = "HOOKROOM_ADMIN_TOKEN";
@@ -125,11 +124,23 @@ pub(crate) fn banner(
         }
         TestCurl::Real => outln!(
             out,
-            "\nTo send a signed test delivery: `cargo run --example send -- --source github` \
+            "\nTo send a signed test delivery: `hookroom send --source github` \
              (signs with GITHUB_WEBHOOK_SECRET, a fresh delivery id each time), or run the same \
              command with --print-test-curl (it prints one and exits; keep it out of logs: it can \
              be replayed)."
         ),
     }
     out
+}
+
+/// `banner` with `line` added at the end of its endpoint list (before the
+/// first blank line).
+pub(crate) fn with_endpoint_line(banner: String, line: &str) -> String {
+    match banner.find("\n\n") {
+        Some(end) => {
+            let (endpoints, rest) = banner.split_at(end + 1);
+            format!("{endpoints}{line}\n{rest}")
+        }
+        None => format!("{banner}{line}\n"),
+    }
 }

@@ -2,40 +2,15 @@
 //! by `RUST_LOG` and `--log-format`, a Prometheus recorder served at
 //! `/metrics`, and the built-in alert rules evaluated every few seconds.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tower_service::Service;
+
+use crate::cli::LogFormat;
 
 use hookroom::alert::{AlertMonitor, AlertRules, AlertSink, LogAlertSink};
 use hookroom::clock::{Clock, SystemClock};
-use hookroom::service::{ApiAccess, ApiTokens, BearerTokens, ResponseFuture, ServiceBody};
-
-/// How the gateway writes its logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "text" => Ok(Self::Text),
-            "json" => Ok(Self::Json),
-            other => Err(format!("--log-format: `{other}` is not text or json")),
-        }
-    }
-}
 
 /// Installs the log subscriber: `RUST_LOG` filters (default `info`).
 pub(crate) fn init_tracing(format: LogFormat) {
@@ -102,7 +77,6 @@ pub(crate) fn alert_webhook(
         }
         return Ok(None);
     };
-    #[cfg(feature = "http-client")]
     {
         let secret = env(var).ok_or_else(|| {
             format!("--alert-url: set {var} to the webhook's signing secret (whsec_<base64>)")
@@ -121,14 +95,6 @@ pub(crate) fn alert_webhook(
         );
         Ok(Some(Arc::new(sink)))
     }
-    #[cfg(not(feature = "http-client"))]
-    {
-        let _ = (url, env, var);
-        Err(
-            "--alert-url needs the http-client feature (cargo run --features http-client ...)"
-                .into(),
-        )
-    }
 }
 
 /// Refreshes the per-room task gauges every 15 s (a scan of the store).
@@ -143,65 +109,4 @@ pub(crate) fn start_task_gauges(store: Arc<dyn hookroom::task::TaskStore>) {
             }
         }
     });
-}
-
-/// Serves `GET /metrics` (Prometheus text; admin token when one is set) and
-/// sends every other request to `inner`.
-#[derive(Clone)]
-pub(crate) struct WithMetrics<S> {
-    /// `None` with `--no-metrics`: `/metrics` answers 404.
-    handle: Option<PrometheusHandle>,
-    admin: ApiTokens,
-    inner: S,
-}
-
-impl<S> WithMetrics<S> {
-    pub(crate) fn new(handle: Option<PrometheusHandle>, admin: BearerTokens, inner: S) -> Self {
-        Self {
-            handle,
-            admin: ApiTokens::new(BearerTokens::none(), admin),
-            inner,
-        }
-    }
-}
-
-impl<S, B> Service<Request<B>> for WithMetrics<S>
-where
-    S: Service<Request<B>, Response = Response<ServiceBody>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<ServiceBody>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        let Some(handle) = self
-            .handle
-            .as_ref()
-            .filter(|_| request.uri().path() == "/metrics")
-        else {
-            return Box::pin(self.inner.call(request));
-        };
-        let open = self.admin.is_empty();
-        let allowed = open || self.admin.role(request.headers()) == Some(ApiAccess::Admin);
-        let response = if allowed {
-            Response::builder()
-                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
-                .body(Full::new(Bytes::from(handle.render())))
-        } else {
-            Response::builder()
-                .status(StatusCode::UNAUTHORIZED)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::WWW_AUTHENTICATE, "Bearer")
-                .body(Full::new(Bytes::from_static(
-                    br#"{"error":{"code":"unauthorized","message":"/metrics needs an admin bearer token"}}"#,
-                )))
-        };
-        let response = response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
-        Box::pin(std::future::ready(Ok(response)))
-    }
 }

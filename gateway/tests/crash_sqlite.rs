@@ -1,5 +1,5 @@
-//! Crash safety of the gateway on SQLite: the example gateway
-//! (`examples/gateway.rs`, `--store sqlite:FILE`) is killed with SIGKILL
+//! Crash safety of the gateway on SQLite: the gateway
+//! (`hookroom serve --store sqlite:FILE`) is killed with SIGKILL
 //! while concurrent clients send signed GitHub deliveries, then restarted on
 //! the same file. Every delivery that was acknowledged (a 2xx) must come back
 //! as a duplicate with the task id it was given; once every delivery has
@@ -8,9 +8,6 @@
 //! Inserts are group-committed (one transaction for every insert waiting at
 //! the time), and the concurrent clients make batches form, so this is the
 //! group-commit case.
-//!
-//! The test builds the example with the features it was built with itself
-//! (a no-op when `cargo test` already built it) and runs the binary.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -21,16 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use hookroom::task::{SqliteTaskStore, TaskQuery, TaskStore};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use sha2::Sha256;
 
 const SECRET: &str = "crash-test-github-secret";
-const BODY: &str = include_str!("../examples/support/pull_request.opened.1k.json");
+const BODY: &str = include_str!("../../tests/fixtures/pull_request.opened.1k.json");
 const CLIENTS: usize = 16;
 /// How many acknowledgements a round waits for before the kill.
 const ACKED_BEFORE_KILL: usize = 150;
@@ -38,40 +33,9 @@ const CRASHES: usize = 3;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// The gateway example binary, built with this test's features and profile.
+/// The `hookroom` binary cargo built for this test.
 fn gateway_binary() -> PathBuf {
-    let mut features = Vec::new();
-    for (enabled, name) in [
-        (cfg!(feature = "memory"), "memory"),
-        (cfg!(feature = "sqlite"), "sqlite"),
-        (cfg!(feature = "postgres"), "postgres"),
-        (cfg!(feature = "integration"), "integration"),
-        (cfg!(feature = "full"), "full"),
-    ] {
-        if enabled {
-            features.push(name);
-        }
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--example", "gateway", "--no-default-features"])
-        .args(["--features", &features.join(",")]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building the gateway example failed");
-    // This test runs from target/<profile>/deps; examples sit next to it.
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let binary = profile_dir.join("examples").join("gateway");
-    assert!(binary.exists(), "{} is missing", binary.display());
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_hookroom"))
 }
 
 struct Gateway {
@@ -84,8 +48,9 @@ fn start(binary: &Path, db: &Path) -> Gateway {
     let mut child = Command::new(binary)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
+            "serve",
             "--config",
-            "examples/routes.json",
+            "routes.json",
             "--listen",
             "127.0.0.1:0",
         ])
@@ -123,9 +88,7 @@ fn kill(mut gateway: Gateway) {
 }
 
 fn signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    hookroom::verify::github::sign(SECRET.as_bytes(), body)
 }
 
 /// The answer to a delivery: its status, the body's `status` and `task_id`.

@@ -1,65 +1,18 @@
-//! The example gateway's Jobs API: its tokens, its registry and the service
-//! that puts it next to the `Gateway` under `/api/jobs`. Shared by
-//! `examples/gateway.rs` and `tests/jobs_api_gateway.rs`.
+//! The gateway's job registries (beside the task store) and the pushes of
+//! every job change to other Jobs APIs (`--status-url`).
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::Request;
-use http_body::Body;
-use tower_service::Service;
-
-use hookroom::service::{ApiTokens, BearerTokens, Gateway, JobsApi, ResponseFuture};
+use crate::task_api::{API_TOKEN_VAR, ApiAuth};
 use hookroom::status::{InMemoryStatusSink, JobRegistry, OutboxStatusSink, StatusSink};
-
-/// The variable the gateway reads its agent tokens from (comma-separated).
-pub(crate) const API_TOKEN_VAR: &str = "HOOKROOM_API_TOKEN";
 
 /// How many jobs the in-memory registry keeps.
 pub(crate) const MEMORY_MAX_JOBS: usize = 10_000;
 
 /// How many history entries each job keeps.
 pub(crate) const MAX_HISTORY: usize = 200;
-
-/// The agent tokens, and the development token when one stands in for an
-/// unset variable.
-#[derive(Debug)]
-pub(crate) struct JobsTokens {
-    pub(crate) tokens: ApiTokens,
-    pub(crate) dev_token: Option<String>,
-}
-
-/// The Jobs API's tokens: `HOOKROOM_API_TOKEN` (agents) and the admin
-/// tokens. In development mode an unset variable stands in for the printed
-/// development token `hookroom-dev-hookroom-api-token`; otherwise, with no
-/// token at all, the Jobs API is off.
-pub(crate) fn tokens(
-    agent_env: Option<&str>,
-    admin: &BearerTokens,
-    dev_mode: bool,
-) -> Result<JobsTokens, String> {
-    let (agent, dev_token) = match agent_env {
-        Some(list) => (
-            BearerTokens::parse_list(list).map_err(|e| format!("{API_TOKEN_VAR}: {e}"))?,
-            None,
-        ),
-        None if dev_mode => {
-            let token = super::banner::dev_secret(API_TOKEN_VAR);
-            (
-                BearerTokens::parse_list(&token).map_err(|e| e.to_string())?,
-                Some(token),
-            )
-        }
-        None => (BearerTokens::none(), None),
-    };
-    Ok(JobsTokens {
-        tokens: ApiTokens::new(agent, admin.clone()),
-        dev_token,
-    })
-}
 
 /// One registry, as the ingest service's sink and as the Jobs API's
 /// registry.
@@ -86,7 +39,6 @@ pub(crate) fn memory() -> Registries {
 
 /// The job registry of `--store sqlite:PATH`: in the task store's file, on
 /// its connection and group-commit writer.
-#[cfg(feature = "sqlite")]
 pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registries, String> {
     let registry = hookroom::status::SqliteJobRegistry::beside(store)
         .map_err(|e| format!("--store sqlite: job registry: {e}"))?;
@@ -94,7 +46,6 @@ pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registri
 }
 
 /// The job registry of `--store postgres://…`: in the same database.
-#[cfg(feature = "postgres")]
 pub(crate) async fn postgres(url: &str) -> Result<Registries, String> {
     // The URL may hold a password: errors name the store, not the URL.
     let registry = hookroom::status::PostgresJobRegistry::connect(url)
@@ -103,46 +54,10 @@ pub(crate) async fn postgres(url: &str) -> Result<Registries, String> {
     Ok(shared(registry.with_max_history(MAX_HISTORY)))
 }
 
-/// The `Gateway`, with the Jobs API under its prefix when it is on.
-#[derive(Debug, Clone)]
-pub(crate) struct WithJobs {
-    gateway: Gateway,
-    jobs: Option<JobsApi>,
-}
-
-impl WithJobs {
-    /// Serves `gateway`, and `jobs` (when `Some`) under `/api/jobs`.
-    pub(crate) fn new(gateway: Gateway, jobs: Option<JobsApi>) -> Self {
-        Self { gateway, jobs }
-    }
-}
-
-impl<B> Service<Request<B>> for WithJobs
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = http::Response<hookroom::service::ServiceBody>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        match &mut self.jobs {
-            Some(jobs) if jobs.serves_path(request.uri().path()) => jobs.call(request),
-            _ => self.gateway.call(request),
-        }
-    }
-}
-
 /// The banner's Jobs API lines.
-pub(crate) fn banner(listen: SocketAddr, tokens: &JobsTokens) -> String {
+pub(crate) fn banner(listen: SocketAddr, tokens: &ApiAuth) -> String {
     let mut out = String::new();
-    if tokens.tokens.is_empty() {
+    if !tokens.enabled() {
         let _ = writeln!(
             out,
             "  jobs: {API_TOKEN_VAR} is not set: the Jobs API (/api/jobs) is off"
@@ -266,7 +181,6 @@ pub(crate) fn push(
     ))
 }
 
-#[cfg(feature = "http-client")]
 fn http_sink(url: &str, token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
     let mut builder = hookroom::status::HttpStatusSink::builder(url);
     if let Some(token) = token {
@@ -278,20 +192,12 @@ fn http_sink(url: &str, token: Option<&str>) -> Result<Arc<dyn StatusSink>, Stri
         .map_err(|e| format!("--status-url {url}: {e}"))
 }
 
-#[cfg(not(feature = "http-client"))]
-fn http_sink(url: &str, _token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
-    Err(format!(
-        "--status-url {url}: build with --features http-client to push job status"
-    ))
-}
-
 fn outbox(
     sink: Arc<dyn StatusSink>,
     url: &str,
     store_spec: &str,
 ) -> Result<(OutboxStatusSink, bool), String> {
-    #[cfg(feature = "sqlite")]
-    if let Some(path) = store_spec.strip_prefix("sqlite:") {
+        if let Some(path) = store_spec.strip_prefix("sqlite:") {
         return OutboxStatusSink::sqlite(sink, path, url, PUSH_CAPACITY)
             .map(|outbox| (outbox, true))
             .map_err(|e| format!("--status-url {url}: outbox: {e}"));

@@ -20,7 +20,6 @@ use time::OffsetDateTime;
 pub(crate) const BATCH: usize = 1_000;
 
 /// How often the purger wakes up.
-#[allow(dead_code)]
 pub(crate) const EVERY: Duration = Duration::from_secs(600);
 
 /// One purge call: deletes at most `limit` finished tasks last changed
@@ -32,7 +31,6 @@ pub(crate) type PurgeBatch = Arc<
 >;
 
 /// The in-memory store's purge (it has no batches: one call forgets all).
-#[allow(dead_code)]
 pub(crate) fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
     Arc::new(move |cutoff, _limit| {
         let purged = store.purge_finished(cutoff);
@@ -41,8 +39,6 @@ pub(crate) fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
 }
 
 /// The SQLite store's purge.
-#[cfg(feature = "sqlite")]
-#[allow(dead_code)]
 pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
@@ -51,8 +47,6 @@ pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
 }
 
 /// The PostgreSQL store's purge.
-#[cfg(feature = "postgres")]
-#[allow(dead_code)]
 pub(crate) fn postgres(store: hookroom::task::PostgresTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
@@ -103,7 +97,6 @@ pub(crate) async fn purge_jobs_pass(
 /// Starts the purger: a pass over the tasks and one over the jobs now, then
 /// again every [`EVERY`]; a failed pass is reported and retried at the
 /// next.
-#[allow(dead_code)]
 pub(crate) fn spawn(
     purge: PurgeBatch,
     jobs: Arc<dyn JobRegistry>,

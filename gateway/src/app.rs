@@ -1,0 +1,107 @@
+//! The gateway's HTTP surface: the library's services mounted on one axum
+//! router, the way a user mounts them in their own server.
+//!
+//! Each API owns its paths; a path no API owns goes to the webhook
+//! [`Gateway`] (`/webhook/{source}`, `/health`, `/operations`, and its JSON
+//! `404` for anything else). An API that is off (no token for it) mounts
+//! nothing, so its paths answer that `404`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use hookroom::mcp::McpHttpService;
+use hookroom::service::{ApiAccess, ApiTokens, Gateway, JobsApi, RoutesApi, TaskApi};
+
+/// The services the gateway serves; `None` for one that is off.
+#[derive(Debug)]
+pub(crate) struct Services {
+    /// Webhooks, `/health` and `/operations`.
+    pub(crate) gateway: Gateway,
+    /// The Task API.
+    pub(crate) task_api: Option<TaskApi>,
+    /// The Jobs API.
+    pub(crate) jobs_api: Option<JobsApi>,
+    /// The Routes API.
+    pub(crate) routes_api: Option<RoutesApi>,
+    /// MCP over streamable HTTP.
+    pub(crate) mcp: Option<McpHttpService>,
+    /// `/metrics`, with the admin tokens that may read it (none set: open).
+    pub(crate) metrics: Option<(PrometheusHandle, ApiTokens)>,
+}
+
+/// The paths each API owns: the path itself and everything below it.
+const TASK_API_PATHS: [&str; 3] = ["/api/rooms", "/api/tasks", "/api/events"];
+const JOBS_API_PATHS: [&str; 1] = ["/api/jobs"];
+const ROUTES_API_PATHS: [&str; 2] = ["/api/routes", "/api/deliveries"];
+
+/// Mounts `service` at each of `paths` and below.
+fn mount<S>(mut router: Router, paths: &[&str], service: S) -> Router
+where
+    S: tower_service::Service<
+            axum::extract::Request,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    for path in paths {
+        router = router
+            .route_service(path, service.clone())
+            .route_service(&format!("{path}/{{*rest}}"), service.clone());
+    }
+    router
+}
+
+/// The router serving `services`.
+pub(crate) fn router(services: Services) -> Router {
+    let mut router = Router::new();
+    if let Some(api) = services.task_api {
+        router = mount(router, &TASK_API_PATHS, api);
+    }
+    if let Some(api) = services.jobs_api {
+        router = mount(router, &JOBS_API_PATHS, api);
+    }
+    if let Some(api) = services.routes_api {
+        router = mount(router, &ROUTES_API_PATHS, api);
+    }
+    if let Some(mcp) = services.mcp {
+        router = router.route_service("/mcp", mcp);
+    }
+    if let Some((handle, admin)) = services.metrics {
+        router = router.route(
+            "/metrics",
+            get(move |headers: HeaderMap| async move { metrics(&handle, &admin, &headers) }),
+        );
+    }
+    router.fallback_service(services.gateway)
+}
+
+/// `GET /metrics`: Prometheus text, for an admin token when any is set.
+fn metrics(handle: &PrometheusHandle, admin: &ApiTokens, headers: &HeaderMap) -> Response {
+    let allowed = admin.is_empty() || admin.role(headers) == Some(ApiAccess::Admin);
+    if !allowed {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::WWW_AUTHENTICATE, "Bearer"),
+            ],
+            Body::from(
+                r#"{"error":{"code":"unauthorized","message":"/metrics needs an admin bearer token"}}"#,
+            ),
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}

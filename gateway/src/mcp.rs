@@ -1,0 +1,95 @@
+//! `hookroom mcp`: an MCP server over stdio for LLM agents (Claude, Gemini,
+//! Codex, …): rooms, tasks, routes, webhook history and jobs as MCP tools.
+//!
+//! On a store (`--store`, the gateway's SQLite file by default) it works on
+//! the same tasks and jobs as a gateway on that store: the job registry is
+//! opened beside the tasks (in the same file or database), so a task
+//! finished here shows its final status in the gateway's Jobs API. With
+//! `--gateway URL` it works through a running gateway's Task API instead;
+//! the gateway reports each claim and result to the task's job itself, so
+//! the job tools are off there (read jobs from the gateway's Jobs API).
+//!
+//! stdout carries the protocol; errors go to stderr.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookroom::mcp::McpServer;
+use hookroom::mcp::rmcp::ServiceExt;
+use hookroom::route::{RoutesConfig, RuleRouter};
+use hookroom::task::{TaskEvents, TaskQuery, TaskStore};
+
+use crate::cli::McpArgs;
+use crate::settings::DEFAULT_STORE;
+use crate::store::{self, Opened};
+
+/// An `HttpTaskStore` on the gateway at `url`, with the token in
+/// `token_env`, checked by one request: a wrong URL or a refused token is
+/// an error at start, not at the first tool call.
+async fn gateway_store(url: &str, token_env: &str) -> Result<Arc<dyn TaskStore>, String> {
+    let token = match std::env::var(token_env) {
+        Ok(token) if !token.is_empty() => token,
+        _ => {
+            return Err(format!(
+                "--gateway: {token_env} is not set: it holds the gateway's API token \
+                 (or name another variable with --token-env)"
+            ));
+        }
+    };
+    let store = hookroom::task::HttpTaskStore::builder(url, token)
+        .build()
+        .map_err(|e| format!("--gateway {url}: {e}"))?;
+    let probe = TaskQuery {
+        limit: Some(1),
+        ..TaskQuery::default()
+    };
+    store
+        .list(&probe)
+        .await
+        .map_err(|e| format!("--gateway {url}: the Task API did not answer a listing: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Runs the MCP server on stdin and stdout until the client disconnects.
+pub(crate) async fn run(args: McpArgs) -> Result<ExitCode, String> {
+    let mut builder = match &args.gateway {
+        Some(url) => McpServer::builder(gateway_store(url, &args.token_env).await?),
+        None => {
+            let spec = args.store.as_deref().unwrap_or(DEFAULT_STORE);
+            // Tasks that other processes store on a PostgreSQL database
+            // wake this server's watchers through LISTEN/NOTIFY.
+            let events = Arc::new(TaskEvents::new());
+            let Opened {
+                store,
+                jobs: (sink, registry),
+                ..
+            } = store::open(spec, &events).await?;
+            McpServer::builder(store).job_registry(registry, sink)
+        }
+    }
+    .admin_tools(args.admin);
+    let router = match &args.routes {
+        Some(path) => {
+            let config =
+                RoutesConfig::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            RuleRouter::from_config(&config).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => RuleRouter::new(Vec::new(), None).map_err(|e| e.to_string())?,
+    };
+    builder = builder.router(Arc::new(router));
+    if let Some(agent) = args.agent {
+        builder = builder.agent_name(agent);
+    }
+    if let Some(lease) = args.lease {
+        builder = builder.lease(Duration::from_secs(lease));
+    }
+    let server = builder.build();
+    let running = server
+        .session()
+        .serve(hookroom::mcp::rmcp::transport::stdio())
+        .await
+        .map_err(|e| e.to_string())?;
+    running.waiting().await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
