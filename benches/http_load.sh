@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The HTTP load bench: the gateway example over real sockets, next to a bare
+# The HTTP load bench: the gateway (`hookroom serve`) over real sockets, next to a bare
 # hyper server, with wrk.
 #
 #   bash benches/http_load.sh
@@ -18,7 +18,7 @@
 # new task. RSS is the server's resident set at the end of a measurement.
 #
 # Servers: bare hyper (examples/bare_hyper.rs: reads the body, answers 200),
-# the gateway example on `--store memory`, on `--store sqlite:FILE` (a fresh
+# the gateway on `--store memory`, on `--store sqlite:FILE` (a fresh
 # file in a temporary directory, on the same disk as $TMPDIR) and, when
 # HOOKROOM_BENCH_POSTGRES_URL is set, on that PostgreSQL database.
 #
@@ -46,13 +46,12 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
-features=sqlite
-[ -n "$POSTGRES_URL" ] && features=sqlite,postgres
-echo "== building (release, features $features)"
-cargo build --release --features "$features" --example gateway --example bare_hyper
+echo "== building (release): the hookroom binary and the bare hyper baseline"
+cargo build --release -p hookroom-gateway --bin hookroom
+cargo build --release -p hookroom --example bare_hyper
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
-bin=$target_dir/release/examples
+bin=$target_dir/release
 
 work=$(mktemp -d)
 server_pid=
@@ -76,9 +75,9 @@ names=("bare hyper" "gateway memory" "gateway memory, no metrics" "gateway sqlit
 # start_server INDEX PORT ROUND: starts server INDEX on PORT; sets server_pid.
 start_server() {
     local index=$1 port=$2 round=$3 addr=127.0.0.1:$2
-    local gateway=("$bin/gateway" --config examples/routes.json --listen "$addr")
+    local gateway=("$bin/hookroom" serve --config gateway/routes.json --listen "$addr")
     case $index in
-        0) set -- "$bin/bare_hyper" --listen "$addr" ;;
+        0) set -- "$bin/examples/bare_hyper" --listen "$addr" ;;
         1) set -- "${gateway[@]}" --store memory ;;
         2) set -- env RUST_LOG=warn "${gateway[@]}" --store memory --no-metrics ;;
         3) set -- "${gateway[@]}" --store "sqlite:$work/round$round.db" ;;

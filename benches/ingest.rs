@@ -22,7 +22,7 @@ use hookroom::service::WebhookService;
 use hookroom::status::{InMemoryStatusSink, JobEvent, StatusSink};
 use hookroom::task::{InMemoryTaskStore, NewTask, Payload, TaskStore};
 
-#[path = "../examples/support/pipeline.rs"]
+#[path = "../tests/support/pipeline.rs"]
 mod pipeline;
 
 fn headers(signature: &str, delivery: u64) -> HeaderMap {

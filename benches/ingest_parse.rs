@@ -82,7 +82,7 @@ fn bench_parse(c: &mut Criterion) {
 
 fn bench_route(c: &mut Criterion) {
     let config = RoutesConfig::from_path(format!(
-        "{}/examples/routes.json",
+        "{}/gateway/routes.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("routes.json");

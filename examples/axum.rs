@@ -1,7 +1,7 @@
 //! Mounting hookroom's services in an axum app.
 //!
 //! ```text
-//! cargo run --example axum
+//! GITHUB_WEBHOOK_SECRET=s3cret cargo run --example axum
 //! ```
 //!
 //! The ingest service is a plain tower service, so axum mounts it with
@@ -22,14 +22,27 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
+use hookroom::route::{Route, RouteDecision, Router};
 use hookroom::service::{BearerTokens, OperationsService, PeerAddr, SourceName, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::InMemoryTaskStore;
-use hookroom::verify::GithubVerifier;
+use hookroom::verify::{GithubVerifier, Secret};
+use hookroom::{Event, Verified};
 
-#[path = "support/one_room.rs"]
-mod one_room;
+/// Sends every event to one room.
+#[derive(Debug)]
+struct OneRoom(Arc<str>);
+
+impl Router for OneRoom {
+    fn route(&self, _event: &Verified<Event>) -> RouteDecision {
+        RouteDecision::Deliver(Route {
+            room: Arc::clone(&self.0),
+            priority: 2,
+            ttl: None,
+        })
+    }
+}
 
 async fn peer_addr(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -53,9 +66,10 @@ async fn source_from_path(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = BearerTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
-    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
+    // An unset or empty variable is an error, never an empty key.
+    let secret = Secret::from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
-        one_room::router("triage"),
+        Arc::new(OneRoom(Arc::from("triage"))),
         Arc::new(InMemoryTaskStore::new()),
     )
     .status_sink(Arc::new(InMemoryStatusSink::new()))

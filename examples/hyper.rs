@@ -1,52 +1,50 @@
-//! Serving hookroom's gateway with hyper 1 directly, no framework.
+//! Serving hookroom's webhook gateway with hyper 1 directly, no framework.
 //!
 //! ```text
-//! cargo run --example hyper
-//! cargo run --example hyper -- --header-timeout 10 --request-timeout 30 --idle-timeout 60 --max-connections 10000
+//! GITHUB_WEBHOOK_SECRET=s3cret cargo run --example hyper
 //! ```
 //!
-//! One connection task per accepted socket, with the limits a public
-//! endpoint needs (a header-read timeout, a whole-request timeout, an idle
-//! keep-alive timeout and a connection cap; the flags above show the
-//! defaults); each request gets the socket's peer address as
-//! [`PeerAddr`](hookroom::service::PeerAddr) before it reaches the gateway.
-//! The serving loop is `examples/support/serve.rs`: copy it along.
-//!
-//! `/operations` and `/health`'s detail need a token from
-//! `HOOKROOM_ADMIN_TOKEN` (comma-separated); without it they are refused.
+//! One connection task per accepted socket; each request gets the socket's
+//! peer address as [`PeerAddr`](hookroom::service::PeerAddr) (for IP
+//! allow-lists and rate limits) before it reaches the gateway. hyper reads
+//! headers within 10 s here; a public endpoint also wants a whole-request
+//! timeout, an idle timeout and a connection cap, which `hookroom serve`
+//! applies.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use hookroom::service::{BearerTokens, Gateway, WebhookService};
+use hookroom::route::{Route, RouteDecision, Router};
+use hookroom::service::{Gateway, PeerAddr, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::task::InMemoryTaskStore;
-use hookroom::verify::GithubVerifier;
+use hookroom::verify::{GithubVerifier, Secret};
+use hookroom::{Event, Verified};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 
-#[path = "support/one_room.rs"]
-mod one_room;
-#[path = "support/serve.rs"]
-mod serve;
+/// Sends every event to one room.
+#[derive(Debug)]
+struct OneRoom(Arc<str>);
 
-fn limits() -> Result<serve::Limits, String> {
-    let mut limits = serve::Limits::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let usage = || format!("usage: hyper {}", serve::LIMIT_FLAGS);
-        let value = args.next().ok_or_else(usage)?;
-        if !limits.set(&flag, &value)? {
-            return Err(format!("unknown flag `{flag}`\n{}", usage()));
-        }
+impl Router for OneRoom {
+    fn route(&self, _event: &Verified<Event>) -> RouteDecision {
+        RouteDecision::Deliver(Route {
+            room: Arc::clone(&self.0),
+            priority: 2,
+            ttl: None,
+        })
     }
-    Ok(limits)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let limits = limits()?;
-    let admin = BearerTokens::from_env("HOOKROOM_ADMIN_TOKEN")?;
-    let secret = one_room::secret_from_env("GITHUB_WEBHOOK_SECRET")?;
+    // An unset or empty variable is an error, never an empty key.
+    let secret = Secret::from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
-        one_room::router("triage"),
+        Arc::new(OneRoom(Arc::from("triage"))),
         Arc::new(InMemoryTaskStore::new()),
     )
     .source(
@@ -55,15 +53,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(GithubSource::new()),
     )
     .build();
-    let gateway = Gateway::new(ingest).admin_tokens(admin);
+    let gateway = Gateway::new(ingest);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8936").await?;
     println!("hyper server on http://{}", listener.local_addr()?);
-    println!("  POST /webhook/github   GET /health   GET /operations (admin token)");
-    println!("  limits: {limits:?}");
-    serve::serve(listener, gateway, limits, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
-    Ok(())
+    println!("  POST /webhook/github   GET /health");
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                // The gateway is always ready: no `poll_ready` is needed.
+                tower_service::Service::call(&mut gateway.clone(), request)
+            });
+            let served = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                eprintln!("{peer}: {error}");
+            }
+        });
+    }
 }

@@ -22,7 +22,7 @@ use hookroom::service::WebhookService;
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::InMemoryTaskStore;
 
-#[path = "../examples/support/pipeline.rs"]
+#[path = "support/pipeline.rs"]
 mod pipeline;
 
 #[global_allocator]

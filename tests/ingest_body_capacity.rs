@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use hookroom::service::WebhookService;
 use hookroom::task::InMemoryTaskStore;
 
-#[path = "../examples/support/pipeline.rs"]
+#[path = "support/pipeline.rs"]
 #[allow(dead_code)]
 mod pipeline;
 

@@ -1,5 +1,5 @@
 //! The MCP server over a gateway: its task store is an `HttpTaskStore`
-//! against a Task API on 127.0.0.1 (what `examples/mcp_server.rs --gateway
+//! against a Task API on 127.0.0.1 (what `hookroom mcp --gateway
 //! URL` runs), driven through rmcp's own client. A task stored at the
 //! gateway wakes the joined session through the gateway's event stream, and
 //! the tools list, claim and complete it at the gateway.

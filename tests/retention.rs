@@ -1,7 +1,7 @@
 //! Retention: each store's `purge_finished` deletes finished tasks older
 //! than a cutoff in bounded batches, the SQLite file stays bounded under
 //! insert / complete / purge cycles and gives a purged burst's pages back,
-//! and the gateway example's purger (`examples/support/retention.rs`)
+//! and the purger (`hookroom::retention`)
 //! applies `log_retention_days`.
 
 mod support;
@@ -16,9 +16,7 @@ use hookroom::task::{
 };
 use support::tasks::push_task;
 
-#[path = "../examples/support/retention.rs"]
-#[allow(dead_code)]
-mod retention;
+use hookroom::retention;
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -1,5 +1,5 @@
-//! Retention of jobs: the gateway example's purger
-//! (`examples/support/retention.rs`) removes finished jobs older than
+//! Retention of jobs: the purger
+//! (`hookroom::retention`) removes finished jobs older than
 //! `log_retention_days` from the job registry, batch after batch, and keeps
 //! running and recent ones.
 
@@ -9,9 +9,7 @@ use std::time::Duration;
 use hookroom::clock::{Clock, ManualClock};
 use hookroom::status::{InMemoryStatusSink, JobEvent, JobRegistry, JobStatus, SqliteJobRegistry};
 
-#[path = "../examples/support/retention.rs"]
-#[allow(dead_code)]
-mod retention;
+use hookroom::retention;
 
 const DAY: Duration = Duration::from_secs(86_400);
 

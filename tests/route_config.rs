@@ -16,7 +16,7 @@ use http::HeaderMap;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn example() -> RoutesConfig {
-    RoutesConfig::from_path(format!("{ROOT}/examples/routes.json")).unwrap()
+    RoutesConfig::from_path(format!("{ROOT}/gateway/routes.json")).unwrap()
 }
 
 fn env(name: &str) -> Option<String> {

@@ -41,10 +41,8 @@ const ROUTES_API_PATHS: [&str; 2] = ["/api/routes", "/api/deliveries"];
 /// Mounts `service` at each of `paths` and below.
 fn mount<S>(mut router: Router, paths: &[&str], service: S) -> Router
 where
-    S: tower_service::Service<
-            axum::extract::Request,
-            Error = std::convert::Infallible,
-        > + Clone
+    S: tower_service::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
         + Send
         + Sync
         + 'static,

@@ -43,7 +43,11 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, String> {
 fn report(config: &RoutesConfig, name: &str, is_set: &dyn Fn(&str) -> bool) -> (String, usize) {
     let mut out = String::new();
     let _ = writeln!(out, "routes file: {name} (valid)");
-    let _ = writeln!(out, "routes ({}), first match wins by priority:", config.routes.len());
+    let _ = writeln!(
+        out,
+        "routes ({}), first match wins by priority:",
+        config.routes.len()
+    );
     for (index, route) in config.routes.iter().enumerate() {
         let filter = if route.filter.is_empty() {
             String::new()
@@ -68,7 +72,10 @@ fn report(config: &RoutesConfig, name: &str, is_set: &dyn Fn(&str) -> bool) -> (
             let _ = writeln!(out, "default room: `{room}` (events no route matches)");
         }
         None => {
-            let _ = writeln!(out, "default room: none (events no route matches are ignored)");
+            let _ = writeln!(
+                out,
+                "default room: none (events no route matches are ignored)"
+            );
         }
     }
     match config.log_retention_days {
@@ -117,7 +124,10 @@ mod tests {
         .unwrap();
         let (text, unset) = report(&config, "routes.json", &|var| var == "GH_NEW");
         assert_eq!(unset, 1, "{text}");
-        assert!(text.contains("0: github pull_request.* -> room `pr-review` (priority 2)"), "{text}");
+        assert!(
+            text.contains("0: github pull_request.* -> room `pr-review` (priority 2)"),
+            "{text}"
+        );
         assert!(text.contains("github #1: ${GH_NEW}: set"), "{text}");
         assert!(text.contains("github #2: ${GH_OLD}: NOT SET"), "{text}");
         assert!(text.contains("default room: `general`"), "{text}");

@@ -145,7 +145,12 @@ pub(crate) struct McpArgs {
     /// Task store: `sqlite:PATH`, `postgres://…` or `memory`; point it at
     /// the gateway's store to work on its tasks and jobs [default:
     /// sqlite:hookroom.db, the gateway's default].
-    #[arg(long, env = "HOOKROOM_STORE", value_name = "SPEC", conflicts_with = "gateway")]
+    #[arg(
+        long,
+        env = "HOOKROOM_STORE",
+        value_name = "SPEC",
+        conflicts_with = "gateway"
+    )]
     pub(crate) store: Option<String>,
     /// Work on a running gateway's tasks and jobs through its Task and Jobs
     /// APIs (`http://` or `https://` base URL) instead of a store. The URL

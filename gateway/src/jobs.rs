@@ -197,7 +197,7 @@ fn outbox(
     url: &str,
     store_spec: &str,
 ) -> Result<(OutboxStatusSink, bool), String> {
-        if let Some(path) = store_spec.strip_prefix("sqlite:") {
+    if let Some(path) = store_spec.strip_prefix("sqlite:") {
         return OutboxStatusSink::sqlite(sink, path, url, PUSH_CAPACITY)
             .map(|outbox| (outbox, true))
             .map_err(|e| format!("--status-url {url}: outbox: {e}"));

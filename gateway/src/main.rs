@@ -25,7 +25,6 @@ mod conn;
 mod jobs;
 mod mcp;
 mod observability;
-mod retention;
 mod routes_api;
 mod send;
 mod serve;

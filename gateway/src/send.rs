@@ -151,7 +151,11 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode, String> {
     if args.dry_run {
         let mut curl = format!("curl -sS -X POST {}", shell_quote(&url));
         for (name, value) in &headers {
-            let _ = write!(curl, " \\\n  -H {}", shell_quote(&format!("{name}: {value}")));
+            let _ = write!(
+                curl,
+                " \\\n  -H {}",
+                shell_quote(&format!("{name}: {value}"))
+            );
         }
         let _ = write!(
             curl,

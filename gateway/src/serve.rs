@@ -38,7 +38,9 @@ use crate::banner::{self, ADMIN_TOKEN_VAR, TestCurl, dev_secret, test_curl};
 use crate::cli::ServeArgs;
 use crate::settings::Settings;
 use crate::store::{self, Opened};
-use crate::{conn, jobs, observability, retention, routes_api, task_api};
+use hookroom::retention;
+
+use crate::{conn, jobs, observability, routes_api, task_api};
 
 /// The routes file used in development mode (no `--config`), built in so
 /// that an installed binary runs from any folder.
@@ -202,7 +204,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         }
     }
     if sources.is_empty() {
-        return Err(format!("{config_name}: no source with secrets; nothing to serve"));
+        return Err(format!(
+            "{config_name}: no source with secrets; nothing to serve"
+        ));
     }
     // A signature is printed only for a development secret: one made with
     // a real secret could be replayed by anyone who reads the logs.
@@ -251,8 +255,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     });
     // Route changes are written back only to an explicit --config file.
     let routes_file = settings.config.clone();
-    let routes_api =
-        routes_api::routes_api(Arc::clone(&router), Arc::clone(&store), &api_auth, routes_file.clone());
+    let routes_api = routes_api::routes_api(
+        Arc::clone(&router),
+        Arc::clone(&store),
+        &api_auth,
+        routes_file.clone(),
+    );
     let mcp = api_auth.enabled().then(|| {
         hookroom::mcp::McpServer::builder(Arc::clone(&store))
             .router(Arc::clone(&router))
@@ -267,7 +275,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         jobs_api,
         routes_api: Some(routes_api),
         mcp,
-        metrics: metrics.map(|handle| (handle, ApiTokens::new(BearerTokens::none(), admin.clone()))),
+        metrics: metrics
+            .map(|handle| (handle, ApiTokens::new(BearerTokens::none(), admin.clone()))),
     });
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -279,7 +288,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     if settings.metrics {
         text = banner::with_endpoint_line(
             text,
-            &format!("  GET  http://{listen}/metrics   (Prometheus text; admin token when one is set)"),
+            &format!(
+                "  GET  http://{listen}/metrics   (Prometheus text; admin token when one is set)"
+            ),
         );
     }
     if served_mcp {

@@ -36,8 +36,7 @@ pub(crate) struct SettingsFile {
 impl SettingsFile {
     /// Reads and parses `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -60,7 +59,9 @@ impl SettingsFile {
     /// The routes file it names, resolved against the settings file's
     /// folder when relative.
     pub(crate) fn routes_file(&self, settings_path: &Path) -> Option<PathBuf> {
-        self.config.as_ref().map(|path| relative_to(settings_path, path))
+        self.config
+            .as_ref()
+            .map(|path| relative_to(settings_path, path))
     }
 }
 
@@ -92,8 +93,10 @@ pub(crate) struct Settings {
 }
 
 /// The default listen address.
-pub(crate) const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8935));
+pub(crate) const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8935,
+));
 
 /// The default store: the embedded durable store, so an acknowledged
 /// delivery survives a restart.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hookroom::task::{InMemoryTaskStore, TaskEvents, TaskStore};
 
 use crate::jobs;
-use crate::retention;
+use hookroom::retention;
 
 /// What `--store` opened.
 pub(crate) struct Opened {
@@ -69,8 +69,5 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
             announces: true,
         });
     }
-    Err(format!(
-        "--store {}: unsupported; use {KINDS}",
-        shown(spec)
-    ))
+    Err(format!("--store {}: unsupported; use {KINDS}", shown(spec)))
 }

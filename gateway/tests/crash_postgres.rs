@@ -14,7 +14,10 @@
 //! Without PostgreSQL's server binaries it says so and skips (under
 //! `CI=true` it fails).
 
+// The library's throwaway PostgreSQL server for tests, shared by both
+// crates' tests; its feature gates name the library's features.
 #[path = "../../tests/support/postgres.rs"]
+#[allow(unexpected_cfgs, dead_code, unreachable_pub)]
 mod postgres;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,8 +36,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
 use postgres::TestPostgres;
+use serde_json::{Value, json};
 
 const SECRET: &str = "crash-test-github-secret";
 const AGENT_TOKEN: &str = "crash-agent-token";

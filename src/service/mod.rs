@@ -41,7 +41,7 @@
 //! ```
 //!
 //! In hyper, or anything else taking a tower service, serve a [`Gateway`]
-//! (see `examples/gateway.rs` and `examples/hyper.rs`).
+//! (see `examples/hyper.rs`, and the `hookroom-gateway` crate, which mounts every service on one axum router).
 //!
 //! Client addresses for allowlists come from a [`PeerAddr`] the server puts
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only

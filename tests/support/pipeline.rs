@@ -1,4 +1,4 @@
-//! The GitHub ingest pipeline shared by `examples/load.rs` and
+//! The GitHub ingest pipeline of the allocation tests and
 //! `benches/ingest.rs`: a 1 KiB signed `pull_request.opened` delivery and the
 //! verifier, parser and router that handle it.
 
@@ -16,7 +16,7 @@ pub(crate) const SECRET: &str = "load-test-secret";
 
 /// A 1 KiB GitHub `pull_request.opened` body and its `X-Hub-Signature-256`.
 pub(crate) fn signed_pull_request() -> (Bytes, String) {
-    let body = Bytes::from_static(include_bytes!("pull_request.opened.1k.json"));
+    let body = Bytes::from_static(include_bytes!("../fixtures/pull_request.opened.1k.json"));
     let signature = verify::github::sign(SECRET.as_bytes(), &body);
     (body, signature)
 }

@@ -1,37 +1,55 @@
-//! Retention for the gateway example: a background task that applies the
-//! routes file's `log_retention_days` by purging finished tasks (`DONE` or
-//! `FAILED`) last changed longer ago than that, in bounded batches, through
-//! the store's own `purge_finished`, and likewise finished jobs with their
+//! Retention: a background task that applies a routes file's
+//! `log_retention_days` by purging finished tasks (`DONE` or `FAILED`)
+//! last changed longer ago than that, in bounded batches, through the
+//! store's own `purge_finished`, and likewise finished jobs with their
 //! history and idempotency keys, through the job registry's
-//! `purge_finished`. Held to it by `tests/retention.rs`.
+//! `purge_finished`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::sync::Arc;
+//! use hookroom::clock::SystemClock;
+//! use hookroom::status::InMemoryStatusSink;
+//! use hookroom::task::InMemoryTaskStore;
+//!
+//! let store = Arc::new(InMemoryTaskStore::new());
+//! let jobs = Arc::new(InMemoryStatusSink::new());
+//! let purge = hookroom::retention::memory(store);
+//! let purger = hookroom::retention::spawn(purge, jobs, Arc::new(SystemClock), 7);
+//! # purger.abort();
+//! # }
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookroom::clock::Clock;
-use hookroom::status::{JobRegistry, SinkError};
-use hookroom::task::{InMemoryTaskStore, StoreError};
+use crate::clock::Clock;
+use crate::status::{JobRegistry, SinkError};
+#[cfg(feature = "memory")]
+use crate::task::InMemoryTaskStore;
+use crate::task::StoreError;
 use time::OffsetDateTime;
 
 /// The most tasks one purge call deletes: one short transaction, so claims
 /// and inserts wait at most for that.
-pub(crate) const BATCH: usize = 1_000;
+pub const BATCH: usize = 1_000;
 
 /// How often the purger wakes up.
-pub(crate) const EVERY: Duration = Duration::from_secs(600);
+pub const EVERY: Duration = Duration::from_secs(600);
 
 /// One purge call: deletes at most `limit` finished tasks last changed
 /// before the cutoff and says how many it deleted.
-pub(crate) type PurgeBatch = Arc<
+pub type PurgeBatch = Arc<
     dyn Fn(OffsetDateTime, usize) -> Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send>>
         + Send
         + Sync,
 >;
 
+#[cfg(feature = "memory")]
 /// The in-memory store's purge (it has no batches: one call forgets all).
-pub(crate) fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
+pub fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
     Arc::new(move |cutoff, _limit| {
         let purged = store.purge_finished(cutoff);
         Box::pin(async move { Ok(purged) })
@@ -39,7 +57,8 @@ pub(crate) fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
 }
 
 /// The SQLite store's purge.
-pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
+#[cfg(feature = "sqlite")]
+pub fn sqlite(store: crate::task::SqliteTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
         Box::pin(async move { store.purge_finished(cutoff, limit).await })
@@ -47,7 +66,8 @@ pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
 }
 
 /// The PostgreSQL store's purge.
-pub(crate) fn postgres(store: hookroom::task::PostgresTaskStore) -> PurgeBatch {
+#[cfg(feature = "postgres")]
+pub fn postgres(store: crate::task::PostgresTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
         Box::pin(async move { store.purge_finished(cutoff, limit).await })
@@ -56,7 +76,7 @@ pub(crate) fn postgres(store: hookroom::task::PostgresTaskStore) -> PurgeBatch {
 
 /// One pass: purges, batch after batch, every finished task last changed
 /// more than `days` days before `clock`'s now; returns how many.
-pub(crate) async fn purge_pass(
+pub async fn purge_pass(
     purge: &PurgeBatch,
     clock: &dyn Clock,
     days: u32,
@@ -77,7 +97,7 @@ pub(crate) async fn purge_pass(
 /// One pass over the job registry: purges, batch after batch, every
 /// finished job (with its history and idempotency keys) last changed more
 /// than `days` days before `clock`'s now; returns how many.
-pub(crate) async fn purge_jobs_pass(
+pub async fn purge_jobs_pass(
     jobs: &dyn JobRegistry,
     clock: &dyn Clock,
     days: u32,
@@ -97,7 +117,7 @@ pub(crate) async fn purge_jobs_pass(
 /// Starts the purger: a pass over the tasks and one over the jobs now, then
 /// again every [`EVERY`]; a failed pass is reported and retried at the
 /// next.
-pub(crate) fn spawn(
+pub fn spawn(
     purge: PurgeBatch,
     jobs: Arc<dyn JobRegistry>,
     clock: Arc<dyn Clock>,
@@ -109,17 +129,17 @@ pub(crate) fn spawn(
             tick.tick().await;
             match purge_pass(&purge, &*clock, days).await {
                 Ok(0) => {}
-                Ok(n) => {
-                    println!("retention: purged {n} finished task(s) older than {days} day(s)")
+                Ok(n) => tracing::info!(purged = n, days, "retention: finished tasks purged"),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?EVERY, "retention: task purge failed");
                 }
-                Err(e) => eprintln!("retention: purge failed (retried in {EVERY:?}): {e}"),
             }
             match purge_jobs_pass(&*jobs, &*clock, days).await {
                 Ok(0) => {}
-                Ok(n) => {
-                    println!("retention: purged {n} finished job(s) older than {days} day(s)")
+                Ok(n) => tracing::info!(purged = n, days, "retention: finished jobs purged"),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?EVERY, "retention: job purge failed");
                 }
-                Err(e) => eprintln!("retention: job purge failed (retried in {EVERY:?}): {e}"),
             }
         }
     })

@@ -1,62 +1,14 @@
-//! The example gateway's Jobs API over 127.0.0.1: the job-status document's
+//! The Jobs API as `hookroom serve` serves it: the job-status protocol's
 //! curl calls and Python helpers, run as written with `Authorization: Bearer
-//! t`, give the document's answers. Skipped (with a note) where `curl` or
-//! Python's `requests` is not installed.
+//! t`, give the protocol's answers; `--status-url` pushes every job change to
+//! another gateway's Jobs API. Skipped (with a note) where `curl` or
+//! Python's `requests` is not installed; under `CI=true` that fails.
 
-use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
 
 use serde_json::Value;
 
-use hookroom::route::{RoutesConfig, RuleRouter};
-use hookroom::service::{BearerTokens, Gateway, JobsApi, WebhookService};
-use hookroom::source::GithubSource;
-use hookroom::task::InMemoryTaskStore;
-use hookroom::verify::{GithubVerifier, Secrets};
-
-#[path = "../examples/support/banner.rs"]
-#[allow(dead_code)]
-mod banner;
-#[path = "../examples/support/jobs.rs"]
-#[allow(dead_code)]
-mod jobs;
-#[path = "../examples/support/serve.rs"]
-#[allow(dead_code)]
-mod serve;
-
-/// The gateway as the example builds it, with `HOOKROOM_API_TOKEN=t`, on a
-/// free loopback port.
-async fn start_gateway() -> SocketAddr {
-    let config = RoutesConfig::from_json(
-        r#"{"routes":[{"source":"github","event":"pull_request.*","target_room":"pr-review"}]}"#,
-    )
-    .unwrap();
-    let (sink, registry) = jobs::memory();
-    let ingest = WebhookService::builder(
-        Arc::new(RuleRouter::from_config(&config).unwrap()),
-        Arc::new(InMemoryTaskStore::new()),
-    )
-    .status_sink(sink)
-    .source(
-        "github",
-        Arc::new(GithubVerifier::new(Secrets::try_from("s").unwrap())),
-        Arc::new(GithubSource::new()),
-    )
-    .build();
-    let tokens = jobs::tokens(Some("t"), &BearerTokens::none(), false).unwrap();
-    let api = JobsApi::new(registry).tokens(tokens.tokens);
-    let service = jobs::WithJobs::new(Gateway::new(ingest), Some(api));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        service,
-        serve::Limits::default(),
-        std::future::pending(),
-    ));
-    addr
-}
+use crate::support::{Gateway, TOKEN, api, deliver};
 
 fn curl(args: &[&str]) -> Option<(u16, Value)> {
     let mut command = Command::new("curl");
@@ -84,7 +36,8 @@ async fn the_documents_curl_sequence_works_against_the_gateway() {
         skip_or_fail("curl is not installed");
         return;
     }
-    let addr = start_gateway().await;
+    let gateway = Gateway::start(&[]);
+    let addr = gateway.addr;
     let base = format!("http://{addr}/api");
     tokio::task::spawn_blocking(move || {
         let auth = "Authorization: Bearer t";
@@ -208,7 +161,8 @@ async fn the_documents_python_helpers_work_against_the_gateway() {
         skip_or_fail("python3 with `requests` is not installed");
         return;
     }
-    let addr = start_gateway().await;
+    let gateway = Gateway::start(&[]);
+    let addr = gateway.addr;
     let base = format!("http://{addr}/api");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
@@ -236,83 +190,70 @@ async fn the_documents_python_helpers_work_against_the_gateway() {
     assert_eq!(out["wrong"]["error"]["code"], "E_INVALID_STATUS");
 }
 
-#[test]
-fn the_banner_says_whether_the_jobs_api_is_on() {
-    let listen = SocketAddr::from(([127, 0, 0, 1], 8935));
-    let none = BearerTokens::none();
-    let off = jobs::tokens(None, &none, false).unwrap();
-    assert!(off.tokens.is_empty());
-    assert!(jobs::banner(listen, &off).contains("Jobs API (/api/jobs) is off"));
-
-    let dev = jobs::tokens(None, &none, true).unwrap();
-    let text = jobs::banner(listen, &dev);
-    let token = dev.dev_token.clone().unwrap();
-    assert!(text.contains(&format!("Bearer {token}")), "{text}");
-
-    let set = jobs::tokens(Some("secret-one,secret-two"), &none, true).unwrap();
-    assert!(set.dev_token.is_none());
-    let text = jobs::banner(listen, &set);
-    assert!(text.contains("2 agent token(s)"), "{text}");
-    assert!(!text.contains("secret-one"), "{text}");
-
-    assert!(jobs::tokens(Some("a,,b"), &none, false).is_err());
-}
-
 /// `--status-url` with `--status-token-env`: a webhook task's job, kept by
-/// the gateway, is pushed to another Jobs API through the outbox.
-#[cfg(feature = "http-client")]
+/// one gateway, is pushed through its outbox to another gateway's Jobs API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_changes_are_pushed_to_every_status_url() {
-    use hookroom::status::{JobEvent, JobStatus, StatusSink};
+    let backend = Gateway::start(&[]);
+    let url = format!("http://{}/api", backend.addr);
+    let mut command = crate::support::command();
+    command
+        .env("HOOKROOM_API_TOKEN", TOKEN)
+        .env("BACKEND_TOKEN", TOKEN)
+        .arg("serve")
+        .arg("--config")
+        .arg(crate::support::routes_file())
+        .args(["--store", "memory", "--listen", "127.0.0.1:0"])
+        .args(["--status-url", &url, "--status-token-env", "BACKEND_TOKEN"]);
+    let front = Gateway::spawn(command);
+    front
+        .printed(&format!("status push: every job change to {url}"))
+        .await;
 
-    let backend = start_gateway().await;
-    let (local_sink, local) = jobs::memory();
-    let args = jobs::PushArgs {
-        urls: vec![format!("http://{backend}/api")],
-        token_env: Some("BACKEND_TOKEN".into()),
-    };
-    let env = |var: &str| (var == "BACKEND_TOKEN").then(|| "t".to_owned());
-    let (sink, pushes) = jobs::push(local_sink, &args, "memory", env).unwrap();
-    assert_eq!(pushes.len(), 1);
-    assert!(jobs::push_banner(&pushes).contains(&args.urls[0]));
-    let at = time::OffsetDateTime::now_utc();
-    sink.publish(JobEvent::Created {
-        job_id: "task-1".into(),
-        at,
-        input_data: serde_json::json!({"room": "pr-review"}).into(),
-        metadata: Default::default(),
-    })
-    .await
-    .unwrap();
-    sink.publish(JobEvent::Status {
-        job_id: "task-1".into(),
-        at,
-        status: JobStatus::Running,
-        progress: None,
-        message: Some("claimed".into()),
-        step: None,
-    })
-    .await
-    .unwrap();
-    pushes[0].outbox.drained().await;
-    assert_eq!(pushes[0].outbox.stats().delivered, 2);
-    assert!(local.job("task-1", false).await.unwrap().is_some());
+    let (status, accepted) = deliver(front.addr, "pushed-1").await;
+    assert_eq!(status, 202, "{accepted}");
+    let task_id = accepted["task_id"].as_str().unwrap().to_owned();
+    let (status, claimed) = api(
+        front.addr,
+        "POST /api/rooms/pr-review/claim",
+        r#"{"agent_id":"a1","lease_seconds":30}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{claimed}");
 
-    let pulled = hookroom::status::HttpStatusSink::builder(format!("http://{backend}/api"))
-        .bearer_token("t")
-        .build()
-        .unwrap()
-        .pull_job("task-1", true)
-        .await
-        .unwrap()
+    // The backend hears of the job and of its claim.
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        let (status, job) = api(backend.addr, &format!("GET /api/jobs/{task_id}"), "").await;
+        if status == 200 && job["job"]["status"] == "RUNNING" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backend never saw the job RUNNING: {status} {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A `--status-token-env` naming an unset variable stops the gateway at
+/// start, naming the variable.
+#[test]
+fn a_status_token_variable_that_is_not_set_is_a_start_up_error() {
+    let output = crate::support::command()
+        .arg("serve")
+        .arg("--config")
+        .arg(crate::support::routes_file())
+        .args(["--store", "memory", "--listen", "127.0.0.1:0"])
+        .args([
+            "--status-url",
+            "http://127.0.0.1:1/api",
+            "--status-token-env",
+            "HOOKROOM_TEST_UNSET",
+        ])
+        .output()
         .unwrap();
-    assert_eq!(pulled.job.status, JobStatus::Running);
-    assert_eq!(pulled.history.unwrap().len(), 2);
-
-    let missing = jobs::PushArgs {
-        urls: vec!["http://127.0.0.1:1/api".into()],
-        token_env: Some("UNSET".into()),
-    };
-    let (sink, _) = jobs::memory();
-    assert!(jobs::push(sink, &missing, "memory", |_| None).is_err());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("HOOKROOM_TEST_UNSET"), "{stderr}");
 }
