@@ -1,6 +1,5 @@
-//! The gateway's Task API: tokens from the environment, and the service
-//! that sends `/api/rooms…`, `/api/tasks/…` and `/api/events` to the
-//! [`TaskApi`] and everything else to the [`Gateway`].
+//! The gateway's API tokens (for the Task API, the Jobs API, the Routes
+//! API and `/mcp`) and its `TaskApi`.
 //!
 //! Agent tokens come from `HOOKROOM_API_TOKEN`, admin tokens from
 //! `HOOKROOM_ADMIN_TOKEN` (each comma-separated, for rotation; an admin
