@@ -25,6 +25,7 @@ mod conn;
 mod jobs;
 mod mcp;
 mod observability;
+mod reload;
 mod routes_api;
 mod send;
 mod serve;

@@ -40,7 +40,7 @@ use crate::settings::Settings;
 use crate::store::{self, Opened};
 use hookroom::retention;
 
-use crate::{conn, jobs, observability, routes_api, task_api};
+use crate::{conn, jobs, observability, reload, routes_api, task_api};
 
 /// The routes file used in development mode (no `--config`), built in so
 /// that an installed binary runs from any folder.
@@ -253,8 +253,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let jobs_api = api_auth.enabled().then(|| {
         hookroom::service::JobsApi::new(Arc::clone(&job_registry)).tokens(api_auth.tokens.clone())
     });
-    // Route changes are written back only to an explicit --config file.
+    // Route changes are written back only to an explicit --config file,
+    // and changes other processes make to it are followed.
     let routes_file = settings.config.clone();
+    if let Some(path) = &routes_file {
+        reload::spawn(path.clone(), Arc::clone(&router));
+    }
     let routes_api = routes_api::routes_api(
         Arc::clone(&router),
         Arc::clone(&store),

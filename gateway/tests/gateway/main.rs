@@ -3,6 +3,12 @@
 
 mod cli;
 mod jobs_api;
+mod one_truth;
+// The library's throwaway PostgreSQL server for tests, shared by both
+// crates' tests; its feature gates name the library's features.
+#[path = "../../../tests/support/postgres.rs"]
+#[allow(unexpected_cfgs, dead_code, unreachable_pub)]
+mod postgres;
 mod routes_api;
 #[allow(unreachable_pub)]
 mod support;

@@ -67,3 +67,47 @@ async fn a_route_added_through_the_api_is_written_to_the_config_file() {
     drop(gateway);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Another process (here: the test) changes the `--config` file: the
+/// gateway follows it within a few seconds.
+#[tokio::test]
+async fn a_routes_file_changed_by_another_process_is_followed() {
+    let dir = std::env::temp_dir().join(format!("hookroom-routes-follow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let routes = dir.join("routes.json");
+    std::fs::copy(crate::support::routes_file(), &routes).unwrap();
+    let mut command = crate::support::command();
+    command
+        .env("HOOKROOM_ADMIN_TOKEN", ADMIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&routes)
+        .args(["--store", "memory", "--listen", "127.0.0.1:0"]);
+    let gateway = Gateway::spawn(command);
+    let file = hookroom::route::RoutesFile::new(&routes);
+    let mut specs = file.load().unwrap().routes;
+    specs.push(hookroom::route::RouteSpec::new("github", "release.*", "from-elsewhere"));
+    // A different modification time than the file had at start.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    file.save_routes(&specs).unwrap();
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        let (status, body) = request(
+            gateway.addr,
+            &format!("GET /api/routes HTTP/1.1\r\nAuthorization: Bearer {ADMIN}"),
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        if body.contains("from-elsewhere") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway never followed the file: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(gateway);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
