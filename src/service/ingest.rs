@@ -24,10 +24,11 @@ use super::{ResponseFuture, ServiceBody};
 use crate::alert::AlertMonitor;
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
-use crate::route::{RouteDecision, Router};
+use crate::ops::{Delivered, Deliverer};
+use crate::route::Router;
 use crate::source::{Parsed, Source};
-use crate::status::{JobEvent, StatusSink, TaskSummary};
-use crate::task::{NewTask, Payload, TaskStore};
+use crate::status::StatusSink;
+use crate::task::TaskStore;
 use crate::telemetry;
 use crate::verify::Verifier;
 
@@ -201,11 +202,9 @@ impl DeliveryCounters {
 struct Inner {
     prefix: String,
     sources: HashMap<String, SourceEntry>,
-    router: Arc<dyn Router>,
+    /// Routes, stores and publishes each verified event.
+    deliverer: Deliverer,
     store: Arc<dyn TaskStore>,
-    /// `None` when no sink was configured: jobs are then neither described
-    /// nor published, which saves building their input on every delivery.
-    sink: Option<Arc<dyn StatusSink>>,
     body_limit: usize,
     trusted_proxies: Vec<IpNet>,
     proxy_header: ProxyHeader,
@@ -403,13 +402,17 @@ impl WebhookServiceBuilder {
 
     /// The service.
     pub fn build(self) -> WebhookService {
+        let mut deliverer =
+            Deliverer::new(self.router, Arc::clone(&self.store)).clock(Arc::clone(&self.clock));
+        if let Some(sink) = self.sink {
+            deliverer = deliverer.status_sink(sink);
+        }
         WebhookService {
             inner: Arc::new(Inner {
                 prefix: self.prefix,
                 sources: self.sources,
-                router: self.router,
+                deliverer,
                 store: self.store,
-                sink: self.sink,
                 body_limit: self.body_limit,
                 trusted_proxies: self.trusted_proxies,
                 proxy_header: self.proxy_header,
@@ -716,84 +719,36 @@ impl Inner {
         operation.event = Some(event.name.clone());
         operation.delivery_id = Some(event.delivery_id.clone());
 
-        let route = match self.router.route(&event) {
-            RouteDecision::Ignore { reason } => {
+        let (task_id, room, outcome) = match self.deliverer.deliver(event).await? {
+            Delivered::Ignored { reason } => {
                 operation.outcome = Outcome::Ignored;
                 return Ok(json_response(
                     StatusCode::OK,
                     &Ack::Ignored { reason: &reason },
                 ));
             }
-            RouteDecision::Deliver(route) => route,
+            Delivered::Duplicate { task_id, room } => (task_id, room, Outcome::Duplicate),
+            Delivered::Accepted { task_id, room } => (task_id, room, Outcome::Accepted),
         };
-        let event = event.into_inner();
-        let new = NewTask {
-            room: route.room.to_string(),
-            title: event.title,
-            description: event.description,
-            priority: route.priority,
-            source: event.source,
-            source_event: event.name,
-            source_url: event.url,
-            delivery_id: event.delivery_id,
-            payload: Payload::from(event.payload),
-            required_capabilities: Vec::new(),
-            ttl: route.ttl,
-        };
-        // Built before the task moves into the store; one allocation (JSON
-        // text), paid by duplicates too, which is cheaper than keeping
-        // copies of the fields to build it afterwards.
-        let created = self.sink.as_ref().map(|sink| {
-            let input_data = TaskSummary {
-                room: &new.room,
-                source: &new.source,
-                event: &new.source_event,
-                delivery_id: &new.delivery_id,
-                title: &new.title,
-                url: new.source_url.as_deref(),
-                priority: new.priority,
-            }
-            .to_input();
-            (sink, input_data)
-        });
-        let inserted = self.store.insert(new).await?;
-        operation.task_id = Some(inserted.id.clone());
-        operation.room = Some(Arc::clone(&route.room));
-        if inserted.duplicate {
-            operation.outcome = Outcome::Duplicate;
-            return Ok(json_response(
+        let response = match outcome {
+            Outcome::Duplicate => json_response(
                 StatusCode::OK,
                 &Ack::Duplicate {
-                    task_id: inserted.id.as_str(),
+                    task_id: task_id.as_str(),
                 },
-            ));
-        }
-        operation.outcome = Outcome::Accepted;
-        // Published before answering, so a job exists by the time its sender
-        // hears of the task. An agent already waiting on the room may claim
-        // the task in between and report RUNNING first: the registry then
-        // creates the job on that report, and refuses this PENDING as a
-        // duplicate (logged below), so the history still starts PENDING.
-        // The task is already durable: a sink failure is logged, not turned
-        // into an error.
-        if let Some((sink, input_data)) = created {
-            let job = JobEvent::Created {
-                job_id: inserted.id.to_string(),
-                at: self.clock.now(),
-                input_data,
-                metadata: serde_json::Map::new(),
-            };
-            if let Err(error) = sink.publish(job).await {
-                tracing::warn!(%error, code = error.code(), task_id = %inserted.id, "status sink refused the created job");
-            }
-        }
-        Ok(json_response(
-            StatusCode::ACCEPTED,
-            &Ack::Accepted {
-                task_id: inserted.id.as_str(),
-                room: &route.room,
-            },
-        ))
+            ),
+            _ => json_response(
+                StatusCode::ACCEPTED,
+                &Ack::Accepted {
+                    task_id: task_id.as_str(),
+                    room: &room,
+                },
+            ),
+        };
+        operation.outcome = outcome;
+        operation.task_id = Some(task_id);
+        operation.room = Some(room);
+        Ok(response)
     }
 
     /// The allowlist, checked before any body byte is read.
@@ -859,10 +814,10 @@ mod tests {
 
     use super::*;
     use crate::event::{Event, Verified};
-    use crate::route::Route;
+    use crate::route::{Route, RouteDecision};
     use crate::source::ParseError;
     use crate::task::{
-        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, StoreError, Task, TaskId,
+        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
         TaskQuery,
     };
     use crate::verify::{Verification, VerifyError};
