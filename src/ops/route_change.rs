@@ -204,6 +204,9 @@ impl RouteChanges {
     }
 }
 
+/// A router, and the lock its changes take.
+type RouterLock = (Weak<RuleRouter>, Arc<Mutex<()>>);
+
 /// The change lock of `router`: one per router, shared by every
 /// [`RouteChanges`] over it while the router lives.
 fn change_lock(router: &Arc<RuleRouter>) -> Arc<Mutex<()>> {
@@ -212,8 +215,7 @@ fn change_lock(router: &Arc<RuleRouter>) -> Arc<Mutex<()>> {
     // is here, so a new router can never be mistaken for a dropped one.
     // Entries of dropped routers are cleared on the next lookup; there are
     // as many as routers ever made in the process, usually one.
-    static LOCKS: std::sync::Mutex<Vec<(Weak<RuleRouter>, Arc<Mutex<()>>)>> =
-        std::sync::Mutex::new(Vec::new());
+    static LOCKS: std::sync::Mutex<Vec<RouterLock>> = std::sync::Mutex::new(Vec::new());
     let mut locks = LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
     locks.retain(|(router, _)| router.strong_count() > 0);
     let weak = Arc::downgrade(router);
