@@ -523,7 +523,7 @@ where
                 None => service.source_in_path(request.uri().path()),
             };
             let Some(name) = named else {
-                return Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())));
+                return Box::pin(std::future::ready(Ok(not_found(request.headers()))));
             };
             match service.inner.sources.get(name) {
                 Some(entry) => Arc::clone(&entry.name),
@@ -566,21 +566,7 @@ impl Inner {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = std::time::Instant::now();
-        // The caller's request id when it sent a usable one (a proxy's, say),
-        // else a fresh one: logged with the delivery, echoed in the answer.
-        let request_id = request
-            .headers()
-            .get(REQUEST_ID)
-            .filter(|id| {
-                let id = id.as_bytes();
-                !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
-            })
-            .cloned()
-            .unwrap_or_else(|| {
-                let mut buffer = uuid::Uuid::encode_buffer();
-                let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
-                http::HeaderValue::from_str(id).unwrap_or(http::HeaderValue::from_static("-"))
-            });
+        let request_id = request_id(request.headers());
         // Only visible ASCII got this far, so the text form always exists.
         let request_id_text = request_id.to_str().unwrap_or("-");
         tracing::Span::current().record("request_id", request_id_text);
@@ -719,7 +705,7 @@ impl Inner {
         operation.event = Some(event.name.clone());
         operation.delivery_id = Some(event.delivery_id.clone());
 
-        let (task_id, room, outcome) = match self.deliverer.deliver(event).await? {
+        let (task_id, room, duplicate) = match self.deliverer.deliver(event).await? {
             Delivered::Ignored { reason } => {
                 operation.outcome = Outcome::Ignored;
                 return Ok(json_response(
@@ -727,25 +713,27 @@ impl Inner {
                     &Ack::Ignored { reason: &reason },
                 ));
             }
-            Delivered::Duplicate { task_id, room } => (task_id, room, Outcome::Duplicate),
-            Delivered::Accepted { task_id, room } => (task_id, room, Outcome::Accepted),
+            Delivered::Duplicate { task_id, room } => (task_id, room, true),
+            Delivered::Accepted { task_id, room } => (task_id, room, false),
         };
-        let response = match outcome {
-            Outcome::Duplicate => json_response(
+        let response = if duplicate {
+            operation.outcome = Outcome::Duplicate;
+            json_response(
                 StatusCode::OK,
                 &Ack::Duplicate {
                     task_id: task_id.as_str(),
                 },
-            ),
-            _ => json_response(
+            )
+        } else {
+            operation.outcome = Outcome::Accepted;
+            json_response(
                 StatusCode::ACCEPTED,
                 &Ack::Accepted {
                     task_id: task_id.as_str(),
                     room: &room,
                 },
-            ),
+            )
         };
-        operation.outcome = outcome;
         operation.task_id = Some(task_id);
         operation.room = Some(room);
         Ok(response)
@@ -767,6 +755,37 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The caller's request id when it sent a usable one (a proxy's, say), else
+/// a fresh one: logged with the delivery, echoed in the answer.
+fn request_id(headers: &HeaderMap) -> http::HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|id| {
+            let id = id.as_bytes();
+            !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
+            http::HeaderValue::from_str(id).unwrap_or(http::HeaderValue::from_static("-"))
+        })
+}
+
+/// `404 not_found` for a request that names no source (a path other than
+/// `{prefix}/webhook/{source}`, no [`SourceName`]), with its request id as
+/// every other answer has.
+fn not_found(headers: &HeaderMap) -> Response<ServiceBody> {
+    let request_id = request_id(headers);
+    tracing::debug!(
+        request_id = request_id.to_str().unwrap_or("-"),
+        "webhook request names no source; at a path other than {{prefix}}/webhook/{{source}}, mount WebhookService::for_source"
+    );
+    let mut response = IngestError::NotFound.to_response_for(request_id.to_str().ok());
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
 }
 
 /// A source name nobody configured, as recorded: at most
@@ -1071,6 +1090,27 @@ mod tests {
         assert_eq!(code(&response), 404);
         let recorded = svc.operations_log().recent(1);
         assert!(recorded[0].source.len() <= 4 * (UNKNOWN_NAME_CHARS + 1));
+    }
+
+    #[tokio::test]
+    async fn a_path_naming_no_source_is_404_with_a_request_id() {
+        let response = service()
+            .call(
+                Request::post("/hooks/gh")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(code(&response), 404);
+        let header = response.headers().get(REQUEST_ID).cloned().unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+        assert_eq!(body["error"]["request_id"], header.to_str().unwrap());
     }
 
     #[test]
