@@ -237,7 +237,6 @@ struct Inner {
 /// # use bytes::Bytes;
 /// # use http::HeaderMap;
 /// # use hookroom::{Event, Verified};
-/// # use hookroom::route::{Route, RouteDecision, Router};
 /// # use hookroom::source::{ParseError, Parsed, Source};
 /// # use hookroom::verify::{dangerous, Verification, Verifier, VerifyError};
 /// # #[derive(Debug)] struct AnyVerifier;
@@ -256,17 +255,12 @@ struct Inner {
 /// #         }, proof)))
 /// #     }
 /// # }
-/// # #[derive(Debug)] struct OneRoom;
-/// # impl Router for OneRoom {
-/// #     fn route(&self, _: &Verified<Event>) -> RouteDecision {
-/// #         RouteDecision::Deliver(Route { room: "dev".into(), priority: 2, ttl: None })
-/// #     }
-/// # }
 /// # async fn demo(store: Arc<dyn hookroom::task::TaskStore>) {
+/// use hookroom::route::OneRoom;
 /// use hookroom::service::WebhookService;
 /// use tower::ServiceExt;
 ///
-/// let service = WebhookService::builder(Arc::new(OneRoom), store)
+/// let service = WebhookService::builder(Arc::new(OneRoom::new("dev")), store)
 ///     .source("github", Arc::new(AnyVerifier), Arc::new(OneEvent))
 ///     .build();
 /// let response = service
