@@ -116,6 +116,7 @@ mod http_client;
 pub mod lifecycle;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+pub mod ops;
 pub mod retention;
 pub mod route;
 pub mod service;

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::stats::Counters;
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
-use crate::status::{JobEvent, JobStatus, Progress, SinkError, StatusSink, task_job_created};
+use crate::ops::report_to_job;
+use crate::status::{JobEvent, JobStatus, Progress, StatusSink};
 use crate::task::Task;
 
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ impl Reporter {
         let span = tracing::debug_span!("status_push", job_id = %event.job_id(), kind);
         let result = self.sink.publish(event.clone()).instrument(span).await;
         if let Err(err) = result {
-            self.refused(&event, &err);
+            self.refused(event.job_id(), &err);
         }
     }
 
@@ -82,21 +83,18 @@ impl Reporter {
         self.publish_for(task, event).await;
     }
 
+    /// Publishes `event` through [`report_to_job`]; a refusal is logged and
+    /// counted.
     async fn publish_for(&self, task: &Task, event: JobEvent) {
-        match self.sink.publish(event.clone()).await {
-            Ok(()) => {}
-            Err(SinkError::JobNotFound { .. }) => {
-                self.publish(task_job_created(task)).await;
-                self.publish(event).await;
-            }
-            Err(err) => self.refused(&event, &err),
+        if let Err(err) = report_to_job(self.sink.as_ref(), task, event).await {
+            self.refused(task.id.as_str(), &err);
         }
     }
 
-    fn refused(&self, event: &JobEvent, err: &SinkError) {
+    fn refused<E: ErrorCode + std::fmt::Display>(&self, job_id: &str, err: &E) {
         Counters::bump(&self.counters.sink_errors);
         tracing::warn!(
-            job_id = event.job_id(),
+            job_id,
             code = err.code(),
             error = %err,
             "status sink did not take a job event; the task is unaffected"

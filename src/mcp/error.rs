@@ -5,7 +5,8 @@ use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 
 use crate::error_code::ErrorCode;
-use crate::route::RouteError;
+use crate::ops::RouteChangeError;
+use crate::route::{RouteError, SaveError};
 use crate::status::SinkError;
 use crate::task::StoreError;
 
@@ -56,6 +57,10 @@ pub enum ToolError {
     Job(SinkError),
     /// The route is invalid.
     Route(RouteError),
+    /// The routes file could not be written; the routes did not change
+    /// (the [`SaveError`], or `None` when the thread writing it did not
+    /// finish).
+    RoutesNotSaved(Option<SaveError>),
 }
 
 impl ErrorCode for ToolError {
@@ -71,6 +76,7 @@ impl ErrorCode for ToolError {
             Self::Store(e) => e.code(),
             Self::Job(e) => e.code(),
             Self::Route(e) => e.code(),
+            Self::RoutesNotSaved(_) => "routes_not_saved",
         }
     }
 }
@@ -114,6 +120,9 @@ impl std::fmt::Display for ToolError {
             Self::Store(e) => e.fmt(f),
             Self::Job(e) => e.fmt(f),
             Self::Route(e) => e.fmt(f),
+            Self::RoutesNotSaved(_) => f.write_str(
+                "the routes file could not be written; the routes did not change (see the server's log)",
+            ),
         }
     }
 }
@@ -124,6 +133,7 @@ impl std::error::Error for ToolError {
             Self::Store(e) => Some(e),
             Self::Job(e) => Some(e),
             Self::Route(e) => Some(e),
+            Self::RoutesNotSaved(Some(e)) => Some(e),
             _ => None,
         }
     }
@@ -144,6 +154,19 @@ impl From<SinkError> for ToolError {
 impl From<RouteError> for ToolError {
     fn from(e: RouteError) -> Self {
         Self::Route(e)
+    }
+}
+
+impl From<RouteChangeError> for ToolError {
+    fn from(e: RouteChangeError) -> Self {
+        match e {
+            RouteChangeError::InvalidRoute(e) => Self::Route(e),
+            RouteChangeError::RouteNotFound => Self::InvalidArgument {
+                argument: "id",
+                reason: "no route has this id; webhook_routes lists them".into(),
+            },
+            RouteChangeError::NotSaved(e) => Self::RoutesNotSaved(e),
+        }
     }
 }
 

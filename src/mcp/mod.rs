@@ -26,6 +26,18 @@
 //! `{code}: {message}` ([`ToolError`]), never a protocol error; arguments
 //! that do not match the tool's schema are tool errors as well.
 //!
+//! A task tool whose change reached the store but not the task's job (the
+//! status sink refused it; see [`report_to_job`](crate::ops::report_to_job))
+//! still succeeds, and its answer carries `job_report_error`
+//! (`{code}: {message}`).
+//!
+//! # Routes
+//! `add_route` and `remove_route` change the router through
+//! [`RouteChanges`](crate::ops::RouteChanges), as the Routes API does: with a
+//! [`routes_file`](McpServerBuilder::routes_file), each change is written to
+//! the file before it applies, and nothing changes when the write fails
+//! (`routes_not_saved`).
+//!
 //! # Resources and notifications
 //! `hookroom://rooms/{room}` (a room's open tasks) and
 //! `hookroom://tasks/{id}` (one task) can be read and subscribed to

@@ -19,8 +19,10 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use super::jobs::Jobs;
 use super::session::{Session, room_uri, task_uri};
 use crate::clock::{Clock, SystemClock};
-use crate::route::RuleRouter;
-use crate::status::{JobEvent, SinkError, StatusSink, task_job_created};
+use crate::error_code::ErrorCode;
+use crate::ops::{RouteChanges, report_to_job};
+use crate::route::{RoutesFile, RuleRouter};
+use crate::status::{JobEvent, StatusSink};
 use crate::task::{Task, TaskId, TaskStore};
 
 /// Default claim lease of MCP sessions; the session heartbeats every third.
@@ -30,6 +32,9 @@ pub const DEFAULT_MCP_LEASE: Duration = Duration::from_secs(60);
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn TaskStore>,
     pub(crate) router: Option<Arc<RuleRouter>>,
+    /// How `add_route` and `remove_route` change the router (and its
+    /// routes file): set with the router.
+    pub(crate) route_changes: Option<RouteChanges>,
     pub(crate) jobs: Option<Jobs>,
     pub(crate) sink: Option<Arc<dyn StatusSink>>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -68,6 +73,7 @@ pub struct McpServer {
 #[derive(Debug)]
 pub struct McpServerBuilder {
     inner: Inner,
+    routes_file: Option<RoutesFile>,
 }
 
 impl McpServer {
@@ -77,6 +83,7 @@ impl McpServer {
             inner: Inner {
                 store,
                 router: None,
+                route_changes: None,
                 jobs: None,
                 sink: None,
                 clock: Arc::new(SystemClock),
@@ -85,6 +92,7 @@ impl McpServer {
                 agent: None,
                 sessions: std::sync::Mutex::new(Vec::new()),
             },
+            routes_file: None,
         }
     }
 
@@ -101,9 +109,23 @@ impl McpServer {
 }
 
 impl McpServerBuilder {
-    /// The router the route tools list, change and explain.
+    /// The router the route tools list, change and explain. Changes go
+    /// through [`RouteChanges`], under the same lock as every other
+    /// `RouteChanges` over this router (a [`RoutesApi`](crate::service::RoutesApi)'s,
+    /// say), and last until the process ends unless a
+    /// [`routes_file`](Self::routes_file) is set.
     pub fn router(mut self, router: Arc<RuleRouter>) -> Self {
         self.inner.router = Some(router);
+        self
+    }
+
+    /// Writes every route change to `file` (the one the router was loaded
+    /// from) before applying it, so changes survive a restart: give it the
+    /// same file as the Routes API's
+    /// [`routes_file`](crate::service::RoutesApi::routes_file) when both
+    /// change one router. Without a [`router`](Self::router), unused.
+    pub fn routes_file(mut self, file: RoutesFile) -> Self {
+        self.routes_file = Some(file);
         self
     }
 
@@ -171,8 +193,16 @@ impl McpServerBuilder {
 
     /// The server.
     pub fn build(self) -> McpServer {
+        let mut inner = self.inner;
+        inner.route_changes = inner.router.clone().map(|router| {
+            let changes = RouteChanges::new(router);
+            match self.routes_file {
+                Some(file) => changes.routes_file(file),
+                None => changes,
+            }
+        });
         McpServer {
-            inner: Arc::new(self.inner),
+            inner: Arc::new(inner),
         }
     }
 }
@@ -224,26 +254,16 @@ impl McpSession {
         })
     }
 
-    /// Publishes a job event for `task`, creating the job first when the
-    /// sink never heard of it. Failures are logged: the task store is the
-    /// source of truth.
-    pub(crate) async fn report(&self, task: &Task, event: JobEvent) {
-        let Some(sink) = &self.inner.sink else {
-            return;
-        };
-        match sink.publish(event.clone()).await {
-            Ok(()) => {}
-            Err(SinkError::JobNotFound { .. }) => {
-                let created = task_job_created(task);
-                let _ = sink.publish(created).await;
-                if let Err(error) = sink.publish(event).await {
-                    tracing::warn!(task_id = %task.id, %error, "status sink refused a job event");
-                }
-            }
-            Err(error) => {
-                tracing::warn!(task_id = %task.id, %error, "status sink refused a job event")
-            }
-        }
+    /// Publishes a job event for `task` through [`report_to_job`] (which
+    /// creates the job first when the sink never heard of it). A refusal is
+    /// logged and returned as `{code}: {message}`, for the tool's answer to
+    /// carry: the task store is the source of truth, so the tool still
+    /// succeeds.
+    pub(crate) async fn report(&self, task: &Task, event: JobEvent) -> Option<String> {
+        let sink = self.inner.sink.as_ref()?;
+        let error = report_to_job(sink.as_ref(), task, event).await.err()?;
+        tracing::warn!(task_id = %task.id, code = error.code(), %error, "status sink did not take a job event; the task is unaffected");
+        Some(format!("{}: {error}", error.code()))
     }
 
     /// Tells the client that a task it subscribed to changed.

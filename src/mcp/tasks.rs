@@ -242,15 +242,18 @@ impl McpSession {
         let released = self.inner.store.release(&task.id, &token).await;
         self.session.forget(&task.id);
         let released = released.map_err(protocol_error)?;
-        self.report(
-            &released,
-            self.status_event(
+        // tasks/cancel answers nothing to carry a refusal in; `report`
+        // has logged it.
+        let _job_report_error = self
+            .report(
                 &released,
-                JobStatus::Pending,
-                format!("released by {agent}"),
-            ),
-        )
-        .await;
+                self.status_event(
+                    &released,
+                    JobStatus::Pending,
+                    format!("released by {agent}"),
+                ),
+            )
+            .await;
         self.task_changed(&released.id).await;
         Ok(())
     }

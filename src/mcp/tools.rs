@@ -18,6 +18,7 @@ use super::error::ToolError;
 use super::server::McpSession;
 use super::session::{Session, room_uri};
 use crate::lifecycle::JobStatus;
+use crate::ops::{RouteChangeError, RouteChanges};
 use crate::route::{RouteId, RouteSpec};
 use crate::status::{Artifact, JobEvent, Progress};
 use crate::task::{
@@ -376,6 +377,10 @@ struct TasksOut {
 #[derive(Debug, Serialize, JsonSchema)]
 struct TaskOut {
     task: TaskView,
+    /// Set when the task changed but its job (as the Jobs API shows it)
+    /// could not be told: `{code}: {message}`. The task is as shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_report_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -384,6 +389,10 @@ struct ClaimedOut {
     task: Option<TaskView>,
     /// The lease in seconds; the session renews it while it lives.
     lease_seconds: u64,
+    /// Set when the task changed but its job (as the Jobs API shows it)
+    /// could not be told: `{code}: {message}`. The task is as shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_report_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -391,6 +400,10 @@ struct HeartbeatOut {
     task: TaskView,
     /// Input provided for a NEEDS_INPUT task, taken now (the task is RUNNING again).
     input: Option<Value>,
+    /// Set when the task changed but its job (as the Jobs API shows it)
+    /// could not be told: `{code}: {message}`. The task is as shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_report_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -441,9 +454,11 @@ struct JobOut {
 }
 
 impl McpSession {
-    fn task_out(&self, task: &Task) -> Json<TaskOut> {
+    /// The task's answer, with why its job was not told, if it was not.
+    fn task_out(&self, task: &Task, job_report_error: Option<String>) -> Json<TaskOut> {
         Json(TaskOut {
             task: TaskView::brief(task, &self.session),
+            job_report_error,
         })
     }
 
@@ -490,15 +505,17 @@ impl McpSession {
             &self.inner.store,
             self.inner.lease,
         );
-        self.report(
-            &task,
-            self.status_event(&task, JobStatus::Running, format!("claimed by {agent}")),
-        )
-        .await;
+        let job_report_error = self
+            .report(
+                &task,
+                self.status_event(&task, JobStatus::Running, format!("claimed by {agent}")),
+            )
+            .await;
         self.task_changed(&task.id).await;
         Json(ClaimedOut {
             task: Some(TaskView::brief(&task, &self.session)),
             lease_seconds: self.inner.lease.as_secs(),
+            job_report_error,
         })
     }
 
@@ -534,6 +551,17 @@ impl McpSession {
         self.inner
             .router
             .clone()
+            .ok_or_else(|| ToolError::InvalidArgument {
+                argument: "router",
+                reason: "this server has no router configured".into(),
+            })
+    }
+
+    /// How the route tools change the router; set whenever a router is.
+    fn route_changes(&self) -> Result<&RouteChanges, ToolError> {
+        self.inner
+            .route_changes
+            .as_ref()
             .ok_or_else(|| ToolError::InvalidArgument {
                 argument: "router",
                 reason: "this server has no router configured".into(),
@@ -690,6 +718,7 @@ impl McpSession {
             .ok_or(StoreError::NotFound { id })?;
         Ok(Json(TaskOut {
             task: TaskView::full(&task, &self.session),
+            job_report_error: None,
         }))
     }
 
@@ -713,6 +742,7 @@ impl McpSession {
             return Ok(Json(ClaimedOut {
                 task: Some(TaskView::brief(task, &self.session)),
                 lease_seconds: self.inner.lease.as_secs(),
+                job_report_error: None,
             }));
         }
         let room = task.map(|t| t.room);
@@ -759,6 +789,7 @@ impl McpSession {
             None => Ok(Json(ClaimedOut {
                 task: None,
                 lease_seconds: self.inner.lease.as_secs(),
+                job_report_error: None,
             })),
         }
     }
@@ -779,6 +810,7 @@ impl McpSession {
             .await
             .map_err(|e| self.lost(&id, e))?;
         let mut input = None;
+        let mut job_report_error = None;
         if task.status == JobStatus::NeedsInput {
             input = store
                 .take_input(&id, &token)
@@ -788,16 +820,18 @@ impl McpSession {
                 if let Some(t) = store.get(&id).await? {
                     task = t;
                 }
-                self.report(
-                    &task,
-                    self.status_event(&task, JobStatus::Running, "input received".into()),
-                )
-                .await;
+                job_report_error = self
+                    .report(
+                        &task,
+                        self.status_event(&task, JobStatus::Running, "input received".into()),
+                    )
+                    .await;
             }
         }
         Ok(Json(HeartbeatOut {
             task: TaskView::brief(&task, &self.session),
             input,
+            job_report_error,
         }))
     }
 
@@ -826,9 +860,9 @@ impl McpSession {
             artifacts: Vec::new(),
             message: Some("completed".into()),
         };
-        self.report(&task, event).await;
+        let job_report_error = self.report(&task, event).await;
         self.task_changed(&id).await;
-        Ok(self.task_out(&task))
+        Ok(self.task_out(&task, job_report_error))
     }
 
     #[tool(
@@ -868,9 +902,9 @@ impl McpSession {
         } else {
             self.status_event(&task, JobStatus::Pending, format!("retry: {}", args.reason))
         };
-        self.report(&task, event).await;
+        let job_report_error = self.report(&task, event).await;
         self.task_changed(&id).await;
-        Ok(self.task_out(&task))
+        Ok(self.task_out(&task, job_report_error))
     }
 
     #[tool(
@@ -890,13 +924,14 @@ impl McpSession {
             .request_input(&id, &token, &args.prompt)
             .await
             .map_err(|e| self.lost(&id, e))?;
-        self.report(
-            &task,
-            self.status_event(&task, JobStatus::NeedsInput, args.prompt),
-        )
-        .await;
+        let job_report_error = self
+            .report(
+                &task,
+                self.status_event(&task, JobStatus::NeedsInput, args.prompt),
+            )
+            .await;
         self.task_changed(&id).await;
-        Ok(self.task_out(&task))
+        Ok(self.task_out(&task, job_report_error))
     }
 
     #[tool(
@@ -910,7 +945,7 @@ impl McpSession {
         let id = TaskId::from(args.task_id);
         let task = self.inner.store.provide_input(&id, args.input).await?;
         self.task_changed(&id).await;
-        Ok(self.task_out(&task))
+        Ok(self.task_out(&task, None))
     }
 
     #[tool(
@@ -939,7 +974,8 @@ impl McpSession {
         Parameters(args): Parameters<AddRouteArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<RouteAddedOut>, ToolError> {
-        let router = self.require_admin(&context)?;
+        self.require_admin(&context)?;
+        let changes = self.route_changes()?;
         let mut spec = RouteSpec::new(args.source, args.event, args.target_room);
         if let Some(filter) = args.filter {
             spec.filter = filter.into_iter().collect();
@@ -948,8 +984,8 @@ impl McpSession {
             spec.priority = priority;
         }
         spec.ttl_seconds = args.ttl_seconds;
-        let id = router.add(spec)?;
-        Ok(Json(RouteAddedOut { id: id.get() }))
+        let added = changes.add(spec).await?;
+        Ok(Json(RouteAddedOut { id: added.id.get() }))
     }
 
     #[tool(
@@ -960,10 +996,15 @@ impl McpSession {
         Parameters(args): Parameters<RemoveRouteArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<RouteRemovedOut>, ToolError> {
-        let router = self.require_admin(&context)?;
-        if !router.remove(RouteId::from_u64(args.id)) {
-            return Err(ToolError::UnknownRoute { id: args.id });
-        }
+        self.require_admin(&context)?;
+        let changes = self.route_changes()?;
+        changes
+            .remove(RouteId::from_u64(args.id))
+            .await
+            .map_err(|error| match error {
+                RouteChangeError::RouteNotFound => ToolError::UnknownRoute { id: args.id },
+                other => ToolError::from(other),
+            })?;
         Ok(Json(RouteRemovedOut {
             id: args.id,
             removed: true,

@@ -16,6 +16,7 @@ mod explain;
 mod file;
 mod filter;
 mod glob;
+mod one_room;
 mod rule;
 mod secret;
 
@@ -27,6 +28,7 @@ pub use explain::{
 pub use file::{RoutesFile, SaveError};
 pub use filter::{FieldFilter, FilterError};
 pub use glob::{Glob, GlobError};
+pub use one_room::OneRoom;
 pub use rule::{RouteEntry, RouteId, RuleRouter};
 pub use secret::SecretSource;
 

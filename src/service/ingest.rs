@@ -24,10 +24,11 @@ use super::{ResponseFuture, ServiceBody};
 use crate::alert::AlertMonitor;
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
-use crate::route::{RouteDecision, Router};
+use crate::ops::{Delivered, Deliverer};
+use crate::route::Router;
 use crate::source::{Parsed, Source};
-use crate::status::{JobEvent, StatusSink, TaskSummary};
-use crate::task::{NewTask, Payload, TaskStore};
+use crate::status::StatusSink;
+use crate::task::TaskStore;
 use crate::telemetry;
 use crate::verify::Verifier;
 
@@ -201,11 +202,9 @@ impl DeliveryCounters {
 struct Inner {
     prefix: String,
     sources: HashMap<String, SourceEntry>,
-    router: Arc<dyn Router>,
+    /// Routes, stores and publishes each verified event.
+    deliverer: Deliverer,
     store: Arc<dyn TaskStore>,
-    /// `None` when no sink was configured: jobs are then neither described
-    /// nor published, which saves building their input on every delivery.
-    sink: Option<Arc<dyn StatusSink>>,
     body_limit: usize,
     trusted_proxies: Vec<IpNet>,
     proxy_header: ProxyHeader,
@@ -238,7 +237,6 @@ struct Inner {
 /// # use bytes::Bytes;
 /// # use http::HeaderMap;
 /// # use hookroom::{Event, Verified};
-/// # use hookroom::route::{Route, RouteDecision, Router};
 /// # use hookroom::source::{ParseError, Parsed, Source};
 /// # use hookroom::verify::{dangerous, Verification, Verifier, VerifyError};
 /// # #[derive(Debug)] struct AnyVerifier;
@@ -257,17 +255,12 @@ struct Inner {
 /// #         }, proof)))
 /// #     }
 /// # }
-/// # #[derive(Debug)] struct OneRoom;
-/// # impl Router for OneRoom {
-/// #     fn route(&self, _: &Verified<Event>) -> RouteDecision {
-/// #         RouteDecision::Deliver(Route { room: "dev".into(), priority: 2, ttl: None })
-/// #     }
-/// # }
 /// # async fn demo(store: Arc<dyn hookroom::task::TaskStore>) {
+/// use hookroom::route::OneRoom;
 /// use hookroom::service::WebhookService;
 /// use tower::ServiceExt;
 ///
-/// let service = WebhookService::builder(Arc::new(OneRoom), store)
+/// let service = WebhookService::builder(Arc::new(OneRoom::new("dev")), store)
 ///     .source("github", Arc::new(AnyVerifier), Arc::new(OneEvent))
 ///     .build();
 /// let response = service
@@ -403,13 +396,17 @@ impl WebhookServiceBuilder {
 
     /// The service.
     pub fn build(self) -> WebhookService {
+        let mut deliverer =
+            Deliverer::new(self.router, Arc::clone(&self.store)).clock(Arc::clone(&self.clock));
+        if let Some(sink) = self.sink {
+            deliverer = deliverer.status_sink(sink);
+        }
         WebhookService {
             inner: Arc::new(Inner {
                 prefix: self.prefix,
                 sources: self.sources,
-                router: self.router,
+                deliverer,
                 store: self.store,
-                sink: self.sink,
                 body_limit: self.body_limit,
                 trusted_proxies: self.trusted_proxies,
                 proxy_header: self.proxy_header,
@@ -520,7 +517,7 @@ where
                 None => service.source_in_path(request.uri().path()),
             };
             let Some(name) = named else {
-                return Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())));
+                return Box::pin(std::future::ready(Ok(not_found(request.headers()))));
             };
             match service.inner.sources.get(name) {
                 Some(entry) => Arc::clone(&entry.name),
@@ -563,21 +560,7 @@ impl Inner {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = std::time::Instant::now();
-        // The caller's request id when it sent a usable one (a proxy's, say),
-        // else a fresh one: logged with the delivery, echoed in the answer.
-        let request_id = request
-            .headers()
-            .get(REQUEST_ID)
-            .filter(|id| {
-                let id = id.as_bytes();
-                !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
-            })
-            .cloned()
-            .unwrap_or_else(|| {
-                let mut buffer = uuid::Uuid::encode_buffer();
-                let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
-                http::HeaderValue::from_str(id).unwrap_or(http::HeaderValue::from_static("-"))
-            });
+        let request_id = request_id(request.headers());
         // Only visible ASCII got this far, so the text form always exists.
         let request_id_text = request_id.to_str().unwrap_or("-");
         tracing::Span::current().record("request_id", request_id_text);
@@ -716,84 +699,38 @@ impl Inner {
         operation.event = Some(event.name.clone());
         operation.delivery_id = Some(event.delivery_id.clone());
 
-        let route = match self.router.route(&event) {
-            RouteDecision::Ignore { reason } => {
+        let (task_id, room, duplicate) = match self.deliverer.deliver(event).await? {
+            Delivered::Ignored { reason } => {
                 operation.outcome = Outcome::Ignored;
                 return Ok(json_response(
                     StatusCode::OK,
                     &Ack::Ignored { reason: &reason },
                 ));
             }
-            RouteDecision::Deliver(route) => route,
+            Delivered::Duplicate { task_id, room } => (task_id, room, true),
+            Delivered::Accepted { task_id, room } => (task_id, room, false),
         };
-        let event = event.into_inner();
-        let new = NewTask {
-            room: route.room.to_string(),
-            title: event.title,
-            description: event.description,
-            priority: route.priority,
-            source: event.source,
-            source_event: event.name,
-            source_url: event.url,
-            delivery_id: event.delivery_id,
-            payload: Payload::from(event.payload),
-            required_capabilities: Vec::new(),
-            ttl: route.ttl,
-        };
-        // Built before the task moves into the store; one allocation (JSON
-        // text), paid by duplicates too, which is cheaper than keeping
-        // copies of the fields to build it afterwards.
-        let created = self.sink.as_ref().map(|sink| {
-            let input_data = TaskSummary {
-                room: &new.room,
-                source: &new.source,
-                event: &new.source_event,
-                delivery_id: &new.delivery_id,
-                title: &new.title,
-                url: new.source_url.as_deref(),
-                priority: new.priority,
-            }
-            .to_input();
-            (sink, input_data)
-        });
-        let inserted = self.store.insert(new).await?;
-        operation.task_id = Some(inserted.id.clone());
-        operation.room = Some(Arc::clone(&route.room));
-        if inserted.duplicate {
+        let response = if duplicate {
             operation.outcome = Outcome::Duplicate;
-            return Ok(json_response(
+            json_response(
                 StatusCode::OK,
                 &Ack::Duplicate {
-                    task_id: inserted.id.as_str(),
+                    task_id: task_id.as_str(),
                 },
-            ));
-        }
-        operation.outcome = Outcome::Accepted;
-        // Published before answering, so a job exists by the time its sender
-        // hears of the task. An agent already waiting on the room may claim
-        // the task in between and report RUNNING first: the registry then
-        // creates the job on that report, and refuses this PENDING as a
-        // duplicate (logged below), so the history still starts PENDING.
-        // The task is already durable: a sink failure is logged, not turned
-        // into an error.
-        if let Some((sink, input_data)) = created {
-            let job = JobEvent::Created {
-                job_id: inserted.id.to_string(),
-                at: self.clock.now(),
-                input_data,
-                metadata: serde_json::Map::new(),
-            };
-            if let Err(error) = sink.publish(job).await {
-                tracing::warn!(%error, code = error.code(), task_id = %inserted.id, "status sink refused the created job");
-            }
-        }
-        Ok(json_response(
-            StatusCode::ACCEPTED,
-            &Ack::Accepted {
-                task_id: inserted.id.as_str(),
-                room: &route.room,
-            },
-        ))
+            )
+        } else {
+            operation.outcome = Outcome::Accepted;
+            json_response(
+                StatusCode::ACCEPTED,
+                &Ack::Accepted {
+                    task_id: task_id.as_str(),
+                    room: &room,
+                },
+            )
+        };
+        operation.task_id = Some(task_id);
+        operation.room = Some(room);
+        Ok(response)
     }
 
     /// The allowlist, checked before any body byte is read.
@@ -812,6 +749,37 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The caller's request id when it sent a usable one (a proxy's, say), else
+/// a fresh one: logged with the delivery, echoed in the answer.
+fn request_id(headers: &HeaderMap) -> http::HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|id| {
+            let id = id.as_bytes();
+            !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buffer);
+            http::HeaderValue::from_str(id).unwrap_or(http::HeaderValue::from_static("-"))
+        })
+}
+
+/// `404 not_found` for a request that names no source (a path other than
+/// `{prefix}/webhook/{source}`, no [`SourceName`]), with its request id as
+/// every other answer has.
+fn not_found(headers: &HeaderMap) -> Response<ServiceBody> {
+    let request_id = request_id(headers);
+    tracing::debug!(
+        request_id = request_id.to_str().unwrap_or("-"),
+        "webhook request names no source; at a path other than {{prefix}}/webhook/{{source}}, mount WebhookService::for_source"
+    );
+    let mut response = IngestError::NotFound.to_response_for(request_id.to_str().ok());
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
 }
 
 /// A source name nobody configured, as recorded: at most
@@ -859,10 +827,10 @@ mod tests {
 
     use super::*;
     use crate::event::{Event, Verified};
-    use crate::route::Route;
+    use crate::route::{Route, RouteDecision};
     use crate::source::ParseError;
     use crate::task::{
-        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, StoreError, Task, TaskId,
+        ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
         TaskQuery,
     };
     use crate::verify::{Verification, VerifyError};
@@ -1116,6 +1084,27 @@ mod tests {
         assert_eq!(code(&response), 404);
         let recorded = svc.operations_log().recent(1);
         assert!(recorded[0].source.len() <= 4 * (UNKNOWN_NAME_CHARS + 1));
+    }
+
+    #[tokio::test]
+    async fn a_path_naming_no_source_is_404_with_a_request_id() {
+        let response = service()
+            .call(
+                Request::post("/hooks/gh")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(code(&response), 404);
+        let header = response.headers().get(REQUEST_ID).cloned().unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+        assert_eq!(body["error"]["request_id"], header.to_str().unwrap());
     }
 
     #[test]

@@ -15,12 +15,14 @@ use super::auth::{ApiAccess, ApiTokens};
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
+use crate::clock::Clock;
 use crate::error_code::ErrorCode;
 use crate::event::{Event, Verified};
 use crate::lifecycle::JobStatus;
-use crate::route::{RouteDecision, Router};
+use crate::ops::{Delivered, Deliverer, RouteChangeError, RouteChanges};
 use crate::route::{RouteEntry, RouteError, RouteId, RouteSpec, RoutesFile, RuleRouter, SaveError};
-use crate::task::{NewTask, Payload, StoreError, Task, TaskId, TaskQuery, TaskStore};
+use crate::status::StatusSink;
+use crate::task::{Payload, StoreError, Task, TaskId, TaskQuery, TaskStore};
 use crate::verify::Verification;
 
 /// How many deliveries `GET /api/deliveries` returns without a `limit`.
@@ -45,7 +47,7 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// | `DELETE /api/routes?source=&event=` | every route whose `source` and `event` patterns are exactly these: `200 {"removed":[…],"persistent"}`; `404 route_not_found` when none is |
 /// | `POST /api/routes/explain` with `{"source","event","payload"}` | `200` [`Explanation`](crate::route::Explanation) |
 /// | `GET /api/deliveries?room=&source=&status=&limit=&cursor=&payload=true` | `200 {"deliveries":[…],"next_cursor"}`, newest first |
-/// | `POST /api/deliveries/{task_id}/replay` | routes the stored delivery again (after a route was fixed, say): `202 {"status":"accepted","task_id","room","replay_of"}`, or `200 {"status":"ignored","reason"}`; `404 task_not_found` |
+/// | `POST /api/deliveries/{task_id}/replay` | routes the stored delivery again (after a route was fixed, say) and delivers it as a webhook is delivered ([`Deliverer`]: a new task, and its job in the [`status_sink`](Self::status_sink)): `202 {"status":"accepted","task_id","room","replay_of"}`, or `200 {"status":"ignored","reason"}`; `404 task_not_found` |
 ///
 /// Every answer needs an admin bearer token ([`ApiTokens`]): `401
 /// unauthorized` without a valid token, `403 admin_required` for an agent
@@ -57,7 +59,8 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// form-encoded bodies).
 ///
 /// # Persistence
-/// With a [`routes_file`](Self::routes_file), every change is first written
+/// Changes go through [`RouteChanges`], as the MCP route tools' do. With a
+/// [`routes_file`](Self::routes_file), every change is first written
 /// to that file ([`RoutesFile::save_routes`]: only its `routes` change,
 /// atomically) and applied to the router only once the file is on disk; if
 /// the write fails the answer is `500 routes_not_saved` and nothing
@@ -78,8 +81,9 @@ pub struct RoutesApi {
     router: Arc<RuleRouter>,
     store: Arc<dyn TaskStore>,
     tokens: ApiTokens,
-    file: Option<Arc<RoutesFile>>,
-    changes: Arc<tokio::sync::Mutex<()>>,
+    changes: RouteChanges,
+    /// Replays deliver as ingest does: a new task, and its job.
+    deliverer: Deliverer,
     prefix: Arc<str>,
     body_limit: usize,
 }
@@ -89,7 +93,7 @@ impl fmt::Debug for RoutesApi {
         f.debug_struct("RoutesApi")
             .field("router", &self.router)
             .field("tokens", &self.tokens)
-            .field("file", &self.file.as_ref().map(|f| f.path()))
+            .field("file", &self.changes.file().map(RoutesFile::path))
             .field("prefix", &self.prefix)
             .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
@@ -103,11 +107,11 @@ impl RoutesApi {
     /// until a [`routes_file`](Self::routes_file) is set.
     pub fn new(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> Self {
         Self {
+            changes: RouteChanges::new(Arc::clone(&router)),
+            deliverer: Deliverer::new(router.clone(), Arc::clone(&store)),
             router,
             store,
             tokens: ApiTokens::default(),
-            file: None,
-            changes: Arc::new(tokio::sync::Mutex::new(())),
             prefix: "/api".into(),
             body_limit: DEFAULT_ROUTES_API_BODY_LIMIT,
         }
@@ -122,7 +126,22 @@ impl RoutesApi {
     /// Writes every change back to this routes file (the one the router was
     /// loaded from), so changes survive a restart.
     pub fn routes_file(mut self, file: RoutesFile) -> Self {
-        self.file = Some(Arc::new(file));
+        self.changes = self.changes.routes_file(file);
+        self
+    }
+
+    /// Where a replayed delivery's job is created, as the
+    /// [`WebhookService`](super::WebhookService)'s status sink creates a
+    /// webhook's (default: none).
+    pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.deliverer = self.deliverer.status_sink(sink);
+        self
+    }
+
+    /// The clock of the job events replays publish (default
+    /// [`SystemClock`](crate::clock::SystemClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.deliverer = self.deliverer.clock(clock);
         self
     }
 
@@ -242,7 +261,7 @@ impl RoutesApi {
     }
 
     fn persistent(&self) -> bool {
-        self.file.is_some()
+        self.changes.is_persistent()
     }
 
     fn list(&self) -> Response<ServiceBody> {
@@ -262,42 +281,10 @@ impl RoutesApi {
         )
     }
 
-    /// Writes `routes` to the routes file, if there is one.
-    async fn save(&self, routes: Vec<RouteSpec>) -> Result<(), RoutesApiError> {
-        let Some(file) = self.file.clone() else {
-            return Ok(());
-        };
-        let saved = tokio::task::spawn_blocking(move || file.save_routes(&routes))
-            .await
-            .map_err(|_| RoutesApiError::NotSaved(None))?;
-        saved.map_err(|error| {
-            tracing::error!(%error, "routes API: the routes file was not written; nothing changed");
-            RoutesApiError::NotSaved(Some(error))
-        })
-    }
-
-    /// The router's routes in the order they were listed and added.
-    fn specs_in_file_order(&self) -> Vec<RouteEntry> {
-        let mut routes = self.router.routes();
-        routes.sort_by_key(|r| r.id);
-        routes
-    }
-
     async fn add(&self, body: &[u8]) -> Result<Response<ServiceBody>, RoutesApiError> {
         let spec: RouteSpec = serde_json::from_slice(body).map_err(RoutesApiError::json)?;
-        spec.compile().map_err(RoutesApiError::InvalidRoute)?;
-        let _change = self.changes.lock().await;
-        let mut specs: Vec<RouteSpec> = self
-            .specs_in_file_order()
-            .into_iter()
-            .map(|r| r.spec)
-            .collect();
-        specs.push(spec.clone());
-        self.save(specs).await?;
-        let id = self
-            .router
-            .add(spec.clone())
-            .map_err(RoutesApiError::InvalidRoute)?;
+        let route = self.changes.add(spec).await?;
+        let id = route.id;
         #[derive(Serialize)]
         struct Body {
             route: RouteEntry,
@@ -306,7 +293,7 @@ impl RoutesApi {
         let mut response = json_response(
             StatusCode::CREATED,
             &Body {
-                route: RouteEntry { id, spec },
+                route,
                 persistent: self.persistent(),
             },
         );
@@ -317,20 +304,7 @@ impl RoutesApi {
     }
 
     async fn remove(&self, id: RouteId) -> Result<Response<ServiceBody>, RoutesApiError> {
-        let _change = self.changes.lock().await;
-        let routes = self.specs_in_file_order();
-        let Some(removed) = routes.iter().find(|r| r.id == id).cloned() else {
-            return Err(RoutesApiError::RouteNotFound);
-        };
-        let specs = routes
-            .into_iter()
-            .filter(|r| r.id != id)
-            .map(|r| r.spec)
-            .collect();
-        self.save(specs).await?;
-        if !self.router.remove(id) {
-            return Err(RoutesApiError::RouteNotFound);
-        }
+        let removed = self.changes.remove(id).await?;
         #[derive(Serialize)]
         struct Body {
             removed: RouteEntry,
@@ -363,19 +337,7 @@ impl RoutesApi {
             parameter: "source",
         })?;
         let event = event.ok_or(RoutesApiError::InvalidQuery { parameter: "event" })?;
-        let _change = self.changes.lock().await;
-        let (removed, kept): (Vec<RouteEntry>, Vec<RouteEntry>) = self
-            .specs_in_file_order()
-            .into_iter()
-            .partition(|r| r.spec.source == source && r.spec.event == event);
-        if removed.is_empty() {
-            return Err(RoutesApiError::RouteNotFound);
-        }
-        self.save(kept.into_iter().map(|r| r.spec).collect())
-            .await?;
-        for route in &removed {
-            self.router.remove(route.id);
-        }
+        let removed = self.changes.remove_matching(&source, &event).await?;
         #[derive(Serialize)]
         struct Body {
             removed: Vec<RouteEntry>,
@@ -428,9 +390,9 @@ impl RoutesApi {
         let event = Event {
             source: original.source.clone(),
             name: original.source_event.clone(),
-            delivery_id: delivery_id.clone(),
+            delivery_id,
             title: original.title.clone(),
-            description: description.clone(),
+            description,
             url: original.source_url.clone(),
             payload: original.payload.bytes(),
         };
@@ -449,40 +411,29 @@ impl RoutesApi {
                 reason: &'a str,
             },
         }
-        let route = match self.router.route(&event) {
-            RouteDecision::Deliver(route) => route,
-            RouteDecision::Ignore { reason } => {
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &Replayed::Ignored { reason: &reason },
-                ));
-            }
-        };
-        let inserted = self
-            .store
-            .insert(NewTask {
-                room: route.room.to_string(),
-                title: original.title.clone(),
-                description,
-                priority: route.priority,
-                source: original.source.clone(),
-                source_event: original.source_event.clone(),
-                source_url: original.source_url.clone(),
-                delivery_id,
-                payload: original.payload.clone(),
-                required_capabilities: original.required_capabilities.clone(),
-                ttl: route.ttl,
-            })
+        let delivered = self
+            .deliverer
+            .deliver_requiring(event, original.required_capabilities.clone())
             .await
             .map_err(RoutesApiError::Store)?;
-        Ok(json_response(
-            StatusCode::ACCEPTED,
-            &Replayed::Accepted {
-                task_id: &inserted.id,
-                room: &route.room,
-                replay_of: &original.id,
-            },
-        ))
+        match delivered {
+            Delivered::Ignored { reason } => Ok(json_response(
+                StatusCode::OK,
+                &Replayed::Ignored { reason: &reason },
+            )),
+            // The delivery id holds a fresh UUID, so no task can have it
+            // yet; should the store say otherwise, its task is the answer.
+            Delivered::Accepted { task_id, room } | Delivered::Duplicate { task_id, room } => {
+                Ok(json_response(
+                    StatusCode::ACCEPTED,
+                    &Replayed::Accepted {
+                        task_id: &task_id,
+                        room: &room,
+                        replay_of: &original.id,
+                    },
+                ))
+            }
+        }
     }
 
     async fn deliveries(
@@ -653,6 +604,16 @@ pub enum RoutesApiError {
     NotSaved(Option<SaveError>),
     /// The task store failed (`503 store_unavailable`).
     Store(StoreError),
+}
+
+impl From<RouteChangeError> for RoutesApiError {
+    fn from(error: RouteChangeError) -> Self {
+        match error {
+            RouteChangeError::InvalidRoute(e) => Self::InvalidRoute(e),
+            RouteChangeError::RouteNotFound => Self::RouteNotFound,
+            RouteChangeError::NotSaved(e) => Self::NotSaved(e),
+        }
+    }
 }
 
 impl RoutesApiError {

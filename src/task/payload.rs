@@ -19,6 +19,11 @@ use serde_json::value::RawValue;
 /// a round trip is byte-exact for every UTF-8 body. A body that is not UTF-8
 /// is written with U+FFFD in place of invalid bytes, which cannot be undone.
 ///
+/// Reading needs a `serde_json` deserializer (it keeps the embedded text
+/// through [`RawValue`]); other formats, binary ones included, cannot read
+/// a payload back. A store on another format keeps the payload's
+/// [bytes](Self::as_bytes) itself and rebuilds it with [`Payload::new`].
+///
 /// ```
 /// use hookroom::task::Payload;
 ///
@@ -109,7 +114,7 @@ impl Serialize for Payload {
 
 impl<'de> Deserialize<'de> for Payload {
     /// Keeps the exact text of an embedded value (never re-serialized), or
-    /// the contents of a string. Needs a `serde_json` deserializer.
+    /// the contents of a string.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         let text = raw.get();

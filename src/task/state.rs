@@ -182,7 +182,12 @@ impl std::fmt::Display for ClaimRefusal {
 /// Each operation checks the rules of the [module docs](self), and either
 /// changes the record and returns `Ok`, or returns the error and leaves the
 /// record exactly as it was.
-#[derive(Clone, PartialEq)]
+///
+/// A store that writes whole records can write this one: it serializes as
+/// `{"task": …, "token": …}`, the token in clear (the store must keep it to
+/// check the holder's calls), and reads back equal. Reading one back needs
+/// a `serde_json` deserializer, for its [`Payload`](super::Payload).
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredTask {
     /// The task.
     pub task: Task,
@@ -561,4 +566,35 @@ fn back_to_pending(task: &mut Task) {
     task.lease_expires_at = None;
     task.input_request = None;
     task.input = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::Payload;
+
+    #[test]
+    fn a_stored_task_round_trips_through_json() {
+        let now = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        let new = NewTask {
+            room: "dev".into(),
+            title: "push".into(),
+            description: "to main".into(),
+            priority: 2,
+            source: "github".into(),
+            source_event: "push".into(),
+            source_url: Some("https://github.com/o/r".into()),
+            delivery_id: "d-1".into(),
+            payload: Payload::from(r#"{"z":1, "a":[true,null]}"#),
+            required_capabilities: vec!["rust".into()],
+            ttl: Some(Duration::from_secs(60)),
+        };
+        let mut record = StoredTask::new(TaskId::from("t-1"), new, now);
+        record.token = Some(ClaimToken::new("token-1"));
+        let json = serde_json::to_string(&record).unwrap();
+        let back: StoredTask = serde_json::from_str(&json).unwrap();
+        assert!(back == record, "{json}");
+        assert_eq!(back.token.as_ref().map(ClaimToken::as_str), Some("token-1"));
+        assert_eq!(back.task.payload.as_bytes(), br#"{"z":1, "a":[true,null]}"#);
+    }
 }

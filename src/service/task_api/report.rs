@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
 use crate::lifecycle::JobStatus;
-use crate::status::{JobEvent, SinkError, StatusSink, task_job_created};
+use crate::ops::report_to_job;
+use crate::status::{JobEvent, StatusSink};
 use crate::task::Task;
 
 /// What a Task API call did to a task, for its job.
@@ -21,9 +22,9 @@ pub(crate) enum Change<'a> {
     Completed(&'a Task),
 }
 
-/// Publishes `change` to `sink`. The job is created first when the sink
-/// never heard of it; a refusal is logged, never returned: the task store
-/// is the source of truth.
+/// Publishes `change` to `sink` through [`report_to_job`] (which creates the
+/// job first when the sink never heard of it); a refusal is logged, never
+/// returned: the task store is the source of truth.
 pub(crate) async fn report(sink: &Arc<dyn StatusSink>, clock: &Arc<dyn Clock>, change: Change<'_>) {
     let at = clock.now();
     let (task, event) = match change {
@@ -56,25 +57,12 @@ pub(crate) async fn report(sink: &Arc<dyn StatusSink>, clock: &Arc<dyn Clock>, c
             },
         ),
     };
-    match sink.publish(event.clone()).await {
-        Ok(()) => {}
-        Err(SinkError::JobNotFound { .. }) => {
-            let created = task_job_created(task);
-            for event in [created, event] {
-                if let Err(err) = sink.publish(event).await {
-                    refused(&task.id.to_string(), &err);
-                }
-            }
-        }
-        Err(err) => refused(event.job_id(), &err),
+    if let Err(error) = report_to_job(sink.as_ref(), task, event).await {
+        tracing::warn!(
+            job_id = task.id.as_str(),
+            code = error.code(),
+            %error,
+            "status sink did not take a job event; the task is unaffected"
+        );
     }
-}
-
-fn refused(job_id: &str, err: &SinkError) {
-    tracing::warn!(
-        job_id,
-        code = err.code(),
-        error = %err,
-        "status sink did not take a job event; the task is unaffected"
-    );
 }
