@@ -22,27 +22,12 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
-use hookroom::route::{Route, RouteDecision, Router};
+use hookroom::route::OneRoom;
 use hookroom::service::{BearerTokens, OperationsService, PeerAddr, SourceName, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::status::InMemoryStatusSink;
 use hookroom::task::InMemoryTaskStore;
 use hookroom::verify::{GithubVerifier, Secret};
-use hookroom::{Event, Verified};
-
-/// Sends every event to one room.
-#[derive(Debug)]
-struct OneRoom(Arc<str>);
-
-impl Router for OneRoom {
-    fn route(&self, _event: &Verified<Event>) -> RouteDecision {
-        RouteDecision::Deliver(Route {
-            room: Arc::clone(&self.0),
-            priority: 2,
-            ttl: None,
-        })
-    }
-}
 
 async fn peer_addr(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -69,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An unset or empty variable is an error, never an empty key.
     let secret = Secret::from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
-        Arc::new(OneRoom(Arc::from("triage"))),
+        Arc::new(OneRoom::new("triage")),
         Arc::new(InMemoryTaskStore::new()),
     )
     .status_sink(Arc::new(InMemoryStatusSink::new()))

@@ -14,37 +14,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookroom::route::{Route, RouteDecision, Router};
+use hookroom::route::OneRoom;
 use hookroom::service::{Gateway, PeerAddr, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::task::InMemoryTaskStore;
 use hookroom::verify::{GithubVerifier, Secret};
-use hookroom::{Event, Verified};
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-
-/// Sends every event to one room.
-#[derive(Debug)]
-struct OneRoom(Arc<str>);
-
-impl Router for OneRoom {
-    fn route(&self, _event: &Verified<Event>) -> RouteDecision {
-        RouteDecision::Deliver(Route {
-            room: Arc::clone(&self.0),
-            priority: 2,
-            ttl: None,
-        })
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An unset or empty variable is an error, never an empty key.
     let secret = Secret::from_env("GITHUB_WEBHOOK_SECRET")?;
     let ingest = WebhookService::builder(
-        Arc::new(OneRoom(Arc::from("triage"))),
+        Arc::new(OneRoom::new("triage")),
         Arc::new(InMemoryTaskStore::new()),
     )
     .source(

@@ -9,6 +9,10 @@
 //! the gateway reports each claim and result to the task's job itself, so
 //! the job tools are off there (read jobs from the gateway's Jobs API).
 //!
+//! With `--routes FILE` (the gateway's `--config` file), route changes made
+//! through the route tools are written to the file, which a gateway on it
+//! follows; changes the gateway writes are followed here too.
+//!
 //! stdout carries the protocol; errors go to stderr.
 
 use std::process::ExitCode;
@@ -17,7 +21,7 @@ use std::time::Duration;
 
 use hookroom::mcp::McpServer;
 use hookroom::mcp::rmcp::ServiceExt;
-use hookroom::route::{RoutesConfig, RuleRouter};
+use hookroom::route::{RoutesFile, RuleRouter};
 use hookroom::task::{TaskEvents, TaskQuery, TaskStore};
 
 use crate::cli::McpArgs;
@@ -71,13 +75,22 @@ pub(crate) async fn run(args: McpArgs) -> Result<ExitCode, String> {
     .admin_tools(args.admin);
     let router = match &args.routes {
         Some(path) => {
-            let config =
-                RoutesConfig::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            RuleRouter::from_config(&config).map_err(|e| format!("{}: {e}", path.display()))?
+            let file = RoutesFile::new(path);
+            let config = file
+                .load()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let router = Arc::new(
+                RuleRouter::from_config(&config).map_err(|e| format!("{}: {e}", path.display()))?,
+            );
+            // Route changes made here are written to the file, and changes
+            // others (a gateway's Routes API) write to it are followed.
+            builder = builder.routes_file(file);
+            crate::reload::spawn(path.clone(), Arc::clone(&router));
+            router
         }
-        None => RuleRouter::new(Vec::new(), None).map_err(|e| e.to_string())?,
+        None => Arc::new(RuleRouter::new(Vec::new(), None).map_err(|e| e.to_string())?),
     };
-    builder = builder.router(Arc::new(router));
+    builder = builder.router(router);
     if let Some(agent) = args.agent {
         builder = builder.agent_name(agent);
     }

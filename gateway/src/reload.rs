@@ -72,7 +72,11 @@ fn same_routes(router: &RuleRouter, routes: &[RouteSpec], default_room: Option<&
         return false;
     }
     let key = |spec: &RouteSpec| serde_json::to_string(spec).unwrap_or_default();
-    let mut held: Vec<String> = router.routes().iter().map(|entry| key(&entry.spec)).collect();
+    let mut held: Vec<String> = router
+        .routes()
+        .iter()
+        .map(|entry| key(&entry.spec))
+        .collect();
     let mut wanted: Vec<String> = routes.iter().map(key).collect();
     held.sort_unstable();
     wanted.sort_unstable();
@@ -88,8 +92,16 @@ mod tests {
         let a = RouteSpec::new("github", "push", "ci");
         let b = RouteSpec::new("slack", "*", "chat");
         let router = RuleRouter::new(vec![a.clone(), b.clone()], Some("general".into())).unwrap();
-        assert!(same_routes(&router, &[b.clone(), a.clone()], Some("general")));
-        assert!(!same_routes(&router, &[a.clone()], Some("general")));
+        assert!(same_routes(
+            &router,
+            &[b.clone(), a.clone()],
+            Some("general")
+        ));
+        assert!(!same_routes(
+            &router,
+            std::slice::from_ref(&a),
+            Some("general")
+        ));
         assert!(!same_routes(&router, &[a, b], None));
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use hookroom::route::{RoutesFile, RuleRouter};
 use hookroom::service::RoutesApi;
+use hookroom::status::StatusSink;
 use hookroom::task::TaskStore;
 
 use crate::task_api::ApiAuth;
@@ -17,10 +18,14 @@ use crate::task_api::ApiAuth;
 pub(crate) fn routes_api(
     router: Arc<RuleRouter>,
     store: Arc<dyn TaskStore>,
+    jobs: Arc<dyn StatusSink>,
     auth: &ApiAuth,
     routes_file: Option<PathBuf>,
 ) -> RoutesApi {
-    let api = RoutesApi::new(router, store).tokens(auth.tokens.clone());
+    // A replayed delivery's task gets its job, as ingest's does.
+    let api = RoutesApi::new(router, store)
+        .status_sink(jobs)
+        .tokens(auth.tokens.clone());
     match routes_file {
         Some(path) => api.routes_file(RoutesFile::new(path)),
         None => api,

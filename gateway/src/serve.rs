@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
+use hookroom::route::{ConfigError, RoutesConfig, RoutesFile, RuleRouter};
 use hookroom::service::{ApiTokens, BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::task::{AnnouncingTaskStore, MeteredTaskStore, TaskEvents, TaskStore};
@@ -262,15 +262,18 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let routes_api = routes_api::routes_api(
         Arc::clone(&router),
         Arc::clone(&store),
+        Arc::clone(&job_sink),
         &api_auth,
         routes_file.clone(),
     );
     let mcp = api_auth.enabled().then(|| {
-        hookroom::mcp::McpServer::builder(Arc::clone(&store))
+        let mut mcp = hookroom::mcp::McpServer::builder(Arc::clone(&store))
             .router(Arc::clone(&router))
-            .job_registry(Arc::clone(&job_registry), Arc::clone(&job_sink))
-            .build()
-            .http_service(api_auth.tokens.clone())
+            .job_registry(Arc::clone(&job_registry), Arc::clone(&job_sink));
+        if let Some(path) = &routes_file {
+            mcp = mcp.routes_file(RoutesFile::new(path));
+        }
+        mcp.build().http_service(api_auth.tokens.clone())
     });
     let served_mcp = mcp.is_some();
     let app = app::router(Services {

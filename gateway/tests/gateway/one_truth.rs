@@ -4,10 +4,10 @@
 
 use std::process::Stdio;
 
+use hookroom::mcp::rmcp::RoleClient;
 use hookroom::mcp::rmcp::ServiceExt;
 use hookroom::mcp::rmcp::model::{CallToolRequestParams, CallToolResult};
 use hookroom::mcp::rmcp::service::RunningService;
-use hookroom::mcp::rmcp::RoleClient;
 use serde_json::{Value, json};
 
 use crate::support::{Gateway, TOKEN, api, binary, deliver, routes_file};
@@ -61,7 +61,12 @@ async fn a_task_finished_through_mcp_is_done_in_the_gateways_jobs_api(store: &st
     assert_eq!(done["task"]["status"], "DONE", "{done}");
     client.cancel().await.expect("the session ends");
 
-    let (status, job) = api(gateway.addr, &format!("GET /api/jobs/{task_id}?include_history=true"), "").await;
+    let (status, job) = api(
+        gateway.addr,
+        &format!("GET /api/jobs/{task_id}?include_history=true"),
+        "",
+    )
+    .await;
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["job"]["status"], "DONE", "{job}");
     let history: Vec<&str> = job["history"]
@@ -88,4 +93,66 @@ async fn on_postgres() {
         return;
     };
     a_task_finished_through_mcp_is_done_in_the_gateways_jobs_api(&pg.url).await;
+}
+
+/// A route added through `hookroom mcp --routes FILE --admin` changes where
+/// a gateway on the same `--config FILE` sends webhooks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_added_through_mcp_changes_where_the_gateways_webhooks_go() {
+    let dir =
+        std::env::temp_dir().join(format!("hookroom-one-truth-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let routes = dir.join("routes.json");
+    std::fs::copy(routes_file(), &routes).unwrap();
+    let mut command = crate::support::command();
+    command
+        .env("HOOKROOM_API_TOKEN", TOKEN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&routes)
+        .args(["--store", "memory", "--listen", "127.0.0.1:0"]);
+    let gateway = Gateway::spawn(command);
+
+    let mut mcp = tokio::process::Command::new(binary())
+        .arg("mcp")
+        .arg("--store")
+        .arg(format!("sqlite:{}", dir.join("mcp.db").display()))
+        .arg("--routes")
+        .arg(&routes)
+        .arg("--admin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hookroom mcp starts");
+    let stdout = mcp.stdout.take().unwrap();
+    let stdin = mcp.stdin.take().unwrap();
+    let client = ().serve((stdout, stdin)).await.expect("initialize");
+    // Before every shipped route: pull requests now go to `urgent`.
+    call(
+        &client,
+        "add_route",
+        json!({"source": "github", "event": "pull_request.*", "target_room": "urgent", "priority": 0}),
+    )
+    .await;
+    client.cancel().await.expect("the session ends");
+
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let (status, accepted) = deliver(gateway.addr, &format!("one-truth-route-{n}")).await;
+        assert_eq!(status, 202, "{accepted}");
+        if accepted["room"] == "urgent" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway never routed by the MCP-added route: {accepted}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(gateway);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -86,7 +86,11 @@ async fn a_routes_file_changed_by_another_process_is_followed() {
     let gateway = Gateway::spawn(command);
     let file = hookroom::route::RoutesFile::new(&routes);
     let mut specs = file.load().unwrap().routes;
-    specs.push(hookroom::route::RouteSpec::new("github", "release.*", "from-elsewhere"));
+    specs.push(hookroom::route::RouteSpec::new(
+        "github",
+        "release.*",
+        "from-elsewhere",
+    ));
     // A different modification time than the file had at start.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     file.save_routes(&specs).unwrap();
