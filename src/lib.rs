@@ -103,6 +103,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod api;
 pub mod clock;
 #[cfg(any(test, feature = "integration"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]

@@ -21,9 +21,9 @@ use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
 use hookroom::ErrorCode;
+use hookroom::api::jobs::JobView;
 use hookroom::conformance::status_sink::{JobReader, run_all};
 use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
-use hookroom::status::api::JobView;
 use hookroom::status::{
     HttpStatusSink, InMemoryStatusSink, JobEvent, JobStatus, RetryPolicy, SinkError, StatusSink,
 };

@@ -13,11 +13,11 @@ use zeroize::Zeroizing;
 
 use super::retry::{Attempt, HttpsClient, RetryPolicy, exchange, https_client, with_retries};
 
-use super::api::{
+use super::{JobEvent, SinkError, StatusSink};
+use crate::api::jobs::{
     ApiErrorBody, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest, JobView,
     StatusUpdateRequest,
 };
-use super::{JobEvent, SinkError, StatusSink};
 
 /// The name this sink gives in its errors.
 const SINK: &str = "http";

@@ -1,6 +1,5 @@
 //! Job status: every task's life reported as a job (the Jobs API's model).
 
-pub mod api;
 // The SQL registries apply whole events with it; the in-memory one, whose
 // records are compact, only its shared pieces.
 #[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]

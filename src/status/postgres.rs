@@ -11,13 +11,13 @@ use tokio_postgres::types::ToSql;
 
 use crate::task::postgres::pipeline::send;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
 use super::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
     check_same_job,
 };
 use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
 
 /// The name this backend gives in its errors.
 const SINK: &str = "postgres";

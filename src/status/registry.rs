@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::{Job, JobEvent, JobStatus, SinkError, StatusSink};
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
 
 /// Default page size of [`JobQuery`] and of `GET /api/jobs`.
 pub const DEFAULT_PAGE_SIZE: usize = 100;

@@ -10,13 +10,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
 use super::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
     check_same_job,
 };
 use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
 use crate::group_commit::GroupCommit;
 
 /// The name this backend gives in its errors.
@@ -96,7 +96,8 @@ CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id
 /// with their history and keys, in batches.
 ///
 /// ```
-/// use hookroom::status::{JobRegistry, SqliteJobRegistry, api::JobCreateRequest};
+/// use hookroom::api::jobs::JobCreateRequest;
+/// use hookroom::status::{JobRegistry, SqliteJobRegistry};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let dir = std::env::temp_dir().join(format!("hookroom-doc-{}", uuid::Uuid::new_v4()));

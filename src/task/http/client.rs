@@ -9,9 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{ClaimRequest, Claimed, StoreError, Task, TaskId};
-use crate::service::task_api::wire::{
-    ClaimResponse, JoinRequest, JoinResponse, MAX_WAIT_SECONDS, TaskResponse,
-};
+use crate::api::task::{ClaimResponse, JoinRequest, JoinResponse, MAX_WAIT_SECONDS, TaskResponse};
 
 use super::*;
 

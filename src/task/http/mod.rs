@@ -15,12 +15,11 @@ use super::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
 };
-use crate::http_client::{ClientOptions, Tls};
-use crate::service::task_api::MAX_PAGE_LIMIT;
-use crate::service::task_api::wire::{
+use crate::api::task::{
     AskBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody, InputBody,
-    InputResponse, InsertBody, InsertResponse, TaskPage, TaskResponse, TokenBody,
+    InputResponse, InsertBody, InsertResponse, MAX_PAGE_LIMIT, TaskPage, TaskResponse, TokenBody,
 };
+use crate::http_client::{ClientOptions, Tls};
 
 /// The `store` name of the [`StoreError::Backend`] errors of [`HttpTaskStore`].
 pub const HTTP_STORE: &str = "http";
