@@ -83,12 +83,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hookroom::route::{ConfigError, RoutesConfig, RuleRouter};
+use hookroom::route::{RoutesConfig, RuleRouter};
 use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::task::{
     AnnouncingTaskStore, InMemoryTaskStore, MeteredTaskStore, TaskEvents, TaskStore,
 };
+use hookroom::verify::ConfigError;
 use hookroom::verify::{
     GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
 };
@@ -376,8 +377,8 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let secrets = config
         .resolve_secrets_with(&env)
-        .map_err(|e| match e.root() {
-            ConfigError::EnvVarMissing { name: var } => format!(
+        .map_err(|e| match e.secret_error() {
+            Some(ConfigError::EnvVarMissing { name: var }) => format!(
                 "{}: {e}\n  export {var}=<the secret configured at the sender> and start again",
                 path.display()
             ),
