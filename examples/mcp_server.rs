@@ -51,7 +51,7 @@ fn gateway_store(url: &str, token_env: &str) -> Result<Arc<dyn TaskStore>, Strin
             ));
         }
     };
-    hookroom::task::HttpTaskStore::builder(url, token)
+    hookroom::http::HttpTaskStore::builder(url, token)
         .build()
         .map(|s| Arc::new(s) as Arc<dyn TaskStore>)
         .map_err(|e| format!("--gateway {url}: {e}"))

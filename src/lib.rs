@@ -95,7 +95,7 @@
 //! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store, and `status::SqliteJobRegistry` (bundled SQLite) |
 //! | `postgres` | no | `task::PostgresTaskStore`, shared by many gateways and agents (LISTEN/NOTIFY, TLS), and `status::PostgresJobRegistry` |
 //! | `integration` | no | the public `conformance` suites for third-party backends |
-//! | `http-client` | no | `task::HttpTaskStore`, `agent::HttpAgent`, `status::HttpStatusSink` and `alert::WebhookAlertSink`, on hyper-util's client with rustls |
+//! | `http-client` | no | `http::HttpTaskStore`, `http::HttpAgent`, `http::HttpStatusSink` and `alert::WebhookAlertSink`, on hyper-util's client with rustls |
 //! | `mcp` | no | `mcp`: an MCP server (rmcp) over the task store, router and job registry |
 //! | `full` | no | all of the above |
 
@@ -113,7 +113,8 @@ pub mod event;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 #[cfg(feature = "http-client")]
-mod http_client;
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub mod http;
 pub mod lifecycle;
 #[cfg(feature = "mcp")]
 pub mod mcp;

@@ -298,7 +298,7 @@ async fn job_changes_are_pushed_to_every_status_url() {
     assert_eq!(pushes[0].outbox.stats().delivered, 2);
     assert!(local.job("task-1", false).await.unwrap().is_some());
 
-    let pulled = hookroom::status::HttpStatusSink::builder(format!("http://{backend}/api"))
+    let pulled = hookroom::http::HttpStatusSink::builder(format!("http://{backend}/api"))
         .bearer_token("t")
         .build()
         .unwrap()

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::ManualClock;
+use hookroom::http::{HttpStoreError, HttpTaskStore};
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
-    AnnouncingTaskStore, HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload,
-    StoreError, TaskEvents, TaskStore,
+    AnnouncingTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskEvents, TaskStore,
 };
 
 const AGENT: &str = "agent-token";

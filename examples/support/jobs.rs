@@ -268,7 +268,7 @@ pub(crate) fn push(
 
 #[cfg(feature = "http-client")]
 fn http_sink(url: &str, token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
-    let mut builder = hookroom::status::HttpStatusSink::builder(url);
+    let mut builder = hookroom::http::HttpStatusSink::builder(url);
     if let Some(token) = token {
         builder = builder.bearer_token(token);
     }

@@ -20,7 +20,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use hookroom::service::task_api::{ResponseBody, ResponseFuture};
+use hookroom::service::task_api::{ResponseBody, TaskApiFuture as ResponseFuture};
 use hookroom::service::{ApiTokens, BearerTokens, Gateway, ServiceBody, TaskApi};
 use hookroom::status::StatusSink;
 use hookroom::task::{TaskEvents, TaskStore};

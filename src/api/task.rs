@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error_code::ErrorCode;
-use crate::task::{ClaimRefusal, ClaimToken, Operation, Task, TaskId};
+use crate::task::{ClaimRefusal, ClaimToken, Task, TaskId, TaskOperation};
 
 /// The longest `agent_id` accepted, in bytes.
 pub const MAX_AGENT_ID_LEN: usize = 256;
@@ -262,7 +262,7 @@ pub struct JoinResponse {
 
 /// `POST /api/rooms/{room}/tasks` (admin token): stores a task as an
 /// ingested webhook would, for tools and remote stores
-/// ([`HttpTaskStore`](crate::task::HttpTaskStore)). The room is the path's.
+/// ([`HttpTaskStore`](crate::http::HttpTaskStore)). The room is the path's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InsertBody {
     /// One-line title.
@@ -378,19 +378,19 @@ pub fn refusal_from_code(code: &str) -> Option<ClaimRefusal> {
     })
 }
 
-/// The [`Operation`] of an error body's `operation` (its
-/// [`as_str`](Operation::as_str)), if known.
-pub fn operation_from_str(name: &str) -> Option<Operation> {
+/// The [`TaskOperation`] of an error body's `operation` (its
+/// [`as_str`](TaskOperation::as_str)), if known.
+pub fn operation_from_str(name: &str) -> Option<TaskOperation> {
     Some(match name {
-        "claim" => Operation::Claim,
-        "heartbeat" => Operation::Heartbeat,
-        "complete" => Operation::Complete,
-        "fail" => Operation::Fail,
-        "release" => Operation::Release,
-        "request_input" => Operation::RequestInput,
-        "provide_input" => Operation::ProvideInput,
-        "take_input" => Operation::TakeInput,
-        "expire" => Operation::Expire,
+        "claim" => TaskOperation::Claim,
+        "heartbeat" => TaskOperation::Heartbeat,
+        "complete" => TaskOperation::Complete,
+        "fail" => TaskOperation::Fail,
+        "release" => TaskOperation::Release,
+        "request_input" => TaskOperation::RequestInput,
+        "provide_input" => TaskOperation::ProvideInput,
+        "take_input" => TaskOperation::TakeInput,
+        "expire" => TaskOperation::Expire,
         _ => return None,
     })
 }

@@ -6,8 +6,6 @@
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod change;
 mod hook;
-#[cfg(feature = "http-client")]
-mod http;
 pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
@@ -15,15 +13,10 @@ mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod registry;
-#[cfg(feature = "http-client")]
-pub(crate) mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use hook::{FnStatusSink, status_fn};
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use http::{HttpSinkBuildError, HttpStatusSink, HttpStatusSinkBuilder};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
@@ -36,9 +29,6 @@ pub use registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry,
     MAX_PAGE_SIZE,
 };
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{DEFAULT_MAX_HISTORY, SqliteJobRegistry};

@@ -9,17 +9,9 @@
 
 mod error;
 mod events;
-#[cfg(feature = "http-client")]
-mod http;
 pub use events::{
     AnnouncingTaskStore, DEFAULT_REPLAY_CAPACITY, DEFAULT_SUBSCRIBER_CAPACITY, Subscription,
     TaskEvent, TaskEventKind, TaskEvents,
-};
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use http::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HTTP_STORE, HttpStoreError, HttpTaskStore,
-    HttpTaskStoreBuilder,
 };
 #[cfg(feature = "memory")]
 mod memory;
@@ -49,7 +41,7 @@ pub use postgres::{PostgresTaskStore, PostgresTaskStoreBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteTaskStore;
-pub use state::{ClaimRefusal, Operation, StoredTask};
+pub use state::{ClaimRefusal, StoredTask, TaskOperation};
 
 use std::time::Duration;
 

@@ -124,5 +124,5 @@ pub use body::ResponseBody;
 pub use error::ApiError;
 pub use service::{
     DEFAULT_API_BODY_LIMIT, DEFAULT_CLAIM_RECHECK, DEFAULT_KEEP_ALIVE, DEFAULT_MEMBERSHIP_TTL,
-    DEFAULT_PAGE_LIMIT, ResponseFuture, TaskApi, TaskApiBuilder,
+    DEFAULT_PAGE_LIMIT, TaskApi, TaskApiBuilder, TaskApiFuture,
 };

@@ -50,7 +50,7 @@ pub const DEFAULT_PAGE_LIMIT: usize = 50;
 const SCAN_PAGE: usize = 500;
 
 /// The future of [`TaskApi`].
-pub type ResponseFuture =
+pub type TaskApiFuture =
     Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static>>;
 
 /// The Task API: agents anywhere list, claim and finish the tasks of a
@@ -211,13 +211,13 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = TaskApiFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+    fn call(&mut self, request: Request<B>) -> TaskApiFuture {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
             let started = std::time::Instant::now();

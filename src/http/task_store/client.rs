@@ -64,7 +64,7 @@ impl HttpTaskStore {
             })?;
         let exchange = async {
             let response = self.inner.client.request(request).await.map_err(|e| {
-                if crate::http_client::is_tls_error(&e) {
+                if crate::http::client::is_tls_error(&e) {
                     HttpStoreError::Tls {
                         detail: tls_detail(&e),
                     }
