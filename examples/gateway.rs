@@ -222,7 +222,7 @@ async fn open_store(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened, Stri
     }
     #[cfg(feature = "sqlite")]
     if let Some(path) = spec.strip_prefix("sqlite:") {
-        let store = hookroom::task::SqliteTaskStore::open(path)
+        let store = hookroom::sqlite::SqliteTaskStore::open(path)
             .map_err(|e| format!("--store {spec}: {e}"))?;
         return Ok(Opened {
             jobs: jobs::sqlite(&store)?,
@@ -238,7 +238,7 @@ async fn open_store(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened, Stri
         // and hears everyone's (its own included) on one listening
         // connection: the events of `/api/events` and waiting claims cross
         // gateways.
-        let store = hookroom::task::PostgresTaskStore::builder(spec)
+        let store = hookroom::postgres::PostgresTaskStore::builder(spec)
             .with_events(Arc::clone(events))
             .build()
             .await

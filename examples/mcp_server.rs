@@ -69,7 +69,7 @@ async fn store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
         #[cfg(feature = "sqlite")]
         {
-            return hookroom::task::SqliteTaskStore::open(path)
+            return hookroom::sqlite::SqliteTaskStore::open(path)
                 .map(|s| Arc::new(s) as Arc<dyn TaskStore>)
                 .map_err(|e| e.to_string());
         }
@@ -85,7 +85,7 @@ async fn store(spec: &str) -> Result<Arc<dyn TaskStore>, String> {
             // Listening (LISTEN/NOTIFY): tasks that other processes (a
             // gateway) store on the database wake this server's watchers,
             // so joined sessions hear of them.
-            return hookroom::task::PostgresTaskStore::builder(spec)
+            return hookroom::postgres::PostgresTaskStore::builder(spec)
                 .with_events(Arc::new(hookroom::task::TaskEvents::new()))
                 .build()
                 .await

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use hookroom::task::{SqliteTaskStore, TaskQuery, TaskStore};
+use hookroom::sqlite::SqliteTaskStore;
+use hookroom::task::{TaskQuery, TaskStore};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;

@@ -87,8 +87,8 @@ pub(crate) fn memory() -> Registries {
 /// The job registry of `--store sqlite:PATH`: in the task store's file, on
 /// its connection and group-commit writer.
 #[cfg(feature = "sqlite")]
-pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registries, String> {
-    let registry = hookroom::status::SqliteJobRegistry::beside(store)
+pub(crate) fn sqlite(store: &hookroom::sqlite::SqliteTaskStore) -> Result<Registries, String> {
+    let registry = hookroom::sqlite::SqliteJobRegistry::beside(store)
         .map_err(|e| format!("--store sqlite: job registry: {e}"))?;
     Ok(shared(registry.with_max_history(MAX_HISTORY)))
 }
@@ -97,7 +97,7 @@ pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registri
 #[cfg(feature = "postgres")]
 pub(crate) async fn postgres(url: &str) -> Result<Registries, String> {
     // The URL may hold a password: errors name the store, not the URL.
-    let registry = hookroom::status::PostgresJobRegistry::connect(url)
+    let registry = hookroom::postgres::PostgresJobRegistry::connect(url)
         .await
         .map_err(|e| format!("--store postgres: job registry: {e}"))?;
     Ok(shared(registry.with_max_history(MAX_HISTORY)))

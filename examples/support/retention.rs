@@ -43,7 +43,7 @@ pub(crate) fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
 /// The SQLite store's purge.
 #[cfg(feature = "sqlite")]
 #[allow(dead_code)]
-pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
+pub(crate) fn sqlite(store: hookroom::sqlite::SqliteTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
         Box::pin(async move { store.purge_finished(cutoff, limit).await })
@@ -53,7 +53,7 @@ pub(crate) fn sqlite(store: hookroom::task::SqliteTaskStore) -> PurgeBatch {
 /// The PostgreSQL store's purge.
 #[cfg(feature = "postgres")]
 #[allow(dead_code)]
-pub(crate) fn postgres(store: hookroom::task::PostgresTaskStore) -> PurgeBatch {
+pub(crate) fn postgres(store: hookroom::postgres::PostgresTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
         Box::pin(async move { store.purge_finished(cutoff, limit).await })

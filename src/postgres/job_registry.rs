@@ -9,15 +9,15 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::task::postgres::pipeline::send;
+use super::pipeline::send;
 
-use super::change;
-use super::registry::{
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
+use crate::status::change;
+use crate::status::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
     check_same_job,
 };
-use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
-use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
+use crate::status::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// The name this backend gives in its errors.
 const SINK: &str = "postgres";
@@ -151,7 +151,7 @@ impl PostgresJobRegistry {
     /// included), an unreachable server or a failed migration.
     pub async fn connect(url: &str) -> Result<Self, SinkError> {
         // TLS as the task store's: libpq's `sslmode` and `sslrootcert`.
-        let (config, tls) = crate::task::postgres::tls::connection(url).map_err(backend)?;
+        let (config, tls) = super::tls::connection(url).map_err(backend)?;
         let manager = Manager::from_config(
             config,
             tls,

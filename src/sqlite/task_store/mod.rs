@@ -8,7 +8,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use hookroom::task::{NewTask, SqliteTaskStore, TaskStore};
+//! use hookroom::sqlite::SqliteTaskStore;
+//! use hookroom::task::{NewTask, TaskStore};
 //!
 //! let store = SqliteTaskStore::open_in_memory()?;
 //! let inserted = store
@@ -38,19 +39,19 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::sql::{BestCandidate, COLUMN_COUNT, COLUMNS, to_nanos};
-use super::state::StoredTask;
-use super::{
+use super::group_commit::GroupCommit;
+use crate::clock::{Clock, SystemClock};
+use crate::lifecycle::JobStatus;
+use crate::task::sql::{COLUMNS, to_nanos};
+use crate::task::state::StoredTask;
+use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
 };
-use crate::clock::{Clock, SystemClock};
-use crate::group_commit::GroupCommit;
-use crate::lifecycle::JobStatus;
 
 mod rows;
 
-use self::rows::{fetch, insert_in, query, read_row, write};
+use self::rows::{BestCandidate, COLUMN_COUNT, fetch, insert_in, query, read_row, write};
 
 const STORE: &str = "sqlite";
 const TABLE: &str = "hookroom_tasks";
@@ -119,7 +120,7 @@ const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 /// Cloning is cheap and shares the connection. Blocking SQLite calls run on
 /// tokio's blocking pool, never on the async workers. Every operation loads
 /// the task in a `BEGIN IMMEDIATE` transaction, applies the
-/// [state machine](super::state) and writes the row back.
+/// [state machine](crate::task::state) and writes the row back.
 ///
 /// # Group commit
 /// Every write (inserts, claims, updates) goes to one writer thread, which
@@ -241,7 +242,7 @@ impl SqliteTaskStore {
 
     /// The connection and its group-commit writer, for a job registry that
     /// keeps its tables in this store's database
-    /// ([`SqliteJobRegistry::beside`](crate::status::SqliteJobRegistry::beside)).
+    /// ([`SqliteJobRegistry::beside`](crate::sqlite::SqliteJobRegistry::beside)).
     pub(crate) fn shared_writer(&self) -> (Arc<Mutex<Connection>>, GroupCommit) {
         (Arc::clone(&self.conn), self.writer.clone())
     }

@@ -10,14 +10,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::change;
-use super::registry::{
+use super::group_commit::GroupCommit;
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
+use crate::status::change;
+use crate::status::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
     check_same_job,
 };
-use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
-use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
-use crate::group_commit::GroupCommit;
+use crate::status::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// The name this backend gives in its errors.
 const SINK: &str = "sqlite";
@@ -63,7 +63,7 @@ CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id
 /// It keeps its own tables (`hookroom_jobs`, `hookroom_job_history`) and its
 /// own connection, and is usually opened on the task store's file, so one
 /// file holds a gateway's whole state. Events follow the same contract as
-/// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s; each is applied in
+/// [`InMemoryStatusSink`](crate::status::InMemoryStatusSink)'s; each is applied in
 /// a `BEGIN IMMEDIATE` transaction, so racing completions of a job leave
 /// exactly one winner even across processes sharing the file.
 ///
@@ -97,7 +97,8 @@ CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id
 ///
 /// ```
 /// use hookroom::api::jobs::JobCreateRequest;
-/// use hookroom::status::{JobRegistry, SqliteJobRegistry};
+/// use hookroom::sqlite::SqliteJobRegistry;
+/// use hookroom::status::JobRegistry;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let dir = std::env::temp_dir().join(format!("hookroom-doc-{}", uuid::Uuid::new_v4()));
@@ -189,7 +190,7 @@ impl SqliteJobRegistry {
     ///
     /// # Errors
     /// [`SinkError::Backend`] when the tables cannot be created.
-    pub fn beside(store: &crate::task::SqliteTaskStore) -> Result<Self, SinkError> {
+    pub fn beside(store: &crate::sqlite::SqliteTaskStore) -> Result<Self, SinkError> {
         let (conn, writer) = store.shared_writer();
         {
             // Held while no batch runs (the writer holds this lock for a
@@ -483,7 +484,7 @@ fn insert_created(
 }
 
 /// Applies one event inside a transaction; the contract is
-/// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s.
+/// [`InMemoryStatusSink`](crate::status::InMemoryStatusSink)'s.
 fn apply(tx: &Connection, event: JobEvent, max_history: usize) -> Result<(), SinkError> {
     if let JobEvent::Created {
         job_id,
@@ -747,7 +748,7 @@ mod tests {
     async fn jobs_and_history_survive_a_reopen_beside_the_task_store() {
         let (dir, path) = temp_db();
         // The task store's tables and the job tables share the file.
-        let tasks = crate::task::SqliteTaskStore::open(&path).unwrap();
+        let tasks = crate::sqlite::SqliteTaskStore::open(&path).unwrap();
         let registry = SqliteJobRegistry::open(&path).unwrap();
         registry.publish(created("task-1")).await.unwrap();
         registry
