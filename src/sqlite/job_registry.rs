@@ -12,10 +12,11 @@ use time::OffsetDateTime;
 
 use super::group_commit::GroupCommit;
 use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
+use crate::clock::{from_unix_nanos, to_unix_nanos};
 use crate::status::change;
 use crate::status::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
-    check_same_job,
+    check_same_job, from_json, to_json,
 };
 use crate::status::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
@@ -142,23 +143,6 @@ fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkEr
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic mid-transaction rolls the transaction back when it is dropped.
     conn.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn nanos(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-fn from_nanos(value: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, SinkError> {
-    serde_json::to_string(value).map_err(backend)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SinkError> {
-    serde_json::from_str(text).map_err(backend)
 }
 
 fn parse_status(text: &str) -> Result<JobStatus, SinkError> {
@@ -341,12 +325,16 @@ impl RawRow {
             job: Job {
                 job_id: self.job_id,
                 status: parse_status(&self.status)?,
-                created_at: from_nanos(self.created_at),
-                updated_at: from_nanos(self.updated_at),
-                input_data: from_json(&self.input_data)?,
-                progress: self.progress.as_deref().map(from_json).transpose()?,
-                artifacts: from_json(&self.artifacts)?,
-                metadata: from_json(&self.metadata)?,
+                created_at: from_unix_nanos(self.created_at),
+                updated_at: from_unix_nanos(self.updated_at),
+                input_data: from_json(SINK, &self.input_data)?,
+                progress: self
+                    .progress
+                    .as_deref()
+                    .map(|text| from_json(SINK, text))
+                    .transpose()?,
+                artifacts: from_json(SINK, &self.artifacts)?,
+                metadata: from_json(SINK, &self.metadata)?,
             },
         })
     }
@@ -384,7 +372,7 @@ fn history(conn: &Connection, seq: i64) -> Result<Vec<HistoryEntry>, SinkError> 
     rows.map(|row| {
         let (timestamp, status, message, step) = row.map_err(backend)?;
         Ok(HistoryEntry {
-            timestamp: from_nanos(timestamp),
+            timestamp: from_unix_nanos(timestamp),
             status: parse_status(&status)?,
             message,
             step,
@@ -423,7 +411,7 @@ fn insert_history(tx: &Connection, seq: i64, entry: &HistoryEntry) -> Result<(),
     .map_err(backend)?
     .execute(params![
         seq,
-        nanos(entry.timestamp),
+        to_unix_nanos(entry.timestamp),
         entry.status.as_str(),
         entry.message,
         entry.step
@@ -442,10 +430,13 @@ fn save(tx: &Connection, row: &Row) -> Result<(), SinkError> {
     .execute(params![
         row.seq,
         job.status.as_str(),
-        nanos(job.updated_at),
-        job.progress.as_ref().map(to_json).transpose()?,
-        to_json(&job.artifacts)?,
-        to_json(&job.metadata)?,
+        to_unix_nanos(job.updated_at),
+        job.progress
+            .as_ref()
+            .map(|value| to_json(SINK, value))
+            .transpose()?,
+        to_json(SINK, &job.artifacts)?,
+        to_json(SINK, &job.metadata)?,
     ])
     .map_err(backend)?;
     Ok(())
@@ -466,7 +457,12 @@ fn insert_created(
                progress, artifacts, metadata) VALUES (?1, 'PENDING', ?2, ?2, ?3, NULL, '[]', ?4)",
         )
         .map_err(backend)?
-        .execute(params![job_id, nanos(at), input_data, to_json(metadata)?]);
+        .execute(params![
+            job_id,
+            to_unix_nanos(at),
+            input_data,
+            to_json(SINK, metadata)?
+        ]);
     match inserted {
         Ok(_) => {}
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -542,7 +538,10 @@ fn purge(tx: &Connection, cutoff: OffsetDateTime, limit: usize) -> Result<usize,
             .map_err(backend)?;
         let rows = statement
             .query_map(
-                params![nanos(cutoff), i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![
+                    to_unix_nanos(cutoff),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(backend)?;

@@ -60,8 +60,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use crate::clock::Clock;
+use crate::clock::{from_unix_nanos, to_unix_nanos};
 use crate::lifecycle::JobStatus;
-use crate::task::sql::{Changes, TaskRow, from_nanos, to_nanos};
+use crate::task::sql::{Changes, TaskRow};
 use crate::task::state::StoredTask;
 use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
@@ -294,7 +295,7 @@ impl PostgresTaskStore {
     fn statement_time(&self) -> Option<i64> {
         match &self.time {
             TimeSource::Database => None,
-            TimeSource::Clock(clock) => Some(to_nanos(clock.now())),
+            TimeSource::Clock(clock) => Some(to_unix_nanos(clock.now())),
         }
     }
 
@@ -311,7 +312,7 @@ impl PostgresTaskStore {
                     .await
                     .map_err(backend)?;
                 let row = client.query_one(&statement, &[]).await.map_err(backend)?;
-                Ok(from_nanos(row.try_get(0).map_err(backend)?))
+                Ok(from_unix_nanos(row.try_get(0).map_err(backend)?))
             }
         }
     }
@@ -351,7 +352,7 @@ impl PostgresTaskStore {
         let deleted = client
             .execute(
                 &self.sql.purge_finished,
-                &[&to_nanos(finished_before), &limit],
+                &[&to_unix_nanos(finished_before), &limit],
             )
             .await
             .map_err(backend)?;
@@ -428,7 +429,7 @@ impl PostgresTaskStore {
         let now = match read_now {
             ReadNow::Clock(clock) => clock.now(),
             ReadNow::Database(read) => {
-                from_nanos(read.await.map_err(backend)?.try_get(0).map_err(backend)?)
+                from_unix_nanos(read.await.map_err(backend)?.try_get(0).map_err(backend)?)
             }
         };
         let mut stored = read_row(&row)?;
@@ -693,7 +694,7 @@ impl TaskStore for PostgresTaskStore {
         let tx = client.transaction().await.map_err(backend)?;
         let now = self.now(&tx).await?;
         let rows = tx
-            .query(&candidates, &[&to_nanos(now)])
+            .query(&candidates, &[&to_unix_nanos(now)])
             .await
             .map_err(backend)?;
         let mut expired = Vec::with_capacity(rows.len());

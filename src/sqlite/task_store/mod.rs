@@ -40,9 +40,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use super::group_commit::GroupCommit;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, to_unix_nanos};
 use crate::lifecycle::JobStatus;
-use crate::task::sql::{COLUMNS, to_nanos};
+use crate::task::sql::COLUMNS;
 use crate::task::state::StoredTask;
 use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
@@ -280,7 +280,7 @@ impl SqliteTaskStore {
                      WHERE {FINISHED} AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)"
                 ))
                 .map_err(backend)?
-                .execute(params![to_nanos(finished_before), limit])
+                .execute(params![to_unix_nanos(finished_before), limit])
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
             if deleted > 0 {
@@ -461,7 +461,7 @@ impl TaskStore for SqliteTaskStore {
             for sql in [&pending, &lapsed] {
                 let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
                 let mut rows = stmt
-                    .query(params![request.room, to_nanos(now)])
+                    .query(params![request.room, to_unix_nanos(now)])
                     .map_err(backend)?;
                 while let Some(row) = rows.next().map_err(backend)? {
                     let stored = read_row(row)?;
@@ -593,7 +593,7 @@ impl TaskStore for SqliteTaskStore {
                  AND expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY seq"
             );
             let mut expired = Vec::new();
-            for mut stored in query(tx, &sql, params![to_nanos(now)])? {
+            for mut stored in query(tx, &sql, params![to_unix_nanos(now)])? {
                 if stored.expire(now) {
                     write(tx, &stored)?;
                     expired.push(stored.task);

@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::{STORE, TABLE, backend};
-use crate::task::sql::{COLUMNS, CorruptColumn, TaskRow, to_nanos, update_statement};
+use crate::clock::to_unix_nanos;
+use crate::task::sql::{COLUMNS, CorruptColumn, TaskRow, update_statement};
 use crate::task::state::StoredTask;
 use crate::task::{Inserted, NewTask, StoreError, TaskId};
 
@@ -25,7 +26,7 @@ impl BestCandidate {
     /// best so far.
     pub(crate) fn offer(&mut self, stored: StoredTask, seq: i64) {
         let task = &stored.task;
-        let key = (task.priority, to_nanos(task.created_at), seq);
+        let key = (task.priority, to_unix_nanos(task.created_at), seq);
         if self.0.as_ref().is_none_or(|(best, _)| key < *best) {
             self.0 = Some((key, stored));
         }
