@@ -15,10 +15,9 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use time::OffsetDateTime;
 
+use hookroom::http::HttpStatusSink;
 use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
-use hookroom::status::{
-    HttpStatusSink, InMemoryStatusSink, JobEvent, JobStatus, Progress, StatusSink,
-};
+use hookroom::status::{InMemoryStatusSink, JobEvent, JobStatus, Progress, StatusSink};
 
 const WRITERS: usize = 8;
 

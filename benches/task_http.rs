@@ -18,8 +18,9 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 
+use hookroom::http::HttpTaskStore;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
-use hookroom::task::{ClaimRequest, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, TaskStore};
+use hookroom::task::{ClaimRequest, InMemoryTaskStore, NewTask, Payload, TaskStore};
 
 const ROOM: &str = "bench";
 const TOKEN: &str = "bench";

@@ -15,9 +15,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookroom::task::{
-    ClaimRequest, InMemoryTaskStore, NewTask, Payload, SqliteTaskStore, TaskStore,
-};
+use hookroom::sqlite::SqliteTaskStore;
+use hookroom::task::{ClaimRequest, InMemoryTaskStore, NewTask, Payload, TaskStore};
 
 const ROOM: &str = "bench";
 
@@ -129,7 +128,7 @@ fn main() {
                     // connections run on that runtime.
                     let store = tokio::task::block_in_place(|| {
                         tokio::runtime::Handle::current().block_on(
-                            hookroom::task::PostgresTaskStore::builder(url)
+                            hookroom::postgres::PostgresTaskStore::builder(url)
                                 .with_table(table)
                                 .with_notifications(notify)
                                 .build(),

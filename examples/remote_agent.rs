@@ -19,8 +19,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hookroom::status::HttpStatusSink;
-use hookroom::task::{ClaimRequest, HttpTaskStore, TaskStore};
+use hookroom::http::HttpStatusSink;
+use hookroom::http::HttpTaskStore;
+use hookroom::task::{ClaimRequest, TaskStore};
 
 const USAGE: &str = "usage: remote_agent --gateway URL --room ROOM --token-env VAR \
     [--agent-id ID] [--capability CAP]... [--once]";

@@ -1,5 +1,13 @@
 //! Time as a dependency: every component that compares against "now" takes a
 //! [`Clock`], so tests move time by hand instead of sleeping.
+//!
+//! # Time as a number
+//! Stores and indexes keep a time as whole nanoseconds since the Unix epoch
+//! in an `i64` ([`to_unix_nanos`], [`from_unix_nanos`]), which holds the
+//! times from 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z.
+//! One rule for a time outside that range: it saturates, to `i64::MIN`
+//! before it and to `i64::MAX` after it, so it still sorts before or after
+//! every time inside. Every `i64` reads back as a time.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -19,6 +27,33 @@ pub trait Clock: Debug + Send + Sync + 'static {
     fn unix_seconds(&self) -> i64 {
         self.now().unix_timestamp()
     }
+}
+
+/// `t` as whole nanoseconds since the Unix epoch, saturating to `i64::MIN`
+/// before 1677-09-21 and to `i64::MAX` after 2262-04-11 (see the
+/// [module docs](self#time-as-a-number)).
+///
+/// ```
+/// use hookroom::clock::{from_unix_nanos, to_unix_nanos};
+/// use time::macros::datetime;
+///
+/// let t = datetime!(2024-05-01 12:00:00.5 UTC);
+/// assert_eq!(from_unix_nanos(to_unix_nanos(t)), t);
+/// assert_eq!(to_unix_nanos(datetime!(1600-01-01 0:00 UTC)), i64::MIN);
+/// assert_eq!(to_unix_nanos(datetime!(2300-01-01 0:00 UTC)), i64::MAX);
+/// ```
+pub fn to_unix_nanos(t: OffsetDateTime) -> i64 {
+    let nanos = t.unix_timestamp_nanos();
+    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The time `nanos` nanoseconds after the Unix epoch (before it when
+/// negative): the inverse of [`to_unix_nanos`] for every time in its range.
+pub fn from_unix_nanos(nanos: i64) -> OffsetDateTime {
+    // Every `i64` of nanoseconds (about ±292 years) lies inside the `time`
+    // crate's range (±9999 years), so the fallback is never taken.
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// The operating system's wall clock.
@@ -56,9 +91,8 @@ impl ManualClock {
 
     /// A clock stopped at the current wall-clock time.
     pub fn now_utc() -> Self {
-        let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
         Self {
-            nanos: Arc::new(AtomicI64::new(i64::try_from(now).unwrap_or(i64::MAX))),
+            nanos: Arc::new(AtomicI64::new(to_unix_nanos(OffsetDateTime::now_utc()))),
         }
     }
 
@@ -77,9 +111,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        let nanos = self.nanos.load(Ordering::SeqCst);
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        from_unix_nanos(self.nanos.load(Ordering::SeqCst))
     }
 
     fn unix_seconds(&self) -> i64 {
@@ -93,5 +125,61 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
     }
     fn unix_seconds(&self) -> i64 {
         (**self).unix_seconds()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NANO: Duration = Duration::from_nanos(1);
+
+    #[test]
+    fn unix_nanos_round_trip_inside_the_range_and_saturate_outside() {
+        let earliest = from_unix_nanos(i64::MIN);
+        let latest = from_unix_nanos(i64::MAX);
+        assert_eq!(earliest, datetime!(1677-09-21 00:12:43.145224192 UTC));
+        assert_eq!(latest, datetime!(2262-04-11 23:47:16.854775807 UTC));
+
+        // The edges and a time on either side of the epoch keep their value.
+        for nanos in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX] {
+            assert_eq!(to_unix_nanos(from_unix_nanos(nanos)), nanos);
+        }
+        assert_eq!(
+            to_unix_nanos(datetime!(1969-12-31 23:59:59 UTC)),
+            -1_000_000_000
+        );
+
+        // One nanosecond outside: the nearer end, on both sides.
+        assert_eq!(to_unix_nanos(earliest - NANO), i64::MIN);
+        assert_eq!(to_unix_nanos(latest + NANO), i64::MAX);
+        assert_eq!(to_unix_nanos(datetime!(-9999-01-01 0:00 UTC)), i64::MIN);
+        assert_eq!(to_unix_nanos(datetime!(9999-12-31 0:00 UTC)), i64::MAX);
+    }
+
+    #[test]
+    fn unix_nanos_keep_the_order_of_times() {
+        let times = [
+            datetime!(1000-01-01 0:00 UTC),
+            datetime!(1677-09-21 00:12:43.145224192 UTC),
+            datetime!(1900-01-01 0:00 UTC),
+            OffsetDateTime::UNIX_EPOCH,
+            datetime!(2024-05-01 12:00 UTC),
+            datetime!(2262-04-11 23:47:16.854775807 UTC),
+            datetime!(3000-01-01 0:00 UTC),
+        ];
+        let nanos: Vec<i64> = times.iter().copied().map(to_unix_nanos).collect();
+        assert!(nanos.is_sorted(), "{nanos:?}");
+    }
+
+    #[test]
+    fn a_manual_clock_reads_back_its_time() {
+        let clock = ManualClock::at_unix(-5);
+        assert_eq!(clock.now(), datetime!(1969-12-31 23:59:55 UTC));
+        assert_eq!(clock.unix_seconds(), -5);
     }
 }

@@ -92,10 +92,10 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `memory` | yes | in-memory task store and status sink |
-//! | `sqlite` | no | `task::SqliteTaskStore`, a durable embedded store, and `status::SqliteJobRegistry` (bundled SQLite) |
-//! | `postgres` | no | `task::PostgresTaskStore`, shared by many gateways and agents (LISTEN/NOTIFY, TLS), and `status::PostgresJobRegistry` |
+//! | `sqlite` | no | `sqlite::SqliteTaskStore`, a durable embedded store, and `sqlite::SqliteJobRegistry` (bundled SQLite) |
+//! | `postgres` | no | `postgres::PostgresTaskStore`, shared by many gateways and agents (LISTEN/NOTIFY, TLS), and `postgres::PostgresJobRegistry` |
 //! | `integration` | no | the public `conformance` suites for third-party backends |
-//! | `http-client` | no | `task::HttpTaskStore`, `agent::HttpAgent`, `status::HttpStatusSink` and `alert::WebhookAlertSink`, on hyper-util's client with rustls |
+//! | `http-client` | no | `http::HttpTaskStore`, `http::HttpAgent`, `http::HttpStatusSink` and `alert::WebhookAlertSink`, on hyper-util's client with rustls |
 //! | `mcp` | no | `mcp`: an MCP server (rmcp) over the task store, router and job registry |
 //! | `full` | no | all of the above |
 
@@ -103,24 +103,30 @@
 
 pub mod agent;
 pub mod alert;
+pub mod api;
 pub mod clock;
 #[cfg(any(test, feature = "integration"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod conformance;
 pub mod error_code;
 pub mod event;
-#[cfg(feature = "sqlite")]
-mod group_commit;
 #[cfg(feature = "http-client")]
-mod http_client;
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub mod http;
 pub mod lifecycle;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod ops;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 pub mod retention;
 pub mod route;
 pub mod service;
 pub mod source;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 pub mod status;
 pub mod task;
 pub mod telemetry;

@@ -58,7 +58,7 @@ pub fn memory(store: Arc<InMemoryTaskStore>) -> PurgeBatch {
 
 /// The SQLite store's purge.
 #[cfg(feature = "sqlite")]
-pub fn sqlite(store: crate::task::SqliteTaskStore) -> PurgeBatch {
+pub fn sqlite(store: crate::sqlite::SqliteTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
         Box::pin(async move { store.purge_finished(cutoff, limit).await })
@@ -67,7 +67,7 @@ pub fn sqlite(store: crate::task::SqliteTaskStore) -> PurgeBatch {
 
 /// The PostgreSQL store's purge.
 #[cfg(feature = "postgres")]
-pub fn postgres(store: crate::task::PostgresTaskStore) -> PurgeBatch {
+pub fn postgres(store: crate::postgres::PostgresTaskStore) -> PurgeBatch {
     Arc::new(move |cutoff, limit| {
         let store = store.clone();
         Box::pin(async move { store.purge_finished(cutoff, limit).await })

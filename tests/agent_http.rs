@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use hookroom::agent::testing::task;
-use hookroom::agent::{Agent, AgentError, AgentRequest, HttpAgent, JobHandle};
+use hookroom::agent::{Agent, AgentError, JobHandle};
+use hookroom::http::{AgentRequest, HttpAgent};
 use hookroom::verify::Verifier;
 use hookroom::verify::standard_webhooks::StandardWebhooksVerifier;
 use http_body_util::{BodyExt, Full};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookroom::agent::{AgentError, AgentOutput, JobHandle, RetryPolicy, Worker, agent_fn};
+use hookroom::agent::{AgentError, AgentOutput, AttemptPolicy, JobHandle, Worker, agent_fn};
 use hookroom::clock::{Clock, ManualClock, SystemClock};
 use hookroom::status::{
     Artifact, InMemoryStatusSink, JobEvent, JobStatus, Progress, SinkError, StatusSink,
@@ -177,7 +177,7 @@ async fn timeout_retries_with_backoff_then_fails() {
     });
     let running = quick_worker(&fx, agent)
         .timeout(Duration::from_secs(30))
-        .retry(RetryPolicy::default().with_backoff_base(Duration::from_secs(10)))
+        .retry(AttemptPolicy::default().with_backoff_base(Duration::from_secs(10)))
         .spawn_checked();
     let id = fx.insert("work", "slow", None).await;
 

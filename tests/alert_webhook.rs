@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use hookroom::alert::{AlertKind, AlertMonitor, AlertRules, AlertSink, WebhookAlertSink};
 use hookroom::clock::ManualClock;
-use hookroom::status::RetryPolicy;
+use hookroom::http::RetryPolicy;
 use hookroom::verify::{Secrets, StandardWebhooksVerifier, Verifier};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

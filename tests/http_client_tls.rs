@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookroom::agent::testing::task;
-use hookroom::agent::{Agent, AgentError, HttpAgent, JobHandle};
+use hookroom::agent::{Agent, AgentError, JobHandle};
+use hookroom::http::HttpAgent;
+use hookroom::http::{HttpStoreError, HttpTaskStore};
 use hookroom::lifecycle::JobStatus;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
-use hookroom::task::{
-    ClaimRequest, HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError,
-    TaskStore,
-};
+use hookroom::task::{ClaimRequest, InMemoryTaskStore, NewTask, Payload, StoreError, TaskStore};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};

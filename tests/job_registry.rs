@@ -17,9 +17,8 @@ use tower::ServiceExt;
 
 use hookroom::conformance::job_registry;
 use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
-use hookroom::status::{
-    Applied, InMemoryStatusSink, JobEvent, JobRegistry, JobStatus, SqliteJobRegistry,
-};
+use hookroom::sqlite::SqliteJobRegistry;
+use hookroom::status::{Applied, InMemoryStatusSink, JobEvent, JobRegistry, JobStatus};
 
 const TOKEN: &str = "agent-token";
 
@@ -204,7 +203,7 @@ async fn the_in_memory_reply_cache_still_answers_without_a_restart() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_registry_passes_the_registry_suite_and_keeps_keys_across_a_reconnect() {
-    use hookroom::status::PostgresJobRegistry;
+    use hookroom::postgres::PostgresJobRegistry;
     let Some(pg) = support::postgres::TestPostgres::start() else {
         return;
     };

@@ -723,7 +723,7 @@ async fn a_webhook_tasks_job_is_read_under_the_task_id() {
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn jobs_made_through_the_api_survive_a_restart_with_sqlite() {
-    use hookroom::status::SqliteJobRegistry;
+    use hookroom::sqlite::SqliteJobRegistry;
     let dir = std::env::temp_dir().join(format!("hookroom-jobs-api-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hookroom.db");

@@ -11,6 +11,7 @@ use support::serve::serve;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookroom::http::HttpTaskStore;
 use hookroom::lifecycle::JobStatus;
 use hookroom::mcp::McpServer;
 use hookroom::mcp::rmcp::model::{
@@ -21,7 +22,7 @@ use hookroom::mcp::rmcp::service::{NotificationContext, RunningService};
 use hookroom::mcp::rmcp::{ClientHandler, RoleClient, ServiceExt};
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
-    AnnouncingTaskStore, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, TaskEvents, TaskStore,
+    AnnouncingTaskStore, InMemoryTaskStore, NewTask, Payload, TaskEvents, TaskStore,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;

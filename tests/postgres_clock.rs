@@ -7,7 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use hookroom::task::{ClaimRequest, NewTask, PostgresTaskStore, TaskStore};
+use hookroom::postgres::PostgresTaskStore;
+use hookroom::task::{ClaimRequest, NewTask, TaskStore};
 use support::postgres::TestPostgres;
 use time::OffsetDateTime;
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookroom::clock::ManualClock;
+use hookroom::postgres::PostgresTaskStore;
 use hookroom::service::task_api::ResponseBody;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
-use hookroom::task::{ClaimRequest, PostgresTaskStore, TaskEventKind, TaskEvents, TaskStore};
+use hookroom::task::{ClaimRequest, TaskEventKind, TaskEvents, TaskStore};
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;

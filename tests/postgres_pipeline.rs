@@ -8,7 +8,8 @@ mod support;
 
 use std::time::Duration;
 
-use hookroom::task::{ClaimRequest, ClaimToken, PostgresTaskStore, StoreError, TaskStore};
+use hookroom::postgres::PostgresTaskStore;
+use hookroom::task::{ClaimRequest, ClaimToken, StoreError, TaskStore};
 use support::postgres::TestPostgres;
 use support::tasks::push_task;
 

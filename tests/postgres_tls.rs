@@ -9,7 +9,8 @@ mod support;
 use std::path::Path;
 use std::sync::Arc;
 
-use hookroom::task::{PostgresTaskStore, StoreError, TaskEvents};
+use hookroom::postgres::PostgresTaskStore;
+use hookroom::task::{StoreError, TaskEvents};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use support::postgres::TestPostgres;
 

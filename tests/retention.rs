@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::{Clock, ManualClock};
-use hookroom::task::{
-    ClaimRequest, InMemoryTaskStore, NewTask, SqliteTaskStore, TaskQuery, TaskStore,
-};
+use hookroom::sqlite::SqliteTaskStore;
+use hookroom::task::{ClaimRequest, InMemoryTaskStore, NewTask, TaskQuery, TaskStore};
 use support::tasks::push_task;
 
 use hookroom::retention;
@@ -307,7 +306,7 @@ async fn the_gateway_purger_runs_batch_after_batch() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_purge_takes_only_old_finished_tasks_in_bounded_batches() {
-    use hookroom::task::PostgresTaskStore;
+    use hookroom::postgres::PostgresTaskStore;
     let Some(pg) = support::postgres::TestPostgres::start() else {
         return;
     };

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::{Clock, ManualClock};
-use hookroom::status::{InMemoryStatusSink, JobEvent, JobRegistry, JobStatus, SqliteJobRegistry};
+use hookroom::sqlite::SqliteJobRegistry;
+use hookroom::status::{InMemoryStatusSink, JobEvent, JobRegistry, JobStatus};
 
 use hookroom::retention;
 

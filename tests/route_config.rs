@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hookroom::route::{
-    ConfigError, ConfigWarning, GlobError, RouteDecision, RouteError, RouteSpec, Router,
-    RoutesConfig, RuleRouter, SecretSource,
+    ConfigWarning, GlobError, RouteDecision, RouteError, RouteSpec, Router, RoutesConfig,
+    RoutesConfigError, RuleRouter, SecretSource,
 };
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, Parsed, SlackSource, Source};
+use hookroom::verify::ConfigError;
 use hookroom::{ErrorCode, Event, Verified};
 use http::HeaderMap;
 
@@ -61,7 +62,7 @@ fn shipped_example_parses_and_resolves() {
         .unwrap_err();
     assert_eq!(err.code(), "env_var_missing");
     assert!(
-        matches!(err.root(), ConfigError::EnvVarMissing { name } if name == "JIRA_WEBHOOK_SECRET")
+        matches!(err.secret_error(), Some(ConfigError::EnvVarMissing { name }) if name == "JIRA_WEBHOOK_SECRET")
     );
     assert_eq!(
         err.to_string(),
@@ -135,7 +136,7 @@ fn rotation_lists_files_and_defaults() {
     assert!(json.contains("${NEW}") && !json.contains("lit\""), "{json}");
 }
 
-fn config_err(text: &str) -> ConfigError {
+fn config_err(text: &str) -> RoutesConfigError {
     RoutesConfig::from_json(text).unwrap_err()
 }
 
@@ -145,7 +146,7 @@ fn config_errors_are_specific() {
     assert!(
         matches!(
             e,
-            ConfigError::Json {
+            RoutesConfigError::Json {
                 line: 3,
                 column: 25,
                 ..
@@ -167,7 +168,7 @@ fn config_errors_are_specific() {
     );
     assert_eq!(
         e,
-        ConfigError::Route {
+        RoutesConfigError::Route {
             index: 1,
             error: RouteError::MissingTargetRoom
         }
@@ -180,7 +181,7 @@ fn config_errors_are_specific() {
     );
     assert!(matches!(
         e,
-        ConfigError::Route {
+        RoutesConfigError::Route {
             index: 0,
             error: RouteError::InvalidGlob {
                 field: "event",
@@ -227,7 +228,7 @@ fn secret_errors_never_quote_the_value() {
     let e = config_err(r#"{"secrets": {"github": "pre-${GITHUB_SECRET}"}}"#);
     assert_eq!(
         e,
-        ConfigError::SecretReference {
+        RoutesConfigError::SecretReference {
             source: "github".into()
         }
     );
@@ -241,21 +242,27 @@ fn secret_errors_never_quote_the_value() {
 #[test]
 fn every_config_error_has_a_distinct_code_and_message() {
     let errors = [
-        ConfigError::FileUnreadable {
+        RoutesConfigError::FileUnreadable {
             path: "/x".into(),
             kind: std::io::ErrorKind::NotFound,
         },
         config_err("{"),
         config_err(r#"{"x": 1}"#),
-        ConfigError::Route {
+        RoutesConfigError::Route {
             index: 0,
             error: RouteError::ZeroTtl,
         },
-        ConfigError::EmptyDefaultRoom,
-        ConfigError::SecretReference { source: "s".into() },
-        ConfigError::EnvVarMissing { name: "V".into() },
-        ConfigError::EmptySecret { origin: "V".into() },
-        ConfigError::NoSecrets { source: "s".into() },
+        RoutesConfigError::EmptyDefaultRoom,
+        RoutesConfigError::SecretReference { source: "s".into() },
+        RoutesConfigError::SourceSecret {
+            source: "s".into(),
+            error: ConfigError::EnvVarMissing { name: "V".into() },
+        },
+        RoutesConfigError::SourceSecret {
+            source: "s".into(),
+            error: ConfigError::EmptySecret { origin: "V".into() },
+        },
+        RoutesConfigError::NoSecrets { source: "s".into() },
     ];
     let codes: BTreeSet<_> = errors.iter().map(ErrorCode::code).collect();
     assert_eq!(codes.len(), errors.len());

@@ -21,12 +21,11 @@ use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
 use hookroom::ErrorCode;
+use hookroom::api::jobs::JobView;
 use hookroom::conformance::status_sink::{JobReader, run_all};
+use hookroom::http::{HttpStatusSink, RetryPolicy};
 use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
-use hookroom::status::api::JobView;
-use hookroom::status::{
-    HttpStatusSink, InMemoryStatusSink, JobEvent, JobStatus, RetryPolicy, SinkError, StatusSink,
-};
+use hookroom::status::{InMemoryStatusSink, JobEvent, JobStatus, SinkError, StatusSink};
 
 const TOKEN: &str = "mcp_webhook_token_12345";
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use hookroom::status::api::{JobCompleteRequest, JobCreateRequest, StatusUpdateRequest};
+use hookroom::api::jobs::{JobCompleteRequest, JobCreateRequest, StatusUpdateRequest};
 use hookroom::status::{InMemoryStatusSink, StatusSink};
 use serde_json::{Value, json};
 use time::macros::datetime;

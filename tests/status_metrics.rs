@@ -16,9 +16,8 @@ use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use time::OffsetDateTime;
 
-use hookroom::status::{
-    HttpStatusSink, JobEvent, JobStatus, OutboxStatusSink, RetryPolicy, SinkError, StatusSink,
-};
+use hookroom::http::{HttpStatusSink, RetryPolicy};
+use hookroom::status::{JobEvent, JobStatus, OutboxStatusSink, SinkError, StatusSink};
 
 fn value(text: &str, series: &str) -> f64 {
     text.lines()

@@ -227,7 +227,7 @@ async fn the_durable_outbox_delivers_after_a_restart_once() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hookroom.db");
     // The task store shares the file.
-    let _tasks = hookroom::task::SqliteTaskStore::open(&path).unwrap();
+    let _tasks = hookroom::sqlite::SqliteTaskStore::open(&path).unwrap();
 
     let backend = Arc::new(Backend::gated(Arc::new(Semaphore::new(0))));
     {

@@ -8,12 +8,11 @@ mod support;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hookroom::api::jobs::{JobCreateRequest, JobView};
 use hookroom::conformance::status_sink::{JobReader, run_all};
-use hookroom::status::api::{JobCreateRequest, JobView};
-use hookroom::status::{
-    JobEvent, JobQuery, JobRegistry, JobStatus, PostgresJobRegistry, StatusSink,
-};
-use hookroom::task::PostgresTaskStore;
+use hookroom::postgres::PostgresJobRegistry;
+use hookroom::postgres::PostgresTaskStore;
+use hookroom::status::{JobEvent, JobQuery, JobRegistry, JobStatus, StatusSink};
 use support::postgres::TestPostgres;
 use time::OffsetDateTime;
 

@@ -1087,9 +1087,7 @@ async fn event_stream_resumes_after_a_dropped_connection_over_loopback() {
 /// so the fuzzer starts next to the accepting paths.
 #[test]
 fn the_fuzz_seeds_are_accepted_bodies() {
-    use hookroom::service::task_api::{
-        AskBody, ClaimBody, DoneBody, FailBody, HeartbeatBody, InputBody,
-    };
+    use hookroom::api::task::{AskBody, ClaimBody, DoneBody, FailBody, HeartbeatBody, InputBody};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/task_api_bodies");
     let seed = |name: &str| std::fs::read(dir.join(name)).unwrap();
     assert_eq!(

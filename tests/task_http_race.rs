@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hookroom::http::HttpTaskStore;
 use hookroom::lifecycle::JobStatus;
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
-    ClaimRequest, HttpTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskId,
-    TaskQuery, TaskStore,
+    ClaimRequest, InMemoryTaskStore, NewTask, Payload, StoreError, TaskId, TaskQuery, TaskStore,
 };
 
 const AGENT_TOKEN: &str = "agent-token";

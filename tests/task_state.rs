@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hookroom::JobStatus;
-use hookroom::task::state::{ClaimRefusal, EXPIRED_REASON, Operation, StoredTask};
+use hookroom::task::state::{ClaimRefusal, EXPIRED_REASON, StoredTask, TaskOperation};
 use hookroom::task::{ClaimToken, FailAction, NewTask, StoreError, TaskId};
 use time::OffsetDateTime;
 
@@ -86,7 +86,7 @@ fn a_finished_task_answers_its_last_holder_invalid_and_others_not_held() {
     assert!(matches!(
         task.heartbeat(&token, LEASE, at(2)),
         Err(StoreError::InvalidTransition {
-            operation: Operation::Heartbeat,
+            operation: TaskOperation::Heartbeat,
             from: JobStatus::Done,
             ..
         })
@@ -98,7 +98,7 @@ fn a_finished_task_answers_its_last_holder_invalid_and_others_not_held() {
     assert!(matches!(
         task.provide_input(serde_json::json!(1), at(2)),
         Err(StoreError::InvalidTransition {
-            operation: Operation::ProvideInput,
+            operation: TaskOperation::ProvideInput,
             ..
         })
     ));

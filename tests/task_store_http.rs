@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::ManualClock;
+use hookroom::http::{HttpStoreError, HttpTaskStore};
 use hookroom::service::{ApiTokens, BearerTokens, TaskApi};
 use hookroom::task::{
-    AnnouncingTaskStore, HttpStoreError, HttpTaskStore, InMemoryTaskStore, NewTask, Payload,
-    StoreError, TaskEvents, TaskStore,
+    AnnouncingTaskStore, InMemoryTaskStore, NewTask, Payload, StoreError, TaskEvents, TaskStore,
 };
 
 const AGENT: &str = "agent-token";
@@ -323,9 +323,9 @@ async fn admin_routes_and_error_details_on_the_wire() {
             serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
         )
     };
-    let insert = serde_json::to_string(&hookroom::service::task_api::InsertBody::from_new_task(
-        &new_task("d1"),
-    ))
+    let insert = serde_json::to_string(&hookroom::api::task::InsertBody::from_new_task(&new_task(
+        "d1",
+    )))
     .unwrap();
     let (status, body) = call("POST", "/api/rooms/r/tasks", AGENT, insert.clone()).await;
     assert_eq!(

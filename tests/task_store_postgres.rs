@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookroom::clock::ManualClock;
-use hookroom::task::{ClaimRequest, PostgresTaskStore, StoreError, TaskStore};
+use hookroom::postgres::PostgresTaskStore;
+use hookroom::task::{ClaimRequest, StoreError, TaskStore};
 use support::postgres::TestPostgres;
 use support::tasks::push_task;
 

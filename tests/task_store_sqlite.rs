@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use hookroom::JobStatus;
 use hookroom::clock::{Clock, ManualClock};
-use hookroom::task::{
-    ClaimRequest, Inserted, NewTask, Payload, SqliteTaskStore, StoreError, TaskStore,
-};
+use hookroom::sqlite::SqliteTaskStore;
+use hookroom::task::{ClaimRequest, Inserted, NewTask, Payload, StoreError, TaskStore};
 use support::tasks::push_task;
 
 fn new_task(delivery: &str, priority: u32) -> NewTask {
@@ -265,7 +264,8 @@ async fn a_failing_insert_fails_alone_in_its_batch() {
 /// connection of its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_beside_the_store_shares_its_commits_and_file() {
-    use hookroom::status::{JobEvent, JobInput, JobRegistry, SqliteJobRegistry, StatusSink};
+    use hookroom::sqlite::SqliteJobRegistry;
+    use hookroom::status::{JobEvent, JobInput, JobRegistry, StatusSink};
 
     let path = temp_db();
     let store = SqliteTaskStore::open(&path).expect("open");

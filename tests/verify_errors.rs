@@ -48,13 +48,6 @@ fn config_errors() -> Vec<ConfigError> {
             reason: "`{body}` must appear exactly once",
         },
         ConfigError::UnsignedTimestamp,
-        ConfigError::EmptyDefaultRoom,
-        ConfigError::SecretReference {
-            source: "github".into(),
-        },
-        ConfigError::NoSecrets {
-            source: "github".into(),
-        },
     ]
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
 use hookroom::status::InMemoryStatusSink;
-use hookroom::status::api::{ApiErrorBody, JobCreateResponse, JobListResponse, JobView};
+use hookroom::api::jobs::{ApiErrorBody, JobCreateResponse, JobListResponse, JobView};
 use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use tower_service::Service;

@@ -4,7 +4,7 @@
 //! serde_json reads best-effort.
 #![no_main]
 
-use hookroom::service::task_api::{
+use hookroom::api::task::{
     AskBody, ClaimBody, DoneBody, FailBody, HeartbeatBody, InputBody, JoinRequest, TokenBody,
 };
 use libfuzzer_sys::fuzz_target;

@@ -39,8 +39,8 @@ pub(crate) fn memory() -> Registries {
 
 /// The job registry of `--store sqlite:PATH`: in the task store's file, on
 /// its connection and group-commit writer.
-pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registries, String> {
-    let registry = hookroom::status::SqliteJobRegistry::beside(store)
+pub(crate) fn sqlite(store: &hookroom::sqlite::SqliteTaskStore) -> Result<Registries, String> {
+    let registry = hookroom::sqlite::SqliteJobRegistry::beside(store)
         .map_err(|e| format!("--store sqlite: job registry: {e}"))?;
     Ok(shared(registry.with_max_history(MAX_HISTORY)))
 }
@@ -48,7 +48,7 @@ pub(crate) fn sqlite(store: &hookroom::task::SqliteTaskStore) -> Result<Registri
 /// The job registry of `--store postgres://…`: in the same database.
 pub(crate) async fn postgres(url: &str) -> Result<Registries, String> {
     // The URL may hold a password: errors name the store, not the URL.
-    let registry = hookroom::status::PostgresJobRegistry::connect(url)
+    let registry = hookroom::postgres::PostgresJobRegistry::connect(url)
         .await
         .map_err(|e| format!("--store postgres: job registry: {e}"))?;
     Ok(shared(registry.with_max_history(MAX_HISTORY)))
@@ -182,7 +182,7 @@ pub(crate) fn push(
 }
 
 fn http_sink(url: &str, token: Option<&str>) -> Result<Arc<dyn StatusSink>, String> {
-    let mut builder = hookroom::status::HttpStatusSink::builder(url);
+    let mut builder = hookroom::http::HttpStatusSink::builder(url);
     if let Some(token) = token {
         builder = builder.bearer_token(token);
     }

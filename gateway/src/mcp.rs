@@ -41,7 +41,7 @@ async fn gateway_store(url: &str, token_env: &str) -> Result<Arc<dyn TaskStore>,
             ));
         }
     };
-    let store = hookroom::task::HttpTaskStore::builder(url, token)
+    let store = hookroom::http::HttpTaskStore::builder(url, token)
         .build()
         .map_err(|e| format!("--gateway {url}: {e}"))?;
     let probe = TaskQuery {

@@ -25,12 +25,13 @@ use std::cell::RefCell;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hookroom::route::{ConfigError, RoutesConfig, RoutesFile, RuleRouter};
+use hookroom::route::{RoutesConfig, RoutesFile, RuleRouter};
 use hookroom::service::{ApiTokens, BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::task::{AnnouncingTaskStore, MeteredTaskStore, TaskEvents, TaskStore};
 use hookroom::verify::{
-    GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier, Verifier,
+    ConfigError, GithubVerifier, HuggingFaceVerifier, JiraVerifier, Secrets, SlackVerifier,
+    Verifier,
 };
 
 use crate::app::{self, Services};
@@ -162,8 +163,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     };
     let secrets = config
         .resolve_secrets_with(&env)
-        .map_err(|e| match e.root() {
-            ConfigError::EnvVarMissing { name: var } => format!(
+        .map_err(|e| match e.secret_error() {
+            Some(ConfigError::EnvVarMissing { name: var }) => format!(
                 "{config_name}: {e}\n  export {var}=<the secret configured at the sender> and start again"
             ),
             _ => format!("{config_name}: {e}"),

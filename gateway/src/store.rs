@@ -46,7 +46,7 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
         });
     }
     if let Some(path) = spec.strip_prefix("sqlite:") {
-        let store = hookroom::task::SqliteTaskStore::open(path)
+        let store = hookroom::sqlite::SqliteTaskStore::open(path)
             .map_err(|e| format!("--store {spec}: {e}"))?;
         return Ok(Opened {
             jobs: jobs::sqlite(&store)?,
@@ -57,7 +57,7 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
     }
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         // The URL may hold a password: errors name the store, not the URL.
-        let store = hookroom::task::PostgresTaskStore::builder(spec)
+        let store = hookroom::postgres::PostgresTaskStore::builder(spec)
             .with_events(Arc::clone(events))
             .build()
             .await

@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookroom::lifecycle::JobStatus;
-use hookroom::task::{PostgresTaskStore, TaskQuery, TaskStore};
+use hookroom::postgres::PostgresTaskStore;
+use hookroom::task::{TaskQuery, TaskStore};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;

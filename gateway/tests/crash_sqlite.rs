@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookroom::task::{SqliteTaskStore, TaskQuery, TaskStore};
+use hookroom::sqlite::SqliteTaskStore;
+use hookroom::task::{TaskQuery, TaskStore};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;

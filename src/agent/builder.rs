@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::report::Reporter;
 use super::worker::{Config, Shared};
-use super::{Agent, RetryPolicy, Worker};
+use super::{Agent, AttemptPolicy, Worker};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::status::{NoopStatusSink, StatusSink};
@@ -25,7 +25,7 @@ use crate::task::TaskStore;
 /// | [`lease_margin`](Self::lease_margin) | a tenth of the lease, at most half the time between a heartbeat and the lease's end |
 /// | [`poll_interval`](Self::poll_interval) | 1 s (also the fallback when the store notifies) |
 /// | [`input_poll_interval`](Self::input_poll_interval) | 1 s |
-/// | [`retry`](Self::retry) | [`RetryPolicy::default`]: 3 tries, 1 s then 2 s |
+/// | [`retry`](Self::retry) | [`AttemptPolicy::default`]: 3 tries, 1 s then 2 s |
 /// | [`grace_period`](Self::grace_period) | 30 s |
 /// | [`reaper_interval`](Self::reaper_interval) | every 30 s |
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub struct WorkerBuilder {
     lease_margin: Option<Duration>,
     poll_interval: Duration,
     input_poll: Duration,
-    retry: RetryPolicy,
+    retry: AttemptPolicy,
     grace: Duration,
     reaper: Option<Duration>,
 }
@@ -208,7 +208,7 @@ impl WorkerBuilder {
     }
 
     /// Tries and backoff of failed runs.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+    pub fn retry(mut self, policy: AttemptPolicy) -> Self {
         self.retry = policy;
         self
     }
@@ -318,7 +318,7 @@ impl Worker {
             lease_margin: None,
             poll_interval: Duration::from_secs(1),
             input_poll: Duration::from_secs(1),
-            retry: RetryPolicy::default(),
+            retry: AttemptPolicy::default(),
             grace: Duration::from_secs(30),
             reaper: Some(Duration::from_secs(30)),
         }

@@ -527,13 +527,13 @@ mod tests {
         let finished = JobError::from(StoreError::InvalidTransition {
             id: TaskId::from("t"),
             from: crate::status::JobStatus::Done,
-            operation: crate::task::Operation::RequestInput,
+            operation: crate::task::TaskOperation::RequestInput,
         });
         assert!(matches!(finished, JobError::LeaseLost { .. }));
         let refused = JobError::from(StoreError::InvalidTransition {
             id: TaskId::from("t"),
             from: crate::status::JobStatus::NeedsInput,
-            operation: crate::task::Operation::RequestInput,
+            operation: crate::task::TaskOperation::RequestInput,
         });
         assert!(matches!(refused, JobError::Store(_)));
         let err = JobError::from(StoreError::NotFound {

@@ -11,7 +11,7 @@
 //! 3. on success, completes the task and reports `DONE` with the summary and
 //!    artifacts;
 //! 4. on a retryable failure or a timeout, puts the task back with
-//!    exponential backoff ([`RetryPolicy`], default 3 tries) and reports
+//!    exponential backoff ([`AttemptPolicy`], default 3 tries) and reports
 //!    `PENDING`; on a permanent failure or the last try, fails it and reports
 //!    `FAILED` with `{"reason": code, "error": .., "attempts": n}`;
 //! 5. when a heartbeat finds the claim lost (the lease ran out and another
@@ -63,6 +63,7 @@
 //! }
 //! ```
 
+mod attempt;
 mod builder;
 mod fn_agent;
 mod handler;
@@ -70,7 +71,6 @@ mod job_handle;
 mod lease;
 mod output;
 mod report;
-mod retry;
 mod run;
 mod stats;
 #[cfg(test)]
@@ -78,16 +78,11 @@ mod test_helpers;
 pub mod testing;
 mod worker;
 
+pub use attempt::AttemptPolicy;
 pub use builder::{WorkerBuildError, WorkerBuilder};
 pub use fn_agent::{FnAgent, agent_fn};
 pub use handler::Agent;
-#[cfg(feature = "http-client")]
-mod http;
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use http::{AgentRequest, DEFAULT_AGENT_TIMEOUT, HttpAgent, HttpAgentError, MAX_INPUT_ROUNDS};
 pub use job_handle::{JobError, JobHandle};
 pub use output::{AgentError, AgentOutput, BoxError};
-pub use retry::RetryPolicy;
 pub use stats::WorkerStats;
 pub use worker::{RunningWorker, Worker};

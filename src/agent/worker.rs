@@ -16,7 +16,7 @@ use super::lease::Sent;
 use super::report::Reporter;
 use super::run::run_claimed;
 use super::stats::Counters;
-use super::{Agent, RetryPolicy, WorkerStats};
+use super::{Agent, AttemptPolicy, WorkerStats};
 use crate::error_code::ErrorCode;
 use crate::lifecycle::JobStatus;
 use crate::task::{ClaimRequest, Claimed, TaskStore};
@@ -53,7 +53,7 @@ pub(super) struct Config {
     pub(super) heartbeat: Duration,
     pub(super) poll_interval: Duration,
     pub(super) input_poll: Duration,
-    pub(super) retry: RetryPolicy,
+    pub(super) retry: AttemptPolicy,
     pub(super) grace: Duration,
     pub(super) reaper: Option<Duration>,
 }

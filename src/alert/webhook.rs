@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::{Alert, AlertSink, AlertState};
 use crate::clock::{Clock, SystemClock};
-use crate::status::RetryPolicy;
-use crate::status::retry::{
+use crate::http::RetryPolicy;
+use crate::http::retry::{
     Attempt, HttpsClient, exchange, https_client, retry_reason, with_retries,
 };
 use crate::telemetry::{ALERT_DELIVERIES, STATUS_PUSH_RETRIES};

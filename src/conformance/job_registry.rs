@@ -317,14 +317,14 @@ fn completed(id: &str, at: OffsetDateTime) -> JobEvent {
     }
 }
 
-async fn read(registry: &dyn JobRegistry, id: &str) -> crate::status::api::JobView {
+async fn read(registry: &dyn JobRegistry, id: &str) -> crate::api::jobs::JobView {
     match registry.job(id, true).await {
         Ok(Some(view)) => view,
         other => panic!("job {id} should read back: {other:?}"),
     }
 }
 
-fn history(view: &crate::status::api::JobView) -> Vec<JobStatus> {
+fn history(view: &crate::api::jobs::JobView) -> Vec<JobStatus> {
     view.history
         .iter()
         .flatten()

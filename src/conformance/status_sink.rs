@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::status::api::JobView;
+use crate::api::jobs::JobView;
 use crate::status::{
     Artifact, InMemoryStatusSink, JobEvent, JobStatus, Progress, SinkError, StatusSink,
 };

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::status::api::JobView;
+use crate::api::jobs::JobView;
 use crate::status::{JobEvent, JobRegistry, SinkError, StatusSink};
 
 /// A registry and the sink that writes to it (often the same object).

@@ -7,11 +7,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::RoutesConfigError;
 use super::filter::{FieldFilter, FilterError};
 use super::glob::{Glob, GlobError};
 use super::secret::{SecretList, SecretSource};
 use crate::error_code::ErrorCode;
-use crate::verify::{ConfigError, Secret};
+use crate::verify::Secret;
 
 /// Priority of a route that does not set one, and of the default room.
 pub const DEFAULT_PRIORITY: u32 = 5;
@@ -249,9 +250,9 @@ impl RoutesConfig {
     /// Parses and validates a routes file's text.
     ///
     /// # Errors
-    /// [`ConfigError::Json`] / [`ConfigError::Shape`] with line and column,
-    /// [`ConfigError::Route`] with the route's index, or a secret syntax error.
-    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+    /// [`RoutesConfigError::Json`] / [`RoutesConfigError::Shape`] with line and column,
+    /// [`RoutesConfigError::Route`] with the route's index, or a secret syntax error.
+    pub fn from_json(text: &str) -> Result<Self, RoutesConfigError> {
         Self::from_slice(text.as_bytes())
     }
 
@@ -259,16 +260,16 @@ impl RoutesConfig {
     ///
     /// # Errors
     /// As [`from_json`](Self::from_json).
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, ConfigError> {
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, RoutesConfigError> {
         let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| {
             let (line, column) = (e.line(), e.column());
             match e.classify() {
-                serde_json::error::Category::Data => ConfigError::Shape {
+                serde_json::error::Category::Data => RoutesConfigError::Shape {
                     line,
                     column,
                     message: shape_message(&e),
                 },
-                _ => ConfigError::Json {
+                _ => RoutesConfigError::Json {
                     line,
                     column,
                     message: shape_message(&e),
@@ -278,7 +279,7 @@ impl RoutesConfig {
         let mut secrets = BTreeMap::new();
         for (source, list) in raw.secrets {
             if list.0.is_empty() {
-                return Err(ConfigError::NoSecrets { source });
+                return Err(RoutesConfigError::NoSecrets { source });
             }
             let mut parsed = Vec::with_capacity(list.0.len());
             for one in list.0 {
@@ -313,7 +314,7 @@ impl RoutesConfig {
     ///
     /// let config = RoutesConfig::from_json(r#"{"log_retention_days": 7}"#)?;
     /// assert!(config.warnings().is_empty());
-    /// # Ok::<(), hookroom::route::ConfigError>(())
+    /// # Ok::<(), hookroom::route::RoutesConfigError>(())
     /// ```
     pub fn warnings(&self) -> Vec<ConfigWarning> {
         Vec::new()
@@ -322,10 +323,10 @@ impl RoutesConfig {
     /// Reads and parses a routes file.
     ///
     /// # Errors
-    /// [`ConfigError::FileUnreadable`], or as [`from_json`](Self::from_json).
-    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+    /// [`RoutesConfigError::FileUnreadable`], or as [`from_json`](Self::from_json).
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, RoutesConfigError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ConfigError::FileUnreadable {
+        let bytes = std::fs::read(path).map_err(|e| RoutesConfigError::FileUnreadable {
             path: path.to_path_buf(),
             kind: e.kind(),
         })?;
@@ -335,16 +336,16 @@ impl RoutesConfig {
     /// Checks every route and the default room.
     ///
     /// # Errors
-    /// [`ConfigError::Route`] for the first invalid route,
-    /// [`ConfigError::EmptyDefaultRoom`].
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// [`RoutesConfigError::Route`] for the first invalid route,
+    /// [`RoutesConfigError::EmptyDefaultRoom`].
+    pub fn validate(&self) -> Result<(), RoutesConfigError> {
         for (index, route) in self.routes.iter().enumerate() {
             route
                 .compile()
-                .map_err(|error| ConfigError::Route { index, error })?;
+                .map_err(|error| RoutesConfigError::Route { index, error })?;
         }
         if self.default_room.as_deref() == Some("") {
-            return Err(ConfigError::EmptyDefaultRoom);
+            return Err(RoutesConfigError::EmptyDefaultRoom);
         }
         Ok(())
     }
@@ -353,13 +354,15 @@ impl RoutesConfig {
     ///
     /// # Errors
     /// The first failure, as [`SecretSource::resolve_with`] reports it: a
-    /// [`ConfigError::SourceSecret`] naming the source and wrapping
-    /// [`ConfigError::EnvVarMissing`] (naming the variable),
-    /// [`ConfigError::FileUnreadable`] or [`ConfigError::EmptySecret`].
+    /// [`RoutesConfigError::SourceSecret`] naming the source and wrapping
+    /// [`ConfigError::EnvVarMissing`](crate::verify::ConfigError::EnvVarMissing)
+    /// (naming the variable),
+    /// [`ConfigError::FileUnreadable`](crate::verify::ConfigError::FileUnreadable) or
+    /// [`ConfigError::EmptySecret`](crate::verify::ConfigError::EmptySecret).
     pub fn resolve_secrets_with(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
+    ) -> Result<BTreeMap<String, Vec<Secret>>, RoutesConfigError> {
         self.secrets
             .iter()
             .map(|(source, list)| {
@@ -377,7 +380,7 @@ impl RoutesConfig {
     ///
     /// # Errors
     /// As [`resolve_secrets_with`](Self::resolve_secrets_with).
-    pub fn resolve_secrets(&self) -> Result<BTreeMap<String, Vec<Secret>>, ConfigError> {
+    pub fn resolve_secrets(&self) -> Result<BTreeMap<String, Vec<Secret>>, RoutesConfigError> {
         self.resolve_secrets_with(&|name| std::env::var(name).ok())
     }
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::RoutesConfigError;
 use super::config::{RouteSpec, RoutesConfig};
 use crate::error_code::ErrorCode;
-use crate::verify::ConfigError;
 
 /// The routes file a [`RuleRouter`](super::RuleRouter) was loaded from,
 /// so that route changes made while it runs survive a restart.
@@ -115,7 +115,7 @@ impl RoutesFile {
     ///
     /// # Errors
     /// As [`RoutesConfig::from_path`].
-    pub fn load(&self) -> Result<RoutesConfig, ConfigError> {
+    pub fn load(&self) -> Result<RoutesConfig, RoutesConfigError> {
         RoutesConfig::from_path(&self.path)
     }
 

@@ -6,12 +6,12 @@
 //! goes where it goes ([`Explanation`]), and [`RoutesFile`] writes run-time
 //! changes back to the routes file atomically.
 //!
-//! Routes files share the crate's one configuration error,
-//! [`ConfigError`] (the same type as [`verify::ConfigError`](crate::verify::ConfigError)),
-//! and read their secrets through the one loader,
-//! [`Secret`](crate::verify::Secret).
+//! A routes file that cannot be used is a [`RoutesConfigError`]; it reads
+//! its secrets through the one loader, [`Secret`](crate::verify::Secret),
+//! and wraps the loader's [`ConfigError`](crate::verify::ConfigError).
 
 mod config;
+mod error;
 mod explain;
 mod file;
 mod filter;
@@ -20,8 +20,8 @@ mod one_room;
 mod rule;
 mod secret;
 
-pub use crate::verify::ConfigError;
 pub use config::{ConfigWarning, DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
+pub use error::RoutesConfigError;
 pub use explain::{
     ExplainedDecision, Explanation, FilterMiss, MAX_EXPLAINED_VALUES, Mismatch, RouteCheck, Verdict,
 };

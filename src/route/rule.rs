@@ -8,6 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
+use super::RoutesConfigError;
 use super::config::{DEFAULT_PRIORITY, RouteError, RouteSpec, RoutesConfig};
 use super::explain::{
     ExplainedDecision, Explanation, FilterMiss, MAX_EXPLAINED_VALUES, Mismatch, RouteCheck, Verdict,
@@ -16,7 +17,6 @@ use super::filter::FieldFilter;
 use super::glob::Glob;
 use super::{Route, RouteDecision, Router};
 use crate::event::{Event, Verified};
-use crate::verify::ConfigError;
 
 /// Identifies a route inside one [`RuleRouter`] (assigned in file order,
 /// then in the order routes are added; never reused).
@@ -163,8 +163,11 @@ impl RuleRouter {
     /// A router over `routes` (in order) with an optional default room.
     ///
     /// # Errors
-    /// [`ConfigError::Route`] naming the first invalid route's index.
-    pub fn new(routes: Vec<RouteSpec>, default_room: Option<String>) -> Result<Self, ConfigError> {
+    /// [`RoutesConfigError::Route`] naming the first invalid route's index.
+    pub fn new(
+        routes: Vec<RouteSpec>,
+        default_room: Option<String>,
+    ) -> Result<Self, RoutesConfigError> {
         let router = Self {
             set: ArcSwap::from_pointee(RuleSet::default()),
             next_id: AtomicU64::new(0),
@@ -177,7 +180,7 @@ impl RuleRouter {
     ///
     /// # Errors
     /// As [`new`](Self::new).
-    pub fn from_config(config: &RoutesConfig) -> Result<Self, ConfigError> {
+    pub fn from_config(config: &RoutesConfig) -> Result<Self, RoutesConfigError> {
         Self::new(config.routes.clone(), config.default_room.clone())
     }
 
@@ -203,18 +206,18 @@ impl RuleRouter {
     /// Nothing changes when a route is invalid.
     ///
     /// # Errors
-    /// [`ConfigError::Route`] naming the first invalid route's index.
+    /// [`RoutesConfigError::Route`] naming the first invalid route's index.
     pub fn replace(
         &self,
         routes: Vec<RouteSpec>,
         default_room: Option<String>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), RoutesConfigError> {
         let compiled = routes
             .into_iter()
             .enumerate()
             .map(|(index, spec)| {
                 self.compile(spec)
-                    .map_err(|error| ConfigError::Route { index, error })
+                    .map_err(|error| RoutesConfigError::Route { index, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let set = RuleSet {
@@ -546,7 +549,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::Route {
+            RoutesConfigError::Route {
                 index: 1,
                 error: RouteError::MissingTargetRoom
             }

@@ -7,6 +7,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use zeroize::Zeroizing;
 
+use super::RoutesConfigError;
 use crate::verify::{ConfigError, Secret};
 
 /// Where one webhook secret comes from, as written in the routes file.
@@ -44,9 +45,9 @@ impl SecretSource {
     /// Parses one string entry of the `secrets` section.
     ///
     /// # Errors
-    /// [`ConfigError::SecretReference`] when the string mixes `${` with
+    /// [`RoutesConfigError::SecretReference`] when the string mixes `${` with
     /// other text or names an invalid variable.
-    pub fn parse(source: &str, text: &str) -> Result<Self, ConfigError> {
+    pub fn parse(source: &str, text: &str) -> Result<Self, RoutesConfigError> {
         if let Some(inner) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) {
             if is_var_name(inner) {
                 return Ok(Self::Env(inner.to_owned()));
@@ -54,7 +55,7 @@ impl SecretSource {
         } else if !text.contains("${") {
             return Ok(Self::Literal(Zeroizing::new(text.to_owned())));
         }
-        Err(ConfigError::SecretReference {
+        Err(RoutesConfigError::SecretReference {
             source: source.to_owned(),
         })
     }
@@ -66,18 +67,18 @@ impl SecretSource {
     /// `source` only labels errors.
     ///
     /// # Errors
-    /// [`ConfigError::SecretReference`] for a bad `${…}` in a file path;
-    /// otherwise [`ConfigError::SourceSecret`] naming `source` and wrapping
+    /// [`RoutesConfigError::SecretReference`] for a bad `${…}` in a file path;
+    /// otherwise [`RoutesConfigError::SourceSecret`] naming `source` and wrapping
     /// [`ConfigError::EnvVarMissing`], [`ConfigError::FileUnreadable`] or
     /// [`ConfigError::EmptySecret`].
     pub fn resolve_with(
         &self,
         source: &str,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Secret, ConfigError> {
-        let in_source = |error| ConfigError::SourceSecret {
+    ) -> Result<Secret, RoutesConfigError> {
+        let in_source = |error| RoutesConfigError::SourceSecret {
             source: source.to_owned(),
-            error: Box::new(error),
+            error,
         };
         match self {
             Self::Env(name) => Secret::from_env_value(name, env(name)).map_err(in_source),
@@ -98,7 +99,7 @@ impl SecretSource {
     ///
     /// # Errors
     /// As [`resolve_with`](Self::resolve_with).
-    pub fn resolve(&self, source: &str) -> Result<Secret, ConfigError> {
+    pub fn resolve(&self, source: &str) -> Result<Secret, RoutesConfigError> {
         self.resolve_with(source, &|name| std::env::var(name).ok())
     }
 }
@@ -114,7 +115,7 @@ fn expand_path(
     source: &str,
     template: &Path,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<PathBuf, ConfigError> {
+) -> Result<PathBuf, RoutesConfigError> {
     let Some(text) = template.to_str() else {
         return Ok(template.to_path_buf());
     };
@@ -124,21 +125,21 @@ fn expand_path(
         out.push_str(rest.get(..start).unwrap_or(""));
         let after = rest.get(start + 2..).unwrap_or("");
         let Some(end) = after.find('}') else {
-            return Err(ConfigError::SecretReference {
+            return Err(RoutesConfigError::SecretReference {
                 source: source.to_owned(),
             });
         };
         let name = after.get(..end).unwrap_or("");
         if !is_var_name(name) {
-            return Err(ConfigError::SecretReference {
+            return Err(RoutesConfigError::SecretReference {
                 source: source.to_owned(),
             });
         }
-        let value = env(name).ok_or_else(|| ConfigError::SourceSecret {
+        let value = env(name).ok_or_else(|| RoutesConfigError::SourceSecret {
             source: source.to_owned(),
-            error: Box::new(ConfigError::EnvVarMissing {
+            error: ConfigError::EnvVarMissing {
                 name: name.to_owned(),
-            }),
+            },
         })?;
         out.push_str(&value);
         rest = after.get(end + 1..).unwrap_or("");
@@ -351,16 +352,16 @@ mod tests {
             assert!(
                 matches!(
                     SecretSource::parse("g", bad),
-                    Err(ConfigError::SecretReference { .. })
+                    Err(RoutesConfigError::SecretReference { .. })
                 ),
                 "{bad}"
             );
         }
     }
 
-    fn root(err: &ConfigError) -> &ConfigError {
+    fn root(err: &RoutesConfigError) -> &ConfigError {
         match err {
-            ConfigError::SourceSecret { source, error } => {
+            RoutesConfigError::SourceSecret { source, error } => {
                 assert_eq!(source, "g");
                 error
             }
@@ -375,11 +376,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::SourceSecret {
+            RoutesConfigError::SourceSecret {
                 source: "github".into(),
-                error: Box::new(ConfigError::EnvVarMissing {
+                error: ConfigError::EnvVarMissing {
                     name: "NOPE".into()
-                }),
+                },
             }
         );
         assert!(err.to_string().contains("NOPE"));

@@ -26,12 +26,12 @@ use super::auth::ApiTokens;
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
-use crate::clock::{Clock, SystemClock};
-use crate::error_code::ErrorCode;
-use crate::status::api::{
+use crate::api::jobs::{
     ApiErrorBody, ApiErrorDetail, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest,
     JobCreateResponse, JobListResponse, JobView, StatusUpdateRequest,
 };
+use crate::clock::{Clock, SystemClock};
+use crate::error_code::ErrorCode;
 use crate::status::{Applied, JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError};
 
 /// Where [`JobsApi`] serves unless told otherwise.

@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::change;
 use super::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
@@ -17,6 +16,7 @@ use super::registry::{
 use super::{
     Artifact, HistoryEntry, Job, JobEvent, JobInput, JobStatus, Progress, SinkError, StatusSink,
 };
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
 
 /// Default cap of [`InMemoryStatusSink::list`] when no limit is given.
 const DEFAULT_LIST_LIMIT: usize = 100;

@@ -1,48 +1,27 @@
 //! Job status: every task's life reported as a job (the Jobs API's model).
 
-pub mod api;
 // The SQL registries apply whole events with it; the in-memory one, whose
 // records are compact, only its shared pieces.
 #[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-mod change;
+pub(crate) mod change;
 mod hook;
-#[cfg(feature = "http-client")]
-mod http;
 pub mod job;
 #[cfg(feature = "memory")]
 mod memory;
-mod outbox;
-#[cfg(feature = "postgres")]
-mod postgres;
-mod registry;
-#[cfg(feature = "http-client")]
-pub(crate) mod retry;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+pub(crate) mod outbox;
+pub(crate) mod registry;
 
 pub use hook::{FnStatusSink, status_fn};
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use http::{HttpSinkBuildError, HttpStatusSink, HttpStatusSinkBuilder};
 pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
 pub use outbox::{DEFAULT_OUTBOX_CAPACITY, OutboxStats, OutboxStatusSink, TeeStatusSink};
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::PostgresJobRegistry;
 pub use registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, DEFAULT_PAGE_SIZE, JobPage, JobQuery, JobRegistry,
     MAX_PAGE_SIZE,
 };
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use retry::RetryPolicy;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::{DEFAULT_MAX_HISTORY, SqliteJobRegistry};
 
 use serde::Serialize;
 use serde_json::value::RawValue;

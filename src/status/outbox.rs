@@ -37,10 +37,10 @@ pub struct OutboxStats {
 }
 
 /// A queued change.
-struct Entry {
-    id: i64,
-    key: String,
-    event: JobEvent,
+pub(crate) struct Entry {
+    pub(crate) id: i64,
+    pub(crate) key: String,
+    pub(crate) event: JobEvent,
 }
 
 /// Where queued changes are kept.
@@ -50,7 +50,7 @@ enum Backing {
         next_id: AtomicU64,
     },
     #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::SqliteOutbox),
+    Sqlite(crate::sqlite::SqliteOutbox),
 }
 
 impl Backing {
@@ -93,7 +93,7 @@ impl Backing {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -195,7 +195,7 @@ impl OutboxStatusSink {
         target: impl Into<String>,
         capacity: usize,
     ) -> Result<Self, SinkError> {
-        let outbox = sqlite::SqliteOutbox::open(path.as_ref(), target.into())?;
+        let outbox = crate::sqlite::SqliteOutbox::open(path.as_ref(), target.into())?;
         let queued = outbox.count()?;
         Ok(Self::start(
             downstream,
@@ -419,7 +419,7 @@ impl TeeStatusSink {
 /// A [`JobEvent`] as an outbox stores it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum StoredEvent {
+pub(crate) enum StoredEvent {
     Created {
         job_id: String,
         #[serde(with = "time::serde::rfc3339")]
@@ -563,131 +563,6 @@ impl From<StoredEvent> for JobEvent {
                 artifacts,
                 message,
             },
-        }
-    }
-}
-
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use std::path::Path;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use rusqlite::{Connection, OptionalExtension, params};
-
-    use super::{Entry, StoredEvent, lock};
-    use crate::status::{JobEvent, SinkError};
-
-    const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS hookroom_status_outbox (
-        id               INTEGER PRIMARY KEY AUTOINCREMENT,
-        target           TEXT    NOT NULL,
-        idempotency_key  TEXT    NOT NULL,
-        event            TEXT    NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS hookroom_status_outbox_by_target
-        ON hookroom_status_outbox (target, id);
-    ";
-
-    fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
-        SinkError::Backend {
-            sink: "outbox",
-            source: error.into(),
-        }
-    }
-
-    /// The outbox table of one target.
-    pub(super) struct SqliteOutbox {
-        conn: Arc<Mutex<Connection>>,
-        target: Arc<str>,
-    }
-
-    impl SqliteOutbox {
-        pub(super) fn open(path: &Path, target: String) -> Result<Self, SinkError> {
-            let conn = Connection::open(path).map_err(backend)?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(backend)?;
-            // A change is acknowledged once it is on disk.
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(backend)?;
-            conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
-            conn.execute_batch(SCHEMA).map_err(backend)?;
-            Ok(Self {
-                conn: Arc::new(Mutex::new(conn)),
-                target: target.into(),
-            })
-        }
-
-        pub(super) fn count(&self) -> Result<u64, SinkError> {
-            let count: i64 = lock(&self.conn)
-                .query_row(
-                    "SELECT COUNT(*) FROM hookroom_status_outbox WHERE target = ?1",
-                    params![&*self.target],
-                    |row| row.get(0),
-                )
-                .map_err(backend)?;
-            Ok(u64::try_from(count).unwrap_or(0))
-        }
-
-        async fn run<T, F>(&self, f: F) -> Result<T, SinkError>
-        where
-            T: Send + 'static,
-            F: FnOnce(&Connection, &str) -> Result<T, SinkError> + Send + 'static,
-        {
-            let (conn, target) = (Arc::clone(&self.conn), Arc::clone(&self.target));
-            tokio::task::spawn_blocking(move || f(&lock(&conn), &target))
-                .await
-                .map_err(backend)?
-        }
-
-        pub(super) async fn push(&self, key: String, event: JobEvent) -> Result<(), SinkError> {
-            let text = serde_json::to_string(&StoredEvent::from(event)).map_err(backend)?;
-            self.run(move |conn, target| {
-                conn.execute(
-                    "INSERT INTO hookroom_status_outbox (target, idempotency_key, event)
-                     VALUES (?1, ?2, ?3)",
-                    params![target, key, text],
-                )
-                .map(drop)
-                .map_err(backend)
-            })
-            .await
-        }
-
-        pub(super) async fn first(&self) -> Result<Option<Entry>, SinkError> {
-            self.run(|conn, target| {
-                let row: Option<(i64, String, String)> = conn
-                    .query_row(
-                        "SELECT id, idempotency_key, event FROM hookroom_status_outbox
-                         WHERE target = ?1 ORDER BY id LIMIT 1",
-                        params![target],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(backend)?;
-                row.map(|(id, key, text)| {
-                    let stored: StoredEvent = serde_json::from_str(&text).map_err(backend)?;
-                    Ok(Entry {
-                        id,
-                        key,
-                        event: stored.into(),
-                    })
-                })
-                .transpose()
-            })
-            .await
-        }
-
-        pub(super) async fn remove(&self, id: i64) -> Result<(), SinkError> {
-            self.run(move |conn, _| {
-                conn.execute(
-                    "DELETE FROM hookroom_status_outbox WHERE id = ?1",
-                    params![id],
-                )
-                .map(drop)
-                .map_err(backend)
-            })
-            .await
         }
     }
 }

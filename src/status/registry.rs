@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
 use super::{Job, JobEvent, JobStatus, SinkError, StatusSink};
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
 
 /// Default page size of [`JobQuery`] and of `GET /api/jobs`.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -136,4 +136,30 @@ pub(crate) fn check_same_job(job_id: &str, events: &[JobEvent]) -> Result<(), Si
         }),
         None => Ok(()),
     }
+}
+
+/// `value` as the JSON text a SQL registry stores in a column; a failure is
+/// the registry's [`SinkError::Backend`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
+    sink: &'static str,
+    value: &T,
+) -> Result<String, SinkError> {
+    serde_json::to_string(value).map_err(|e| SinkError::Backend {
+        sink,
+        source: e.into(),
+    })
+}
+
+/// A SQL registry's JSON column read back; text that does not read is the
+/// registry's [`SinkError::Backend`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    sink: &'static str,
+    text: &str,
+) -> Result<T, SinkError> {
+    serde_json::from_str(text).map_err(|e| SinkError::Backend {
+        sink,
+        source: e.into(),
+    })
 }

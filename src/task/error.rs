@@ -1,7 +1,7 @@
 //! Errors of [`TaskStore`](super::TaskStore) operations.
 
 use super::TaskId;
-use super::state::{ClaimRefusal, Operation};
+use super::state::{ClaimRefusal, TaskOperation};
 use crate::error_code::ErrorCode;
 use crate::lifecycle::JobStatus;
 
@@ -28,7 +28,7 @@ pub enum StoreError {
         /// Its current status.
         from: JobStatus,
         /// The refused operation.
-        operation: Operation,
+        operation: TaskOperation,
     },
     /// The task cannot be claimed now (held by a live claim, a retry not due
     /// yet, expired, finished, or requiring capabilities the agent lacks).

@@ -3,35 +3,24 @@
 //!
 //! - [`Task`] and the values the trait takes and returns;
 //! - [`state`]: the state machine every store runs;
-//! - one module per store: [`InMemoryTaskStore`] (feature `memory`),
-//!   `SqliteTaskStore` (`sqlite`), `PostgresTaskStore` (`postgres`),
-//!   `HttpTaskStore` (`http-client`: a store served by a Task API).
+//! - [`InMemoryTaskStore`] (feature `memory`); the other stores sit with
+//!   their backends: `sqlite::SqliteTaskStore` (`sqlite`),
+//!   `postgres::PostgresTaskStore` (`postgres`), `http::HttpTaskStore`
+//!   (`http-client`: a store served by a Task API).
 
 mod error;
 mod events;
-#[cfg(feature = "http-client")]
-mod http;
 pub use events::{
     AnnouncingTaskStore, DEFAULT_REPLAY_CAPACITY, DEFAULT_SUBSCRIBER_CAPACITY, Subscription,
     TaskEvent, TaskEventKind, TaskEvents,
-};
-#[cfg(feature = "http-client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
-pub use http::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HTTP_STORE, HttpStoreError, HttpTaskStore,
-    HttpTaskStoreBuilder,
 };
 #[cfg(feature = "memory")]
 mod memory;
 mod metered;
 mod model;
 mod payload;
-#[cfg(feature = "postgres")]
-pub(crate) mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+pub(crate) mod sql;
 pub mod state;
 
 pub use error::StoreError;
@@ -43,13 +32,7 @@ pub use model::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, Task, TaskId, TaskQuery,
 };
 pub use payload::Payload;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{PostgresTaskStore, PostgresTaskStoreBuilder};
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::SqliteTaskStore;
-pub use state::{ClaimRefusal, Operation, StoredTask};
+pub use state::{ClaimRefusal, StoredTask, TaskOperation};
 
 use std::time::Duration;
 

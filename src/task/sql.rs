@@ -1,21 +1,20 @@
 //! What the SQL stores share: the columns of a task row, how a row becomes a
-//! [`StoredTask`] and back, the `UPDATE` every operation writes, and how time
-//! is stored.
+//! [`StoredTask`] and back, and the `UPDATE` every operation writes.
 //!
 //! Each driver only reads a row's columns into a [`TaskRow`] and binds a
 //! [`TaskRow`]'s values to its statements; the mapping, and every rule (the
 //! [state machine](super::state)), is here once.
 //!
-//! Time is whole nanoseconds since the Unix epoch in a 64-bit integer column
-//! (valid until the year 2262), taken from the store's clock so every backend
-//! obeys the same clock in tests.
+//! Time is a 64-bit integer column of nanoseconds since the Unix epoch, by
+//! the crate's one rule ([`to_unix_nanos`], out-of-range times saturate),
+//! taken from the store's clock so every backend obeys the same clock in
+//! tests.
 
 use std::error::Error;
 
-use time::OffsetDateTime;
-
 use super::state::StoredTask;
 use super::{ClaimToken, Payload, StoreError, Task, TaskId};
+use crate::clock::{from_unix_nanos, to_unix_nanos};
 use crate::lifecycle::JobStatus;
 
 /// Every column of a task row, in the order [`TaskRow`] lists them.
@@ -23,43 +22,6 @@ pub(crate) const COLUMNS: &str = "id, room, title, description, priority, status
      source_event, source_url, delivery_id, payload, required_capabilities, created_at, \
      updated_at, expires_at, not_before, claimed_by, lease_expires_at, attempts, claim_token, \
      input_request, input, result, failure";
-
-/// How many columns [`COLUMNS`] names: a column selected after them is at
-/// this index.
-pub(crate) const COLUMN_COUNT: usize = 24;
-
-/// The best of the claim candidates a SQL store's claim queries found (one
-/// per query: the room's first claimable pending task, its first task whose
-/// lease ran out), in claim order: lowest priority number, then oldest, then
-/// the earlier insert (`seq`).
-#[derive(Default)]
-pub(crate) struct BestCandidate(Option<((u32, i64, i64), StoredTask)>);
-
-impl BestCandidate {
-    /// Keeps `stored` (its row's `seq` beside it) if it comes before the
-    /// best so far.
-    pub(crate) fn offer(&mut self, stored: StoredTask, seq: i64) {
-        let task = &stored.task;
-        let key = (task.priority, to_nanos(task.created_at), seq);
-        if self.0.as_ref().is_none_or(|(best, _)| key < *best) {
-            self.0 = Some((key, stored));
-        }
-    }
-
-    /// The best candidate, if any was offered.
-    pub(crate) fn into_best(self) -> Option<StoredTask> {
-        self.0.map(|(_, stored)| stored)
-    }
-}
-
-/// `INSERT` of a whole row: 24 parameters, `$1..$24` in [`COLUMNS`] order.
-pub(crate) fn insert_statement(table: &str) -> String {
-    let params: Vec<String> = (1..=24).map(|n| format!("${n}")).collect();
-    format!(
-        "INSERT INTO {table} ({COLUMNS}) VALUES ({})",
-        params.join(", ")
-    )
-}
 
 /// The `UPDATE` that writes back every column an operation can change, with
 /// parameters in the order [`TaskRow::changes`] binds them (`$1..$12`) and
@@ -136,12 +98,12 @@ impl TaskRow {
             delivery_id: task.delivery_id.clone(),
             payload: task.payload.as_bytes().to_vec(),
             required_capabilities: task.required_capabilities.clone(),
-            created_at: to_nanos(task.created_at),
-            updated_at: to_nanos(task.updated_at),
-            expires_at: task.expires_at.map(to_nanos),
-            not_before: task.not_before.map(to_nanos),
+            created_at: to_unix_nanos(task.created_at),
+            updated_at: to_unix_nanos(task.updated_at),
+            expires_at: task.expires_at.map(to_unix_nanos),
+            not_before: task.not_before.map(to_unix_nanos),
             claimed_by: task.claimed_by.clone(),
-            lease_expires_at: task.lease_expires_at.map(to_nanos),
+            lease_expires_at: task.lease_expires_at.map(to_unix_nanos),
             attempts: i64::from(task.attempts),
             claim_token: stored.token.as_ref().map(|t| t.as_str().to_owned()),
             input_request: task.input_request.clone(),
@@ -211,12 +173,12 @@ impl TaskRow {
             delivery_id: self.delivery_id,
             payload: Payload::from(self.payload),
             required_capabilities: self.required_capabilities,
-            created_at: from_nanos(self.created_at),
-            updated_at: from_nanos(self.updated_at),
-            expires_at: self.expires_at.map(from_nanos),
-            not_before: self.not_before.map(from_nanos),
+            created_at: from_unix_nanos(self.created_at),
+            updated_at: from_unix_nanos(self.updated_at),
+            expires_at: self.expires_at.map(from_unix_nanos),
+            not_before: self.not_before.map(from_unix_nanos),
             claimed_by: self.claimed_by,
-            lease_expires_at: self.lease_expires_at.map(from_nanos),
+            lease_expires_at: self.lease_expires_at.map(from_unix_nanos),
             input_request: self.input_request,
             failure: self.failure,
             id: id.clone(),
@@ -252,27 +214,8 @@ impl Error for CorruptColumn {
     }
 }
 
-/// `t` as nanoseconds since the epoch, saturating.
-pub(crate) fn to_nanos(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
-}
-
-/// The time `n` nanoseconds after the epoch (every `i64` is one).
-pub(crate) fn from_nanos(n: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn column_count_is_the_number_of_columns_named() {
-        assert_eq!(super::COLUMNS.split(',').count(), super::COLUMN_COUNT);
-    }
-
     use super::*;
     use crate::task::NewTask;
 
@@ -290,7 +233,7 @@ mod tests {
             required_capabilities: vec!["gpu".into()],
             ttl: Some(std::time::Duration::from_secs(60)),
         };
-        let now = from_nanos(1_700_000_000_123_456_789);
+        let now = from_unix_nanos(1_700_000_000_123_456_789);
         let mut stored = StoredTask::new(TaskId::random(), new, now);
         stored
             .claim(
@@ -332,26 +275,5 @@ mod tests {
         let mut row = TaskRow::of(&stored());
         row.attempts = -1;
         assert!(row.into_stored("test").is_err());
-    }
-
-    #[test]
-    fn numbered_parameters_appear_in_order() {
-        // SQLite numbers `$n` parameters by first appearance: the statements
-        // must list them in order for positional binding to match.
-        for sql in [insert_statement("t"), update_statement("t")] {
-            let numbers: Vec<u32> = sql
-                .split('$')
-                .skip(1)
-                .map(|s| {
-                    s.chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect::<String>()
-                        .parse()
-                        .expect("a number")
-                })
-                .collect();
-            let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
-            assert_eq!(numbers, expected, "{sql}");
-        }
     }
 }

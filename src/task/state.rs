@@ -86,7 +86,7 @@ pub const EXPIRED_REASON: &str = "expired";
 /// [`TaskStore`](super::TaskStore) methods that run them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Operation {
+pub enum TaskOperation {
     /// [`StoredTask::claim`].
     Claim,
     /// [`StoredTask::heartbeat`].
@@ -107,7 +107,7 @@ pub enum Operation {
     Expire,
 }
 
-impl Operation {
+impl TaskOperation {
     /// The method's name, e.g. `"request_input"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -135,7 +135,7 @@ impl Operation {
     }
 }
 
-impl std::fmt::Display for Operation {
+impl std::fmt::Display for TaskOperation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -338,7 +338,7 @@ impl StoredTask {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.check_held(token, Operation::Heartbeat, now)?;
+        self.check_held(token, TaskOperation::Heartbeat, now)?;
         self.task.lease_expires_at = Some(deadline(now, lease));
         self.task.updated_at = now;
         Ok(())
@@ -355,7 +355,7 @@ impl StoredTask {
         result: Option<serde_json::Value>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.check_held(token, Operation::Complete, now)?;
+        self.check_held(token, TaskOperation::Complete, now)?;
         let task = &mut self.task;
         task.status = JobStatus::Done;
         task.result = result;
@@ -380,7 +380,7 @@ impl StoredTask {
         action: FailAction,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.check_held(token, Operation::Fail, now)?;
+        self.check_held(token, TaskOperation::Fail, now)?;
         let task = &mut self.task;
         task.failure = Some(reason.to_owned());
         match action {
@@ -404,7 +404,7 @@ impl StoredTask {
     /// # Errors
     /// As the [module docs](self) say, in `RUNNING` or `NEEDS_INPUT`.
     pub fn release(&mut self, token: &ClaimToken, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.check_held(token, Operation::Release, now)?;
+        self.check_held(token, TaskOperation::Release, now)?;
         let task = &mut self.task;
         back_to_pending(task);
         task.attempts = task.attempts.saturating_sub(1);
@@ -423,7 +423,7 @@ impl StoredTask {
         prompt: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.check_held(token, Operation::RequestInput, now)?;
+        self.check_held(token, TaskOperation::RequestInput, now)?;
         let task = &mut self.task;
         task.status = JobStatus::NeedsInput;
         task.input_request = Some(prompt.to_owned());
@@ -443,7 +443,7 @@ impl StoredTask {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         if self.task.status != JobStatus::NeedsInput {
-            return Err(self.invalid(Operation::ProvideInput));
+            return Err(self.invalid(TaskOperation::ProvideInput));
         }
         self.task.input = Some(input);
         self.task.updated_at = now;
@@ -460,7 +460,7 @@ impl StoredTask {
         token: &ClaimToken,
         now: OffsetDateTime,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        self.check_held(token, Operation::TakeInput, now)?;
+        self.check_held(token, TaskOperation::TakeInput, now)?;
         let task = &mut self.task;
         let Some(input) = task.input.take() else {
             return Ok(None);
@@ -499,7 +499,7 @@ impl StoredTask {
     pub fn check_held(
         &self,
         token: &ClaimToken,
-        operation: Operation,
+        operation: TaskOperation,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let task = &self.task;
@@ -526,7 +526,7 @@ impl StoredTask {
         Ok(())
     }
 
-    fn invalid(&self, operation: Operation) -> StoreError {
+    fn invalid(&self, operation: TaskOperation) -> StoreError {
         StoreError::InvalidTransition {
             id: self.task.id.clone(),
             from: self.task.status,

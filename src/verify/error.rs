@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::error_code::ErrorCode;
-use crate::route::RouteError;
 
 /// Why a request failed verification. Carries header names only, never
 /// values, secrets or computed signatures.
@@ -65,12 +64,12 @@ impl std::fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
-/// Why a secret, a verifier or a routes file cannot be used: the one
-/// configuration error of the crate, shared by [`verify`](crate::verify) and
-/// [`route`](crate::route) (re-exported there as `route::ConfigError`).
+/// Why a secret, a verifier o/// Why a secret or a verifier cannot be used.
 ///
-/// Names the environment variable, file, setting or route at fault; never a
-/// secret's value.
+/// Names the environment variable, file or setting at fault; never a
+/// secret's value. A routes file wraps these in
+/// [`RoutesConfigError::SourceSecret`](crate::route::RoutesConfigError::SourceSecret)
+/// for the secrets it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -84,7 +83,7 @@ pub enum ConfigError {
         /// The variable's name.
         name: String,
     },
-    /// A file could not be read (a secret file, or the routes file itself).
+    /// A secret file could not be read.
     FileUnreadable {
         /// The file's path.
         path: PathBuf,
@@ -119,66 +118,6 @@ pub enum ConfigError {
     /// template has no `{timestamp}` and does not name the header): checking
     /// the freshness of a header anyone can change proves nothing.
     UnsignedTimestamp,
-    /// The routes file is not JSON.
-    Json {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// The JSON does not have the routes file's shape (unknown field, wrong
-    /// type). Secret values are never quoted.
-    Shape {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What was expected.
-        message: String,
-    },
-    /// A route is invalid.
-    Route {
-        /// Its 0-based index in `routes`.
-        index: usize,
-        /// What is wrong.
-        error: RouteError,
-    },
-    /// `default_room` is the empty string.
-    EmptyDefaultRoom,
-    /// A secret string in the routes file mixes `${…}` with text, or names an
-    /// invalid variable.
-    SecretReference {
-        /// The source the secret belongs to.
-        source: String,
-    },
-    /// A source in the routes file has an empty list of secrets.
-    NoSecrets {
-        /// The source.
-        source: String,
-    },
-    /// One of a source's secrets in the routes file could not be loaded.
-    SourceSecret {
-        /// The source the secret belongs to.
-        source: String,
-        /// Why: [`EnvVarMissing`](Self::EnvVarMissing),
-        /// [`FileUnreadable`](Self::FileUnreadable),
-        /// [`EmptySecret`](Self::EmptySecret), …
-        error: Box<ConfigError>,
-    },
-}
-
-impl ConfigError {
-    /// The error behind a [`SourceSecret`](Self::SourceSecret) (itself for
-    /// any other variant): what to match on to tell a missing variable from
-    /// an unreadable file, whoever loaded the secret.
-    pub fn root(&self) -> &ConfigError {
-        match self {
-            Self::SourceSecret { error, .. } => error.root(),
-            other => other,
-        }
-    }
 }
 
 impl ErrorCode for ConfigError {
@@ -192,13 +131,6 @@ impl ErrorCode for ConfigError {
             Self::InvalidHeaderName { .. } => "invalid_header_name",
             Self::InvalidTemplate { .. } => "invalid_template",
             Self::UnsignedTimestamp => "unsigned_timestamp",
-            Self::Json { .. } => "config_invalid_json",
-            Self::Shape { .. } => "config_invalid_shape",
-            Self::Route { error, .. } => error.code(),
-            Self::EmptyDefaultRoom => "config_empty_default_room",
-            Self::SecretReference { .. } => "secret_invalid_reference",
-            Self::NoSecrets { .. } => "no_secrets",
-            Self::SourceSecret { error, .. } => error.code(),
         }
     }
 }
@@ -226,41 +158,8 @@ impl std::fmt::Display for ConfigError {
             Self::UnsignedTimestamp => f.write_str(
                 "the timestamp header is not signed: put `{timestamp}` in the signed-content template",
             ),
-            Self::Json {
-                line,
-                column,
-                message,
-            } => write!(
-                f,
-                "routes file is not valid JSON at line {line} column {column}: {message}"
-            ),
-            Self::Shape {
-                line,
-                column,
-                message,
-            } => write!(f, "routes file at line {line} column {column}: {message}"),
-            Self::Route { index, error } => write!(f, "route {index}: {error}"),
-            Self::EmptyDefaultRoom => {
-                f.write_str("`default_room` is empty (omit it to ignore unrouted events)")
-            }
-            Self::SecretReference { source } => write!(
-                f,
-                "secret of source `{source}`: write a variable as the whole string `${{NAME}}` (NAME: letters, digits, `_`)"
-            ),
-            Self::NoSecrets { source } => write!(f, "source `{source}` has an empty secret list"),
-            Self::SourceSecret { source, error } => {
-                write!(f, "secret of source `{source}`: {error}")
-            }
         }
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Route { error, .. } => Some(error),
-            Self::SourceSecret { error, .. } => Some(&**error),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for ConfigError {}

@@ -4,7 +4,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use super::body::ResponseBody;
-use super::wire::refusal_code;
+use crate::api::task::{BodyError, refusal_code};
 use crate::error_code::ErrorCode;
 use crate::service::error::json_response;
 use crate::task::StoreError;
@@ -241,6 +241,16 @@ impl std::error::Error for ApiError {
         match self {
             Self::Store(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::InvalidJson { detail } => Self::InvalidJson { detail },
+            BodyError::MissingField { field } => Self::MissingField { field },
+            BodyError::InvalidField { field, expected } => Self::InvalidField { field, expected },
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::wire::AgentInfo;
+use crate::api::task::AgentInfo;
 
 /// Joined agents per room. An entry lapses once `ttl` has passed since its
 /// last join, claim or heartbeat; lapsed entries are dropped whenever the

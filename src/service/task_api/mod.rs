@@ -6,26 +6,28 @@
 //! token of its [`ApiTokens`](crate::service::ApiTokens) (else
 //! `401 unauthorized`; the token is never echoed or logged). Paths:
 //!
+//! The bodies are the types of [`api::task`](crate::api::task).
+//!
 //! | route | body | answer |
 //! | --- | --- | --- |
-//! | `GET /api/rooms` | | [`RoomsResponse`]: per room, task counts per status, age of the oldest `PENDING` task, joined agents |
-//! | `POST /api/rooms/{room}/join` | [`JoinRequest`] | [`JoinResponse`] |
+//! | `GET /api/rooms` | | [`RoomsResponse`](crate::api::task::RoomsResponse): per room, task counts per status, age of the oldest `PENDING` task, joined agents |
+//! | `POST /api/rooms/{room}/join` | [`JoinRequest`](crate::api::task::JoinRequest) | [`JoinResponse`](crate::api::task::JoinResponse) |
 //! | `DELETE /api/rooms/{room}/agents/{agent_id}` | | `204` (also when it was not a member) |
-//! | `GET /api/rooms/{room}/tasks?status=&source=&limit=&cursor=` | | [`TaskPage`], newest first |
-//! | `POST /api/rooms/{room}/claim` | [`ClaimBody`] | `200` [`ClaimResponse`], or `204` when nothing is claimable (after `wait_seconds`) |
+//! | `GET /api/rooms/{room}/tasks?status=&source=&limit=&cursor=` | | [`TaskPage`](crate::api::task::TaskPage), newest first |
+//! | `POST /api/rooms/{room}/claim` | [`ClaimBody`](crate::api::task::ClaimBody) | `200` [`ClaimResponse`](crate::api::task::ClaimResponse), or `204` when nothing is claimable (after `wait_seconds`) |
 //! | `GET /api/rooms/{room}/events`, `GET /api/events` | | `text/event-stream` |
-//! | `GET /api/tasks?status=&source=&limit=&cursor=` | | [`TaskPage`] over every room, newest first |
-//! | `GET /api/tasks/{id}` | | [`TaskResponse`] |
-//! | `POST /api/tasks/{id}/claim` | [`ClaimBody`] | [`ClaimResponse`]; `409 task_not_claimable` when held or not claimable |
-//! | `POST /api/tasks/{id}/heartbeat` | [`HeartbeatBody`] | [`TaskResponse`] |
-//! | `POST /api/tasks/{id}/done` | [`DoneBody`] | [`TaskResponse`] |
-//! | `POST /api/tasks/{id}/fail` | [`FailBody`] | [`TaskResponse`] |
-//! | `POST /api/tasks/{id}/release` | [`TokenBody`] | [`TaskResponse`] |
-//! | `POST /api/tasks/{id}/ask` | [`AskBody`] | [`TaskResponse`] (`NEEDS_INPUT`) |
-//! | `POST /api/tasks/{id}/input` | [`InputBody`] | [`TaskResponse`] |
-//! | `POST /api/tasks/{id}/take_input` | [`TokenBody`] | [`InputResponse`] (for the holder of a `NEEDS_INPUT` task) |
-//! | `POST /api/rooms/{room}/tasks` (admin) | [`InsertBody`] | `201` [`InsertResponse`], `200` for a duplicate delivery |
-//! | `POST /api/tasks/expire` (admin) | | [`ExpiredResponse`]: the `PENDING` tasks past their TTL, now `FAILED` |
+//! | `GET /api/tasks?status=&source=&limit=&cursor=` | | [`TaskPage`](crate::api::task::TaskPage) over every room, newest first |
+//! | `GET /api/tasks/{id}` | | [`TaskResponse`](crate::api::task::TaskResponse) |
+//! | `POST /api/tasks/{id}/claim` | [`ClaimBody`](crate::api::task::ClaimBody) | [`ClaimResponse`](crate::api::task::ClaimResponse); `409 task_not_claimable` when held or not claimable |
+//! | `POST /api/tasks/{id}/heartbeat` | [`HeartbeatBody`](crate::api::task::HeartbeatBody) | [`TaskResponse`](crate::api::task::TaskResponse) |
+//! | `POST /api/tasks/{id}/done` | [`DoneBody`](crate::api::task::DoneBody) | [`TaskResponse`](crate::api::task::TaskResponse) |
+//! | `POST /api/tasks/{id}/fail` | [`FailBody`](crate::api::task::FailBody) | [`TaskResponse`](crate::api::task::TaskResponse) |
+//! | `POST /api/tasks/{id}/release` | [`TokenBody`](crate::api::task::TokenBody) | [`TaskResponse`](crate::api::task::TaskResponse) |
+//! | `POST /api/tasks/{id}/ask` | [`AskBody`](crate::api::task::AskBody) | [`TaskResponse`](crate::api::task::TaskResponse) (`NEEDS_INPUT`) |
+//! | `POST /api/tasks/{id}/input` | [`InputBody`](crate::api::task::InputBody) | [`TaskResponse`](crate::api::task::TaskResponse) |
+//! | `POST /api/tasks/{id}/take_input` | [`TokenBody`](crate::api::task::TokenBody) | [`InputResponse`](crate::api::task::InputResponse) (for the holder of a `NEEDS_INPUT` task) |
+//! | `POST /api/rooms/{room}/tasks` (admin) | [`InsertBody`](crate::api::task::InsertBody) | `201` [`InsertResponse`](crate::api::task::InsertResponse), `200` for a duplicate delivery |
+//! | `POST /api/tasks/expire` (admin) | | [`ExpiredResponse`](crate::api::task::ExpiredResponse): the `PENDING` tasks past their TTL, now `FAILED` |
 //!
 //! The two admin routes need an admin token (else `403 admin_required`):
 //! they store tasks without a signed webhook, and run the expiry sweep a
@@ -117,16 +119,10 @@ mod error;
 mod members;
 mod report;
 mod service;
-pub mod wire;
 
 pub use body::ResponseBody;
 pub use error::ApiError;
 pub use service::{
     DEFAULT_API_BODY_LIMIT, DEFAULT_CLAIM_RECHECK, DEFAULT_KEEP_ALIVE, DEFAULT_MEMBERSHIP_TTL,
-    DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, ResponseFuture, TaskApi, TaskApiBuilder,
-};
-pub use wire::{
-    AgentInfo, AskBody, ClaimBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody,
-    HeartbeatBody, InputBody, InputResponse, InsertBody, InsertResponse, JoinRequest, JoinResponse,
-    RoomSummary, RoomsResponse, StatusCounts, TaskPage, TaskResponse, TokenBody,
+    DEFAULT_PAGE_LIMIT, TaskApi, TaskApiBuilder, TaskApiFuture,
 };

@@ -18,10 +18,11 @@ use super::body::{EventStream, ResponseBody};
 use super::error::ApiError;
 use super::members::Members;
 use super::report::{Change, report};
-use super::wire::{
+use crate::api::task::{
     AskBody, ClaimBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody,
-    InputBody, InputResponse, InsertBody, InsertResponse, JoinRequest, JoinResponse, RoomSummary,
-    RoomsResponse, StatusCounts, TaskPage, TaskResponse, TokenBody,
+    InputBody, InputResponse, InsertBody, InsertResponse, JoinRequest, JoinResponse,
+    MAX_PAGE_LIMIT, MAX_WAIT_SECONDS, RoomSummary, RoomsResponse, StatusCounts, TaskPage,
+    TaskResponse, TokenBody,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
@@ -45,13 +46,11 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub const DEFAULT_CLAIM_RECHECK: Duration = Duration::from_secs(2);
 /// Default page size of a task list.
 pub const DEFAULT_PAGE_LIMIT: usize = 50;
-/// Largest page size of a task list.
-pub const MAX_PAGE_LIMIT: usize = 500;
 /// Page size `GET /api/rooms` reads the store with.
 const SCAN_PAGE: usize = 500;
 
 /// The future of [`TaskApi`].
-pub type ResponseFuture =
+pub type TaskApiFuture =
     Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static>>;
 
 /// The Task API: agents anywhere list, claim and finish the tasks of a
@@ -188,7 +187,7 @@ impl TaskApi {
             body_limit: DEFAULT_API_BODY_LIMIT,
             keep_alive: DEFAULT_KEEP_ALIVE,
             recheck: DEFAULT_CLAIM_RECHECK,
-            max_wait: Duration::from_secs(super::wire::MAX_WAIT_SECONDS),
+            max_wait: Duration::from_secs(MAX_WAIT_SECONDS),
         }
     }
 
@@ -212,13 +211,13 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = TaskApiFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+    fn call(&mut self, request: Request<B>) -> TaskApiFuture {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
             let started = std::time::Instant::now();

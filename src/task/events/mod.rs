@@ -378,7 +378,7 @@ impl Subscription {
 /// this wrapper are seen: several processes sharing one database each
 /// announce their own. For changes made anywhere on a PostgreSQL database,
 /// build the store with
-/// [`PostgresTaskStoreBuilder::with_events`](crate::task::PostgresTaskStoreBuilder::with_events)
+/// [`PostgresTaskStoreBuilder::with_events`](crate::postgres::PostgresTaskStoreBuilder::with_events)
 /// instead of wrapping it (it listens with `LISTEN/NOTIFY`).
 ///
 /// Its [`watch`](TaskStore::watch) is fed by the hub: every task announced

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use time::OffsetDateTime;
 
+use crate::clock::to_unix_nanos;
 use crate::lifecycle::JobStatus;
 use crate::task::state::StoredTask;
 
@@ -36,14 +37,6 @@ type TimeKey = (i64, u64);
 /// Hashes places. They come from the store's own counter, never from a
 /// sender, but a fast seeded hasher costs nothing in safety here.
 type PlaceHasher = foldhash::fast::RandomState;
-
-/// `when` as Unix nanoseconds, clamped to what an `i64` holds (the years
-/// 1677 to 2262): a time outside that range still sorts before or after
-/// every time inside it.
-fn nanos(when: OffsetDateTime) -> i64 {
-    let nanos = when.unix_timestamp_nanos();
-    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
-}
 
 /// A room's tasks and indexes; kept behind the room's lock.
 #[derive(Debug, Default)]
@@ -84,7 +77,7 @@ impl RoomState {
     /// tasks past their TTL become overdue. The tasks' fields do not change
     /// (the state machine reads the time itself); only where they are filed.
     pub(super) fn catch_up(&mut self, now: OffsetDateTime) {
-        let now_nanos = nanos(now);
+        let now_nanos = to_unix_nanos(now);
         let mut due: Vec<u64> = Vec::new();
         for index in [&mut self.leases, &mut self.delayed, &mut self.ttl] {
             while let Some(&(when, place)) = index.first() {
@@ -148,7 +141,7 @@ impl RoomState {
             JobStatus::Done | JobStatus::Failed => false,
             JobStatus::Running | JobStatus::NeedsInput => match task.lease_expires_at {
                 Some(lease) if lease > now => {
-                    self.leases.insert((nanos(lease), place));
+                    self.leases.insert((to_unix_nanos(lease), place));
                     false
                 }
                 // A lease that ended leaves the task claimable.
@@ -160,19 +153,19 @@ impl RoomState {
                     false
                 }
                 (_, Some(due)) if due > now => {
-                    self.delayed.insert((nanos(due), place));
+                    self.delayed.insert((to_unix_nanos(due), place));
                     false
                 }
                 (expires, _) => {
                     if let Some(expires) = expires {
-                        self.ttl.insert((nanos(expires), place));
+                        self.ttl.insert((to_unix_nanos(expires), place));
                     }
                     true
                 }
             },
         };
         if ready {
-            let key = (task.priority, nanos(task.created_at), place);
+            let key = (task.priority, to_unix_nanos(task.created_at), place);
             match self.ready.get_mut(task.required_capabilities.as_slice()) {
                 // The common case (a group that exists, its set already
                 // sorted) allocates nothing.
@@ -196,7 +189,7 @@ impl RoomState {
             return false;
         };
         let task = &entry.stored.task;
-        let key = (task.priority, nanos(task.created_at), place);
+        let key = (task.priority, to_unix_nanos(task.created_at), place);
         let group = if is_capability_set(&task.required_capabilities) {
             std::borrow::Cow::Borrowed(task.required_capabilities.as_slice())
         } else {
@@ -214,7 +207,7 @@ impl RoomState {
             (&mut self.ttl, task.expires_at),
         ] {
             if let Some(when) = when {
-                index.remove(&(nanos(when), place));
+                index.remove(&(to_unix_nanos(when), place));
             }
         }
         self.overdue.remove(&place);

@@ -10,14 +10,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
-use super::change;
-use super::registry::{
+use super::group_commit::GroupCommit;
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
+use crate::clock::{from_unix_nanos, to_unix_nanos};
+use crate::status::change;
+use crate::status::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
-    check_same_job,
+    check_same_job, from_json, to_json,
 };
-use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
-use crate::group_commit::GroupCommit;
+use crate::status::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// The name this backend gives in its errors.
 const SINK: &str = "sqlite";
@@ -63,7 +64,7 @@ CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id
 /// It keeps its own tables (`hookroom_jobs`, `hookroom_job_history`) and its
 /// own connection, and is usually opened on the task store's file, so one
 /// file holds a gateway's whole state. Events follow the same contract as
-/// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s; each is applied in
+/// [`InMemoryStatusSink`](crate::status::InMemoryStatusSink)'s; each is applied in
 /// a `BEGIN IMMEDIATE` transaction, so racing completions of a job leave
 /// exactly one winner even across processes sharing the file.
 ///
@@ -96,7 +97,9 @@ CREATE INDEX IF NOT EXISTS hookroom_job_keys_by_job ON hookroom_job_keys (job_id
 /// with their history and keys, in batches.
 ///
 /// ```
-/// use hookroom::status::{JobRegistry, SqliteJobRegistry, api::JobCreateRequest};
+/// use hookroom::api::jobs::JobCreateRequest;
+/// use hookroom::sqlite::SqliteJobRegistry;
+/// use hookroom::status::JobRegistry;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let dir = std::env::temp_dir().join(format!("hookroom-doc-{}", uuid::Uuid::new_v4()));
@@ -142,23 +145,6 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn nanos(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-fn from_nanos(value: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, SinkError> {
-    serde_json::to_string(value).map_err(backend)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SinkError> {
-    serde_json::from_str(text).map_err(backend)
-}
-
 fn parse_status(text: &str) -> Result<JobStatus, SinkError> {
     text.parse().map_err(backend)
 }
@@ -188,7 +174,7 @@ impl SqliteJobRegistry {
     ///
     /// # Errors
     /// [`SinkError::Backend`] when the tables cannot be created.
-    pub fn beside(store: &crate::task::SqliteTaskStore) -> Result<Self, SinkError> {
+    pub fn beside(store: &crate::sqlite::SqliteTaskStore) -> Result<Self, SinkError> {
         let (conn, writer) = store.shared_writer();
         {
             // Held while no batch runs (the writer holds this lock for a
@@ -339,12 +325,16 @@ impl RawRow {
             job: Job {
                 job_id: self.job_id,
                 status: parse_status(&self.status)?,
-                created_at: from_nanos(self.created_at),
-                updated_at: from_nanos(self.updated_at),
-                input_data: from_json(&self.input_data)?,
-                progress: self.progress.as_deref().map(from_json).transpose()?,
-                artifacts: from_json(&self.artifacts)?,
-                metadata: from_json(&self.metadata)?,
+                created_at: from_unix_nanos(self.created_at),
+                updated_at: from_unix_nanos(self.updated_at),
+                input_data: from_json(SINK, &self.input_data)?,
+                progress: self
+                    .progress
+                    .as_deref()
+                    .map(|text| from_json(SINK, text))
+                    .transpose()?,
+                artifacts: from_json(SINK, &self.artifacts)?,
+                metadata: from_json(SINK, &self.metadata)?,
             },
         })
     }
@@ -382,7 +372,7 @@ fn history(conn: &Connection, seq: i64) -> Result<Vec<HistoryEntry>, SinkError> 
     rows.map(|row| {
         let (timestamp, status, message, step) = row.map_err(backend)?;
         Ok(HistoryEntry {
-            timestamp: from_nanos(timestamp),
+            timestamp: from_unix_nanos(timestamp),
             status: parse_status(&status)?,
             message,
             step,
@@ -421,7 +411,7 @@ fn insert_history(tx: &Connection, seq: i64, entry: &HistoryEntry) -> Result<(),
     .map_err(backend)?
     .execute(params![
         seq,
-        nanos(entry.timestamp),
+        to_unix_nanos(entry.timestamp),
         entry.status.as_str(),
         entry.message,
         entry.step
@@ -440,10 +430,13 @@ fn save(tx: &Connection, row: &Row) -> Result<(), SinkError> {
     .execute(params![
         row.seq,
         job.status.as_str(),
-        nanos(job.updated_at),
-        job.progress.as_ref().map(to_json).transpose()?,
-        to_json(&job.artifacts)?,
-        to_json(&job.metadata)?,
+        to_unix_nanos(job.updated_at),
+        job.progress
+            .as_ref()
+            .map(|value| to_json(SINK, value))
+            .transpose()?,
+        to_json(SINK, &job.artifacts)?,
+        to_json(SINK, &job.metadata)?,
     ])
     .map_err(backend)?;
     Ok(())
@@ -464,7 +457,12 @@ fn insert_created(
                progress, artifacts, metadata) VALUES (?1, 'PENDING', ?2, ?2, ?3, NULL, '[]', ?4)",
         )
         .map_err(backend)?
-        .execute(params![job_id, nanos(at), input_data, to_json(metadata)?]);
+        .execute(params![
+            job_id,
+            to_unix_nanos(at),
+            input_data,
+            to_json(SINK, metadata)?
+        ]);
     match inserted {
         Ok(_) => {}
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -482,7 +480,7 @@ fn insert_created(
 }
 
 /// Applies one event inside a transaction; the contract is
-/// [`InMemoryStatusSink`](super::InMemoryStatusSink)'s.
+/// [`InMemoryStatusSink`](crate::status::InMemoryStatusSink)'s.
 fn apply(tx: &Connection, event: JobEvent, max_history: usize) -> Result<(), SinkError> {
     if let JobEvent::Created {
         job_id,
@@ -540,7 +538,10 @@ fn purge(tx: &Connection, cutoff: OffsetDateTime, limit: usize) -> Result<usize,
             .map_err(backend)?;
         let rows = statement
             .query_map(
-                params![nanos(cutoff), i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![
+                    to_unix_nanos(cutoff),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(backend)?;
@@ -746,7 +747,7 @@ mod tests {
     async fn jobs_and_history_survive_a_reopen_beside_the_task_store() {
         let (dir, path) = temp_db();
         // The task store's tables and the job tables share the file.
-        let tasks = crate::task::SqliteTaskStore::open(&path).unwrap();
+        let tasks = crate::sqlite::SqliteTaskStore::open(&path).unwrap();
         let registry = SqliteJobRegistry::open(&path).unwrap();
         registry.publish(created("task-1")).await.unwrap();
         registry

@@ -14,7 +14,8 @@
 //! here reads `null` as absent.
 //!
 //! ```
-//! use hookroom::status::{JobStatus, api::StatusUpdateRequest};
+//! use hookroom::api::jobs::StatusUpdateRequest;
+//! use hookroom::status::JobStatus;
 //!
 //! let body = r#"{"status":"RUNNING","progress":{"percentage":40},"message":null}"#;
 //! let update: StatusUpdateRequest = serde_json::from_str(body).unwrap();
@@ -27,7 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, Progress};
+use crate::status::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, Progress};
 
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -13,11 +13,11 @@ use zeroize::Zeroizing;
 
 use super::retry::{Attempt, HttpsClient, RetryPolicy, exchange, https_client, with_retries};
 
-use super::api::{
+use crate::api::jobs::{
     ApiErrorBody, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest, JobView,
     StatusUpdateRequest,
 };
-use super::{JobEvent, SinkError, StatusSink};
+use crate::status::{JobEvent, SinkError, StatusSink};
 
 /// The name this sink gives in its errors.
 const SINK: &str = "http";
@@ -79,7 +79,7 @@ impl std::error::Error for HttpSinkBuildError {
 /// `Debug` never shows the token.
 ///
 /// ```
-/// use hookroom::status::{HttpStatusSink, RetryPolicy};
+/// use hookroom::http::{HttpStatusSink, RetryPolicy};
 ///
 /// let sink = HttpStatusSink::builder("http://localhost:8000/api")
 ///     .bearer_token("mcp_webhook_token_12345")

@@ -1,15 +1,16 @@
-//! The Task API's request and response bodies, for servers and clients.
+//! The Task API's request and response bodies, for its server
+//! ([`TaskApi`](crate::service::TaskApi)) and its clients.
 //!
 //! Requests are JSON objects; fields not listed are ignored. The server
 //! reads each field itself, so a refusal names the field
-//! ([`ApiError::MissingField`], [`ApiError::InvalidField`]).
+//! ([`BodyError::MissingField`], [`BodyError::InvalidField`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::error::ApiError;
-use crate::task::{ClaimRefusal, ClaimToken, Operation, Task, TaskId};
+use crate::error_code::ErrorCode;
+use crate::task::{ClaimRefusal, ClaimToken, Task, TaskId, TaskOperation};
 
 /// The longest `agent_id` accepted, in bytes.
 pub const MAX_AGENT_ID_LEN: usize = 256;
@@ -19,6 +20,66 @@ pub const MAX_CAPABILITIES: usize = 64;
 pub const MAX_LEASE_SECONDS: u64 = 86_400;
 /// The longest a room claim may wait for work, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 30;
+/// The most tasks one page of a task list holds (`limit` is at most this).
+pub const MAX_PAGE_LIMIT: usize = 500;
+
+/// Why a request body was refused: the `400` answers about the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The body is not a JSON object (`invalid_json`).
+    InvalidJson {
+        /// What the JSON parser said (position included).
+        detail: String,
+    },
+    /// A required field is absent (`missing_field`).
+    MissingField {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field has the wrong type or an out-of-range value
+    /// (`invalid_field`).
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+}
+
+impl BodyError {
+    /// The field at fault, if one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingField { field } | Self::InvalidField { field, .. } => Some(field),
+            Self::InvalidJson { .. } => None,
+        }
+    }
+}
+
+impl ErrorCode for BodyError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::MissingField { .. } => "missing_field",
+            Self::InvalidField { .. } => "invalid_field",
+        }
+    }
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidJson { detail } => write!(f, "the body is not a JSON object: {detail}"),
+            Self::MissingField { field } => write!(f, "field `{field}` is required"),
+            Self::InvalidField { field, expected } => {
+                write!(f, "field `{field}` must be {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
 
 /// `POST /api/rooms/{room}/join`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +262,7 @@ pub struct JoinResponse {
 
 /// `POST /api/rooms/{room}/tasks` (admin token): stores a task as an
 /// ingested webhook would, for tools and remote stores
-/// ([`HttpTaskStore`](crate::task::HttpTaskStore)). The room is the path's.
+/// ([`HttpTaskStore`](crate::http::HttpTaskStore)). The room is the path's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InsertBody {
     /// One-line title.
@@ -268,10 +329,10 @@ impl InsertBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// [`ApiError::InvalidJson`], its detail naming the field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// [`BodyError::InvalidJson`], its detail naming the field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         object(body)?;
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson {
+        serde_json::from_slice(body).map_err(|e| BodyError::InvalidJson {
             detail: e.to_string(),
         })
     }
@@ -317,19 +378,19 @@ pub fn refusal_from_code(code: &str) -> Option<ClaimRefusal> {
     })
 }
 
-/// The [`Operation`] of an error body's `operation` (its
-/// [`as_str`](Operation::as_str)), if known.
-pub fn operation_from_str(name: &str) -> Option<Operation> {
+/// The [`TaskOperation`] of an error body's `operation` (its
+/// [`as_str`](TaskOperation::as_str)), if known.
+pub fn operation_from_str(name: &str) -> Option<TaskOperation> {
     Some(match name {
-        "claim" => Operation::Claim,
-        "heartbeat" => Operation::Heartbeat,
-        "complete" => Operation::Complete,
-        "fail" => Operation::Fail,
-        "release" => Operation::Release,
-        "request_input" => Operation::RequestInput,
-        "provide_input" => Operation::ProvideInput,
-        "take_input" => Operation::TakeInput,
-        "expire" => Operation::Expire,
+        "claim" => TaskOperation::Claim,
+        "heartbeat" => TaskOperation::Heartbeat,
+        "complete" => TaskOperation::Complete,
+        "fail" => TaskOperation::Fail,
+        "release" => TaskOperation::Release,
+        "request_input" => TaskOperation::RequestInput,
+        "provide_input" => TaskOperation::ProvideInput,
+        "take_input" => TaskOperation::TakeInput,
+        "expire" => TaskOperation::Expire,
         _ => return None,
     })
 }
@@ -338,13 +399,13 @@ pub fn operation_from_str(name: &str) -> Option<Operation> {
 
 type Object = Map<String, Value>;
 
-fn object(body: &[u8]) -> Result<Object, ApiError> {
+fn object(body: &[u8]) -> Result<Object, BodyError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::InvalidJson {
+        Ok(_) => Err(BodyError::InvalidJson {
             detail: "expected an object".into(),
         }),
-        Err(e) => Err(ApiError::InvalidJson {
+        Err(e) => Err(BodyError::InvalidJson {
             detail: e.to_string(),
         }),
     }
@@ -354,19 +415,19 @@ fn present<'a>(map: &'a Object, field: &'static str) -> Option<&'a Value> {
     map.get(field).filter(|v| !v.is_null())
 }
 
-fn string(map: &Object, field: &'static str, expected: &'static str) -> Result<String, ApiError> {
+fn string(map: &Object, field: &'static str, expected: &'static str) -> Result<String, BodyError> {
     match present(map, field) {
-        None => Err(ApiError::MissingField { field }),
+        None => Err(BodyError::MissingField { field }),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(ApiError::InvalidField { field, expected }),
+        Some(_) => Err(BodyError::InvalidField { field, expected }),
     }
 }
 
-fn agent_id(map: &Object) -> Result<String, ApiError> {
+fn agent_id(map: &Object) -> Result<String, BodyError> {
     const EXPECTED: &str = "a non-empty string of at most 256 bytes";
     let id = string(map, "agent_id", EXPECTED)?;
     if id.trim().is_empty() || id.len() > MAX_AGENT_ID_LEN {
-        return Err(ApiError::InvalidField {
+        return Err(BodyError::InvalidField {
             field: "agent_id",
             expected: EXPECTED,
         });
@@ -374,9 +435,9 @@ fn agent_id(map: &Object) -> Result<String, ApiError> {
     Ok(id)
 }
 
-fn capabilities(map: &Object) -> Result<Vec<String>, ApiError> {
+fn capabilities(map: &Object) -> Result<Vec<String>, BodyError> {
     const EXPECTED: &str = "a list of at most 64 strings";
-    let invalid = ApiError::InvalidField {
+    let invalid = BodyError::InvalidField {
         field: "capabilities",
         expected: EXPECTED,
     };
@@ -396,34 +457,34 @@ fn seconds(
     field: &'static str,
     range: std::ops::RangeInclusive<u64>,
     expected: &'static str,
-) -> Result<Option<u64>, ApiError> {
+) -> Result<Option<u64>, BodyError> {
     match present(map, field) {
         None => Ok(None),
         Some(value) => value
             .as_u64()
             .filter(|n| range.contains(n))
             .map(Some)
-            .ok_or(ApiError::InvalidField { field, expected }),
+            .ok_or(BodyError::InvalidField { field, expected }),
     }
 }
 
-fn lease_seconds(map: &Object) -> Result<u64, ApiError> {
+fn lease_seconds(map: &Object) -> Result<u64, BodyError> {
     seconds(
         map,
         "lease_seconds",
         1..=MAX_LEASE_SECONDS,
         "a whole number of seconds from 1 to 86400",
     )?
-    .ok_or(ApiError::MissingField {
+    .ok_or(BodyError::MissingField {
         field: "lease_seconds",
     })
 }
 
-fn claim_token(map: &Object) -> Result<ClaimToken, ApiError> {
+fn claim_token(map: &Object) -> Result<ClaimToken, BodyError> {
     const EXPECTED: &str = "a non-empty string";
     let token = string(map, "claim_token", EXPECTED)?;
     if token.is_empty() {
-        return Err(ApiError::InvalidField {
+        return Err(BodyError::InvalidField {
             field: "claim_token",
             expected: EXPECTED,
         });
@@ -435,8 +496,8 @@ impl JoinRequest {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let map = object(body)?;
         Ok(Self {
             agent_id: agent_id(&map)?,
@@ -449,8 +510,8 @@ impl ClaimBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let map = object(body)?;
         Ok(Self {
             agent_id: agent_id(&map)?,
@@ -470,8 +531,8 @@ impl HeartbeatBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let map = object(body)?;
         Ok(Self {
             claim_token: claim_token(&map)?,
@@ -484,8 +545,8 @@ impl DoneBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let mut map = object(body)?;
         Ok(Self {
             claim_token: claim_token(&map)?,
@@ -498,14 +559,14 @@ impl FailBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let map = object(body)?;
         let retry = match present(&map, "retry") {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                return Err(ApiError::InvalidField {
+                return Err(BodyError::InvalidField {
                     field: "retry",
                     expected: "true or false",
                 });
@@ -529,8 +590,8 @@ impl TokenBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let map = object(body)?;
         Ok(Self {
             claim_token: claim_token(&map)?,
@@ -542,8 +603,8 @@ impl AskBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let map = object(body)?;
         Ok(Self {
             claim_token: claim_token(&map)?,
@@ -556,13 +617,13 @@ impl InputBody {
     /// Reads a request body.
     ///
     /// # Errors
-    /// The [`ApiError`] naming the first field at fault.
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+    /// The [`BodyError`] naming the first field at fault.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
         let mut map = object(body)?;
         Ok(Self {
             input: map
                 .remove("input")
-                .ok_or(ApiError::MissingField { field: "input" })?,
+                .ok_or(BodyError::MissingField { field: "input" })?,
         })
     }
 }
@@ -570,9 +631,8 @@ impl InputBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error_code::ErrorCode;
 
-    fn field_of(e: ApiError) -> (&'static str, Option<&'static str>) {
+    fn field_of(e: BodyError) -> (&'static str, Option<&'static str>) {
         (e.code(), e.field())
     }
 

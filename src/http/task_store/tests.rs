@@ -87,7 +87,7 @@ fn refusals_are_rebuilt() {
     let body = br#"{"error":{"code":"invalid_transition","message":"m","task_id":"t1","task_status":"DONE","operation":"complete"}}"#;
     assert!(matches!(
         refusal(StatusCode::CONFLICT, body, None, Effect::Write),
-        StoreError::InvalidTransition { id: got, from: JobStatus::Done, operation: crate::task::Operation::Complete } if got == id
+        StoreError::InvalidTransition { id: got, from: JobStatus::Done, operation: crate::task::TaskOperation::Complete } if got == id
     ));
     let body = br#"{"error":{"code":"task_not_claimable","message":"m","task_id":"t1","refusal":"not_yet_due"}}"#;
     assert!(matches!(

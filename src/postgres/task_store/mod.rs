@@ -3,7 +3,7 @@
 //!
 //! A claim selects its task with `FOR UPDATE SKIP LOCKED`: concurrent
 //! claimers never wait on each other's rows and never get the same task.
-//! Every operation locks its row, applies the [state machine](super::state)
+//! Every operation locks its row, applies the [state machine](crate::task::state)
 //! and writes the row back in one transaction. Inserts are `INSERT … ON CONFLICT DO NOTHING` on
 //! `(source, delivery_id)`, so two gateways receiving the same retry store it
 //! once.
@@ -30,7 +30,7 @@
 //! commit's flush to disk, so changes could only commit one at a time):
 //! `task.created` (a stored insert, not a duplicate), `task.claimed`, `task.needs_input`,
 //! `task.input_provided`, `task.released`, `task.done`, `task.failed` and
-//! `task.expired`, as [`AnnouncingTaskStore`](super::AnnouncingTaskStore)
+//! `task.expired`, as [`AnnouncingTaskStore`](crate::task::AnnouncingTaskStore)
 //! names them. A store built
 //! [`with_events`](PostgresTaskStoreBuilder::with_events) keeps one
 //! connection listening and publishes what every store on the database
@@ -42,7 +42,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), hookroom::task::StoreError> {
-//! use hookroom::task::PostgresTaskStore;
+//! use hookroom::postgres::PostgresTaskStore;
 //!
 //! let store = PostgresTaskStore::connect("postgres://hookroom@127.0.0.1:5432/hookroom").await?;
 //! # let _ = store; Ok(()) }
@@ -59,25 +59,25 @@ use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use super::sql::{Changes, TaskRow, from_nanos, to_nanos};
-use super::state::StoredTask;
-use super::{
+use crate::clock::Clock;
+use crate::clock::{from_unix_nanos, to_unix_nanos};
+use crate::lifecycle::JobStatus;
+use crate::task::sql::{Changes, TaskRow};
+use crate::task::state::StoredTask;
+use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task,
     TaskEventKind, TaskEvents, TaskId, TaskQuery, TaskStore,
 };
-use crate::clock::Clock;
-use crate::lifecycle::JobStatus;
 
 mod builder;
 mod listen;
-pub(crate) mod pipeline;
 mod statements;
-pub(crate) mod tls;
 
 pub use self::builder::PostgresTaskStoreBuilder;
 
-use self::pipeline::{Sent, send};
 use self::statements::Statements;
+use super::pipeline::{Sent, send};
+use super::tls;
 
 const STORE: &str = "postgres";
 const DEFAULT_TABLE: &str = "hookroom_tasks";
@@ -295,7 +295,7 @@ impl PostgresTaskStore {
     fn statement_time(&self) -> Option<i64> {
         match &self.time {
             TimeSource::Database => None,
-            TimeSource::Clock(clock) => Some(to_nanos(clock.now())),
+            TimeSource::Clock(clock) => Some(to_unix_nanos(clock.now())),
         }
     }
 
@@ -312,7 +312,7 @@ impl PostgresTaskStore {
                     .await
                     .map_err(backend)?;
                 let row = client.query_one(&statement, &[]).await.map_err(backend)?;
-                Ok(from_nanos(row.try_get(0).map_err(backend)?))
+                Ok(from_unix_nanos(row.try_get(0).map_err(backend)?))
             }
         }
     }
@@ -352,7 +352,7 @@ impl PostgresTaskStore {
         let deleted = client
             .execute(
                 &self.sql.purge_finished,
-                &[&to_nanos(finished_before), &limit],
+                &[&to_unix_nanos(finished_before), &limit],
             )
             .await
             .map_err(backend)?;
@@ -429,7 +429,7 @@ impl PostgresTaskStore {
         let now = match read_now {
             ReadNow::Clock(clock) => clock.now(),
             ReadNow::Database(read) => {
-                from_nanos(read.await.map_err(backend)?.try_get(0).map_err(backend)?)
+                from_unix_nanos(read.await.map_err(backend)?.try_get(0).map_err(backend)?)
             }
         };
         let mut stored = read_row(&row)?;
@@ -694,7 +694,7 @@ impl TaskStore for PostgresTaskStore {
         let tx = client.transaction().await.map_err(backend)?;
         let now = self.now(&tx).await?;
         let rows = tx
-            .query(&candidates, &[&to_nanos(now)])
+            .query(&candidates, &[&to_unix_nanos(now)])
             .await
             .map_err(backend)?;
         let mut expired = Vec::with_capacity(rows.len());

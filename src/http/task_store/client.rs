@@ -9,9 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{ClaimRequest, Claimed, StoreError, Task, TaskId};
-use crate::service::task_api::wire::{
-    ClaimResponse, JoinRequest, JoinResponse, MAX_WAIT_SECONDS, TaskResponse,
-};
+use crate::api::task::{ClaimResponse, JoinRequest, JoinResponse, MAX_WAIT_SECONDS, TaskResponse};
 
 use super::*;
 
@@ -66,7 +64,7 @@ impl HttpTaskStore {
             })?;
         let exchange = async {
             let response = self.inner.client.request(request).await.map_err(|e| {
-                if crate::http_client::is_tls_error(&e) {
+                if crate::http::client::is_tls_error(&e) {
                     HttpStoreError::Tls {
                         detail: tls_detail(&e),
                     }

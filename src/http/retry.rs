@@ -1,7 +1,7 @@
 //! The retry policy of the crate's HTTP clients ([`HttpStatusSink`] and
 //! the signed alert webhook), and the one retry loop they share.
 //!
-//! [`HttpStatusSink`]: super::HttpStatusSink
+//! [`HttpStatusSink`]: crate::http::HttpStatusSink
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -84,12 +84,12 @@ impl RetryPolicy {
 
 /// An HTTP/1.1 client for `http://` and `https://` (rustls with ring and
 /// the webpki roots).
-pub(crate) type HttpsClient = crate::http_client::HttpsClient<Full<Bytes>>;
+pub(crate) type HttpsClient = super::client::HttpsClient<Full<Bytes>>;
 
 /// A new [`HttpsClient`] on the webpki roots (the crate's one client
-/// constructor, [`crate::http_client::client`]).
+/// constructor, [`super::client::client`]).
 pub(crate) fn https_client() -> Result<HttpsClient, rustls::Error> {
-    crate::http_client::client(crate::http_client::ClientOptions::default())
+    super::client::client(super::client::ClientOptions::default())
 }
 
 /// What one attempt came to.

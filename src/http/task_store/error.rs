@@ -4,10 +4,8 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::{ClaimRequest, Claimed, StoreError, TaskId};
+use crate::api::task::{ClaimBody, ClaimResponse, operation_from_str, refusal_from_code};
 use crate::lifecycle::JobStatus;
-use crate::service::task_api::wire::{
-    ClaimBody, ClaimResponse, operation_from_str, refusal_from_code,
-};
 
 use super::HTTP_STORE;
 

@@ -11,22 +11,21 @@ use http::{Method, Uri};
 use http_body_util::Full;
 use tokio::sync::broadcast;
 
-use super::{
+use crate::api::task::{
+    AskBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody, InputBody,
+    InputResponse, InsertBody, InsertResponse, MAX_PAGE_LIMIT, TaskPage, TaskResponse, TokenBody,
+};
+use crate::http::client::{ClientOptions, Tls};
+use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
-};
-use crate::http_client::{ClientOptions, Tls};
-use crate::service::task_api::MAX_PAGE_LIMIT;
-use crate::service::task_api::wire::{
-    AskBody, ClaimResponse, DoneBody, ExpiredResponse, FailBody, HeartbeatBody, InputBody,
-    InputResponse, InsertBody, InsertResponse, TaskPage, TaskResponse, TokenBody,
 };
 
 /// The `store` name of the [`StoreError::Backend`] errors of [`HttpTaskStore`].
 pub const HTTP_STORE: &str = "http";
-/// How long one request may take, unless told otherwise.
+/// How long one request of an [`HttpTaskStore`] may take, unless told otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long connecting may take, unless told otherwise.
+/// How long an [`HttpTaskStore`] may take to connect, unless told otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`TaskStore`] whose tasks live behind a Task API: every operation is
@@ -78,7 +77,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use hookroom::task::{HttpTaskStore, TaskStore};
+/// use hookroom::http::HttpTaskStore;
+/// use hookroom::task::TaskStore;
 ///
 /// let store = HttpTaskStore::builder("http://127.0.0.1:8935", "t").build()?;
 /// let task = store.get(&"some-id".into()).await?;
@@ -90,7 +90,7 @@ pub struct HttpTaskStore {
 }
 
 struct Inner {
-    client: crate::http_client::HttpsClient<Full<Bytes>>,
+    client: crate::http::client::HttpsClient<Full<Bytes>>,
     base: String,
     authorization: zeroize::Zeroizing<String>,
     timeout: Duration,
@@ -196,7 +196,7 @@ impl HttpTaskStoreBuilder {
                 reason: "the token is not a valid header value",
             });
         }
-        let client = crate::http_client::client(ClientOptions {
+        let client = crate::http::client::client(ClientOptions {
             tls: self.tls,
             connect_timeout: Some(self.connect_timeout),
         })

@@ -8,7 +8,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use hookroom::task::{NewTask, SqliteTaskStore, TaskStore};
+//! use hookroom::sqlite::SqliteTaskStore;
+//! use hookroom::task::{NewTask, TaskStore};
 //!
 //! let store = SqliteTaskStore::open_in_memory()?;
 //! let inserted = store
@@ -38,19 +39,19 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::sql::{BestCandidate, COLUMN_COUNT, COLUMNS, to_nanos};
-use super::state::StoredTask;
-use super::{
+use super::group_commit::GroupCommit;
+use crate::clock::{Clock, SystemClock, to_unix_nanos};
+use crate::lifecycle::JobStatus;
+use crate::task::sql::COLUMNS;
+use crate::task::state::StoredTask;
+use crate::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, Inserted, NewTask, StoreError, Task, TaskId,
     TaskQuery, TaskStore,
 };
-use crate::clock::{Clock, SystemClock};
-use crate::group_commit::GroupCommit;
-use crate::lifecycle::JobStatus;
 
 mod rows;
 
-use self::rows::{fetch, insert_in, query, read_row, write};
+use self::rows::{BestCandidate, COLUMN_COUNT, fetch, insert_in, query, read_row, write};
 
 const STORE: &str = "sqlite";
 const TABLE: &str = "hookroom_tasks";
@@ -119,7 +120,7 @@ const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 /// Cloning is cheap and shares the connection. Blocking SQLite calls run on
 /// tokio's blocking pool, never on the async workers. Every operation loads
 /// the task in a `BEGIN IMMEDIATE` transaction, applies the
-/// [state machine](super::state) and writes the row back.
+/// [state machine](crate::task::state) and writes the row back.
 ///
 /// # Group commit
 /// Every write (inserts, claims, updates) goes to one writer thread, which
@@ -241,7 +242,7 @@ impl SqliteTaskStore {
 
     /// The connection and its group-commit writer, for a job registry that
     /// keeps its tables in this store's database
-    /// ([`SqliteJobRegistry::beside`](crate::status::SqliteJobRegistry::beside)).
+    /// ([`SqliteJobRegistry::beside`](crate::sqlite::SqliteJobRegistry::beside)).
     pub(crate) fn shared_writer(&self) -> (Arc<Mutex<Connection>>, GroupCommit) {
         (Arc::clone(&self.conn), self.writer.clone())
     }
@@ -279,7 +280,7 @@ impl SqliteTaskStore {
                      WHERE {FINISHED} AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)"
                 ))
                 .map_err(backend)?
-                .execute(params![to_nanos(finished_before), limit])
+                .execute(params![to_unix_nanos(finished_before), limit])
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
             if deleted > 0 {
@@ -460,7 +461,7 @@ impl TaskStore for SqliteTaskStore {
             for sql in [&pending, &lapsed] {
                 let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
                 let mut rows = stmt
-                    .query(params![request.room, to_nanos(now)])
+                    .query(params![request.room, to_unix_nanos(now)])
                     .map_err(backend)?;
                 while let Some(row) = rows.next().map_err(backend)? {
                     let stored = read_row(row)?;
@@ -592,7 +593,7 @@ impl TaskStore for SqliteTaskStore {
                  AND expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY seq"
             );
             let mut expired = Vec::new();
-            for mut stored in query(tx, &sql, params![to_nanos(now)])? {
+            for mut stored in query(tx, &sql, params![to_unix_nanos(now)])? {
                 if stored.expire(now) {
                     write(tx, &stored)?;
                     expired.push(stored.task);

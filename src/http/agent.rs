@@ -10,9 +10,9 @@ use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Agent, AgentError, AgentOutput, JobHandle};
+use super::client::{ClientOptions, HttpsClient, Tls};
+use crate::agent::{Agent, AgentError, AgentOutput, JobHandle};
 use crate::clock::{Clock, SystemClock};
-use crate::http_client::{ClientOptions, HttpsClient, Tls};
 use crate::task::Task;
 use crate::verify::ConfigError;
 use crate::verify::Secret;
@@ -49,7 +49,7 @@ pub struct AgentRequest {
 /// - any other `2xx`: `DONE`, with the JSON body (if any) as the result;
 /// - `4xx`: `FAILED` for good ([`AgentError::Permanent`]);
 /// - `5xx`, a timeout or a connection error: a retry through the worker's
-///   [`RetryPolicy`](super::RetryPolicy) ([`AgentError::Retryable`]).
+///   [`AttemptPolicy`](crate::agent::AttemptPolicy) ([`AgentError::Retryable`]).
 ///
 /// `webhook-id` is `{task id}.{attempt}.{round}`: the same delivery sent
 /// again keeps its id, so the receiver can drop duplicates.
@@ -147,7 +147,7 @@ impl HttpAgent {
     }
 
     fn client(tls: Tls) -> Result<HttpsClient<Full<Bytes>>, HttpAgentError> {
-        crate::http_client::client(ClientOptions {
+        crate::http::client::client(ClientOptions {
             tls,
             connect_timeout: Some(CONNECT_TIMEOUT),
         })

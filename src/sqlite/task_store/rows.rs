@@ -5,9 +5,47 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::{STORE, TABLE, backend};
-use crate::task::sql::{COLUMNS, CorruptColumn, TaskRow, insert_statement, update_statement};
+use crate::clock::to_unix_nanos;
+use crate::task::sql::{COLUMNS, CorruptColumn, TaskRow, update_statement};
 use crate::task::state::StoredTask;
 use crate::task::{Inserted, NewTask, StoreError, TaskId};
+
+/// How many columns [`COLUMNS`] names: a column selected after them is at
+/// this index.
+pub(crate) const COLUMN_COUNT: usize = 24;
+
+/// The best of the claim candidates a SQL store's claim queries found (one
+/// per query: the room's first claimable pending task, its first task whose
+/// lease ran out), in claim order: lowest priority number, then oldest, then
+/// the earlier insert (`seq`).
+#[derive(Default)]
+pub(crate) struct BestCandidate(Option<((u32, i64, i64), StoredTask)>);
+
+impl BestCandidate {
+    /// Keeps `stored` (its row's `seq` beside it) if it comes before the
+    /// best so far.
+    pub(crate) fn offer(&mut self, stored: StoredTask, seq: i64) {
+        let task = &stored.task;
+        let key = (task.priority, to_unix_nanos(task.created_at), seq);
+        if self.0.as_ref().is_none_or(|(best, _)| key < *best) {
+            self.0 = Some((key, stored));
+        }
+    }
+
+    /// The best candidate, if any was offered.
+    pub(crate) fn into_best(self) -> Option<StoredTask> {
+        self.0.map(|(_, stored)| stored)
+    }
+}
+
+/// `INSERT` of a whole row: 24 parameters, `$1..$24` in [`COLUMNS`] order.
+pub(crate) fn insert_statement(table: &str) -> String {
+    let params: Vec<String> = (1..=24).map(|n| format!("${n}")).collect();
+    format!(
+        "INSERT INTO {table} ({COLUMNS}) VALUES ({})",
+        params.join(", ")
+    )
+}
 
 /// Reads a row selected as [`COLUMNS`]. Capabilities are a JSON array in
 /// text, as SQLite has no array type.
@@ -155,4 +193,35 @@ pub(super) fn write(tx: &Connection, stored: &StoredTask) -> Result<(), StoreErr
     ])
     .map_err(backend)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parameters_appear_in_order() {
+        // SQLite numbers `$n` parameters by first appearance: the statements
+        // must list them in order for positional binding to match.
+        for sql in [insert_statement("t"), update_statement("t")] {
+            let numbers: Vec<u32> = sql
+                .split('$')
+                .skip(1)
+                .map(|s| {
+                    s.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                        .parse()
+                        .expect("a number")
+                })
+                .collect();
+            let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
+            assert_eq!(numbers, expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn column_count_is_the_number_of_columns_named() {
+        assert_eq!(super::COLUMNS.split(',').count(), super::COLUMN_COUNT);
+    }
 }

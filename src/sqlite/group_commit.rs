@@ -2,8 +2,8 @@
 //! write waiting at the time in one transaction, and answers each caller
 //! only after that transaction has committed.
 //!
-//! [`SqliteTaskStore`](crate::task::SqliteTaskStore) sends its inserts here,
-//! and [`SqliteJobRegistry`](crate::status::SqliteJobRegistry) its job
+//! [`SqliteTaskStore`](crate::sqlite::SqliteTaskStore) sends its inserts here,
+//! and [`SqliteJobRegistry`](crate::sqlite::SqliteJobRegistry) its job
 //! changes. With `synchronous = FULL` every commit is an `fsync`; under load
 //! one `fsync` then acknowledges a whole batch instead of one write.
 //!

@@ -1,4 +1,4 @@
-//! [`RetryPolicy`]: how many tries a task gets and how long it waits between
+//! [`AttemptPolicy`]: how many tries a task gets and how long it waits between
 //! them.
 
 use std::time::Duration;
@@ -8,23 +8,23 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hookroom::agent::RetryPolicy;
+/// use hookroom::agent::AttemptPolicy;
 ///
-/// let policy = RetryPolicy::default().with_backoff_base(Duration::from_secs(10));
+/// let policy = AttemptPolicy::default().with_backoff_base(Duration::from_secs(10));
 /// assert_eq!(policy.max_attempts(), 3);
 /// assert_eq!(policy.backoff(1), Duration::from_secs(10));
 /// assert_eq!(policy.backoff(2), Duration::from_secs(20));
 /// assert_eq!(policy.backoff(3), Duration::from_secs(40));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct AttemptPolicy {
     max_attempts: u32,
     backoff_base: Duration,
     backoff_factor: u32,
     max_backoff: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for AttemptPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 3,
@@ -35,7 +35,7 @@ impl Default for RetryPolicy {
     }
 }
 
-impl RetryPolicy {
+impl AttemptPolicy {
     /// Total tries, the first included (at least 1).
     pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = max_attempts.max(1);
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn the_default_waits_one_then_two_seconds() {
-        let policy = RetryPolicy::default();
+        let policy = AttemptPolicy::default();
         assert_eq!(policy.backoff(1), Duration::from_secs(1));
         assert_eq!(policy.backoff(2), Duration::from_secs(2));
         assert!(policy.allows_retry_after(2));
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn backoff_saturates_at_the_cap() {
-        let policy = RetryPolicy::default().with_max_backoff(Duration::from_secs(60));
+        let policy = AttemptPolicy::default().with_max_backoff(Duration::from_secs(60));
         assert_eq!(policy.backoff(7), Duration::from_secs(60));
         assert_eq!(policy.backoff(u32::MAX), Duration::from_secs(60));
         assert_eq!(policy.backoff(0), Duration::from_secs(1));
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn degenerate_settings_are_clamped() {
-        let policy = RetryPolicy::default()
+        let policy = AttemptPolicy::default()
             .with_max_attempts(0)
             .with_backoff_factor(0);
         assert_eq!(policy.max_attempts(), 1);

@@ -9,15 +9,16 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::task::postgres::pipeline::send;
+use super::pipeline::send;
 
-use super::api::{JobCreateRequest, JobCreateResponse, JobView};
-use super::change;
-use super::registry::{
+use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
+use crate::clock::{from_unix_nanos, to_unix_nanos};
+use crate::status::change;
+use crate::status::registry::{
     Applied, DEFAULT_MAX_KEYS_PER_JOB, JobPage, JobQuery, JobRegistry, MAX_PAGE_SIZE,
-    check_same_job,
+    check_same_job, from_json, to_json,
 };
-use super::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
+use crate::status::{HistoryEntry, Job, JobEvent, JobStatus, SinkError, StatusSink};
 
 /// The name this backend gives in its errors.
 const SINK: &str = "postgres";
@@ -98,23 +99,6 @@ fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkEr
     }
 }
 
-fn nanos(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
-}
-
-fn from_nanos(value: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, SinkError> {
-    serde_json::to_string(value).map_err(backend)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SinkError> {
-    serde_json::from_str(text).map_err(backend)
-}
-
 fn parse_status(text: &str) -> Result<JobStatus, SinkError> {
     text.parse().map_err(backend)
 }
@@ -132,12 +116,15 @@ fn read_row(row: &Row) -> Result<Stored, SinkError> {
         job: Job {
             job_id: row.try_get(1).map_err(backend)?,
             status: parse_status(row.try_get(2).map_err(backend)?)?,
-            created_at: from_nanos(row.try_get(3).map_err(backend)?),
-            updated_at: from_nanos(row.try_get(4).map_err(backend)?),
-            input_data: from_json(row.try_get(5).map_err(backend)?)?,
-            progress: progress.as_deref().map(from_json).transpose()?,
-            artifacts: from_json(row.try_get(7).map_err(backend)?)?,
-            metadata: from_json(row.try_get(8).map_err(backend)?)?,
+            created_at: from_unix_nanos(row.try_get(3).map_err(backend)?),
+            updated_at: from_unix_nanos(row.try_get(4).map_err(backend)?),
+            input_data: from_json(SINK, row.try_get(5).map_err(backend)?)?,
+            progress: progress
+                .as_deref()
+                .map(|text| from_json(SINK, text))
+                .transpose()?,
+            artifacts: from_json(SINK, row.try_get(7).map_err(backend)?)?,
+            metadata: from_json(SINK, row.try_get(8).map_err(backend)?)?,
         },
     })
 }
@@ -151,7 +138,7 @@ impl PostgresJobRegistry {
     /// included), an unreachable server or a failed migration.
     pub async fn connect(url: &str) -> Result<Self, SinkError> {
         // TLS as the task store's: libpq's `sslmode` and `sslrootcert`.
-        let (config, tls) = crate::task::postgres::tls::connection(url).map_err(backend)?;
+        let (config, tls) = super::tls::connection(url).map_err(backend)?;
         let manager = Manager::from_config(
             config,
             tls,
@@ -269,9 +256,9 @@ impl PostgresJobRegistry {
                     .map_err(backend)?,
                 &[
                     &job_id,
-                    &nanos(at),
+                    &to_unix_nanos(at),
                     &input_data,
-                    &to_json(metadata)?,
+                    &to_json(SINK, metadata)?,
                     &entry.status.as_str(),
                     &entry.message,
                     &entry.step,
@@ -341,10 +328,17 @@ impl PostgresJobRegistry {
             )
             .await
             .map_err(backend)?;
-        let (status, updated_at) = (job.status.as_str(), nanos(job.updated_at));
-        let progress = job.progress.as_ref().map(to_json).transpose()?;
-        let (artifacts, metadata) = (to_json(&job.artifacts)?, to_json(&job.metadata)?);
-        let (at, entry_status) = (nanos(entry.timestamp), entry.status.as_str());
+        let (status, updated_at) = (job.status.as_str(), to_unix_nanos(job.updated_at));
+        let progress = job
+            .progress
+            .as_ref()
+            .map(|value| to_json(SINK, value))
+            .transpose()?;
+        let (artifacts, metadata) = (
+            to_json(SINK, &job.artifacts)?,
+            to_json(SINK, &job.metadata)?,
+        );
+        let (at, entry_status) = (to_unix_nanos(entry.timestamp), entry.status.as_str());
         let update_params: [&(dyn ToSql + Sync); 6] = [
             &stored.seq,
             &status,
@@ -448,7 +442,7 @@ impl JobRegistry for PostgresJobRegistry {
                 .iter()
                 .map(|row| {
                     Ok(HistoryEntry {
-                        timestamp: from_nanos(row.try_get(0).map_err(backend)?),
+                        timestamp: from_unix_nanos(row.try_get(0).map_err(backend)?),
                         status: parse_status(row.try_get(1).map_err(backend)?)?,
                         message: row.try_get(2).map_err(backend)?,
                         step: row.try_get(3).map_err(backend)?,
@@ -547,7 +541,10 @@ impl JobRegistry for PostgresJobRegistry {
                     )
                     .await
                     .map_err(backend)?,
-                &[&nanos(cutoff), &i64::try_from(limit).unwrap_or(i64::MAX)],
+                &[
+                    &to_unix_nanos(cutoff),
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
             )
             .await
             .map_err(backend)?;
