@@ -8,6 +8,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
 use super::ServiceBody;
+use super::json_error::JsonError;
 use crate::error_code::ErrorCode;
 use crate::source::ParseError;
 use crate::task::StoreError;
@@ -99,41 +100,15 @@ impl IngestError {
             Self::Store(_) => "the task store is unavailable; the delivery was not accepted".into(),
             other => other.to_string(),
         };
-        let mut response = json_response(
-            self.status(),
-            &ErrorBody {
-                error: ErrorDetail {
-                    code: self.code(),
-                    message: &message,
-                    request_id,
-                },
-            },
-        );
+        let error = JsonError::new(self.status(), self.code(), &message).request_id(request_id);
         match self {
-            Self::MethodNotAllowed { allow } => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(allow));
-            }
-            Self::RateLimited { retry_after } => {
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            }
-            Self::Unauthorized => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            Self::RequestTimeout => {
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            _ => {}
+            Self::MethodNotAllowed { allow } => error.allow(allow),
+            Self::RateLimited { retry_after } => error.retry_after(*retry_after),
+            Self::Unauthorized => error.bearer_challenge(),
+            Self::RequestTimeout => error.close(),
+            _ => error,
         }
-        response
+        .into_response()
     }
 }
 
@@ -210,19 +185,6 @@ impl From<StoreError> for IngestError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
     }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'static str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
 }
 
 /// A JSON response with `status`.

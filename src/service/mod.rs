@@ -55,6 +55,7 @@ mod gateway;
 mod health;
 mod ingest;
 mod jobs_api;
+mod json_error;
 mod operations;
 mod rate_limit;
 mod routes_api;

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::auth::{ApiAccess, ApiTokens};
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
+use super::json_error::JsonError;
 use super::{ResponseFuture, ServiceBody};
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
@@ -647,40 +648,14 @@ impl RoutesApiError {
     /// The JSON error response, with `Allow` on 405 and
     /// `WWW-Authenticate` on 401.
     pub fn to_response(&self) -> Response<ServiceBody> {
-        #[derive(Serialize)]
-        struct ErrorBody<'a> {
-            error: Detail<'a>,
-        }
-        #[derive(Serialize)]
-        struct Detail<'a> {
-            code: &'static str,
-            message: &'a str,
-        }
         let message = self.to_string();
-        let mut response = json_response(
-            self.status(),
-            &ErrorBody {
-                error: Detail {
-                    code: self.code(),
-                    message: &message,
-                },
-            },
-        );
+        let error = JsonError::new(self.status(), self.code(), &message);
         match self {
-            Self::MethodNotAllowed { allow } => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, http::HeaderValue::from_static(allow));
-            }
-            Self::Unauthorized => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer"),
-                );
-            }
-            _ => {}
+            Self::MethodNotAllowed { allow } => error.allow(allow),
+            Self::Unauthorized => error.bearer_challenge(),
+            _ => error,
         }
-        response
+        .into_response()
     }
 }
 

@@ -1,12 +1,12 @@
 //! [`ApiError`]: every refusal of the Task API, and its one status mapping.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::body::ResponseBody;
 use crate::api::task::{BodyError, refusal_code};
 use crate::error_code::ErrorCode;
-use crate::service::error::json_response;
+use crate::service::json_error::JsonError;
 use crate::task::StoreError;
 
 /// Why the Task API refused a request.
@@ -128,58 +128,39 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let response = json_response(
-            self.status(),
-            &ErrorBody {
-                error: ErrorDetail {
-                    code: self.code(),
-                    message: &message,
-                    field: self.field(),
-                    task_id: match self {
-                        Self::Store(
-                            StoreError::NotFound { id }
-                            | StoreError::NotHeld { id }
-                            | StoreError::InvalidTransition { id, .. }
-                            | StoreError::NotClaimable { id, .. },
-                        ) => Some(id.as_str()),
-                        _ => None,
-                    },
-                    task_status: match self {
-                        Self::Store(StoreError::InvalidTransition { from, .. }) => {
-                            Some(from.as_str())
-                        }
-                        _ => None,
-                    },
-                    operation: match self {
-                        Self::Store(StoreError::InvalidTransition { operation, .. }) => {
-                            Some(operation.as_str())
-                        }
-                        _ => None,
-                    },
-                    refusal: match self {
-                        Self::Store(StoreError::NotClaimable { reason, .. }) => {
-                            Some(refusal_code(*reason))
-                        }
-                        _ => None,
-                    },
-                },
+        let error = JsonError::new(self.status(), self.code(), &message).detail(Detail {
+            field: self.field(),
+            task_id: match self {
+                Self::Store(
+                    StoreError::NotFound { id }
+                    | StoreError::NotHeld { id }
+                    | StoreError::InvalidTransition { id, .. }
+                    | StoreError::NotClaimable { id, .. },
+                ) => Some(id.as_str()),
+                _ => None,
             },
-        );
-        let mut response = response.map(ResponseBody::from);
+            task_status: match self {
+                Self::Store(StoreError::InvalidTransition { from, .. }) => Some(from.as_str()),
+                _ => None,
+            },
+            operation: match self {
+                Self::Store(StoreError::InvalidTransition { operation, .. }) => {
+                    Some(operation.as_str())
+                }
+                _ => None,
+            },
+            refusal: match self {
+                Self::Store(StoreError::NotClaimable { reason, .. }) => Some(refusal_code(*reason)),
+                _ => None,
+            },
+        });
         match self {
-            Self::Unauthorized => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            Self::MethodNotAllowed { allow } => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(allow));
-            }
-            _ => {}
+            Self::Unauthorized => error.bearer_challenge(),
+            Self::MethodNotAllowed { allow } => error.allow(allow),
+            _ => error,
         }
-        response
+        .into_response()
+        .map(ResponseBody::from)
     }
 }
 
@@ -261,15 +242,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The Task API's fields beside `code` and `message`: what a client needs
+/// to act on a refusal without parsing the message.
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'static str,
-    message: &'a str,
+struct Detail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
