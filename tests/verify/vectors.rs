@@ -128,7 +128,7 @@ fn every_vector_is_rejected_after_any_one_byte_change() {
             secret[i] ^= 0x01;
             // A changed Standard Webhooks secret may no longer be base64:
             // then it is refused when the verifier is built.
-            if let Some(changed) = crate::verifier(&v.scheme, &secret, v.now) {
+            if let Some(changed) = self::verifier(&v.scheme, &secret, v.now) {
                 assert!(
                     changed.verify(&headers, &v.body).is_err(),
                     "{} secret byte {i}",

@@ -3,6 +3,7 @@
 //! `Retry-After`, stalls past the timeout) showing every update arrives
 //! exactly once and in order, or fails with the right code after the last
 //! retry.
+#![cfg(all(feature = "memory", feature = "integration", feature = "http-client"))]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 //! arrive in order, the bound is kept and counted, refusals are sorted into
 //! retried and dropped, and (with SQLite) a change accepted before a crash
 //! is delivered once after the restart.
+#![cfg(feature = "memory")]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

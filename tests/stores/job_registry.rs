@@ -2,8 +2,9 @@
 //! applied once per idempotency key, finished jobs purged by age in
 //! batches), and durable keys: a retried update reaching a restarted Jobs
 //! API on the same SQLite file (or PostgreSQL database) is applied once.
+#![cfg(all(feature = "integration", feature = "sqlite"))]
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! Black-box tests of the Task API: every endpoint and error answer through
 //! `tower::ServiceExt::oneshot`, the event stream, waiting claims, racing
 //! claims, and one run over a real 127.0.0.1 socket.
+#![cfg(feature = "memory")]
 
-mod support;
+use crate::support;
 use support::serve::serve;
 
 use std::sync::Arc;

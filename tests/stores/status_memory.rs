@@ -1,5 +1,6 @@
 //! The in-memory status sink seen from outside: the seed-001 JSON shape of
 //! what it serves, and the shared conformance suite.
+#![cfg(feature = "memory")]
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! use, so the lock is free and no transaction is left open.
 #![cfg(feature = "postgres")]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

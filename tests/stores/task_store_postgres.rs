@@ -1,7 +1,7 @@
 //! `PostgresTaskStore` against a throwaway PostgreSQL server.
 #![cfg(all(feature = "postgres", feature = "integration"))]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! readings of the database's clock taken around the operations.
 #![cfg(feature = "postgres")]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! a retry is safe).
 #![cfg(all(feature = "http-client", feature = "integration"))]
 
-mod support;
+use crate::support;
 use support::serve::serve;
 use support::tasks::push_task;
 

@@ -1,5 +1,6 @@
 //! The MCP Tasks extension (SEP-2663) through rmcp's own client, in process:
 //! hookroom tasks followed as MCP tasks, NEEDS_INPUT as `input_required`.
+#![cfg(feature = "mcp")]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

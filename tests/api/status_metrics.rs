@@ -1,6 +1,7 @@
 //! The metrics of job-status pushes, read back as Prometheus text:
 //! `HttpStatusSink` counts each push by outcome and each retry by reason,
 //! and outboxes show their depth and count what they drop.
+#![cfg(feature = "http-client")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

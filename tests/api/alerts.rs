@@ -1,4 +1,5 @@
 //! Alerts from the webhook service's deliveries, shown by `/health`.
+#![cfg(feature = "memory")]
 
 use std::sync::Arc;
 use std::time::Duration;

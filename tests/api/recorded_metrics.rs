@@ -1,6 +1,7 @@
 //! The metrics a webhook service and a metered store record, read back as
 //! Prometheus text: counts match what was sent, and no label value comes
 //! from a sender.
+#![cfg(feature = "memory")]
 
 use std::sync::Arc;
 

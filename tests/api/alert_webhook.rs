@@ -2,6 +2,7 @@
 //! delivery with the crate's Standard Webhooks verifier: firing and
 //! resolved alerts arrive signed, a 503 is retried with the same
 //! `webhook-id`, and a URL that never answers does not hold up the monitor.
+#![cfg(feature = "http-client")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! connection's `application_name`.
 #![cfg(all(feature = "postgres", feature = "integration"))]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! MCP over streamable HTTP behind the agent token: what the gateway mounts
 //! at `/mcp`.
+#![cfg(feature = "mcp")]
 
 use std::sync::Arc;
 

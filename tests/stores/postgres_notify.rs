@@ -4,7 +4,7 @@
 //! stream served over it.
 #![cfg(all(feature = "postgres", feature = "integration"))]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

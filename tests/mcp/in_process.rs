@@ -1,5 +1,6 @@
 //! The MCP server through rmcp's own client, in process over an in-memory
 //! duplex pipe (the stdio transport's framing).
+#![cfg(feature = "mcp")]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! store can show (reopening, corrupt rows, waiting for the write lock).
 #![cfg(all(feature = "sqlite", feature = "integration"))]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Black-box tests: the gateway served by hyper on 127.0.0.1, driven with
 //! real-format HTTP requests over loopback.
+#![cfg(feature = "memory")]
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -5,6 +5,7 @@
 //! follows it, so leases, backoff and TTLs move with the runtime's timers and
 //! no test sleeps for real. [`TestClock::jump`] moves only the store's time,
 //! which is how a stalled worker looks from the store.
+#![cfg(feature = "memory")]
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! once, completed once, by the agent that claimed it, and none is lost.
 #![cfg(all(feature = "http-client", feature = "memory"))]
 
-mod support;
+use crate::support;
 use support::serve::serve;
 
 use std::collections::HashMap;

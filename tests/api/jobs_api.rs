@@ -1,6 +1,7 @@
 //! Black-box tests of the Jobs API service: every endpoint, every refusal
 //! code, the job-status document's curl sequence, idempotent retries, and a
 //! webhook task's job.
+#![cfg(feature = "memory")]
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! across a reconnect beside the task store's tables.
 #![cfg(all(feature = "postgres", feature = "integration"))]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
