@@ -379,3 +379,19 @@ fn history(view: &crate::status::api::JobView) -> Vec<JobStatus> {
         .map(|entry| entry.status)
         .collect()
 }
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_check_is_reported_by_name() {
+        let report = run(Arc::new(crate::status::InMemoryStatusSink::new())).await;
+        let names: Vec<&str> = report.outcomes().iter().map(|o| o.check).collect();
+        let listed: Vec<&str> = checks().iter().map(|c| c.name).collect();
+        assert_eq!(names, listed);
+        assert_eq!(listed.len(), 5);
+        assert_eq!(report.suite(), "job_registry");
+        assert_eq!((report.passed(), report.failed()), (5, 0), "{report}");
+    }
+}

@@ -479,3 +479,41 @@ fn messages(view: &JobView) -> Vec<String> {
         .map(|entry| entry.message.clone().unwrap_or_default())
         .collect()
 }
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+    use crate::status::InMemoryStatusSink;
+
+    /// Reads nothing back, whatever the sink stored.
+    struct Blind;
+
+    #[async_trait]
+    impl JobReader for Blind {
+        async fn read_job(&self, _job_id: &str) -> Option<JobView> {
+            None
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_check_is_reported_by_name() {
+        let sink = InMemoryStatusSink::new();
+        let report = run(Arc::new(sink.clone()), &sink).await;
+        let names: Vec<&str> = report.outcomes().iter().map(|o| o.check).collect();
+        let listed: Vec<&str> = checks().iter().map(|c| c.name).collect();
+        assert_eq!(names, listed);
+        assert_eq!(report.passed(), 6, "{report}");
+
+        let blind = run(Arc::new(sink), &Blind).await;
+        assert_eq!(blind.outcomes().len(), 6);
+        let lifecycle = blind.outcome("lifecycle").expect("ran");
+        assert!(
+            lifecycle
+                .result
+                .as_ref()
+                .is_err_and(|f| f.message.starts_with("job `conformance-lifecycle-")
+                    && f.message.ends_with("` was not stored")),
+            "{blind}"
+        );
+    }
+}
