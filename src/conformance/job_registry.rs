@@ -7,12 +7,17 @@
 //! 2001 (on a [`ManualClock`]) and purges only before 2002, so it leaves the
 //! jobs of other checks alone.
 //!
+//! [`checks`] lists the checks by name; [`run`] runs them all and reports
+//! each; [`run_all`] panics with that report when one failed.
+//!
 //! ```
 //! use std::sync::Arc;
+//! use hookroom::conformance::job_registry;
 //! use hookroom::status::InMemoryStatusSink;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! hookroom::conformance::job_registry::run_all(Arc::new(InMemoryStatusSink::new())).await;
+//! let report = job_registry::run(Arc::new(InMemoryStatusSink::new())).await;
+//! assert_eq!(report.passed(), job_registry::checks().len(), "{report}");
 //! # }
 //! ```
 
@@ -22,16 +27,59 @@ use std::time::Duration;
 use serde_json::{Map, json};
 use time::OffsetDateTime;
 
+use super::report::{Check as NamedCheck, CheckFuture, Report};
 use crate::clock::{Clock, ManualClock};
 use crate::status::{Applied, JobEvent, JobRegistry, JobStatus, SinkError};
 
-/// Runs every check below against one registry.
+/// The function of one registry check: runs it and panics on the first
+/// broken rule.
+pub type CheckFn = for<'a> fn(&'a Arc<dyn JobRegistry>) -> CheckFuture<'a>;
+
+/// One registry check: its name and its function.
+pub type Check = NamedCheck<CheckFn>;
+
+/// A check that takes the registry by reference.
+macro_rules! plain {
+    ($name:ident) => {
+        Check {
+            name: stringify!($name),
+            run: |registry| Box::pin($name(registry.as_ref())),
+        }
+    };
+}
+
+const CHECKS: &[Check] = &[
+    plain!(apply_once),
+    plain!(refused_update_keeps_no_key),
+    plain!(keys_are_per_job),
+    Check {
+        name: "concurrent_apply_once",
+        run: |registry| Box::pin(concurrent_apply_once(Arc::clone(registry))),
+    },
+    plain!(purge_finished),
+];
+
+/// Every check, in the order [`run`] runs them.
+pub fn checks() -> &'static [Check] {
+    CHECKS
+}
+
+/// Runs every check against one registry, one after the other; a failed
+/// check is reported and the next one runs.
+pub async fn run(registry: Arc<dyn JobRegistry>) -> Report {
+    let mut report = Report::new("job_registry");
+    for check in checks() {
+        report.run(check.name, (check.run)(&registry)).await;
+    }
+    report
+}
+
+/// Runs every check and panics with the [`Report`] when any failed.
+///
+/// # Panics
+/// When a check failed.
 pub async fn run_all(registry: Arc<dyn JobRegistry>) {
-    apply_once(registry.as_ref()).await;
-    refused_update_keeps_no_key(registry.as_ref()).await;
-    keys_are_per_job(registry.as_ref()).await;
-    concurrent_apply_once(Arc::clone(&registry)).await;
-    purge_finished(registry.as_ref()).await;
+    run(registry).await.assert_all_passed();
 }
 
 /// A creation, a status update with an artifact, and a completion, each
@@ -330,4 +378,20 @@ fn history(view: &crate::api::jobs::JobView) -> Vec<JobStatus> {
         .flatten()
         .map(|entry| entry.status)
         .collect()
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_check_is_reported_by_name() {
+        let report = run(Arc::new(crate::status::InMemoryStatusSink::new())).await;
+        let names: Vec<&str> = report.outcomes().iter().map(|o| o.check).collect();
+        let listed: Vec<&str> = checks().iter().map(|c| c.name).collect();
+        assert_eq!(names, listed);
+        assert_eq!(listed.len(), 5);
+        assert_eq!(report.suite(), "job_registry");
+        assert_eq!((report.passed(), report.failed()), (5, 0), "{report}");
+    }
 }

@@ -1,10 +1,13 @@
 //! Conformance checks for [`StatusSink`] backends.
 //!
 //! A sink is write-only, so every check takes the sink and a [`JobReader`]
-//! that reads back what it stored: [`InMemoryStatusSink`] reads its own
+//! that reads back what it stored: [`InMemoryStatusSink`](crate::status::InMemoryStatusSink) reads its own
 //! registry; an HTTP sink tested against a Jobs API server reads through
 //! `GET /api/jobs/{id}?include_history=true`. Each check uses fresh random job
 //! ids, so checks can share one backend and run in any order.
+//!
+//! [`checks`] lists the checks by name; [`run`] runs them all and reports
+//! each; [`run_all`] panics with that report when one failed.
 //!
 //! The checks assert on error variants and on the order of history entries,
 //! never on exact timestamps (a server stamps its own).
@@ -26,10 +29,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use super::report::{Check as NamedCheck, CheckFuture, Report};
 use crate::api::jobs::JobView;
-use crate::status::{
-    Artifact, InMemoryStatusSink, JobEvent, JobStatus, Progress, SinkError, StatusSink,
-};
+use crate::status::{Artifact, JobEvent, JobStatus, Progress, SinkError, StatusSink};
 
 /// Reads back what a sink stored.
 #[async_trait]
@@ -39,21 +41,64 @@ pub trait JobReader: Send + Sync {
     async fn read_job(&self, job_id: &str) -> Option<JobView>;
 }
 
+#[cfg(feature = "memory")]
 #[async_trait]
-impl JobReader for InMemoryStatusSink {
+impl JobReader for crate::status::InMemoryStatusSink {
     async fn read_job(&self, job_id: &str) -> Option<JobView> {
         self.get(job_id, true)
     }
 }
 
-/// Runs every check below against one backend.
+/// The function of one sink check: runs it against the sink, reading back
+/// through the reader, and panics on the first broken rule.
+pub type CheckFn = for<'a> fn(&'a Arc<dyn StatusSink>, &'a dyn JobReader) -> CheckFuture<'a>;
+
+/// One sink check: its name and its function.
+pub type Check = NamedCheck<CheckFn>;
+
+/// A check that takes the sink by reference.
+macro_rules! plain {
+    ($name:ident) => {
+        Check {
+            name: stringify!($name),
+            run: |sink, reader| Box::pin($name(sink.as_ref(), reader)),
+        }
+    };
+}
+
+const CHECKS: &[Check] = &[
+    plain!(lifecycle),
+    plain!(history_order),
+    plain!(unknown_job),
+    plain!(created_once),
+    plain!(terminal_is_final),
+    Check {
+        name: "concurrent_updates",
+        run: |sink, reader| Box::pin(concurrent_updates(Arc::clone(sink), reader)),
+    },
+];
+
+/// Every check, in the order [`run`] runs them.
+pub fn checks() -> &'static [Check] {
+    CHECKS
+}
+
+/// Runs every check against one backend, one after the other; a failed
+/// check is reported and the next one runs.
+pub async fn run(sink: Arc<dyn StatusSink>, reader: &dyn JobReader) -> Report {
+    let mut report = Report::new("status_sink");
+    for check in checks() {
+        report.run(check.name, (check.run)(&sink, reader)).await;
+    }
+    report
+}
+
+/// Runs every check and panics with the [`Report`] when any failed.
+///
+/// # Panics
+/// When a check failed.
 pub async fn run_all(sink: Arc<dyn StatusSink>, reader: &dyn JobReader) {
-    lifecycle(sink.as_ref(), reader).await;
-    history_order(sink.as_ref(), reader).await;
-    unknown_job(sink.as_ref(), reader).await;
-    created_once(sink.as_ref(), reader).await;
-    terminal_is_final(sink.as_ref(), reader).await;
-    concurrent_updates(sink, reader).await;
+    run(sink, reader).await.assert_all_passed();
 }
 
 /// Created → RUNNING with progress → artifact → DONE with summary and final
@@ -433,4 +478,42 @@ fn messages(view: &JobView) -> Vec<String> {
         .flatten()
         .map(|entry| entry.message.clone().unwrap_or_default())
         .collect()
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use super::*;
+    use crate::status::InMemoryStatusSink;
+
+    /// Reads nothing back, whatever the sink stored.
+    struct Blind;
+
+    #[async_trait]
+    impl JobReader for Blind {
+        async fn read_job(&self, _job_id: &str) -> Option<JobView> {
+            None
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_check_is_reported_by_name() {
+        let sink = InMemoryStatusSink::new();
+        let report = run(Arc::new(sink.clone()), &sink).await;
+        let names: Vec<&str> = report.outcomes().iter().map(|o| o.check).collect();
+        let listed: Vec<&str> = checks().iter().map(|c| c.name).collect();
+        assert_eq!(names, listed);
+        assert_eq!(report.passed(), 6, "{report}");
+
+        let blind = run(Arc::new(sink), &Blind).await;
+        assert_eq!(blind.outcomes().len(), 6);
+        let lifecycle = blind.outcome("lifecycle").expect("ran");
+        assert!(
+            lifecycle
+                .result
+                .as_ref()
+                .is_err_and(|f| f.message.starts_with("job `conformance-lifecycle-")
+                    && f.message.ends_with("` was not stored")),
+            "{blind}"
+        );
+    }
 }
