@@ -23,13 +23,14 @@ pub(crate) fn routes_api(
     routes_file: Option<PathBuf>,
 ) -> RoutesApi {
     // A replayed delivery's task gets its job, as ingest's does.
-    let api = RoutesApi::new(router, store)
+    let api = RoutesApi::builder(router, store)
         .status_sink(jobs)
         .tokens(auth.tokens.clone());
     match routes_file {
         Some(path) => api.routes_file(RoutesFile::new(path)),
         None => api,
     }
+    .build()
 }
 
 /// `banner` with the Routes API's lines added at the end of its endpoint

@@ -214,8 +214,8 @@ pub struct RoutesConfig {
     /// Parsing a routes file only reads it: whoever serves the config applies
     /// it by purging each store's finished tasks in the background
     /// (`purge_finished` of `InMemoryTaskStore`, `SqliteTaskStore` and
-    /// `PostgresTaskStore`, in bounded batches). The gateway example does
-    /// that. A redelivery of a purged task's webhook is a new task, so keep
+    /// `PostgresTaskStore`, in bounded batches): [`crate::retention`] runs
+    /// that loop, and `hookroom serve` starts it. A redelivery of a purged task's webhook is a new task, so keep
     /// tasks at least as long as senders retry.
     pub log_retention_days: Option<u32>,
 }

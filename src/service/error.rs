@@ -25,6 +25,13 @@ use crate::verify::VerifyError;
 pub enum IngestError {
     /// The path is not one this service serves (`404 not_found`).
     NotFound,
+    /// The webhook service was asked for a path that names no source: it
+    /// serves `{prefix}/webhook/{source}`, or one source at any path through
+    /// `WebhookService::for_source` (`404 not_found`, with that hint).
+    NoSourceInPath {
+        /// The paths the service does serve, e.g. `/hooks/webhook/{source}`.
+        serves: String,
+    },
     /// The path is a webhook path but no source has that name (`404 unknown_source`).
     UnknownSource,
     /// A method other than the ones allowed (`405 method_not_allowed`).
@@ -70,7 +77,9 @@ impl IngestError {
     /// in the service.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound | Self::UnknownSource => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoSourceInPath { .. } | Self::UnknownSource => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::AddressNotAllowed => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -115,7 +124,7 @@ impl IngestError {
 impl ErrorCode for IngestError {
     fn code(&self) -> &'static str {
         match self {
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::NoSourceInPath { .. } => "not_found",
             Self::UnknownSource => "unknown_source",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::AddressNotAllowed => "address_not_allowed",
@@ -136,6 +145,12 @@ impl std::fmt::Display for IngestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NotFound => f.write_str("no such endpoint"),
+            Self::NoSourceInPath { serves } => write!(
+                f,
+                "no webhook source in this path: this service serves {serves}; \
+                 to serve one source at a path of your choosing, mount \
+                 WebhookService::for_source(name) there"
+            ),
             Self::UnknownSource => f.write_str("no webhook source is configured under this name"),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::AddressNotAllowed => {
@@ -212,6 +227,9 @@ mod tests {
     fn all() -> Vec<IngestError> {
         vec![
             IngestError::NotFound,
+            IngestError::NoSourceInPath {
+                serves: "/hooks/webhook/{source}".into(),
+            },
             IngestError::UnknownSource,
             IngestError::MethodNotAllowed { allow: "POST" },
             IngestError::AddressNotAllowed,
@@ -253,7 +271,7 @@ mod tests {
         assert_eq!(
             statuses,
             [
-                404, 404, 405, 403, 429, 413, 400, 401, 400, 401, 403, 408, 503
+                404, 404, 404, 405, 403, 429, 413, 400, 401, 400, 401, 403, 408, 503
             ]
         );
     }

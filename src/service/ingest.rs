@@ -517,7 +517,10 @@ where
                 None => service.source_in_path(request.uri().path()),
             };
             let Some(name) = named else {
-                return Box::pin(std::future::ready(Ok(not_found(request.headers()))));
+                return Box::pin(std::future::ready(Ok(not_found(
+                    &service.inner.prefix,
+                    request.headers(),
+                ))));
             };
             match service.inner.sources.get(name) {
                 Some(entry) => Arc::clone(&entry.name),
@@ -771,13 +774,12 @@ fn request_id(headers: &HeaderMap) -> http::HeaderValue {
 /// `404 not_found` for a request that names no source (a path other than
 /// `{prefix}/webhook/{source}`, no [`SourceName`]), with its request id as
 /// every other answer has.
-fn not_found(headers: &HeaderMap) -> Response<ServiceBody> {
+fn not_found(prefix: &str, headers: &HeaderMap) -> Response<ServiceBody> {
     let request_id = request_id(headers);
-    tracing::debug!(
-        request_id = request_id.to_str().unwrap_or("-"),
-        "webhook request names no source; at a path other than {{prefix}}/webhook/{{source}}, mount WebhookService::for_source"
-    );
-    let mut response = IngestError::NotFound.to_response_for(request_id.to_str().ok());
+    let error = IngestError::NoSourceInPath {
+        serves: format!("{prefix}/webhook/{{source}}"),
+    };
+    let mut response = error.to_response_for(request_id.to_str().ok());
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
@@ -1087,7 +1089,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_path_naming_no_source_is_404_with_a_request_id() {
+    async fn a_path_naming_no_source_is_404_with_a_request_id_and_the_way_to_serve_it() {
         let response = service()
             .call(
                 Request::post("/hooks/gh")
@@ -1105,6 +1107,9 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "not_found");
         assert_eq!(body["error"]["request_id"], header.to_str().unwrap());
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("/webhook/{source}"), "{message}");
+        assert!(message.contains("for_source"), "{message}");
     }
 
     #[test]

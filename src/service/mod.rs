@@ -84,7 +84,7 @@ pub use operations::{
 pub use rate_limit::RateLimit;
 pub use routes_api::{
     DEFAULT_DELIVERIES_LIMIT, DEFAULT_ROUTES_API_BODY_LIMIT, MAX_DELIVERIES_LIMIT, RoutesApi,
-    RoutesApiError,
+    RoutesApiBuilder, RoutesApiError,
 };
 pub use task_api::TaskApi;
 pub use verify::{Verify, VerifyFuture, VerifyLayer};

@@ -37,7 +37,7 @@ pub const MAX_DELIVERIES_LIMIT: usize = 500;
 pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The Routes API over a [`RuleRouter`] and a [`TaskStore`], for admin
-/// tokens only. Paths (under a [`prefix`](Self::prefix), `/api` by
+/// tokens only. Paths (under a [`prefix`](RoutesApiBuilder::prefix), `/api` by
 /// default):
 ///
 /// | method and path | answer |
@@ -48,7 +48,7 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// | `DELETE /api/routes?source=&event=` | every route whose `source` and `event` patterns are exactly these: `200 {"removed":[…],"persistent"}`; `404 route_not_found` when none is |
 /// | `POST /api/routes/explain` with `{"source","event","payload"}` | `200` [`Explanation`](crate::route::Explanation) |
 /// | `GET /api/deliveries?room=&source=&status=&limit=&cursor=&payload=true` | `200 {"deliveries":[…],"next_cursor"}`, newest first |
-/// | `POST /api/deliveries/{task_id}/replay` | routes the stored delivery again (after a route was fixed, say) and delivers it as a webhook is delivered ([`Deliverer`]: a new task, and its job in the [`status_sink`](Self::status_sink)): `202 {"status":"accepted","task_id","room","replay_of"}`, or `200 {"status":"ignored","reason"}`; `404 task_not_found` |
+/// | `POST /api/deliveries/{task_id}/replay` | routes the stored delivery again (after a route was fixed, say) and delivers it as a webhook is delivered ([`Deliverer`]: a new task, and its job in the [`status_sink`](RoutesApiBuilder::status_sink)): `202 {"status":"accepted","task_id","room","replay_of"}`, or `200 {"status":"ignored","reason"}`; `404 task_not_found` |
 ///
 /// Every answer needs an admin bearer token ([`ApiTokens`]): `401
 /// unauthorized` without a valid token, `403 admin_required` for an agent
@@ -61,7 +61,7 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 ///
 /// # Persistence
 /// Changes go through [`RouteChanges`], as the MCP route tools' do. With a
-/// [`routes_file`](Self::routes_file), every change is first written
+/// [`routes_file`](RoutesApiBuilder::routes_file), every change is first written
 /// to that file ([`RoutesFile::save_routes`]: only its `routes` change,
 /// atomically) and applied to the router only once the file is on disk; if
 /// the write fails the answer is `500 routes_not_saved` and nothing
@@ -102,32 +102,43 @@ impl fmt::Debug for RoutesApi {
 }
 
 impl RoutesApi {
-    /// The API over `router` (a [`RuleRouter`], which it changes and
-    /// explains) and `store`, under `/api`, refusing everyone
-    /// until [`tokens`](Self::tokens) are set, with changes kept in memory
-    /// until a [`routes_file`](Self::routes_file) is set.
-    pub fn new(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> Self {
-        Self {
-            changes: RouteChanges::new(Arc::clone(&router)),
-            deliverer: Deliverer::new(router.clone(), Arc::clone(&store)),
-            router,
-            store,
-            tokens: ApiTokens::default(),
-            prefix: "/api".into(),
-            body_limit: DEFAULT_ROUTES_API_BODY_LIMIT,
+    /// A builder of the API over `router` (a [`RuleRouter`], which it
+    /// changes and explains) and `store`, under `/api`, refusing everyone
+    /// until [`tokens`](RoutesApiBuilder::tokens) are set, with changes kept
+    /// in memory until a [`routes_file`](RoutesApiBuilder::routes_file) is
+    /// set.
+    pub fn builder(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApiBuilder {
+        RoutesApiBuilder {
+            api: Self {
+                changes: RouteChanges::new(Arc::clone(&router)),
+                deliverer: Deliverer::new(router.clone(), Arc::clone(&store)),
+                router,
+                store,
+                tokens: ApiTokens::default(),
+                prefix: "/api".into(),
+                body_limit: DEFAULT_ROUTES_API_BODY_LIMIT,
+            },
         }
     }
+}
 
+/// Builds a [`RoutesApi`]; from [`RoutesApi::builder`].
+#[derive(Debug)]
+pub struct RoutesApiBuilder {
+    api: RoutesApi,
+}
+
+impl RoutesApiBuilder {
     /// The tokens; only [admin](ApiTokens::admin) tokens are let in.
     pub fn tokens(mut self, tokens: ApiTokens) -> Self {
-        self.tokens = tokens;
+        self.api.tokens = tokens;
         self
     }
 
     /// Writes every change back to this routes file (the one the router was
     /// loaded from), so changes survive a restart.
     pub fn routes_file(mut self, file: RoutesFile) -> Self {
-        self.changes = self.changes.routes_file(file);
+        self.api.changes = self.api.changes.routes_file(file);
         self
     }
 
@@ -135,14 +146,14 @@ impl RoutesApi {
     /// [`WebhookService`](super::WebhookService)'s status sink creates a
     /// webhook's (default: none).
     pub fn status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
-        self.deliverer = self.deliverer.status_sink(sink);
+        self.api.deliverer = self.api.deliverer.status_sink(sink);
         self
     }
 
     /// The clock of the job events replays publish (default
     /// [`SystemClock`](crate::clock::SystemClock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.deliverer = self.deliverer.clock(clock);
+        self.api.deliverer = self.api.deliverer.clock(clock);
         self
     }
 
@@ -150,17 +161,24 @@ impl RoutesApi {
     /// `/` is ignored.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
-        self.prefix = prefix.trim_end_matches('/').into();
+        self.api.prefix = prefix.trim_end_matches('/').into();
         self
     }
 
     /// The largest request body read (default
     /// [`DEFAULT_ROUTES_API_BODY_LIMIT`]).
     pub fn body_limit(mut self, limit: usize) -> Self {
-        self.body_limit = limit;
+        self.api.body_limit = limit;
         self
     }
 
+    /// The API.
+    pub fn build(self) -> RoutesApi {
+        self.api
+    }
+}
+
+impl RoutesApi {
     /// Whether `path` is one of this API's (`{prefix}/routes`,
     /// `{prefix}/routes/…`, `{prefix}/deliveries`), for a server that
     /// mounts it next to other services.

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tower_service::Service;
 
 use hookroom::route::{RouteDecision, RouteSpec, Router, RoutesConfig, RoutesFile, RuleRouter};
-use hookroom::service::{ApiTokens, BearerTokens, RoutesApi};
+use hookroom::service::{ApiTokens, BearerTokens, RoutesApi, RoutesApiBuilder};
 use hookroom::task::{
     ClaimRequest, ClaimToken, Claimed, FailAction, InMemoryTaskStore, Inserted, NewTask, Payload,
     StoreError, Task, TaskId, TaskQuery, TaskStore,
@@ -49,7 +49,12 @@ fn router() -> Arc<RuleRouter> {
 }
 
 fn api(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApi {
-    RoutesApi::new(router, store).tokens(tokens())
+    api_with(router, store).build()
+}
+
+/// The API with the admin tokens, to set more before building.
+fn api_with(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApiBuilder {
+    RoutesApi::builder(router, store).tokens(tokens())
 }
 
 struct Answer {
@@ -167,13 +172,15 @@ async fn every_endpoint_needs_an_admin_token() {
 
 #[tokio::test]
 async fn without_an_admin_token_configured_the_api_is_off() {
-    let mut api = RoutesApi::new(router(), memory()).tokens(ApiTokens::new(
-        BearerTokens::parse_list("agent-token").unwrap(),
-        BearerTokens::none(),
-    ));
+    let mut api = RoutesApi::builder(router(), memory())
+        .tokens(ApiTokens::new(
+            BearerTokens::parse_list("agent-token").unwrap(),
+            BearerTokens::none(),
+        ))
+        .build();
     let a = call(&mut api, Method::GET, "/api/routes", Some(ADMIN), "").await;
     assert_eq!((a.status, a.code()), (403, "admin_not_configured"));
-    let mut default = RoutesApi::new(router(), memory());
+    let mut default = RoutesApi::builder(router(), memory()).build();
     let a = call(&mut default, Method::GET, "/api/routes", Some(ADMIN), "").await;
     assert_eq!((a.status, a.code()), (403, "admin_not_configured"));
 }
@@ -205,9 +212,10 @@ async fn unknown_paths_and_methods() {
         );
         assert_eq!(a.headers["allow"], allow);
     }
-    let mut rooted = RoutesApi::new(router(), memory())
+    let mut rooted = RoutesApi::builder(router(), memory())
         .tokens(tokens())
-        .prefix("/");
+        .prefix("/")
+        .build();
     assert_eq!(get(&mut rooted, "/routes").await.status, 200);
     assert_eq!(get(&mut rooted, "/api/routes").await.status, 404);
 }
@@ -312,7 +320,7 @@ async fn invalid_routes_are_refused_with_the_reason() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused() {
-    let mut api = api(router(), memory()).body_limit(64);
+    let mut api = api_with(router(), memory()).body_limit(64).build();
     let payload = "x".repeat(100);
     let a = post(
         &mut api,
@@ -729,7 +737,9 @@ async fn changes_are_written_back_to_the_routes_file_and_survive_a_restart() {
     std::fs::write(&path, ROUTES_FILE).unwrap();
     let file = RoutesFile::new(&path);
     let router = Arc::new(RuleRouter::from_config(&file.load().unwrap()).unwrap());
-    let mut api = api(Arc::clone(&router), memory()).routes_file(file);
+    let mut api = api_with(Arc::clone(&router), memory())
+        .routes_file(file)
+        .build();
 
     let a = post(
         &mut api,
@@ -791,7 +801,9 @@ async fn a_failed_write_changes_nothing() {
     std::fs::write(&path, ROUTES_FILE).unwrap();
     let file = RoutesFile::new(&path);
     let router = Arc::new(RuleRouter::from_config(&file.load().unwrap()).unwrap());
-    let mut api = api(Arc::clone(&router), memory()).routes_file(file);
+    let mut api = api_with(Arc::clone(&router), memory())
+        .routes_file(file)
+        .build();
     // Someone broke the file meanwhile: it is not overwritten.
     std::fs::write(&path, "[]").unwrap();
     let a = post(

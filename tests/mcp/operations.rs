@@ -211,9 +211,10 @@ async fn replay_creates_the_new_tasks_job() {
     let store = Arc::new(InMemoryTaskStore::new());
     let jobs = InMemoryStatusSink::new();
     let original = stored(&store, new_task("old-room")).await;
-    let api = RoutesApi::new(router, store.clone())
+    let api = RoutesApi::builder(router, store.clone())
         .tokens(tokens())
-        .status_sink(Arc::new(jobs.clone()));
+        .status_sink(Arc::new(jobs.clone()))
+        .build();
 
     let (status, body) = post(
         api,

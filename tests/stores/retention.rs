@@ -150,9 +150,9 @@ async fn sqlite_file_stays_bounded_under_insert_complete_purge_cycles() {
     let _ = std::fs::remove_dir_all(path.parent().expect("temp dir"));
 }
 
-/// Regression: without `auto_vacuum = INCREMENTAL`, pages freed by a purge
-/// stay in the file (SQLite reuses them but never gives them back), so a
-/// burst left the file at its peak size forever.
+/// Without `auto_vacuum = INCREMENTAL`, pages freed by a purge stay in the
+/// file (SQLite reuses them but never gives them back), so a burst would
+/// leave the file at its peak size forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_gives_a_purged_burst_back_to_the_file_system() {
     let path = temp_db("burst");

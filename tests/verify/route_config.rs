@@ -100,10 +100,10 @@ fn documented_shapes_parse() {
     assert_eq!(b.secrets.len(), 3);
 }
 
-/// `log_retention_days` is applied (the stores' `purge_finished`, started by
-/// the gateway example; see tests/retention.rs), so it no longer warns.
+/// `log_retention_days` is applied (the stores' `purge_finished`, run by
+/// `hookroom::retention`; see tests/stores/retention.rs), so it does not warn.
 #[test]
-fn retention_setting_is_read_and_no_longer_warns() {
+fn retention_setting_is_read_and_does_not_warn() {
     let with = RoutesConfig::from_json(r#"{"log_retention_days": 30}"#).unwrap();
     assert_eq!(with.log_retention_days, Some(30));
     assert_eq!(with.warnings(), Vec::<ConfigWarning>::new());

@@ -254,8 +254,8 @@ impl SqliteTaskStore {
     /// under sustained load. Returns how many were deleted: fewer than
     /// `limit` means none is left. Call it in a loop to purge everything;
     /// other operations run between two calls, so a small `limit` keeps
-    /// their wait short (the gateway example runs such a loop in the
-    /// background from its routes file's `log_retention_days`).
+    /// their wait short ([`crate::retention`] runs such a loop in the
+    /// background from a routes file's `log_retention_days`).
     ///
     /// A redelivery of a purged task's webhook is a new task: purge only
     /// what its sender no longer retries.
