@@ -122,7 +122,7 @@ impl McpServerBuilder {
     /// Writes every route change to `file` (the one the router was loaded
     /// from) before applying it, so changes survive a restart: give it the
     /// same file as the Routes API's
-    /// [`routes_file`](crate::service::RoutesApi::routes_file) when both
+    /// [`routes_file`](crate::service::RoutesApiBuilder::routes_file) when both
     /// change one router. Without a [`router`](Self::router), unused.
     pub fn routes_file(mut self, file: RoutesFile) -> Self {
         self.routes_file = Some(file);
