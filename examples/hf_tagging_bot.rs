@@ -395,7 +395,7 @@ impl FakeHub {
 }
 
 fn ingest(secret: Secret, store: Arc<dyn TaskStore>, sink: InMemoryStatusSink) -> Gateway {
-    Gateway::new(
+    Gateway::builder(
         WebhookService::builder(Arc::new(CommentsOnly), store)
             .status_sink(Arc::new(sink))
             .source(
@@ -405,6 +405,7 @@ fn ingest(secret: Secret, store: Arc<dyn TaskStore>, sink: InMemoryStatusSink) -
             )
             .build(),
     )
+    .build()
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(GithubSource::new()),
     )
     .build();
-    let gateway = Gateway::new(ingest);
+    let gateway = Gateway::builder(ingest).build();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8936").await?;
     println!("hyper server on http://{}", listener.local_addr()?);

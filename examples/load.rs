@@ -403,7 +403,7 @@ fn main() {
             ingest = ingest.status_sink(sink);
         }
         let ingest = ingest.build();
-        let gateway = serve(TowerToHyperService::new(Gateway::new(ingest))).await;
+        let gateway = serve(TowerToHyperService::new(Gateway::builder(ingest).build())).await;
 
         // Warm both paths (connection setup, allocator, branch predictors).
         drive(bare, args.connections, Duration::from_secs(1), "warm-bare", 0).await;

@@ -233,15 +233,16 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     }
 
     let ingest = builder.build();
-    let gateway = Gateway::new(ingest.clone())
+    let gateway = Gateway::builder(ingest.clone())
         .admin_tokens(admin.clone())
-        .with_health(
+        .health(
             ingest
                 .health_service()
                 .routes_count(route_count)
                 .alerts(Arc::clone(&alerts))
                 .component("status_pushes", jobs::push_health(&pushes)),
-        );
+        )
+        .build();
     let task_api = api_auth.enabled().then(|| {
         task_api::task_api(
             Arc::clone(&store),

@@ -10,7 +10,7 @@ use tower_service::Service;
 use super::auth::BearerTokens;
 use super::error::IngestError;
 use super::health::HealthService;
-use super::ingest::WebhookService;
+use super::ingest::{REQUEST_ID, WebhookService, request_id};
 use super::operations::OperationsService;
 use super::{ResponseFuture, ServiceBody};
 
@@ -32,7 +32,9 @@ use super::{ResponseFuture, ServiceBody};
 /// use hookroom::service::{BearerTokens, Gateway};
 /// use tower::ServiceExt;
 ///
-/// let gateway = Gateway::new(ingest).admin_tokens(BearerTokens::parse_list("s3cret").unwrap());
+/// let gateway = Gateway::builder(ingest)
+///     .admin_tokens(BearerTokens::parse_list("s3cret").unwrap())
+///     .build();
 /// let request = http::Request::get("/operations?limit=5")
 ///     .header("authorization", "Bearer s3cret")
 ///     .body(String::new())
@@ -51,47 +53,70 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Serves `ingest` with its default [`HealthService`] and an
-    /// [`OperationsService`] over its operations log.
-    pub fn new(ingest: WebhookService) -> Self {
+    /// A builder of the gateway over `ingest`, with its default
+    /// [`HealthService`] and an [`OperationsService`] over its operations
+    /// log.
+    pub fn builder(ingest: WebhookService) -> GatewayBuilder {
         let prefix = ingest.prefix();
-        Self {
-            health_path: format!("{prefix}/health"),
-            operations_path: format!("{prefix}/operations"),
-            health: Some(ingest.health_service()),
-            operations: Some(OperationsService::new(ingest.operations_log())),
-            ingest,
-            admin: BearerTokens::none(),
+        GatewayBuilder {
+            gateway: Self {
+                health_path: format!("{prefix}/health"),
+                operations_path: format!("{prefix}/operations"),
+                health: Some(ingest.health_service()),
+                operations: Some(OperationsService::new(ingest.operations_log())),
+                ingest,
+                admin: BearerTokens::none(),
+            },
         }
     }
+}
 
+/// Builds a [`Gateway`]; from [`Gateway::builder`].
+#[derive(Debug)]
+pub struct GatewayBuilder {
+    gateway: Gateway,
+}
+
+impl GatewayBuilder {
     /// The bearer tokens that may read `/operations` and `/health`'s
     /// component detail, for every service the gateway serves (they replace
     /// the services' own).
     pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
-        self.health = self.health.map(|h| h.admin_tokens(tokens.clone()));
-        self.operations = self.operations.map(|o| o.admin_tokens(tokens.clone()));
-        self.admin = tokens;
+        let gateway = &mut self.gateway;
+        gateway.health = gateway
+            .health
+            .take()
+            .map(|h| h.admin_tokens(tokens.clone()));
+        gateway.operations = gateway
+            .operations
+            .take()
+            .map(|o| o.admin_tokens(tokens.clone()));
+        gateway.admin = tokens;
         self
     }
 
     /// Replaces the health service (e.g. one that also reports a route
     /// count); it answers with the gateway's admin tokens.
-    pub fn with_health(mut self, health: HealthService) -> Self {
-        self.health = Some(health.admin_tokens(self.admin.clone()));
+    pub fn health(mut self, health: HealthService) -> Self {
+        self.gateway.health = Some(health.admin_tokens(self.gateway.admin.clone()));
         self
     }
 
     /// Serves no `/health`.
     pub fn without_health(mut self) -> Self {
-        self.health = None;
+        self.gateway.health = None;
         self
     }
 
     /// Serves no `/operations`.
     pub fn without_operations(mut self) -> Self {
-        self.operations = None;
+        self.gateway.operations = None;
         self
+    }
+
+    /// The gateway.
+    pub fn build(self) -> Gateway {
+        self.gateway
     }
 }
 
@@ -122,7 +147,11 @@ where
         } else if self.ingest.source_in_path(path).is_some() {
             return self.ingest.call(request);
         }
-        Box::pin(std::future::ready(Ok(IngestError::NotFound.to_response())))
+        // Every answer carries a request id, this one too.
+        let id = request_id(request.headers());
+        let mut response = IngestError::NotFound.to_response_for(id.to_str().ok());
+        response.headers_mut().insert(REQUEST_ID, id);
+        Box::pin(std::future::ready(Ok(response)))
     }
 }
 
@@ -172,9 +201,10 @@ mod tests {
     #[tokio::test]
     async fn paths_dispatch_under_the_prefix() {
         let health = ingest().health_service().routes_count(Arc::new(|| 7));
-        let mut gateway = Gateway::new(ingest())
+        let mut gateway = Gateway::builder(ingest())
             .admin_tokens(BearerTokens::parse_list("admin").unwrap())
-            .with_health(health);
+            .health(health)
+            .build();
         let (status, body) = get(&mut gateway, "/api/health").await;
         // No sources configured: the gateway cannot ingest anything.
         assert_eq!(status, 503);
@@ -189,13 +219,17 @@ mod tests {
             (status, &body["error"]["code"]),
             (405, &"method_not_allowed".into())
         );
-        let (status, _) = get(&mut gateway, "/health").await;
+        let (status, body) = get(&mut gateway, "/health").await;
         assert_eq!(status, 404);
+        assert!(body["error"]["request_id"].is_string(), "{body}");
     }
 
     #[tokio::test]
     async fn removed_services_answer_404() {
-        let mut gateway = Gateway::new(ingest()).without_health().without_operations();
+        let mut gateway = Gateway::builder(ingest())
+            .without_health()
+            .without_operations()
+            .build();
         for path in ["/api/health", "/api/operations"] {
             let (status, body) = get(&mut gateway, path).await;
             assert_eq!(

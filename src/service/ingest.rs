@@ -33,7 +33,7 @@ use crate::telemetry;
 use crate::verify::Verifier;
 
 /// The header that carries a request id in and out.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -756,7 +756,7 @@ impl Inner {
 
 /// The caller's request id when it sent a usable one (a proxy's, say), else
 /// a fresh one: logged with the delivery, echoed in the answer.
-fn request_id(headers: &HeaderMap) -> http::HeaderValue {
+pub(crate) fn request_id(headers: &HeaderMap) -> http::HeaderValue {
     headers
         .get(REQUEST_ID)
         .filter(|id| {

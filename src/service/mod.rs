@@ -65,7 +65,7 @@ mod verify;
 pub use auth::{ApiAccess, ApiTokens, BearerTokens, TokenListError};
 pub use client_addr::{PeerAddr, ProxyHeader};
 pub use error::IngestError;
-pub use gateway::Gateway;
+pub use gateway::{Gateway, GatewayBuilder};
 pub use health::{
     ComponentReport, DEFAULT_PROBE_CACHE, DEFAULT_PROBE_TIMEOUT, HealthService, RouteCount,
 };

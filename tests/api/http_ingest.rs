@@ -217,8 +217,9 @@ fn build(
     clock: ManualClock,
     tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
 ) -> Gateway {
-    Gateway::new(build_service(store, sink, clock, tune))
+    Gateway::builder(build_service(store, sink, clock, tune))
         .admin_tokens(BearerTokens::parse_list(ADMIN_TOKENS).unwrap())
+        .build()
 }
 
 fn build_service(
@@ -1142,7 +1143,7 @@ async fn operations_and_health_detail_need_an_admin_token() {
 #[tokio::test]
 async fn without_admin_tokens_detail_and_operations_are_refused() {
     let (service, _) = plain_service(ManualClock::at_unix(NOW), |b| b);
-    let gateway = Gateway::new(service);
+    let gateway = Gateway::builder(service).build();
     let request = |path: &str, auth: Option<&str>| {
         let mut r = Request::get(path);
         if let Some(auth) = auth {
