@@ -19,12 +19,12 @@ use super::{ResponseFuture, ServiceBody};
 /// | path | service |
 /// | --- | --- |
 /// | `{prefix}/webhook/{source}` | [`WebhookService`] |
-/// | `{prefix}/health` | [`HealthService`] (unless [removed](Gateway::without_health)) |
-/// | `{prefix}/operations` | [`OperationsService`] (unless [removed](Gateway::without_operations)) |
+/// | `{prefix}/health` | [`HealthService`] (unless [removed](GatewayBuilder::without_health)) |
+/// | `{prefix}/operations` | [`OperationsService`] (unless [removed](GatewayBuilder::without_operations)) |
 ///
 /// Anything else is `404 not_found`. Matching is plain string comparison: no
 /// router dependency. `/operations` and `/health`'s component detail need
-/// one of the gateway's [admin tokens](Gateway::admin_tokens); without any,
+/// one of the gateway's [admin tokens](GatewayBuilder::admin_tokens); without any,
 /// they are refused.
 ///
 /// ```
