@@ -65,6 +65,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// | [`AuthenticationFailed`](Self::AuthenticationFailed) | 401 | `E_AUTHENTICATION_FAILED` |
 /// | [`Serialization`](Self::Serialization) | 400 | `E_SERIALIZATION_ERROR` |
 /// | [`PayloadTooLarge`](Self::PayloadTooLarge) | 413 | `E_PAYLOAD_TOO_LARGE` |
+/// | [`TooManyJobs`](Self::TooManyJobs) | 429 | `E_TOO_MANY_JOBS` |
 /// | [`NotFound`](Self::NotFound) | 404 | `E_NOT_FOUND` |
 /// | [`MethodNotAllowed`](Self::MethodNotAllowed) | 405 | `E_METHOD_NOT_ALLOWED` |
 /// | [`Unavailable`](Self::Unavailable) | 503 | `E_WEBHOOK_FAILED` |
@@ -96,6 +97,12 @@ pub enum JobsApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The registry holds its cap of jobs and none a Jobs API job may
+    /// evict (only finished Jobs API jobs; never a webhook task's job).
+    TooManyJobs {
+        /// The cap.
+        limit: usize,
+    },
     /// No Jobs API endpoint has this path.
     NotFound,
     /// The path exists but not for this method.
@@ -116,6 +123,7 @@ impl JobsApiError {
             Self::InvalidStatus { .. } | Self::Serialization { .. } => StatusCode::BAD_REQUEST,
             Self::AuthenticationFailed => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -156,6 +164,7 @@ impl ErrorCode for JobsApiError {
             Self::AuthenticationFailed => "E_AUTHENTICATION_FAILED",
             Self::Serialization { .. } => "E_SERIALIZATION_ERROR",
             Self::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
+            Self::TooManyJobs { .. } => "E_TOO_MANY_JOBS",
             Self::NotFound => "E_NOT_FOUND",
             Self::MethodNotAllowed { .. } => "E_METHOD_NOT_ALLOWED",
             Self::Unavailable => "E_WEBHOOK_FAILED",
@@ -175,6 +184,10 @@ impl std::fmt::Display for JobsApiError {
             Self::PayloadTooLarge { limit } => {
                 write!(f, "request body exceeds the limit of {limit} bytes")
             }
+            Self::TooManyJobs { limit } => write!(
+                f,
+                "the job registry holds its cap of {limit} jobs; a new job can be created once a job made through this API has finished"
+            ),
             Self::NotFound => f.write_str("no such Jobs API endpoint"),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::Unavailable => {
@@ -191,6 +204,7 @@ impl From<SinkError> for JobsApiError {
         match error {
             SinkError::JobNotFound { job_id } => Self::JobNotFound { job_id },
             SinkError::InvalidStatus { reason } => Self::InvalidStatus { reason },
+            SinkError::TooManyJobs { limit } => Self::TooManyJobs { limit },
             other => {
                 tracing::warn!(error = %other, "jobs api: registry failed");
                 Self::Unavailable
@@ -615,7 +629,16 @@ impl Inner {
             }
             Endpoint::Status(job_id) => {
                 let events = match parse_body::<StatusUpdateRequest>(body, Some("status")) {
-                    Ok(request) => request.into_events(job_id, at),
+                    Ok(request) => {
+                        if let Some(progress) = &request.progress {
+                            progress
+                                .validate()
+                                .map_err(|invalid| JobsApiError::Serialization {
+                                    reason: invalid.to_string(),
+                                })?;
+                        }
+                        request.into_events(job_id, at)
+                    }
                     // No `status`: an update that only attaches artifacts.
                     Err(JobsApiError::Serialization { reason }) => {
                         match parse_body::<ArtifactUpdateRequest>(body, None) {
@@ -818,5 +841,78 @@ impl Replies {
         cells.by_key.insert(key.clone(), Arc::clone(&cell));
         cells.order.push_back(key);
         cell
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::BearerTokens;
+    use crate::status::InMemoryStatusSink;
+    use http_body_util::{BodyExt, Full};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    const TOKEN: &str = "agent-token";
+
+    fn api() -> (JobsApi, InMemoryStatusSink) {
+        let registry = InMemoryStatusSink::new();
+        let tokens = ApiTokens::new(
+            BearerTokens::parse_list(TOKEN).unwrap(),
+            BearerTokens::parse_list("admin-token").unwrap(),
+        );
+        (
+            JobsApi::new(Arc::new(registry.clone())).tokens(tokens),
+            registry,
+        )
+    }
+
+    async fn post(api: &JobsApi, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let response = api.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn progress_out_of_the_protocols_range_is_refused_and_not_stored() {
+        let (api, registry) = api();
+        let (status, created) = post(&api, "/api/jobs", &json!({"input_data": {}})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let job_id = created["job_id"].as_str().unwrap().to_owned();
+        let uri = format!("/api/jobs/{job_id}/status");
+        let (status, _) = post(
+            &api,
+            &uri,
+            &json!({"status": "RUNNING", "progress": {"percentage": 40}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        for progress in [
+            json!({"percentage": 140}),
+            json!({"percentage": -1}),
+            json!({"percentage": 100.5}),
+            json!({"completed_steps": 4, "total_steps": 3}),
+            json!({"completed_steps": -1, "total_steps": 3}),
+        ] {
+            let body = json!({"status": "RUNNING", "progress": progress});
+            let (status, answer) = post(&api, &uri, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(answer["error"]["code"], "E_SERIALIZATION_ERROR", "{body}");
+        }
+        let view = registry.get(&job_id, true).unwrap();
+        assert_eq!(view.job.progress.unwrap().percentage, Some(40.0));
+        // Only the creation and the one accepted update are in the history.
+        assert_eq!(view.history.unwrap().len(), 2);
     }
 }
