@@ -499,15 +499,13 @@ impl Registry {
         let mut first = None;
         let mut rest = Vec::new();
         if let Some(max) = self.max_jobs {
-            if record.api {
-                if self.jobs.len() >= max {
-                    // One finished Jobs API job makes room; a webhook
-                    // task's job is never evicted for a Jobs API job.
-                    first = Some(
-                        self.evict_finished_api()
-                            .ok_or(SinkError::TooManyJobs { limit: max })?,
-                    );
-                }
+            if record.api && self.jobs.len() >= max {
+                // One finished Jobs API job makes room; a webhook task's job
+                // is never evicted for a Jobs API job.
+                first = Some(
+                    self.evict_finished_api()
+                        .ok_or(SinkError::TooManyJobs { limit: max })?,
+                );
             }
             while self.jobs.len() >= max {
                 match self.evict_one() {
