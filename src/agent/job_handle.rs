@@ -195,6 +195,8 @@ impl JobHandle {
     }
 
     /// Reports progress: the job stays `RUNNING` with this progress.
+    /// Progress out of the protocol's range ([`Progress::validate`]) is
+    /// refused: logged, and not reported.
     pub async fn progress(&self, progress: Progress) {
         self.report(Some(progress), None).await;
     }
@@ -205,9 +207,21 @@ impl JobHandle {
         self.report(None, Some(message.into())).await;
     }
 
-    /// Reports progress and a message at once.
+    /// Reports progress and a message at once. Progress out of the
+    /// protocol's range ([`Progress::validate`]) is refused: logged, and left
+    /// out; the message is still reported.
     pub async fn report(&self, progress: Option<Progress>, message: Option<String>) {
         if self.claim_lost() {
+            return;
+        }
+        let progress = progress.filter(|progress| match progress.validate() {
+            Ok(()) => true,
+            Err(invalid) => {
+                tracing::warn!(task_id = %self.inner.task.id, error = %invalid, "job progress refused");
+                false
+            }
+        });
+        if progress.is_none() && message.is_none() {
             return;
         }
         let inner = &self.inner;
@@ -428,6 +442,32 @@ mod tests {
         assert_eq!(recorder.artifacts(), [artifact]);
         assert_eq!(recorder.prompts(), ["ok?"]);
         assert!(!job.claim_lost());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_out_of_range_is_refused_and_the_message_kept() {
+        let (job, recorder) = JobHandle::recording(testing::task("r", "t", "{}"));
+        job.progress(percent(140.0)).await;
+        let steps = Progress {
+            completed_steps: Some(4),
+            total_steps: Some(3),
+            ..Progress::default()
+        };
+        job.report(Some(steps), Some("step 4".into())).await;
+        job.progress(percent(100.0)).await;
+        assert_eq!(
+            recorder.records(),
+            [
+                JobRecord::Status {
+                    progress: None,
+                    message: Some("step 4".into())
+                },
+                JobRecord::Status {
+                    progress: Some(percent(100.0)),
+                    message: None
+                },
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

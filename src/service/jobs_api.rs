@@ -32,7 +32,9 @@ use crate::api::jobs::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
-use crate::status::{Applied, JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError};
+use crate::status::{
+    Applied, Artifact, JobEvent, JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError,
+};
 
 /// Where [`JobsApi`] serves unless told otherwise.
 pub const DEFAULT_JOBS_PREFIX: &str = "/api/jobs";
@@ -42,6 +44,26 @@ pub const DEFAULT_JOBS_BODY_LIMIT: usize = 1024 * 1024;
 
 /// How many `Idempotency-Key`s [`JobsApi`] remembers unless told otherwise.
 pub const DEFAULT_IDEMPOTENCY_CAPACITY: usize = 10_000;
+
+/// How many artifacts one job may hold unless told otherwise
+/// ([`JobsApi::max_artifacts_per_job`]).
+pub const DEFAULT_MAX_ARTIFACTS_PER_JOB: usize = 100;
+
+/// The largest artifact entry, as JSON, unless told otherwise
+/// ([`JobsApi::max_artifact_bytes`]): 4 KiB.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: usize = 4 * 1024;
+
+/// The largest `input_data` of a job, as JSON, unless told otherwise
+/// ([`JobsApi::max_input_data_bytes`]): 64 KiB.
+pub const DEFAULT_MAX_INPUT_DATA_BYTES: usize = 64 * 1024;
+
+/// The largest `metadata` of a job and `summary` of a completion, as JSON,
+/// unless told otherwise ([`JobsApi::max_metadata_bytes`]): 64 KiB.
+pub const DEFAULT_MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// The largest answer an `Idempotency-Key` keeps as is; a larger one is
+/// kept as its status only, and a replay answers with the job as it is.
+const MAX_KEPT_ANSWER_BYTES: usize = 4 * 1024;
 
 /// The request header that makes a `POST` apply once however often it is
 /// retried.
@@ -65,6 +87,8 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// | [`AuthenticationFailed`](Self::AuthenticationFailed) | 401 | `E_AUTHENTICATION_FAILED` |
 /// | [`Serialization`](Self::Serialization) | 400 | `E_SERIALIZATION_ERROR` |
 /// | [`PayloadTooLarge`](Self::PayloadTooLarge) | 413 | `E_PAYLOAD_TOO_LARGE` |
+/// | [`TooManyJobs`](Self::TooManyJobs) | 429 | `E_TOO_MANY_JOBS` |
+/// | [`BoundExceeded`](Self::BoundExceeded) | 413 | per [`JobBound`]: `E_TOO_MANY_ARTIFACTS`, `E_ARTIFACT_TOO_LARGE`, `E_INPUT_DATA_TOO_LARGE`, `E_METADATA_TOO_LARGE` |
 /// | [`NotFound`](Self::NotFound) | 404 | `E_NOT_FOUND` |
 /// | [`MethodNotAllowed`](Self::MethodNotAllowed) | 405 | `E_METHOD_NOT_ALLOWED` |
 /// | [`Unavailable`](Self::Unavailable) | 503 | `E_WEBHOOK_FAILED` |
@@ -96,6 +120,20 @@ pub enum JobsApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The registry holds its cap of jobs and none a Jobs API job may
+    /// evict (only finished Jobs API jobs; never a webhook task's job).
+    TooManyJobs {
+        /// The cap.
+        limit: usize,
+    },
+    /// The request would take a job past one of its bounds; nothing was
+    /// applied.
+    BoundExceeded {
+        /// Which bound.
+        bound: JobBound,
+        /// Its value.
+        limit: usize,
+    },
     /// No Jobs API endpoint has this path.
     NotFound,
     /// The path exists but not for this method.
@@ -115,7 +153,10 @@ impl JobsApiError {
             Self::JobNotFound { .. } | Self::NotFound => StatusCode::NOT_FOUND,
             Self::InvalidStatus { .. } | Self::Serialization { .. } => StatusCode::BAD_REQUEST,
             Self::AuthenticationFailed => StatusCode::UNAUTHORIZED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::BoundExceeded { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::TooManyJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -156,6 +197,8 @@ impl ErrorCode for JobsApiError {
             Self::AuthenticationFailed => "E_AUTHENTICATION_FAILED",
             Self::Serialization { .. } => "E_SERIALIZATION_ERROR",
             Self::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
+            Self::BoundExceeded { bound, .. } => bound.code(),
+            Self::TooManyJobs { .. } => "E_TOO_MANY_JOBS",
             Self::NotFound => "E_NOT_FOUND",
             Self::MethodNotAllowed { .. } => "E_METHOD_NOT_ALLOWED",
             Self::Unavailable => "E_WEBHOOK_FAILED",
@@ -175,6 +218,25 @@ impl std::fmt::Display for JobsApiError {
             Self::PayloadTooLarge { limit } => {
                 write!(f, "request body exceeds the limit of {limit} bytes")
             }
+            Self::BoundExceeded { bound, limit } => match bound {
+                JobBound::Artifacts => write!(f, "a job holds at most {limit} artifacts"),
+                JobBound::ArtifactBytes => {
+                    write!(f, "an artifact entry is at most {limit} bytes of JSON")
+                }
+                JobBound::InputDataBytes => {
+                    write!(f, "`input_data` is at most {limit} bytes of JSON")
+                }
+                JobBound::MetadataBytes => {
+                    write!(
+                        f,
+                        "`metadata` and `summary` are at most {limit} bytes of JSON"
+                    )
+                }
+            },
+            Self::TooManyJobs { limit } => write!(
+                f,
+                "the job registry holds its cap of {limit} jobs; a new job can be created once a job made through this API has finished"
+            ),
             Self::NotFound => f.write_str("no such Jobs API endpoint"),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::Unavailable => {
@@ -186,11 +248,77 @@ impl std::fmt::Display for JobsApiError {
 
 impl std::error::Error for JobsApiError {}
 
+/// A bound of a job that [`JobsApi`] enforces, named by the code of its
+/// refusal ([`JobsApiError::BoundExceeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobBound {
+    /// Artifacts per job ([`JobsApi::max_artifacts_per_job`]):
+    /// `E_TOO_MANY_ARTIFACTS`.
+    Artifacts,
+    /// Bytes per artifact entry ([`JobsApi::max_artifact_bytes`]):
+    /// `E_ARTIFACT_TOO_LARGE`.
+    ArtifactBytes,
+    /// Bytes of `input_data` ([`JobsApi::max_input_data_bytes`]):
+    /// `E_INPUT_DATA_TOO_LARGE`.
+    InputDataBytes,
+    /// Bytes of `metadata`, or of a completion's `summary`
+    /// ([`JobsApi::max_metadata_bytes`]): `E_METADATA_TOO_LARGE`.
+    MetadataBytes,
+}
+
+impl JobBound {
+    /// The stable code of a refusal past this bound.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Artifacts => "E_TOO_MANY_ARTIFACTS",
+            Self::ArtifactBytes => "E_ARTIFACT_TOO_LARGE",
+            Self::InputDataBytes => "E_INPUT_DATA_TOO_LARGE",
+            Self::MetadataBytes => "E_METADATA_TOO_LARGE",
+        }
+    }
+}
+
+/// The bounds [`JobsApi`] holds jobs to.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    artifacts: usize,
+    artifact_bytes: usize,
+    input_data_bytes: usize,
+    metadata_bytes: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            artifacts: DEFAULT_MAX_ARTIFACTS_PER_JOB,
+            artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
+            input_data_bytes: DEFAULT_MAX_INPUT_DATA_BYTES,
+            metadata_bytes: DEFAULT_MAX_METADATA_BYTES,
+        }
+    }
+}
+
+/// Refuses `value` when its JSON is longer than `limit` bytes.
+fn check_json_len<T: serde::Serialize + ?Sized>(
+    value: &T,
+    bound: JobBound,
+    limit: usize,
+) -> Result<(), JobsApiError> {
+    // A value read from a JSON body always serializes.
+    let len = serde_json::to_vec(value).map_or(usize::MAX, |json| json.len());
+    if len > limit {
+        return Err(JobsApiError::BoundExceeded { bound, limit });
+    }
+    Ok(())
+}
+
 impl From<SinkError> for JobsApiError {
     fn from(error: SinkError) -> Self {
         match error {
             SinkError::JobNotFound { job_id } => Self::JobNotFound { job_id },
             SinkError::InvalidStatus { reason } => Self::InvalidStatus { reason },
+            SinkError::TooManyJobs { limit } => Self::TooManyJobs { limit },
             other => {
                 tracing::warn!(error = %other, "jobs api: registry failed");
                 Self::Unavailable
@@ -246,6 +374,7 @@ struct Inner {
     prefix: String,
     clock: Arc<dyn Clock>,
     body_limit: usize,
+    bounds: Bounds,
     replies: Replies,
 }
 
@@ -271,6 +400,7 @@ impl JobsApi {
                 prefix: DEFAULT_JOBS_PREFIX.to_owned(),
                 clock: Arc::new(SystemClock),
                 body_limit: DEFAULT_JOBS_BODY_LIMIT,
+                bounds: Bounds::default(),
                 replies: Replies::new(DEFAULT_IDEMPOTENCY_CAPACITY),
             }),
         }
@@ -285,6 +415,7 @@ impl JobsApi {
                 prefix: shared.prefix.clone(),
                 clock: Arc::clone(&shared.clock),
                 body_limit: shared.body_limit,
+                bounds: shared.bounds,
                 replies: Replies::new(shared.replies.capacity),
             },
         };
@@ -322,8 +453,38 @@ impl JobsApi {
         self.with(|inner| inner.body_limit = limit)
     }
 
+    /// How many artifacts one job may hold (default
+    /// [`DEFAULT_MAX_ARTIFACTS_PER_JOB`]); an update that would attach more
+    /// is refused with `413 E_TOO_MANY_ARTIFACTS`.
+    pub fn max_artifacts_per_job(self, max: usize) -> Self {
+        self.with(|inner| inner.bounds.artifacts = max)
+    }
+
+    /// The largest artifact entry as JSON (default
+    /// [`DEFAULT_MAX_ARTIFACT_BYTES`]); a larger one is refused with
+    /// `413 E_ARTIFACT_TOO_LARGE`.
+    pub fn max_artifact_bytes(self, max: usize) -> Self {
+        self.with(|inner| inner.bounds.artifact_bytes = max)
+    }
+
+    /// The largest `input_data` as JSON (default
+    /// [`DEFAULT_MAX_INPUT_DATA_BYTES`]); a larger one is refused with
+    /// `413 E_INPUT_DATA_TOO_LARGE`.
+    pub fn max_input_data_bytes(self, max: usize) -> Self {
+        self.with(|inner| inner.bounds.input_data_bytes = max)
+    }
+
+    /// The largest `metadata` of a new job and `summary` of a completion as
+    /// JSON (default [`DEFAULT_MAX_METADATA_BYTES`]); a larger one is
+    /// refused with `413 E_METADATA_TOO_LARGE`.
+    pub fn max_metadata_bytes(self, max: usize) -> Self {
+        self.with(|inner| inner.bounds.metadata_bytes = max)
+    }
+
     /// How many `Idempotency-Key`s are remembered (default 10 000; at
-    /// least one).
+    /// least one). Each keeps its answer's status and, when at most 4 KiB,
+    /// its body; a larger answer is replayed as the job is at the replay,
+    /// so the keys take at most about 4.3 KiB each.
     pub fn idempotency_capacity(self, capacity: usize) -> Self {
         self.with(|inner| inner.replies = Replies::new(capacity.max(1)))
     }
@@ -532,7 +693,17 @@ impl Inner {
             .await;
         match stored {
             Ok(stored) => {
-                let mut response = stored.to_response();
+                let mut response = match (&stored.body, endpoint) {
+                    (Some(_), _) => stored.to_response(),
+                    // A large answer is a job view: the job as it is now.
+                    (None, Endpoint::Status(job_id) | Endpoint::Complete(job_id)) => {
+                        self.view(job_id, false).await.map_or_else(
+                            |e| e.to_response(),
+                            |view| json_response(stored.status, &view),
+                        )
+                    }
+                    (None, _) => stored.to_response(),
+                };
                 if !applied_here.load(std::sync::atomic::Ordering::Relaxed) {
                     response
                         .headers_mut()
@@ -593,6 +764,17 @@ impl Inner {
         let (job_id, events, kind) = match endpoint {
             Endpoint::Collection => {
                 let request: JobCreateRequest = parse_body(body, None)?;
+                let bounds = self.bounds;
+                check_json_len(
+                    &request.input_data,
+                    JobBound::InputDataBytes,
+                    bounds.input_data_bytes,
+                )?;
+                check_json_len(
+                    &request.metadata,
+                    JobBound::MetadataBytes,
+                    bounds.metadata_bytes,
+                )?;
                 let Some(key) = key.filter(|_| request.job_id.is_some()) else {
                     // A job without a requested id gets a fresh one, so its
                     // key cannot be kept with it: the replies remembered
@@ -615,7 +797,16 @@ impl Inner {
             }
             Endpoint::Status(job_id) => {
                 let events = match parse_body::<StatusUpdateRequest>(body, Some("status")) {
-                    Ok(request) => request.into_events(job_id, at),
+                    Ok(request) => {
+                        if let Some(progress) = &request.progress {
+                            progress
+                                .validate()
+                                .map_err(|invalid| JobsApiError::Serialization {
+                                    reason: invalid.to_string(),
+                                })?;
+                        }
+                        request.into_events(job_id, at)
+                    }
                     // No `status`: an update that only attaches artifacts.
                     Err(JobsApiError::Serialization { reason }) => {
                         match parse_body::<ArtifactUpdateRequest>(body, None) {
@@ -639,6 +830,7 @@ impl Inner {
                 });
             }
         };
+        self.check_bounds(job_id, &events).await?;
         let replayed = match key {
             Some(key) => {
                 let key = format!("{kind} {key}");
@@ -653,6 +845,41 @@ impl Inner {
         };
         let view = self.view(job_id, false).await?;
         Ok((json_response(StatusCode::OK, &view), replayed))
+    }
+
+    /// Refuses `events` when they would take job `job_id` past a bound.
+    /// The artifacts are counted before the update applies: concurrent
+    /// updates of one job may together pass the bound by their own count.
+    async fn check_bounds(&self, job_id: &str, events: &[JobEvent]) -> Result<(), JobsApiError> {
+        let bounds = self.bounds;
+        let mut added = 0usize;
+        for event in events {
+            let artifacts: &[Artifact] = match event {
+                JobEvent::Artifact { artifact, .. } => std::slice::from_ref(artifact),
+                JobEvent::Completed {
+                    artifacts, summary, ..
+                } => {
+                    check_json_len(summary, JobBound::MetadataBytes, bounds.metadata_bytes)?;
+                    artifacts
+                }
+                _ => &[],
+            };
+            for artifact in artifacts {
+                check_json_len(artifact, JobBound::ArtifactBytes, bounds.artifact_bytes)?;
+            }
+            added += artifacts.len();
+        }
+        if added == 0 {
+            return Ok(());
+        }
+        let held = self.view(job_id, false).await?.job.artifacts.len();
+        if held.saturating_add(added) > bounds.artifacts {
+            return Err(JobsApiError::BoundExceeded {
+                bound: JobBound::Artifacts,
+                limit: bounds.artifacts,
+            });
+        }
+        Ok(())
     }
 
     async fn view(&self, job_id: &str, include_history: bool) -> Result<JobView, JobsApiError> {
@@ -757,20 +984,23 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, JobsApiError> {
         })
 }
 
-/// A remembered answer.
+/// A remembered answer: its status, and its body when small.
 #[derive(Debug)]
 struct Stored {
     status: StatusCode,
-    body: Bytes,
+    /// `None` when longer than [`MAX_KEPT_ANSWER_BYTES`].
+    body: Option<Bytes>,
 }
 
 impl Stored {
     fn new(status: StatusCode, body: Bytes) -> Self {
+        let body = (body.len() <= MAX_KEPT_ANSWER_BYTES).then_some(body);
         Self { status, body }
     }
 
     fn to_response(&self) -> Response<ServiceBody> {
-        let mut response = Response::new(ServiceBody::new(self.body.clone()));
+        let body = self.body.clone().unwrap_or_default();
+        let mut response = Response::new(ServiceBody::new(body));
         *response.status_mut() = self.status;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -818,5 +1048,119 @@ impl Replies {
         cells.by_key.insert(key.clone(), Arc::clone(&cell));
         cells.order.push_back(key);
         cell
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::BearerTokens;
+    use crate::status::InMemoryStatusSink;
+    use http_body_util::{BodyExt, Full};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    const TOKEN: &str = "agent-token";
+
+    fn api() -> (JobsApi, InMemoryStatusSink) {
+        let registry = InMemoryStatusSink::new();
+        let tokens = ApiTokens::new(
+            BearerTokens::parse_list(TOKEN).unwrap(),
+            BearerTokens::parse_list("admin-token").unwrap(),
+        );
+        (
+            JobsApi::new(Arc::new(registry.clone())).tokens(tokens),
+            registry,
+        )
+    }
+
+    async fn post(api: &JobsApi, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let response = api.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn progress_out_of_the_protocols_range_is_refused_and_not_stored() {
+        let (api, registry) = api();
+        let (status, created) = post(&api, "/api/jobs", &json!({"input_data": {}})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let job_id = created["job_id"].as_str().unwrap().to_owned();
+        let uri = format!("/api/jobs/{job_id}/status");
+        let (status, _) = post(
+            &api,
+            &uri,
+            &json!({"status": "RUNNING", "progress": {"percentage": 40}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        for progress in [
+            json!({"percentage": 140}),
+            json!({"percentage": -1}),
+            json!({"percentage": 100.5}),
+            json!({"completed_steps": 4, "total_steps": 3}),
+            json!({"completed_steps": -1, "total_steps": 3}),
+        ] {
+            let body = json!({"status": "RUNNING", "progress": progress});
+            let (status, answer) = post(&api, &uri, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(answer["error"]["code"], "E_SERIALIZATION_ERROR", "{body}");
+        }
+        let view = registry.get(&job_id, true).unwrap();
+        assert_eq!(view.job.progress.unwrap().percentage, Some(40.0));
+        // Only the creation and the one accepted update are in the history.
+        assert_eq!(view.history.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn job_bounds_are_refused_with_their_codes_and_nothing_is_lost() {
+        let (api, registry) = api();
+        let api = api.max_artifacts_per_job(2).max_artifact_bytes(200);
+        let big = "x".repeat(DEFAULT_MAX_INPUT_DATA_BYTES);
+        let (status, answer) = post(&api, "/api/jobs", &json!({"input_data": {"a": big}})).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer["error"]["code"], "E_INPUT_DATA_TOO_LARGE");
+        let (status, answer) = post(&api, "/api/jobs", &json!({"metadata": {"a": big}})).await;
+        assert_eq!(answer["error"]["code"], "E_METADATA_TOO_LARGE", "{status}");
+        assert!(registry.is_empty());
+        let (_, created) = post(&api, "/api/jobs", &json!({})).await;
+        let job_id = created["job_id"].as_str().unwrap().to_owned();
+        let uri = format!("/api/jobs/{job_id}/status");
+        let artifact = |name: &str| json!({"name": name});
+        let body = json!({"status": "RUNNING", "artifacts": [artifact("a"), artifact("b")]});
+        assert_eq!(post(&api, &uri, &body).await.0, StatusCode::OK);
+        let (status, answer) = post(&api, &uri, &json!({"artifacts": [artifact("c")]})).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer["error"]["code"], "E_TOO_MANY_ARTIFACTS");
+        let long = artifact(&"n".repeat(300));
+        let complete = format!("/api/jobs/{job_id}/complete");
+        let body = json!({"final_status": "DONE", "final_artifacts": [long]});
+        let (_, answer) = post(&api, &complete, &body).await;
+        assert_eq!(answer["error"]["code"], "E_ARTIFACT_TOO_LARGE");
+        let view = registry.get(&job_id, false).unwrap();
+        assert_eq!(view.job.artifacts.len(), 2);
+        assert_eq!(view.job.status, JobStatus::Running);
+    }
+
+    #[test]
+    fn a_large_answer_is_kept_as_its_status_only() {
+        let small = Stored::new(StatusCode::OK, Bytes::from_static(b"{}"));
+        assert!(small.body.is_some());
+        let large = Stored::new(
+            StatusCode::OK,
+            Bytes::from(vec![b' '; MAX_KEPT_ANSWER_BYTES + 1]),
+        );
+        assert!(large.body.is_none());
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, SinkError};
+use super::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, Progress, SinkError};
 
 /// The message of a new job's first history entry.
 pub(crate) const CREATED_MESSAGE: &str = "Job created";
@@ -12,11 +12,28 @@ pub(crate) const CREATED_MESSAGE: &str = "Job created";
 pub(crate) const CREATED_STEP: &str = "initialization";
 
 /// Refuses what no job could take, before the job is looked up: a final
-/// status through `Status`, a non-final one through `Completed`.
+/// status through `Status`, a non-final one through `Completed`, progress
+/// out of the protocol's range.
 pub(crate) fn precheck(event: &JobEvent) -> Result<(), SinkError> {
     match event {
-        JobEvent::Status { status, .. } => precheck_status(*status),
+        JobEvent::Status {
+            status, progress, ..
+        } => {
+            precheck_progress(progress.as_ref())?;
+            precheck_status(*status)
+        }
         JobEvent::Completed { final_status, .. } => precheck_final_status(*final_status),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses progress out of the protocol's range ([`Progress::validate`]).
+pub(crate) fn precheck_progress(progress: Option<&Progress>) -> Result<(), SinkError> {
+    match progress.map(Progress::validate) {
+        Some(Err(invalid)) => Err(SinkError::Serialization {
+            sink: "job registry",
+            reason: invalid.to_string(),
+        }),
         _ => Ok(()),
     }
 }

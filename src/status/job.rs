@@ -31,6 +31,76 @@ pub struct Progress {
     pub estimated_remaining: Option<String>,
 }
 
+impl Progress {
+    /// Checks the report as the Jobs protocol defines it: `percentage` from
+    /// 0 to 100, `completed_steps` at most `total_steps` (a negative count
+    /// cannot be held: both are unsigned). Every path that sets progress
+    /// (the Jobs API, the MCP job tools, `JobHandle`, the registries) calls
+    /// this.
+    ///
+    /// ```
+    /// use hookroom::status::{InvalidProgress, Progress};
+    ///
+    /// let fine = Progress { percentage: Some(40.0), ..Progress::default() };
+    /// assert!(fine.validate().is_ok());
+    /// let over = Progress { percentage: Some(140.0), ..Progress::default() };
+    /// assert!(matches!(over.validate(), Err(InvalidProgress::Percentage { .. })));
+    /// ```
+    ///
+    /// # Errors
+    /// [`InvalidProgress`] naming the value out of range.
+    pub fn validate(&self) -> Result<(), InvalidProgress> {
+        if let Some(percentage) = self.percentage
+            && !(0.0..=100.0).contains(&percentage)
+        {
+            return Err(InvalidProgress::Percentage { percentage });
+        }
+        if let (Some(completed), Some(total)) = (self.completed_steps, self.total_steps)
+            && completed > total
+        {
+            return Err(InvalidProgress::CompletedSteps { completed, total });
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Progress`] was refused ([`Progress::validate`]). The Jobs API
+/// answers it with `400 E_SERIALIZATION_ERROR`, the protocol's code for bad
+/// data.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum InvalidProgress {
+    /// `percentage` is not a number from 0 to 100.
+    Percentage {
+        /// The value given.
+        percentage: f64,
+    },
+    /// `completed_steps` is above `total_steps`.
+    CompletedSteps {
+        /// Steps said to be finished.
+        completed: u32,
+        /// Steps in all.
+        total: u32,
+    },
+}
+
+impl std::fmt::Display for InvalidProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Percentage { percentage } => write!(
+                f,
+                "progress `percentage` must be from 0 to 100, not {percentage}"
+            ),
+            Self::CompletedSteps { completed, total } => write!(
+                f,
+                "progress `completed_steps` ({completed}) must not exceed `total_steps` ({total})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InvalidProgress {}
+
 /// Writes a whole `f64` as a JSON integer so that `40` read from the wire is
 /// written back as `40`, not `40.0` (equal JSON values compare equal).
 fn whole_numbers_as_integers<S: serde::Serializer>(
@@ -142,6 +212,32 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&artifact).unwrap(),
             r#"{"name":"a.txt","type":"text"}"#
+        );
+    }
+
+    #[test]
+    fn progress_is_checked_as_the_protocol_defines_it() {
+        let with = |percentage, completed, total| Progress {
+            percentage,
+            completed_steps: completed,
+            total_steps: total,
+            ..Progress::default()
+        };
+        assert!(with(Some(0.0), Some(0), Some(0)).validate().is_ok());
+        assert!(with(Some(100.0), Some(3), Some(3)).validate().is_ok());
+        assert!(with(None, Some(7), None).validate().is_ok());
+        assert_eq!(
+            with(Some(140.0), None, None).validate(),
+            Err(InvalidProgress::Percentage { percentage: 140.0 })
+        );
+        assert!(with(Some(-0.5), None, None).validate().is_err());
+        assert!(with(Some(f64::NAN), None, None).validate().is_err());
+        assert_eq!(
+            with(None, Some(4), Some(3)).validate(),
+            Err(InvalidProgress::CompletedSteps {
+                completed: 4,
+                total: 3
+            })
         );
     }
 

@@ -39,9 +39,14 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 /// job ended ([`SinkError::InvalidStatus`]).
 ///
 /// # Bounded memory
-/// [`with_max_jobs`](Self::with_max_jobs) caps the number of jobs: creating
-/// one more evicts the job that finished longest ago, or, when none has
-/// finished, the oldest job. [`with_max_history`](Self::with_max_history)
+/// [`with_max_jobs`](Self::with_max_jobs) caps the number of jobs. At the
+/// cap, a job created through [`publish`](StatusSink::publish) (a webhook
+/// task's job) evicts the job that finished longest ago, or, when none has
+/// finished, the oldest job. A job created through the Jobs API
+/// ([`JobRegistry::create_job`], [`JobRegistry::apply_once`]) evicts only a
+/// finished Jobs API job; when there is none, its creation is refused with
+/// [`SinkError::TooManyJobs`] (`429 E_TOO_MANY_JOBS`), so that Jobs API
+/// callers never push a webhook task's job out. [`with_max_history`](Self::with_max_history)
 /// keeps only the newest entries of each history. Each job remembers the
 /// newest [`DEFAULT_MAX_KEYS_PER_JOB`] idempotency keys of
 /// [`apply_once`](JobRegistry::apply_once), in memory, and forgets them
@@ -96,6 +101,9 @@ struct Registry {
     by_creation: BTreeMap<u64, Arc<str>>,
     /// Finished job ids, in the order they finished.
     finished: VecDeque<Arc<str>>,
+    /// Finished ids of jobs created through the Jobs API, in the order they
+    /// finished: the only jobs such a creation may evict.
+    finished_api: VecDeque<Arc<str>>,
     next_seq: u64,
     max_jobs: Option<usize>,
     max_history: Option<usize>,
@@ -108,6 +116,8 @@ struct Registry {
 struct Record {
     seq: u64,
     id: Arc<str>,
+    /// Created through the Jobs API rather than for a webhook task.
+    api: bool,
     status: JobStatus,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
@@ -206,7 +216,7 @@ impl InMemoryStatusSink {
         let event = request.into_event(uuid::Uuid::new_v4().to_string(), at);
         let job_id = event.job_id().to_owned();
         let mut registry = self.lock();
-        registry.apply(event)?;
+        registry.apply(event, Origin::Api)?;
         let record = registry
             .jobs
             .get(job_id.as_str())
@@ -246,7 +256,7 @@ impl InMemoryStatusSink {
                 drop(evicted);
                 Ok(())
             }
-            other => self.lock().apply(other),
+            other => self.lock().apply(other, Origin::Task),
         }
     }
 
@@ -263,6 +273,17 @@ impl InMemoryStatusSink {
         key: &str,
         events: Vec<JobEvent>,
     ) -> Result<Applied, SinkError> {
+        self.apply_once_from(Origin::Task, job_id, key, events)
+    }
+
+    /// [`apply_once`](Self::apply_once) for a job made by `origin`.
+    fn apply_once_from(
+        &self,
+        origin: Origin,
+        job_id: &str,
+        key: &str,
+        events: Vec<JobEvent>,
+    ) -> Result<Applied, SinkError> {
         check_same_job(job_id, &events)?;
         let mut registry = self.lock();
         let existing = registry.jobs.get(job_id);
@@ -273,7 +294,7 @@ impl InMemoryStatusSink {
         // half-way, so the job is kept to be put back.
         let snapshot = (events.len() > 1).then(|| existing.cloned());
         for event in events {
-            if let Err(error) = registry.apply(event) {
+            if let Err(error) = registry.apply(event, origin) {
                 if let Some(snapshot) = snapshot {
                     registry.restore(job_id, snapshot);
                 }
@@ -326,6 +347,7 @@ impl InMemoryStatusSink {
                 Some(record)
             })
             .collect();
+        registry.prune_finished_api();
         drop(registry);
         removed.len()
     }
@@ -373,7 +395,8 @@ impl JobRegistry for InMemoryStatusSink {
         key: &str,
         events: Vec<JobEvent>,
     ) -> Result<Applied, SinkError> {
-        InMemoryStatusSink::apply_once(self, job_id, key, events)
+        // The Jobs API's keyed updates and creations.
+        self.apply_once_from(Origin::Api, job_id, key, events)
     }
 
     async fn purge_finished(
@@ -385,17 +408,28 @@ impl JobRegistry for InMemoryStatusSink {
     }
 }
 
+/// Who creates a job, which decides what its creation may evict at the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The Jobs API's callers.
+    Api,
+    /// A webhook task, through [`StatusSink::publish`].
+    Task,
+}
+
 impl Registry {
-    fn apply(&mut self, event: JobEvent) -> Result<(), SinkError> {
+    fn apply(&mut self, event: JobEvent, origin: Origin) -> Result<(), SinkError> {
         match event {
             JobEvent::Created {
                 job_id,
                 at,
                 input_data,
                 metadata,
-            } => self
-                .insert_created(Record::created(job_id, at, input_data, metadata))
-                .map(drop),
+            } => {
+                let mut record = Record::created(job_id, at, input_data, metadata);
+                record.api = origin == Origin::Api;
+                self.insert_created(record).map(drop)
+            }
             JobEvent::Status {
                 job_id,
                 at,
@@ -404,6 +438,7 @@ impl Registry {
                 message,
                 step,
             } => {
+                change::precheck_progress(progress.as_ref())?;
                 change::precheck_status(status)?;
                 let max_history = self.max_history;
                 let record = self.running_record(&job_id)?;
@@ -440,6 +475,9 @@ impl Registry {
                 let record = self.running_record(&job_id)?;
                 record.complete(at, final_status, summary, artifacts, message, max_history);
                 let id = Arc::clone(&record.id);
+                if record.api {
+                    self.finished_api.push_back(Arc::clone(&id));
+                }
                 self.finished.push_back(id);
                 Ok(())
             }
@@ -461,6 +499,14 @@ impl Registry {
         let mut first = None;
         let mut rest = Vec::new();
         if let Some(max) = self.max_jobs {
+            if record.api && self.jobs.len() >= max {
+                // One finished Jobs API job makes room; a webhook task's job
+                // is never evicted for a Jobs API job.
+                first = Some(
+                    self.evict_finished_api()
+                        .ok_or(SinkError::TooManyJobs { limit: max })?,
+                );
+            }
             while self.jobs.len() >= max {
                 match self.evict_one() {
                     Some(evicted) if first.is_none() => first = Some(evicted),
@@ -469,6 +515,7 @@ impl Registry {
                 }
             }
         }
+        self.prune_finished_api();
         record.trim(self.max_history);
         record.seq = self.next_seq;
         self.next_seq += 1;
@@ -503,6 +550,36 @@ impl Registry {
         self.jobs.remove(&id)
     }
 
+    /// Forgets the ids of Jobs API jobs no longer kept once they outnumber
+    /// the jobs kept (evictions by webhook jobs leave them behind), so the
+    /// list stays within twice the cap.
+    fn prune_finished_api(&mut self) {
+        // Twice the jobs kept: each pass frees at least half, so passes
+        // stay rare.
+        if self.finished_api.len() > 2 * self.jobs.len() + 16 {
+            let jobs = &self.jobs;
+            self.finished_api
+                .retain(|id| jobs.get(id).is_some_and(|record| record.api));
+        }
+    }
+
+    /// Removes the Jobs API job that finished longest ago; `None` when no
+    /// Jobs API job has finished.
+    fn evict_finished_api(&mut self) -> Option<Record> {
+        while let Some(id) = self.finished_api.pop_front() {
+            // An id whose job was evicted may be in use by a newer job.
+            let finished_api = self
+                .jobs
+                .get(&id)
+                .is_some_and(|record| record.api && record.status.is_terminal());
+            if finished_api && let Some(record) = self.jobs.remove(&id) {
+                self.by_creation.remove(&record.seq);
+                return Some(record);
+            }
+        }
+        None
+    }
+
     /// The record of a job that may still change.
     fn running_record(&mut self, job_id: &str) -> Result<&mut Record, SinkError> {
         let record = self
@@ -532,6 +609,7 @@ impl Record {
             seq: 0,
             id: Arc::from(job_id),
             status: JobStatus::Pending,
+            api: false,
             created_at: at,
             updated_at: at,
             input,
@@ -766,6 +844,39 @@ mod tests {
             .map(|job| job.job_id)
             .collect();
         assert_eq!(ids, ["f", "e", "d"]);
+    }
+
+    #[tokio::test]
+    async fn jobs_api_jobs_never_evict_a_webhook_tasks_job() {
+        let sink = InMemoryStatusSink::new().with_max_jobs(3);
+        sink.apply(created("task-1")).unwrap();
+        sink.apply(created("task-2")).unwrap();
+        let request = || serde_json::from_value(json!({"input_data": {}})).unwrap();
+        let api = sink.create(request(), T0).unwrap().job_id;
+        // At the cap with no finished Jobs API job: refused, nothing lost.
+        for _ in 0..5 {
+            assert!(matches!(
+                sink.create(request(), T0),
+                Err(SinkError::TooManyJobs { limit: 3 })
+            ));
+        }
+        let keyed = JobRegistry::apply_once(&sink, "api-2", "create k", vec![created("api-2")]);
+        assert!(matches!(keyed.await, Err(SinkError::TooManyJobs { .. })));
+        assert!(sink.get("task-1", false).is_some() && sink.get("task-2", false).is_some());
+        // A finished Jobs API job makes room for the next one.
+        sink.apply(completed(&api, JobStatus::Done, None)).unwrap();
+        let next = sink.create(request(), T0).unwrap().job_id;
+        assert!(sink.get(&api, false).is_none());
+        assert!(sink.get(&next, false).is_some());
+        // A finished webhook job is no room for a Jobs API job either.
+        sink.apply(completed("task-1", JobStatus::Done, None))
+            .unwrap();
+        assert!(sink.create(request(), T0).is_err());
+        assert!(sink.get("task-1", false).is_some());
+        // Webhook jobs still make room as before.
+        sink.apply(created("task-3")).unwrap();
+        assert!(sink.get("task-1", false).is_none());
+        assert_eq!(sink.len(), 3);
     }
 
     #[test]

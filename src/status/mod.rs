@@ -13,7 +13,7 @@ pub(crate) mod outbox;
 pub(crate) mod registry;
 
 pub use hook::{FnStatusSink, status_fn};
-pub use job::{Artifact, HistoryEntry, Job, JobStatus, Progress};
+pub use job::{Artifact, HistoryEntry, InvalidProgress, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::InMemoryStatusSink;
@@ -322,6 +322,13 @@ pub enum SinkError {
         /// What could not be read or written.
         reason: String,
     },
+    /// The registry holds as many jobs as it may and none it may evict
+    /// for this one (`E_TOO_MANY_JOBS`): see
+    /// [`InMemoryStatusSink::with_max_jobs`](crate::status::InMemoryStatusSink).
+    TooManyJobs {
+        /// The cap.
+        limit: usize,
+    },
     /// The backend failed (`E_WEBHOOK_FAILED`).
     Backend {
         /// Which sink.
@@ -340,6 +347,7 @@ impl ErrorCode for SinkError {
             Self::Network { .. } => "E_NETWORK_ERROR",
             Self::AuthenticationFailed { .. } => "E_AUTHENTICATION_FAILED",
             Self::Serialization { .. } => "E_SERIALIZATION_ERROR",
+            Self::TooManyJobs { .. } => "E_TOO_MANY_JOBS",
             Self::Backend { .. } => "E_WEBHOOK_FAILED",
         }
     }
@@ -366,6 +374,10 @@ impl std::fmt::Display for SinkError {
                     "{sink} status sink: cannot read or write the data: {reason}"
                 )
             }
+            Self::TooManyJobs { limit } => write!(
+                f,
+                "the job registry holds its cap of {limit} jobs and none it may evict"
+            ),
             Self::Backend { sink, source } => write!(f, "{sink} status sink failed: {source}"),
         }
     }
