@@ -49,10 +49,12 @@ fn update(id: &str, n: u64) -> JobEvent {
 async fn http_sink() -> HttpStatusSink {
     // Bounded history: a long run keeps the server's memory flat.
     let registry = InMemoryStatusSink::new().with_max_history(100);
-    let api = JobsApi::new(Arc::new(registry)).tokens(ApiTokens::new(
-        BearerTokens::parse_list("bench").unwrap(),
-        BearerTokens::none(),
-    ));
+    let api = JobsApi::builder(Arc::new(registry))
+        .tokens(ApiTokens::new(
+            BearerTokens::parse_list("bench").unwrap(),
+            BearerTokens::none(),
+        ))
+        .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

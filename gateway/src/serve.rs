@@ -253,7 +253,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         )
     });
     let jobs_api = api_auth.enabled().then(|| {
-        hookroom::service::JobsApi::new(Arc::clone(&job_registry)).tokens(api_auth.tokens.clone())
+        hookroom::service::JobsApi::builder(Arc::clone(&job_registry))
+            .tokens(api_auth.tokens.clone())
+            .build()
     });
     // Route changes are written back only to an explicit --config file,
     // and changes other processes make to it are followed.

@@ -8,7 +8,8 @@
 //! | `POST {prefix}/{job_id}/complete` | [`JobCompleteRequest`] | `200` [`JobView`] |
 //! | `GET {prefix}?status=&limit=&cursor=` | | `200` [`JobListResponse`], newest first |
 //!
-//! Refusals are [`JobsApiError`]s with an [`ApiErrorBody`].
+//! Refusals are [`JobsApiError`]s, answered in the shape of
+//! [`ApiErrorBody`](crate::api::jobs::ApiErrorBody).
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -25,10 +26,11 @@ use tower_service::Service;
 use super::auth::ApiTokens;
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
+use super::json_error::JsonError;
 use super::{ResponseFuture, ServiceBody};
 use crate::api::jobs::{
-    ApiErrorBody, ApiErrorDetail, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest,
-    JobCreateResponse, JobListResponse, JobView, StatusUpdateRequest,
+    ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest, JobCreateResponse,
+    JobListResponse, JobView, StatusUpdateRequest,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
@@ -165,27 +167,14 @@ impl JobsApiError {
     /// The JSON refusal ([`ApiErrorBody`]), with `WWW-Authenticate: Bearer`
     /// on 401 and `Allow` on 405.
     pub fn to_response(&self) -> Response<ServiceBody> {
-        let body = ApiErrorBody {
-            error: ApiErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-            },
-        };
-        let mut response = json_response(self.status(), &body);
+        let message = self.to_string();
+        let error = JsonError::new(self.status(), self.code(), &message);
         match self {
-            Self::AuthenticationFailed => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            Self::MethodNotAllowed { allow } => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(allow));
-            }
-            _ => {}
+            Self::AuthenticationFailed => error.bearer_challenge(),
+            Self::MethodNotAllowed { allow } => error.allow(allow),
+            _ => error,
         }
-        response
+        .into_response()
     }
 }
 
@@ -339,7 +328,7 @@ impl From<SinkError> for JobsApiError {
 /// of the same key on the same method and path gets the first answer again,
 /// with `Idempotent-Replayed: true`, while the first is still being applied
 /// too. The answers are remembered in memory, the newest
-/// [`idempotency_capacity`](Self::idempotency_capacity) of them; an answer
+/// [`idempotency_capacity`](JobsApiBuilder::idempotency_capacity) of them; an answer
 /// of 5xx is not remembered, so a retry applies the request afresh. The
 /// keys of status updates, completions and creations that name their
 /// `job_id` are also kept by the registry with the update they guard
@@ -355,7 +344,9 @@ impl From<SinkError> for JobsApiError {
 /// use tower::ServiceExt;
 ///
 /// let tokens = ApiTokens::new(BearerTokens::parse_list("t").unwrap(), BearerTokens::none());
-/// let api = JobsApi::new(Arc::new(InMemoryStatusSink::new())).tokens(tokens);
+/// let api = JobsApi::builder(Arc::new(InMemoryStatusSink::new()))
+///     .tokens(tokens)
+///     .build();
 /// let request = http::Request::post("/api/jobs")
 ///     .header("authorization", "Bearer t")
 ///     .body(r#"{"input_data":{"pdf_directory":"pdfs/"}}"#.to_owned())
@@ -390,11 +381,12 @@ impl std::fmt::Debug for JobsApi {
 }
 
 impl JobsApi {
-    /// Serves `registry` at [`DEFAULT_JOBS_PREFIX`], with no token (every
-    /// request refused until [`tokens`](Self::tokens) is set).
-    pub fn new(registry: Arc<dyn JobRegistry>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
+    /// A builder of the API serving `registry` at [`DEFAULT_JOBS_PREFIX`],
+    /// with no token (every request refused until
+    /// [`tokens`](JobsApiBuilder::tokens) is set).
+    pub fn builder(registry: Arc<dyn JobRegistry>) -> JobsApiBuilder {
+        JobsApiBuilder {
+            inner: Inner {
                 registry,
                 tokens: ApiTokens::default(),
                 prefix: DEFAULT_JOBS_PREFIX.to_owned(),
@@ -402,37 +394,37 @@ impl JobsApi {
                 body_limit: DEFAULT_JOBS_BODY_LIMIT,
                 bounds: Bounds::default(),
                 replies: Replies::new(DEFAULT_IDEMPOTENCY_CAPACITY),
-            }),
-        }
-    }
-
-    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(shared) => Inner {
-                registry: Arc::clone(&shared.registry),
-                tokens: shared.tokens.clone(),
-                prefix: shared.prefix.clone(),
-                clock: Arc::clone(&shared.clock),
-                body_limit: shared.body_limit,
-                bounds: shared.bounds,
-                replies: Replies::new(shared.replies.capacity),
             },
-        };
-        change(&mut inner);
-        Self {
-            inner: Arc::new(inner),
         }
     }
+}
 
+/// Builds a [`JobsApi`]; from [`JobsApi::builder`]. Every setting is made
+/// here, before the API is shared, so no clone of a running API can lose
+/// its remembered answers to a late setting.
+pub struct JobsApiBuilder {
+    inner: Inner,
+}
+
+impl std::fmt::Debug for JobsApiBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsApiBuilder")
+            .field("prefix", &self.inner.prefix)
+            .field("body_limit", &self.inner.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobsApiBuilder {
     /// The agent and admin tokens that may use the API (both roles may).
-    pub fn tokens(self, tokens: ApiTokens) -> Self {
-        self.with(|inner| inner.tokens = tokens)
+    pub fn tokens(mut self, tokens: ApiTokens) -> Self {
+        self.inner.tokens = tokens;
+        self
     }
 
     /// Serves under `prefix` (default `/api/jobs`). A missing leading `/` is
     /// added and trailing `/`s are dropped.
-    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         let trimmed = prefix.trim_end_matches('/');
         let prefix = if trimmed.starts_with('/') {
@@ -440,55 +432,72 @@ impl JobsApi {
         } else {
             format!("/{trimmed}")
         };
-        self.with(|inner| inner.prefix = prefix)
+        self.inner.prefix = prefix;
+        self
     }
 
     /// The clock that stamps jobs and history entries.
-    pub fn clock(self, clock: Arc<dyn Clock>) -> Self {
-        self.with(|inner| inner.clock = clock)
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.inner.clock = clock;
+        self
     }
 
     /// The largest request body in bytes (default 1 MiB).
-    pub fn body_limit(self, limit: usize) -> Self {
-        self.with(|inner| inner.body_limit = limit)
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.inner.body_limit = limit;
+        self
     }
 
     /// How many artifacts one job may hold (default
     /// [`DEFAULT_MAX_ARTIFACTS_PER_JOB`]); an update that would attach more
     /// is refused with `413 E_TOO_MANY_ARTIFACTS`.
-    pub fn max_artifacts_per_job(self, max: usize) -> Self {
-        self.with(|inner| inner.bounds.artifacts = max)
+    pub fn max_artifacts_per_job(mut self, max: usize) -> Self {
+        self.inner.bounds.artifacts = max;
+        self
     }
 
     /// The largest artifact entry as JSON (default
     /// [`DEFAULT_MAX_ARTIFACT_BYTES`]); a larger one is refused with
     /// `413 E_ARTIFACT_TOO_LARGE`.
-    pub fn max_artifact_bytes(self, max: usize) -> Self {
-        self.with(|inner| inner.bounds.artifact_bytes = max)
+    pub fn max_artifact_bytes(mut self, max: usize) -> Self {
+        self.inner.bounds.artifact_bytes = max;
+        self
     }
 
     /// The largest `input_data` as JSON (default
     /// [`DEFAULT_MAX_INPUT_DATA_BYTES`]); a larger one is refused with
     /// `413 E_INPUT_DATA_TOO_LARGE`.
-    pub fn max_input_data_bytes(self, max: usize) -> Self {
-        self.with(|inner| inner.bounds.input_data_bytes = max)
+    pub fn max_input_data_bytes(mut self, max: usize) -> Self {
+        self.inner.bounds.input_data_bytes = max;
+        self
     }
 
     /// The largest `metadata` of a new job and `summary` of a completion as
     /// JSON (default [`DEFAULT_MAX_METADATA_BYTES`]); a larger one is
     /// refused with `413 E_METADATA_TOO_LARGE`.
-    pub fn max_metadata_bytes(self, max: usize) -> Self {
-        self.with(|inner| inner.bounds.metadata_bytes = max)
+    pub fn max_metadata_bytes(mut self, max: usize) -> Self {
+        self.inner.bounds.metadata_bytes = max;
+        self
     }
 
     /// How many `Idempotency-Key`s are remembered (default 10 000; at
     /// least one). Each keeps its answer's status and, when at most 4 KiB,
     /// its body; a larger answer is replayed as the job is at the replay,
     /// so the keys take at most about 4.3 KiB each.
-    pub fn idempotency_capacity(self, capacity: usize) -> Self {
-        self.with(|inner| inner.replies = Replies::new(capacity.max(1)))
+    pub fn idempotency_capacity(mut self, capacity: usize) -> Self {
+        self.inner.replies = Replies::new(capacity.max(1));
+        self
     }
 
+    /// The API.
+    pub fn build(self) -> JobsApi {
+        JobsApi {
+            inner: Arc::new(self.inner),
+        }
+    }
+}
+
+impl JobsApi {
     /// The path prefix served.
     pub fn path_prefix(&self) -> &str {
         &self.inner.prefix
@@ -1069,7 +1078,9 @@ mod tests {
             BearerTokens::parse_list("admin-token").unwrap(),
         );
         (
-            JobsApi::new(Arc::new(registry.clone())).tokens(tokens),
+            JobsApi::builder(Arc::new(registry.clone()))
+                .tokens(tokens)
+                .build(),
             registry,
         )
     }
@@ -1125,8 +1136,15 @@ mod tests {
 
     #[tokio::test]
     async fn job_bounds_are_refused_with_their_codes_and_nothing_is_lost() {
-        let (api, registry) = api();
-        let api = api.max_artifacts_per_job(2).max_artifact_bytes(200);
+        let registry = InMemoryStatusSink::new();
+        let api = JobsApi::builder(Arc::new(registry.clone()))
+            .tokens(ApiTokens::new(
+                BearerTokens::parse_list(TOKEN).unwrap(),
+                BearerTokens::none(),
+            ))
+            .max_artifacts_per_job(2)
+            .max_artifact_bytes(200)
+            .build();
         let big = "x".repeat(DEFAULT_MAX_INPUT_DATA_BYTES);
         let (status, answer) = post(&api, "/api/jobs", &json!({"input_data": {"a": big}})).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use hookroom::route::{RoutesConfig, RuleRouter};
-use hookroom::service::{ApiTokens, BearerTokens, JobsApi, WebhookService};
+use hookroom::service::{ApiTokens, BearerTokens, JobsApi, JobsApiBuilder, WebhookService};
 use hookroom::source::GithubSource;
 use hookroom::status::{InMemoryStatusSink, JobEvent, JobStatus, StatusSink};
 use hookroom::task::InMemoryTaskStore;
@@ -30,14 +30,17 @@ struct Answer {
 
 fn api() -> (JobsApi, InMemoryStatusSink) {
     let registry = InMemoryStatusSink::new();
+    (api_over(&registry).build(), registry)
+}
+
+/// The API over `registry` with the test's tokens, to set more before
+/// building.
+fn api_over(registry: &InMemoryStatusSink) -> JobsApiBuilder {
     let tokens = ApiTokens::new(
         BearerTokens::parse_list(&format!("{AGENT},{AGENT_OLD}")).unwrap(),
         BearerTokens::parse_list(ADMIN).unwrap(),
     );
-    (
-        JobsApi::new(Arc::new(registry.clone())).tokens(tokens),
-        registry,
-    )
+    JobsApi::builder(Arc::new(registry.clone())).tokens(tokens)
 }
 
 async fn send_with(
@@ -479,7 +482,7 @@ async fn missing_or_wrong_tokens_are_e_authentication_failed_and_never_echoed() 
     );
 
     // No token configured: everything is refused.
-    let closed = JobsApi::new(Arc::new(InMemoryStatusSink::new()));
+    let closed = JobsApi::builder(Arc::new(InMemoryStatusSink::new())).build();
     let answer = send(&closed, "GET", "/api/jobs", None).await;
     assert_eq!(code(&answer), "E_AUTHENTICATION_FAILED");
 }
@@ -527,7 +530,7 @@ async fn bad_json_and_bad_parameters_are_e_serialization_error() {
 
 #[tokio::test]
 async fn other_paths_methods_and_sizes_are_refused() {
-    let (api, _) = api();
+    let (api, registry) = api();
     let job_id = create(&api).await;
     let answer = send(&api, "GET", &format!("/api/jobs/{job_id}/history"), None).await;
     assert_eq!(
@@ -540,7 +543,7 @@ async fn other_paths_methods_and_sizes_are_refused() {
     let answer = send(&api, "GET", &format!("/api/jobs/{job_id}/status"), None).await;
     assert_eq!(answer.headers["allow"], "POST");
 
-    let small = api.clone().body_limit(64);
+    let small = api_over(&registry).body_limit(64).build();
     let big = json!({"input_data": {"blob": "x".repeat(200)}});
     let answer = send(&small, "POST", "/api/jobs", Some(big)).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -668,10 +671,12 @@ async fn a_webhook_tasks_job_is_read_under_the_task_id() {
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let task_id = accepted["task_id"].as_str().unwrap().to_owned();
 
-    let api = JobsApi::new(Arc::new(registry.clone())).tokens(ApiTokens::new(
-        BearerTokens::parse_list(AGENT).unwrap(),
-        BearerTokens::none(),
-    ));
+    let api = JobsApi::builder(Arc::new(registry.clone()))
+        .tokens(ApiTokens::new(
+            BearerTokens::parse_list(AGENT).unwrap(),
+            BearerTokens::none(),
+        ))
+        .build();
     let pending = send(&api, "GET", &format!("/api/jobs/{task_id}"), None).await;
     assert_eq!(pending.status, StatusCode::OK);
     assert_eq!(pending.json["job"]["status"], "PENDING");
@@ -734,7 +739,9 @@ async fn jobs_made_through_the_api_survive_a_restart_with_sqlite() {
             BearerTokens::none(),
         )
     };
-    let api = JobsApi::new(Arc::new(SqliteJobRegistry::open(&path).unwrap())).tokens(tokens());
+    let api = JobsApi::builder(Arc::new(SqliteJobRegistry::open(&path).unwrap()))
+        .tokens(tokens())
+        .build();
     let job_id = create(&api).await;
     let updated = send(
         &api,
@@ -746,7 +753,9 @@ async fn jobs_made_through_the_api_survive_a_restart_with_sqlite() {
     assert_eq!(updated.status, StatusCode::OK);
     drop(api);
 
-    let api = JobsApi::new(Arc::new(SqliteJobRegistry::open(&path).unwrap())).tokens(tokens());
+    let api = JobsApi::builder(Arc::new(SqliteJobRegistry::open(&path).unwrap()))
+        .tokens(tokens())
+        .build();
     let fetched = send(
         &api,
         "GET",

@@ -55,10 +55,12 @@ struct Server {
 impl Server {
     async fn start() -> Self {
         let registry = InMemoryStatusSink::new();
-        let api = JobsApi::new(Arc::new(registry.clone())).tokens(ApiTokens::new(
-            BearerTokens::parse_list(TOKEN).unwrap(),
-            BearerTokens::none(),
-        ));
+        let api = JobsApi::builder(Arc::new(registry.clone()))
+            .tokens(ApiTokens::new(
+                BearerTokens::parse_list(TOKEN).unwrap(),
+                BearerTokens::none(),
+            ))
+            .build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let script: Arc<Mutex<VecDeque<Fault>>> = Arc::default();

@@ -31,10 +31,12 @@ fn temp_db() -> (PathBuf, PathBuf) {
 }
 
 fn api(registry: Arc<dyn JobRegistry>) -> JobsApi {
-    JobsApi::new(registry).tokens(ApiTokens::new(
-        BearerTokens::parse_list(TOKEN).unwrap(),
-        BearerTokens::none(),
-    ))
+    JobsApi::builder(registry)
+        .tokens(ApiTokens::new(
+            BearerTokens::parse_list(TOKEN).unwrap(),
+            BearerTokens::none(),
+        ))
+        .build()
 }
 
 /// POSTs `body` to `uri` with an `Idempotency-Key`; status, whether it was
