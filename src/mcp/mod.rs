@@ -74,6 +74,7 @@
 //! Sessions carry state, so the server offers the protocol versions that
 //! have sessions (up to 2025-11-25).
 
+mod answer;
 mod error;
 mod explain;
 mod http;
