@@ -604,6 +604,10 @@ impl McpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<JoinedOut>, ToolError> {
         non_empty("room", &args.room)?;
+        let limit = self.inner.max_rooms_per_session;
+        if self.session.capabilities(&args.room).is_none() && self.session.rooms().len() >= limit {
+            return Err(ToolError::TooManyRooms { limit });
+        }
         let agent = self.agent(&context);
         self.session.join(&args.room, args.capabilities.clone());
         let uri = room_uri(&args.room);
