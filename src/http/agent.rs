@@ -6,10 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::body::{DEFAULT_MAX_RESPONSE_BYTES, ResponseBodyError, read_limited};
 use super::client::{ClientOptions, HttpsClient, Tls};
 use crate::agent::{Agent, AgentError, AgentOutput, JobHandle};
 use crate::clock::{Clock, SystemClock};
@@ -60,6 +61,12 @@ pub struct AgentRequest {
 /// [rustls configuration](Self::with_tls_config), so that an endpoint with
 /// a certificate from a private authority is trusted by this agent alone.
 /// A failed TLS handshake is a connection error: a retry.
+///
+/// The endpoint's answer is read up to
+/// [`with_max_response_bytes`](Self::with_max_response_bytes) (default
+/// [`DEFAULT_MAX_RESPONSE_BYTES`]); a longer one fails the task for good
+/// with [`ResponseBodyError::TooLarge`] as the error's source, as sending
+/// the task again would get the same answer.
 pub struct HttpAgent {
     name: String,
     capabilities: Vec<String>,
@@ -67,6 +74,7 @@ pub struct HttpAgent {
     key: Secret,
     client: HttpsClient<Full<Bytes>>,
     timeout: Duration,
+    max_response_bytes: usize,
     clock: std::sync::Arc<dyn Clock>,
 }
 
@@ -78,6 +86,7 @@ impl std::fmt::Debug for HttpAgent {
             .field("url", &self.url)
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -142,6 +151,7 @@ impl HttpAgent {
             key,
             client,
             timeout: DEFAULT_AGENT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             clock: std::sync::Arc::new(SystemClock),
         })
     }
@@ -194,6 +204,14 @@ impl HttpAgent {
         self
     }
 
+    /// The largest answer body read from the endpoint (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]); a longer answer fails the task with
+    /// [`ResponseBodyError::TooLarge`].
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
     /// The clock for `webhook-timestamp` (default the system clock).
     pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -218,12 +236,13 @@ impl HttpAgent {
                 .await
                 .map_err(AgentError::retryable)?;
             let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
+            let bytes = read_limited(response.into_body(), self.max_response_bytes)
                 .await
-                .map_err(AgentError::retryable)?
-                .to_bytes();
+                .map_err(|e| match e {
+                    // The endpoint would send the same answer again.
+                    ResponseBodyError::TooLarge { .. } => AgentError::permanent(e),
+                    ResponseBodyError::Read(_) => AgentError::retryable(e),
+                })?;
             Ok((status, bytes))
         };
         tokio::time::timeout(self.timeout, exchange)

@@ -15,15 +15,19 @@
 //! ones the servers use, from [`api`](crate::api).
 
 mod agent;
+mod body;
 pub(crate) mod client;
 pub(crate) mod retry;
 mod status_sink;
 mod task_store;
+#[cfg(test)]
+mod tests;
 
 pub use agent::{AgentRequest, DEFAULT_AGENT_TIMEOUT, HttpAgent, HttpAgentError, MAX_INPUT_ROUNDS};
+pub use body::{DEFAULT_MAX_RESPONSE_BYTES, ResponseBodyError};
 pub use retry::RetryPolicy;
 pub use status_sink::{HttpSinkBuildError, HttpStatusSink, HttpStatusSinkBuilder};
 pub use task_store::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HTTP_STORE, HttpStoreError, HttpTaskStore,
-    HttpTaskStoreBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_EVENT_BYTES, DEFAULT_REQUEST_TIMEOUT, HTTP_STORE,
+    HttpStoreError, HttpTaskStore, HttpTaskStoreBuilder,
 };

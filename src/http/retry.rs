@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
+
+use super::body::{DEFAULT_MAX_RESPONSE_BYTES, ResponseBodyError, read_limited};
 
 /// How failed requests are retried. The default is the Jobs API's policy:
 /// 3 retries, backoff factor 2, a 30 s timeout per attempt.
@@ -121,17 +123,30 @@ pub(crate) fn retry_reason(attempt: &Attempt) -> &'static str {
     }
 }
 
-/// Sends `request` with `client`, reading the whole answer, within
-/// `timeout`.
+/// Sends `request` with `client`, reading the answer's body up to
+/// [`DEFAULT_MAX_RESPONSE_BYTES`], within `timeout`.
 pub(crate) async fn exchange(
     client: &HttpsClient,
     request: Request<Full<Bytes>>,
     timeout: Duration,
 ) -> Attempt {
+    exchange_limited(client, request, timeout, DEFAULT_MAX_RESPONSE_BYTES).await
+}
+
+/// [`exchange`] reading at most `max_body` bytes of the answer's body; a
+/// longer body is [`Attempt::Failed`] with
+/// [`ResponseBodyError::TooLarge`], which [`with_retries`] does not retry
+/// (the server would send the same again).
+pub(crate) async fn exchange_limited(
+    client: &HttpsClient,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+    max_body: usize,
+) -> Attempt {
     let exchange = async {
         let response = client.request(request).await?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await?.to_bytes();
+        let body = read_limited(body, max_body).await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Attempt::Answer {
             status: parts.status,
             headers: parts.headers,
@@ -143,6 +158,15 @@ pub(crate) async fn exchange(
         Ok(Err(error)) => Attempt::Failed(error),
         Err(_elapsed) => Attempt::TimedOut,
     }
+}
+
+/// Whether a failed attempt failed on an answer too large to read, which a
+/// retry gets again.
+fn too_large(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<ResponseBodyError>(),
+        Some(ResponseBodyError::TooLarge { .. })
+    )
 }
 
 /// Makes attempts until one is final under `policy`: a `2xx`, an answer
@@ -177,6 +201,7 @@ where
                     .and_then(|value| policy.retry_after(value, SystemTime::now()))
                     .unwrap_or_else(|| policy.jittered(retry))
             }
+            Attempt::Failed(error) if too_large(error.as_ref()) => return outcome,
             Attempt::TimedOut | Attempt::Failed(_) if retry >= policy.max_retries => {
                 return outcome;
             }

@@ -11,7 +11,10 @@ use http_body_util::Full;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::retry::{Attempt, HttpsClient, RetryPolicy, exchange, https_client, with_retries};
+use super::body::DEFAULT_MAX_RESPONSE_BYTES;
+use super::retry::{
+    Attempt, HttpsClient, RetryPolicy, exchange_limited, https_client, with_retries,
+};
 
 use crate::api::jobs::{
     ApiErrorBody, ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest, JobView,
@@ -98,6 +101,7 @@ struct Inner {
     base: String,
     authorization: Option<HeaderValue>,
     policy: RetryPolicy,
+    max_response_bytes: usize,
     /// One lock per job with an update in flight: updates to a job go out
     /// one at a time, in order.
     jobs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -121,6 +125,7 @@ pub struct HttpStatusSinkBuilder {
     base: String,
     token: Option<Zeroizing<String>>,
     policy: RetryPolicy,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for HttpStatusSinkBuilder {
@@ -129,6 +134,7 @@ impl std::fmt::Debug for HttpStatusSinkBuilder {
             .field("base", &self.base)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("policy", &self.policy)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -143,6 +149,15 @@ impl HttpStatusSinkBuilder {
     /// The retry policy (default: [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// The largest answer body read from the Jobs API (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]). A longer answer is not retried: the
+    /// update fails with [`SinkError::Network`] whose source is
+    /// [`ResponseBodyError::TooLarge`](super::ResponseBodyError::TooLarge).
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -181,6 +196,7 @@ impl HttpStatusSinkBuilder {
                 base,
                 authorization,
                 policy: self.policy,
+                max_response_bytes: self.max_response_bytes,
                 jobs: Mutex::default(),
             }),
         })
@@ -195,6 +211,7 @@ impl HttpStatusSink {
             base: base.into(),
             token: None,
             policy: RetryPolicy::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -352,7 +369,15 @@ impl HttpStatusSink {
             request = request.header(header::AUTHORIZATION, authorization.clone());
         }
         match request.body(Full::new(body.clone())) {
-            Ok(request) => exchange(&self.inner.client, request, self.inner.policy.timeout).await,
+            Ok(request) => {
+                exchange_limited(
+                    &self.inner.client,
+                    request,
+                    self.inner.policy.timeout,
+                    self.inner.max_response_bytes,
+                )
+                .await
+            }
             Err(e) => Attempt::Failed(Box::new(e)),
         }
     }

@@ -46,6 +46,13 @@ pub enum ToolError {
     AdminRequired,
     /// A job tool was called on a server without a job registry.
     JobsUnavailable,
+    /// The session has joined as many rooms as the server allows
+    /// ([`McpServerBuilder::max_rooms_per_session`](super::McpServerBuilder::max_rooms_per_session));
+    /// code `rooms_per_session_exceeded`. Leaving a room makes space.
+    TooManyRooms {
+        /// The limit.
+        limit: usize,
+    },
     /// No route has this id.
     UnknownRoute {
         /// The id asked for.
@@ -72,6 +79,7 @@ impl ErrorCode for ToolError {
             Self::HeldByOther { .. } => "task_held",
             Self::AdminRequired => "admin_required",
             Self::JobsUnavailable => "jobs_unavailable",
+            Self::TooManyRooms { .. } => "rooms_per_session_exceeded",
             Self::UnknownRoute { .. } => "route_not_found",
             Self::Store(e) => e.code(),
             Self::Job(e) => e.code(),
@@ -114,6 +122,10 @@ impl std::fmt::Display for ToolError {
                 "route tools need the admin grant (an admin token, or a server started with admin tools on)",
             ),
             Self::JobsUnavailable => f.write_str("this server has no job registry"),
+            Self::TooManyRooms { limit } => write!(
+                f,
+                "this session has joined {limit} rooms, the most it may; leave_room one first"
+            ),
             Self::UnknownRoute { id } => {
                 write!(f, "no route has id {id}; webhook_routes lists them")
             }

@@ -68,7 +68,11 @@ impl McpServer {
             tokens,
             inner: StreamableHttpService::new(
                 move || Ok(server.session()),
-                Arc::new(LocalSessionManager::default()),
+                Arc::new({
+                    let mut sessions = LocalSessionManager::default();
+                    sessions.session_config.keep_alive = Some(self.inner.session_idle);
+                    sessions
+                }),
                 config,
             ),
         }

@@ -74,6 +74,7 @@
 //! Sessions carry state, so the server offers the protocol versions that
 //! have sessions (up to 2025-11-25).
 
+mod answer;
 mod error;
 mod explain;
 mod http;
@@ -86,4 +87,9 @@ mod tools;
 pub use error::ToolError;
 pub use http::{McpBody, McpHttpService, MountMcp};
 pub use rmcp;
-pub use server::{DEFAULT_MCP_LEASE, McpServer, McpServerBuilder, McpSession};
+pub use server::{
+    DEFAULT_MAX_ROOMS_PER_SESSION, DEFAULT_MCP_LEASE, DEFAULT_MCP_SESSION_IDLE, McpServer,
+    McpServerBuilder, McpSession,
+};
+#[cfg(test)]
+mod tests;

@@ -27,6 +27,12 @@ use crate::task::{Task, TaskId, TaskStore};
 
 /// Default claim lease of MCP sessions; the session heartbeats every third.
 pub const DEFAULT_MCP_LEASE: Duration = Duration::from_secs(60);
+/// How many rooms one MCP session may have joined at once, unless told
+/// otherwise (each joined room has a watcher).
+pub const DEFAULT_MAX_ROOMS_PER_SESSION: usize = 64;
+/// How long an MCP session over HTTP may stay idle before it is closed,
+/// unless told otherwise.
+pub const DEFAULT_MCP_SESSION_IDLE: Duration = Duration::from_secs(300);
 
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -39,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) sink: Option<Arc<dyn StatusSink>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lease: Duration,
+    pub(crate) max_rooms_per_session: usize,
+    pub(crate) session_idle: Duration,
     pub(crate) admin: bool,
     pub(crate) agent: Option<String>,
     /// Every live session, for task notifications across sessions.
@@ -88,6 +96,8 @@ impl McpServer {
                 sink: None,
                 clock: Arc::new(SystemClock),
                 lease: DEFAULT_MCP_LEASE,
+                max_rooms_per_session: DEFAULT_MAX_ROOMS_PER_SESSION,
+                session_idle: DEFAULT_MCP_SESSION_IDLE,
                 admin: false,
                 agent: None,
                 sessions: std::sync::Mutex::new(Vec::new()),
@@ -173,6 +183,21 @@ impl McpServerBuilder {
     /// of it, and a dropped session's claims lapse after it.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.inner.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How many rooms one session may have joined at once (default
+    /// [`DEFAULT_MAX_ROOMS_PER_SESSION`]); past it `join_room` fails with
+    /// `rooms_per_session_exceeded`.
+    pub fn max_rooms_per_session(mut self, limit: usize) -> Self {
+        self.inner.max_rooms_per_session = limit;
+        self
+    }
+
+    /// How long a session over HTTP may stay idle before it is closed
+    /// (default [`DEFAULT_MCP_SESSION_IDLE`]).
+    pub fn session_idle_timeout(mut self, idle: Duration) -> Self {
+        self.inner.session_idle = idle;
         self
     }
 

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::answer::Json;
 use super::error::ToolError;
 use super::server::McpSession;
 use super::session::{Session, room_uri};
@@ -603,6 +604,10 @@ impl McpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<JoinedOut>, ToolError> {
         non_empty("room", &args.room)?;
+        let limit = self.inner.max_rooms_per_session;
+        if self.session.capabilities(&args.room).is_none() && self.session.rooms().len() >= limit {
+            return Err(ToolError::TooManyRooms { limit });
+        }
         let agent = self.agent(&context);
         self.session.join(&args.room, args.capabilities.clone());
         let uri = room_uri(&args.room);

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
+
+use crate::http::body::{ResponseBodyError, read_limited};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,6 +24,8 @@ impl HttpTaskStore {
             token: zeroize::Zeroizing::new(token.into()),
             timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             tls: Tls::default(),
         }
     }
@@ -80,15 +84,18 @@ impl HttpTaskStore {
                 }
             })?;
             let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
+            let limit = self.inner.max_response_bytes;
+            let bytes = read_limited(response.into_body(), limit)
                 .await
-                .map_err(|e| HttpStoreError::Transport {
-                    detail: e.to_string(),
-                    idempotent,
-                })?
-                .to_bytes();
+                .map_err(|e| match e {
+                    ResponseBodyError::TooLarge { limit } => {
+                        HttpStoreError::ResponseTooLarge { limit, idempotent }
+                    }
+                    other => HttpStoreError::Transport {
+                        detail: other.to_string(),
+                        idempotent,
+                    },
+                })?;
             Ok((status, bytes))
         };
         match tokio::time::timeout(timeout, exchange).await {

@@ -58,6 +58,22 @@ pub enum HttpStoreError {
         /// Whether the operation changes nothing (a read).
         idempotent: bool,
     },
+    /// The answer's body is longer than the store's
+    /// [`max_response_bytes`](super::HttpTaskStoreBuilder::max_response_bytes);
+    /// reading stopped there. The same request gets the same answer.
+    ResponseTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+        /// Whether the operation changes nothing (a read).
+        idempotent: bool,
+    },
+    /// An event of a room's event stream is longer than the store's
+    /// [`max_event_bytes`](super::HttpTaskStoreBuilder::max_event_bytes):
+    /// `watch` skipped it.
+    EventTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A success answer whose body is not what the Task API sends.
     Decode {
         /// What the JSON parser said.
@@ -80,7 +96,10 @@ impl HttpStoreError {
                 // applied before it failed.
                 *idempotent && (*status >= 500 || *status == 408 || *status == 429)
             }
-            Self::InvalidUrl { .. } | Self::Decode { .. } => false,
+            Self::InvalidUrl { .. }
+            | Self::Decode { .. }
+            | Self::ResponseTooLarge { .. }
+            | Self::EventTooLarge { .. } => false,
         }
     }
 
@@ -89,8 +108,16 @@ impl HttpStoreError {
             "nothing was sent, so a retry is safe, but it fails the same way until the TLS trust settings change"
         } else if self.retry_safe() {
             "a retry is safe"
-        } else if matches!(self, Self::InvalidUrl { .. } | Self::Decode { .. })
-            || matches!(self, Self::Status { status, .. } if *status < 500 && *status != 408 && *status != 429)
+        } else if matches!(
+            self,
+            Self::InvalidUrl { .. } | Self::Decode { .. } | Self::EventTooLarge { .. }
+        ) || matches!(
+            self,
+            Self::ResponseTooLarge {
+                idempotent: true,
+                ..
+            }
+        ) || matches!(self, Self::Status { status, .. } if *status < 500 && *status != 408 && *status != 429)
         {
             "a retry would fail the same way"
         } else {
@@ -129,6 +156,14 @@ impl std::fmt::Display for HttpStoreError {
                 ),
                 None => write!(f, "the Task API answered {status}: {message}; {note}"),
             },
+            Self::ResponseTooLarge { limit, .. } => write!(
+                f,
+                "the Task API's answer is larger than the limit of {limit} bytes; {note}"
+            ),
+            Self::EventTooLarge { limit } => write!(
+                f,
+                "an event of the Task API's event stream is larger than the limit of {limit} bytes and was skipped"
+            ),
             Self::Decode { detail } => {
                 write!(
                     f,

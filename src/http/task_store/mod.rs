@@ -27,6 +27,10 @@ pub const HTTP_STORE: &str = "http";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an [`HttpTaskStore`] may take to connect, unless told otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest event (or line) of a room's event stream an
+/// [`HttpTaskStore`]'s `watch` buffers, unless told otherwise: 1 MiB. The
+/// Task API's events carry a task's id and status, far below it.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// A [`TaskStore`] whose tasks live behind a Task API: every operation is
 /// one or more HTTP requests to `{base_url}/api/…` with
@@ -94,6 +98,8 @@ struct Inner {
     base: String,
     authorization: zeroize::Zeroizing<String>,
     timeout: Duration,
+    max_response_bytes: usize,
+    max_event_bytes: usize,
     /// One event-stream follower per watched room.
     watchers: Mutex<HashMap<String, broadcast::Sender<TaskId>>>,
 }
@@ -114,6 +120,8 @@ pub struct HttpTaskStoreBuilder {
     token: zeroize::Zeroizing<String>,
     timeout: Duration,
     connect_timeout: Duration,
+    max_response_bytes: usize,
+    max_event_bytes: usize,
     tls: Tls,
 }
 
@@ -124,6 +132,8 @@ impl std::fmt::Debug for HttpTaskStoreBuilder {
             .field("token", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_event_bytes", &self.max_event_bytes)
             .field(
                 "tls",
                 &match self.tls {
@@ -147,6 +157,25 @@ impl HttpTaskStoreBuilder {
     /// How long connecting may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest answer body read from the Task API (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::http::DEFAULT_MAX_RESPONSE_BYTES)).
+    /// A longer answer is [`HttpStoreError::ResponseTooLarge`]; a list of
+    /// tasks reads page by page, so the limit is per page.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// The largest event (all its lines) of a room's event stream that
+    /// `watch` buffers (default [`DEFAULT_MAX_EVENT_BYTES`]). A longer event
+    /// is skipped, with a warning naming
+    /// [`EventTooLarge`](HttpStoreError::EventTooLarge), and the stream
+    /// goes on with the next one.
+    pub fn max_event_bytes(mut self, limit: usize) -> Self {
+        self.max_event_bytes = limit;
         self
     }
 
@@ -209,6 +238,8 @@ impl HttpTaskStoreBuilder {
                 base,
                 authorization,
                 timeout: self.timeout,
+                max_response_bytes: self.max_response_bytes,
+                max_event_bytes: self.max_event_bytes,
                 watchers: Mutex::new(HashMap::new()),
             }),
         })

@@ -9,7 +9,7 @@ use super::*;
 
 #[test]
 fn event_stream_parsing() {
-    let mut parser = SseParser::default();
+    let mut parser = SseParser::new(crate::http::task_store::DEFAULT_MAX_EVENT_BYTES);
     let stream = b": keep-alive\n\nid: 7\nevent: task.created\ndata: {\"id\":\"t1\",\"room\":\"r\",\"title\":\"x\",\"status\":\"PENDING\"}\n\nid: 8\r\nevent: task.claimed\r\ndata: {\"id\":\"t1\",\"status\":\"RUNNING\"}\r\n\r\n";
     // Split mid-line: the parser keeps the rest for the next chunk.
     let (a, b) = stream.split_at(60);
@@ -109,4 +109,26 @@ fn refusals_are_rebuilt() {
         refusal(StatusCode::BAD_GATEWAY, b"<html>", Some(&id), Effect::Read),
         StoreError::Backend { .. }
     ));
+}
+
+#[test]
+fn the_event_stream_buffer_stays_within_the_limit() {
+    let mut parser = SseParser::new(64 * 1024);
+    let piece = vec![b'x'; 1000];
+    assert!(parser.push(b"id: 1\ndata: ").is_empty());
+    for _ in 0..(4 * (64 * 1024) / piece.len()) {
+        assert!(parser.push(&piece).is_empty());
+        assert!(
+            parser.buffered() <= (64 * 1024),
+            "{} bytes",
+            parser.buffered()
+        );
+    }
+    let events = parser.push(b"\n\nid: 2\ndata: {\"id\":\"t\",\"status\":\"PENDING\"}\n\n");
+    assert_eq!(parser.take_skipped(), 1);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].pending_task.as_ref().map(|t| t.as_str()),
+        Some("t")
+    );
 }
