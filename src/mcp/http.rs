@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
@@ -80,18 +80,14 @@ impl McpServer {
 }
 
 fn unauthorized() -> Response<McpBody> {
-    let body = r#"{"error":{"code":"unauthorized","message":"MCP needs Authorization: Bearer <agent token>"}}"#;
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed());
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer"),
-    );
-    response
+    crate::service::json_error::JsonError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "MCP needs Authorization: Bearer <agent token>",
+    )
+    .bearer_challenge()
+    .into_response()
+    .map(BodyExt::boxed)
 }
 
 impl<B> tower_service::Service<Request<B>> for McpHttpService

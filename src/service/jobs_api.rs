@@ -164,7 +164,7 @@ impl JobsApiError {
         }
     }
 
-    /// The JSON refusal ([`ApiErrorBody`]), with `WWW-Authenticate: Bearer`
+    /// The JSON refusal ([`ApiErrorBody`](crate::api::jobs::ApiErrorBody)), with `WWW-Authenticate: Bearer`
     /// on 401 and `Allow` on 405.
     pub fn to_response(&self) -> Response<ServiceBody> {
         let message = self.to_string();

@@ -55,7 +55,7 @@ mod gateway;
 mod health;
 mod ingest;
 mod jobs_api;
-mod json_error;
+pub(crate) mod json_error;
 mod operations;
 mod rate_limit;
 mod routes_api;
