@@ -48,19 +48,19 @@ pub const DEFAULT_JOBS_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_IDEMPOTENCY_CAPACITY: usize = 10_000;
 
 /// How many artifacts one job may hold unless told otherwise
-/// ([`JobsApi::max_artifacts_per_job`]).
+/// ([`JobsApiBuilder::max_artifacts_per_job`]).
 pub const DEFAULT_MAX_ARTIFACTS_PER_JOB: usize = 100;
 
 /// The largest artifact entry, as JSON, unless told otherwise
-/// ([`JobsApi::max_artifact_bytes`]): 4 KiB.
+/// ([`JobsApiBuilder::max_artifact_bytes`]): 4 KiB.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: usize = 4 * 1024;
 
 /// The largest `input_data` of a job, as JSON, unless told otherwise
-/// ([`JobsApi::max_input_data_bytes`]): 64 KiB.
+/// ([`JobsApiBuilder::max_input_data_bytes`]): 64 KiB.
 pub const DEFAULT_MAX_INPUT_DATA_BYTES: usize = 64 * 1024;
 
 /// The largest `metadata` of a job and `summary` of a completion, as JSON,
-/// unless told otherwise ([`JobsApi::max_metadata_bytes`]): 64 KiB.
+/// unless told otherwise ([`JobsApiBuilder::max_metadata_bytes`]): 64 KiB.
 pub const DEFAULT_MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// The largest answer an `Idempotency-Key` keeps as is; a larger one is
@@ -242,17 +242,17 @@ impl std::error::Error for JobsApiError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JobBound {
-    /// Artifacts per job ([`JobsApi::max_artifacts_per_job`]):
+    /// Artifacts per job ([`JobsApiBuilder::max_artifacts_per_job`]):
     /// `E_TOO_MANY_ARTIFACTS`.
     Artifacts,
-    /// Bytes per artifact entry ([`JobsApi::max_artifact_bytes`]):
+    /// Bytes per artifact entry ([`JobsApiBuilder::max_artifact_bytes`]):
     /// `E_ARTIFACT_TOO_LARGE`.
     ArtifactBytes,
-    /// Bytes of `input_data` ([`JobsApi::max_input_data_bytes`]):
+    /// Bytes of `input_data` ([`JobsApiBuilder::max_input_data_bytes`]):
     /// `E_INPUT_DATA_TOO_LARGE`.
     InputDataBytes,
     /// Bytes of `metadata`, or of a completion's `summary`
-    /// ([`JobsApi::max_metadata_bytes`]): `E_METADATA_TOO_LARGE`.
+    /// ([`JobsApiBuilder::max_metadata_bytes`]): `E_METADATA_TOO_LARGE`.
     MetadataBytes,
 }
 
