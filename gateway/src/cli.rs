@@ -16,10 +16,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// reported as job status.
 #[derive(Debug, Parser)]
 #[command(name = "hookroom", version, propagate_version = true)]
-#[command(after_help = "With no subcommand, `hookroom` runs `hookroom serve` with its defaults.")]
+#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "With no subcommand, `hookroom` runs `hookroom serve`: `hookroom --store memory` is `hookroom serve --store memory`."
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
+    /// `serve`'s flags, for running it without naming it.
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
 }
 
 /// What to run.
@@ -36,12 +42,6 @@ pub(crate) enum Command {
     /// Load a routes file (and a settings file), print the effective routes
     /// and which secrets are set, by name only; exit 1 on any error.
     Check(CheckArgs),
-}
-
-impl Default for Command {
-    fn default() -> Self {
-        Self::Serve(Box::default())
-    }
 }
 
 /// Environment variables that are not flags, listed under `serve --help`.

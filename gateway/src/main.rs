@@ -52,7 +52,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (name, outcome) = match cli.command.unwrap_or_default() {
+    let command = cli
+        .command
+        .unwrap_or_else(|| cli::Command::Serve(Box::new(cli.serve)));
+    let (name, outcome) = match command {
         cli::Command::Serve(args) => ("serve", runtime.block_on(serve::run(*args))),
         cli::Command::Mcp(args) => ("mcp", runtime.block_on(mcp::run(args))),
         cli::Command::Send(args) => ("send", runtime.block_on(send::run(args))),

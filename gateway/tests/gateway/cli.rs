@@ -205,3 +205,18 @@ fn development_mode_refuses_a_public_address() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).contains("loopback"), "{}", text(&output));
 }
+
+/// With no subcommand, `serve`'s flags work as they are.
+#[tokio::test]
+async fn serve_runs_without_being_named() {
+    let mut command = command();
+    command.arg("--config").arg(routes_file()).args([
+        "--store",
+        "memory",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let gateway = Gateway::spawn(command);
+    let banner = gateway.printed("/webhook/github").await;
+    assert!(banner.contains("task store: memory"), "{banner}");
+}
