@@ -26,12 +26,13 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("runtime");
         let registry = InMemoryStatusSink::new().with_max_jobs(1000).with_max_history(50);
-        let api = JobsApi::new(Arc::new(registry))
+        let api = JobsApi::builder(Arc::new(registry))
             .tokens(ApiTokens::new(
                 BearerTokens::parse_list("t").expect("token"),
                 BearerTokens::none(),
             ))
-            .body_limit(64 * 1024);
+            .body_limit(64 * 1024)
+            .build();
         let fixture = Fixture { runtime, api };
         // One job that status and completion bodies can reach.
         let create = http::Request::post("/api/jobs")
