@@ -43,7 +43,7 @@ impl PostgresTaskStoreBuilder {
     /// `verify-full` trust the Mozilla roots). `require` encrypts without
     /// verifying unless `sslrootcert` is given; `verify-full` also checks
     /// that the certificate names the host.
-    pub fn new(url: impl Into<String>) -> Self {
+    pub(crate) fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             table: DEFAULT_TABLE.to_owned(),

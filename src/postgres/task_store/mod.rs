@@ -276,7 +276,13 @@ impl PostgresTaskStore {
         PostgresTaskStoreBuilder::new(url).build().await
     }
 
-    /// A builder for the other settings.
+    /// A builder for the other settings, from a connection string (`postgres://user:pass@host:port/db`
+    /// or `host=… user=…`). TLS follows libpq's `sslmode` (`disable`,
+    /// `prefer`, the default, `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert=PATH` (PEM CA certificates; without it `verify-ca` and
+    /// `verify-full` trust the Mozilla roots). `require` encrypts without
+    /// verifying unless `sslrootcert` is given; `verify-full` also checks
+    /// that the certificate names the host.
     pub fn builder(url: impl Into<String>) -> PostgresTaskStoreBuilder {
         PostgresTaskStoreBuilder::new(url)
     }
