@@ -97,6 +97,7 @@
 //! | `integration` | no | the public `conformance` suites for third-party backends |
 //! | `http-client` | no | `http::HttpTaskStore`, `http::HttpAgent`, `http::HttpStatusSink` and `alert::WebhookAlertSink`, on hyper-util's client with rustls |
 //! | `mcp` | no | `mcp`: an MCP server (rmcp) over the task store, router and job registry |
+//! | `dashboard` | no | `dashboard::Dashboard`: the web page over the APIs, a tower service with its assets embedded |
 //! | `full` | no | all of the above |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -108,6 +109,9 @@ pub mod clock;
 #[cfg(any(test, feature = "integration"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod conformance;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 pub mod error_code;
 pub mod event;
 #[cfg(feature = "http-client")]

@@ -4,7 +4,8 @@
 //! Each API owns its paths; a path no API owns goes to the webhook
 //! [`Gateway`] (`/webhook/{source}`, `/health`, `/operations`, and its JSON
 //! `404` for anything else). An API that is off (no token for it) mounts
-//! nothing, so its paths answer that `404`.
+//! nothing, so its paths answer that `404`. The dashboard is served at
+//! `/dashboard/`, and `/` leads there.
 
 use axum::Router;
 use axum::body::Body;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use hookroom::dashboard::Dashboard;
 use hookroom::mcp::McpHttpService;
 use hookroom::service::{ApiAccess, ApiTokens, Gateway, JobsApi, RoutesApi, TaskApi};
 
@@ -78,6 +80,11 @@ pub(crate) fn router(services: Services) -> Router {
             get(move |headers: HeaderMap| async move { metrics(&handle, &admin, &headers) }),
         );
     }
+    let dashboard = Dashboard::default();
+    router = mount(router, &[dashboard.prefix()], dashboard.clone()).route(
+        "/",
+        get(|| async { axum::response::Redirect::temporary("/dashboard/") }),
+    );
     router.fallback_service(services.gateway)
 }
 

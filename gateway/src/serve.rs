@@ -122,9 +122,16 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let Opened {
         store: opened,
         purge,
-        jobs: (job_sink, job_registry),
+        jobs: (_, job_registry),
         announces,
     } = store::open(&settings.store, &events).await?;
+    // Every job change, whoever makes it, is announced as `job.updated`.
+    let job_registry = Arc::new(hookroom::status::AnnouncingJobRegistry::new(
+        job_registry,
+        Arc::clone(&events),
+    ));
+    let job_sink: Arc<dyn hookroom::status::StatusSink> = job_registry.clone();
+    let job_registry: Arc<dyn hookroom::status::JobRegistry> = job_registry;
     let metered: Arc<dyn TaskStore> = if settings.metrics {
         Arc::new(MeteredTaskStore::new(opened))
     } else {

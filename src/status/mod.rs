@@ -2,6 +2,7 @@
 
 // The SQL registries apply whole events with it; the in-memory one, whose
 // records are compact, only its shared pieces.
+mod announce;
 #[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) mod change;
@@ -12,6 +13,7 @@ mod memory;
 pub(crate) mod outbox;
 pub(crate) mod registry;
 
+pub use announce::AnnouncingJobRegistry;
 pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, InvalidProgress, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]

@@ -42,6 +42,7 @@ use super::{
     TaskQuery, TaskStore,
 };
 use crate::lifecycle::JobStatus;
+use crate::status::{Job, Progress};
 
 /// How many events a hub keeps for resumption unless told otherwise.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 1024;
@@ -74,6 +75,11 @@ pub enum TaskEventKind {
     Failed,
     /// A pending task expired unclaimed (`task.expired`).
     Expired,
+    /// The task's job changed: status, progress, message or artifacts
+    /// (`job.updated`, published by
+    /// [`AnnouncingJobRegistry`](crate::status::AnnouncingJobRegistry)).
+    /// The event carries the job's status and progress after the change.
+    JobUpdated,
 }
 
 impl TaskEventKind {
@@ -88,6 +94,7 @@ impl TaskEventKind {
             Self::Done => "task.done",
             Self::Failed => "task.failed",
             Self::Expired => "task.expired",
+            Self::JobUpdated => "job.updated",
         }
     }
 }
@@ -99,7 +106,10 @@ impl std::fmt::Display for TaskEventKind {
 }
 
 /// One announced change. Serializes as its data:
-/// `{"id":"<task id>","room":…,"title":…,"status":"PENDING"}`.
+/// `{"id":"<task id>","room":…,"title":…,"status":"PENDING"}`, and for
+/// `job.updated` also the job's `progress` when it has one (the job id is
+/// the task id; `room` and `title` are the job's input's, empty when it
+/// names none).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskEvent {
     /// The hub's sequence number (from 1, in publication order): the
@@ -118,6 +128,9 @@ pub struct TaskEvent {
     pub title: String,
     /// Its status after the change.
     pub status: JobStatus,
+    /// The job's progress after the change (`job.updated` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
 }
 
 /// A hub of task lifecycle events: a bounded replay buffer and the live
@@ -203,6 +216,39 @@ impl TaskEvents {
         title: &str,
         status: JobStatus,
     ) -> Arc<TaskEvent> {
+        self.publish_event(kind, id, room, title, status, None)
+    }
+
+    /// Announces that `job` changed (`job.updated`), and returns the event.
+    /// Its room and title are the job's input's `room` and `title` (empty
+    /// when it has none: then only subscribers to every room get it). Job
+    /// changes are not new work: room watchers are not woken.
+    pub fn publish_job(&self, job: &Job) -> Arc<TaskEvent> {
+        let text = |key: &str| {
+            job.input_data
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+        };
+        self.publish_event(
+            TaskEventKind::JobUpdated,
+            &TaskId::from(job.job_id.as_str()),
+            text("room"),
+            text("title"),
+            job.status,
+            job.progress.clone(),
+        )
+    }
+
+    fn publish_event(
+        &self,
+        kind: TaskEventKind,
+        id: &TaskId,
+        room: &str,
+        title: &str,
+        status: JobStatus,
+        progress: Option<Progress>,
+    ) -> Arc<TaskEvent> {
         let mut hub = self.lock();
         hub.last_seq += 1;
         let event = Arc::new(TaskEvent {
@@ -212,6 +258,7 @@ impl TaskEvents {
             room: room.to_owned(),
             title: title.to_owned(),
             status,
+            progress,
         });
         if hub.replay.len() == self.replay_capacity {
             hub.replay.pop_front();
@@ -233,7 +280,8 @@ impl TaskEvents {
             }
         });
         // New work for the room: a new task, or one back in PENDING.
-        if status == JobStatus::Pending
+        if kind != TaskEventKind::JobUpdated
+            && status == JobStatus::Pending
             && let Some(sender) = hub.rooms.get(room)
             && sender.send(id.clone()).is_err()
         {
