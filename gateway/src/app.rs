@@ -80,11 +80,15 @@ pub(crate) fn router(services: Services) -> Router {
             get(move |headers: HeaderMap| async move { metrics(&handle, &admin, &headers) }),
         );
     }
+    // `{*rest}` matches no empty rest: the page itself is its own route.
     let dashboard = Dashboard::default();
-    router = mount(router, &[dashboard.prefix()], dashboard.clone()).route(
-        "/",
-        get(|| async { axum::response::Redirect::temporary("/dashboard/") }),
-    );
+    let page = format!("{}/", dashboard.prefix());
+    router = mount(router, &[dashboard.prefix()], dashboard.clone())
+        .route_service(&page, dashboard)
+        .route(
+            "/",
+            get(move || async move { axum::response::Redirect::temporary(&page) }),
+        );
     router.fallback_service(services.gateway)
 }
 
