@@ -135,3 +135,158 @@ impl JobRegistry for AnnouncingJobRegistry {
         self.inner.purge_finished(cutoff, limit).await
     }
 }
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    use serde_json::json;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::status::{Artifact, InMemoryStatusSink, JobInput, JobStatus, Progress};
+    use crate::task::{Subscription, TaskEventKind};
+
+    fn registry() -> (AnnouncingJobRegistry, Arc<TaskEvents>) {
+        let events = Arc::new(TaskEvents::new());
+        let registry =
+            AnnouncingJobRegistry::new(Arc::new(InMemoryStatusSink::new()), Arc::clone(&events));
+        (registry, events)
+    }
+
+    fn created(job_id: &str) -> JobEvent {
+        JobEvent::Created {
+            job_id: job_id.into(),
+            at: OffsetDateTime::now_utc(),
+            input_data: JobInput::from(json!({"room": "pr-review", "title": "Fix"})),
+            metadata: Default::default(),
+        }
+    }
+
+    fn running(job_id: &str, progress: Option<Progress>) -> JobEvent {
+        JobEvent::Status {
+            job_id: job_id.into(),
+            at: OffsetDateTime::now_utc(),
+            status: JobStatus::Running,
+            progress,
+            message: None,
+            step: None,
+        }
+    }
+
+    fn percent(percentage: f64) -> Progress {
+        Progress {
+            current_step: Some("tests".into()),
+            total_steps: Some(4),
+            completed_steps: Some(2),
+            percentage: Some(percentage),
+            estimated_remaining: None,
+        }
+    }
+
+    async fn next(subscription: &mut Subscription) -> Arc<crate::task::TaskEvent> {
+        tokio::time::timeout(std::time::Duration::from_secs(1), subscription.recv())
+            .await
+            .expect("an event")
+            .expect("a live subscription")
+    }
+
+    #[tokio::test]
+    async fn every_change_is_announced_with_the_job_as_it_is_after_it() {
+        let (registry, events) = registry();
+        let mut all = events.subscribe(None, None);
+        let mut room = events.subscribe(Some("pr-review"), None);
+        let mut other = events.subscribe(Some("elsewhere"), None);
+
+        registry.publish(created("j1")).await.unwrap();
+        let event = next(&mut all).await;
+        assert_eq!(event.kind, TaskEventKind::JobUpdated);
+        assert_eq!(
+            (
+                event.task.as_str(),
+                event.room.as_str(),
+                event.title.as_str()
+            ),
+            ("j1", "pr-review", "Fix")
+        );
+        assert_eq!(event.status, JobStatus::Pending);
+        assert_eq!(next(&mut room).await.seq, event.seq);
+
+        registry
+            .publish(running("j1", Some(percent(50.0))))
+            .await
+            .unwrap();
+        let event = next(&mut all).await;
+        assert_eq!(event.status, JobStatus::Running);
+        assert_eq!(event.progress.as_ref().unwrap().percentage, Some(50.0));
+        let wire = serde_json::to_value(&*event).unwrap();
+        assert_eq!(wire["progress"]["percentage"], 50);
+        assert_eq!(wire["id"], "j1");
+
+        // A report without progress keeps the job's progress.
+        registry.publish(running("j1", None)).await.unwrap();
+        assert_eq!(
+            next(&mut all).await.progress.as_ref().unwrap().percentage,
+            Some(50.0)
+        );
+
+        let artifact = Artifact {
+            name: "report.md".into(),
+            path: None,
+            kind: None,
+            size: Some(3),
+            download_url: None,
+            description: None,
+        };
+        registry
+            .publish(JobEvent::Artifact {
+                job_id: "j1".into(),
+                at: OffsetDateTime::now_utc(),
+                artifact,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next(&mut all).await.status, JobStatus::Running);
+
+        registry
+            .publish(JobEvent::Completed {
+                job_id: "j1".into(),
+                at: OffsetDateTime::now_utc(),
+                final_status: JobStatus::Done,
+                summary: None,
+                artifacts: vec![],
+                message: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next(&mut all).await.status, JobStatus::Done);
+        let heard = tokio::time::timeout(std::time::Duration::from_millis(50), other.recv()).await;
+        assert!(heard.is_err(), "another room hears nothing: {heard:?}");
+    }
+
+    #[tokio::test]
+    async fn refusals_and_repeated_keys_are_not_announced() {
+        let (registry, events) = registry();
+        let mut all = events.subscribe(None, None);
+        assert!(registry.publish(running("missing", None)).await.is_err());
+        registry
+            .apply_once("j2", "k", vec![created("j2")])
+            .await
+            .unwrap();
+        assert_eq!(next(&mut all).await.task.as_str(), "j2");
+        assert_eq!(
+            registry
+                .apply_once("j2", "k", vec![created("j2")])
+                .await
+                .unwrap(),
+            Applied::Before
+        );
+        assert_eq!(events.last_seq(), 1, "one announcement in all");
+    }
+
+    #[tokio::test]
+    async fn job_changes_wake_no_claim_waiting_for_work() {
+        let (registry, events) = registry();
+        let mut watch = events.watch("pr-review");
+        registry.publish(created("j3")).await.unwrap();
+        assert!(watch.try_recv().is_err(), "a job is not new work");
+    }
+}

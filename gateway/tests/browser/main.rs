@@ -327,6 +327,8 @@ async fn a_viewer_sees_no_actions_and_the_api_refuses_them() {
                     .map((b) => b.textContent),
                 deliveries: document.querySelector('nav a[href=\"#deliveries\"]').hidden,
                 routes: document.querySelector('nav a[href=\"#routes\"]').hidden,
+                width: window.innerWidth,
+                overflow: document.documentElement.scrollWidth > window.innerWidth,
             };",
             json!([]),
         )
@@ -336,6 +338,9 @@ async fn a_viewer_sees_no_actions_and_the_api_refuses_them() {
     assert_eq!(seen["actions"], json!(["Copy id"]), "{seen}");
     assert_eq!(seen["deliveries"], true, "{seen}");
     assert_eq!(seen["routes"], true, "{seen}");
+    // Usable at 360 pixels: nothing wider than the screen.
+    assert_eq!(seen["width"], 360, "{seen}");
+    assert_eq!(seen["overflow"], false, "{seen}");
     save_screenshot(&session, "viewer-360").await;
 
     // Forced from the page with the same token, the API refuses a replay.

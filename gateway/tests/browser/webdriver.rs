@@ -102,9 +102,16 @@ impl Driver {
             args.push("--force-dark-mode".to_owned());
             args.push("--blink-settings=preferredColorScheme=0".to_owned());
         }
+        // A window is at least 500 pixels wide: narrower is a phone's
+        // screen, emulated.
+        let mut options = json!({"binary": browser, "args": args});
+        if width < 500 {
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": 740, "pixelRatio": 1}});
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": browser, "args": args},
+            "goog:chromeOptions": options,
         }}});
         let (status, answer) = call(self.addr, "POST", "/session", Some(&capabilities))
             .await

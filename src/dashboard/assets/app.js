@@ -85,14 +85,18 @@ async function api(path, options = {}) {
 
 // ---- time ----
 
+// "3 min ago", or "in 3 min" for a time to come (a lease's end).
 function ago(iso) {
   const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
   if (!Number.isFinite(seconds)) return String(iso);
-  if (seconds < 5) return 'just now';
-  if (seconds < 60) return `${seconds} s ago`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
-  return `${Math.round(seconds / 86400)} d ago`;
+  const size = Math.abs(seconds);
+  if (size < 5) return 'just now';
+  let span;
+  if (size < 60) span = `${size} s`;
+  else if (size < 3600) span = `${Math.round(size / 60)} min`;
+  else if (size < 86400) span = `${Math.round(size / 3600)} h`;
+  else span = `${Math.round(size / 86400)} d`;
+  return seconds > 0 ? `${span} ago` : `in ${span}`;
 }
 
 function when(iso) {
@@ -354,7 +358,7 @@ function renderTask(task, view) {
       el('dt', {}, 'Created'), el('dd', {}, when(task.created_at)),
       el('dt', {}, 'Attempts'), el('dd', {}, task.attempts),
       el('dt', {}, 'Held by'), el('dd', {}, task.claimed_by || '—',
-        task.lease_expires_at ? [' until ', when(task.lease_expires_at)] : null),
+        task.lease_expires_at ? [', lease ends ', when(task.lease_expires_at)] : null),
       task.failure ? [el('dt', {}, 'Failure'), el('dd', { class: 'error' }, task.failure)] : null),
   ];
   if (task.status === 'NEEDS_INPUT') parts.push(inputForm(task));
@@ -379,8 +383,7 @@ function jobPanel(view) {
   const progress = job.progress || {};
   const steps = progress.total_steps ? `${progress.completed_steps || 0}/${progress.total_steps} steps` : '';
   const bar = el('progress', { id: 'job-progress', max: 100, 'aria-label': 'Job progress' });
-  if (progress.percentage != null) bar.value = progress.percentage;
-  else if (job.status === 'DONE') bar.value = 100;
+  bar.value = progress.percentage ?? (job.status === 'DONE' ? 100 : 0);
   return el('section', { class: 'card', 'aria-labelledby': 'job-title' },
     el('h2', { id: 'job-title' }, 'Job ', statusBadge(job.status)),
     bar,

@@ -83,7 +83,10 @@
 //! server-sent events `task.created`, `task.claimed`, `task.needs_input`,
 //! `task.input_provided`, `task.released`, `task.done`, `task.failed` and
 //! `task.expired`, each with `id:` (a sequence number) and
-//! `data: {"id","room","title","status"}`. A client that reconnects with
+//! `data: {"id","room","title","status"}`; and `job.updated` for every
+//! change of a task's job announced to the same hub (by an
+//! [`AnnouncingJobRegistry`](crate::status::AnnouncingJobRegistry)), with
+//! the job's `progress` too. A client that reconnects with
 //! `Last-Event-ID` (or `?last_event_id=`) gets the buffered events after
 //! it; when some were no longer buffered it first gets `event: resync` and
 //! should re-list the tasks it cares about. An idle stream carries a
