@@ -311,6 +311,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
             ),
         );
     }
+    text = banner::with_endpoint_line(
+        text,
+        &format!("  GET  http://{listen}/dashboard/   (dashboard; sign in with an API token)"),
+    );
     if served_mcp {
         text = banner::with_endpoint_line(
             text,
