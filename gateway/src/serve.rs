@@ -124,11 +124,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         purge,
         jobs: (_, job_registry),
         announces,
+        job_announcer,
     } = store::open(&settings.store, &events).await?;
-    // Every job change, whoever makes it, is announced as `job.updated`.
-    let job_registry = Arc::new(hookroom::status::AnnouncingJobRegistry::new(
+    // Every job change, whoever makes it, is announced as `job.updated`
+    // (on PostgreSQL to every gateway on the database).
+    let job_registry = Arc::new(hookroom::status::AnnouncingJobRegistry::with_announcer(
         job_registry,
-        Arc::clone(&events),
+        job_announcer,
     ));
     let job_sink: Arc<dyn hookroom::status::StatusSink> = job_registry.clone();
     let job_registry: Arc<dyn hookroom::status::JobRegistry> = job_registry;

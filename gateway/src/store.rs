@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use hookroom::status::JobAnnouncer;
 use hookroom::task::{InMemoryTaskStore, TaskEvents, TaskStore};
 
 use crate::jobs;
@@ -20,6 +21,9 @@ pub(crate) struct Opened {
     /// Whether the store publishes its changes to `events` itself
     /// (PostgreSQL, through LISTEN/NOTIFY); otherwise the caller wraps it.
     pub(crate) announces: bool,
+    /// Where job changes are announced: `events`, or on PostgreSQL the
+    /// store's NOTIFY, which every gateway on the database hears.
+    pub(crate) job_announcer: Arc<dyn JobAnnouncer>,
 }
 
 /// The store kinds, for error messages.
@@ -43,6 +47,7 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
             purge: retention::memory(store),
             jobs: jobs::memory(),
             announces: false,
+            job_announcer: events.clone(),
         });
     }
     if let Some(path) = spec.strip_prefix("sqlite:") {
@@ -53,6 +58,7 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
             store: Arc::new(store.clone()),
             purge: retention::sqlite(store),
             announces: false,
+            job_announcer: events.clone(),
         });
     }
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
@@ -65,6 +71,7 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
         return Ok(Opened {
             jobs: jobs::postgres(spec).await?,
             store: Arc::new(store.clone()),
+            job_announcer: Arc::new(store.clone()),
             purge: retention::postgres(store),
             announces: true,
         });

@@ -1,18 +1,40 @@
 //! [`AnnouncingJobRegistry`]: a [`JobRegistry`] that announces every job
-//! change as `job.updated` on a [`TaskEvents`] hub, so a page follows a
-//! job's progress without polling.
+//! change as `job.updated` (to a [`TaskEvents`] hub, or through any
+//! [`JobAnnouncer`]), so a page follows a job's progress without polling.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{Applied, JobEvent, JobPage, JobQuery, JobRegistry, SinkError, StatusSink};
+use super::{Applied, Job, JobEvent, JobPage, JobQuery, JobRegistry, SinkError, StatusSink};
 use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
 use crate::task::TaskEvents;
 
-/// Wraps any [`JobRegistry`] and publishes a `job.updated` event
-/// ([`TaskEvents::publish_job`]) after each change it applied: a created
+/// Where an [`AnnouncingJobRegistry`] announces a changed job.
+///
+/// A [`TaskEvents`] hub publishes it in this process
+/// ([`TaskEvents::publish_job`]); a `PostgresTaskStore` (feature
+/// `postgres`) sends it with `NOTIFY`, so the hubs of every gateway
+/// listening on the database publish it.
+#[async_trait]
+pub trait JobAnnouncer: Send + Sync + std::fmt::Debug {
+    /// Announces `job` as it is after a change. An announcement is best
+    /// effort: one that cannot be made is logged, never an error of the
+    /// change.
+    async fn announce_job(&self, job: &Job);
+}
+
+#[async_trait]
+impl JobAnnouncer for TaskEvents {
+    async fn announce_job(&self, job: &Job) {
+        self.publish_job(job);
+    }
+}
+
+/// Wraps any [`JobRegistry`] and announces a `job.updated` event (to a
+/// [`TaskEvents`] hub, or through a [`JobAnnouncer`]) after each change it
+/// applied: a created
 /// job, a status or progress report, an artifact, a completion. The event
 /// carries the job as it is after the change, read back from the registry,
 /// so a report that leaves the progress out still shows the progress the
@@ -47,13 +69,19 @@ use crate::task::TaskEvents;
 #[derive(Debug, Clone)]
 pub struct AnnouncingJobRegistry {
     inner: Arc<dyn JobRegistry>,
-    events: Arc<TaskEvents>,
+    announcer: Arc<dyn JobAnnouncer>,
 }
 
 impl AnnouncingJobRegistry {
-    /// Wraps `inner`, announcing to `events`.
+    /// Wraps `inner`, announcing to the hub `events` in this process.
     pub fn new(inner: Arc<dyn JobRegistry>, events: Arc<TaskEvents>) -> Self {
-        Self { inner, events }
+        Self::with_announcer(inner, events)
+    }
+
+    /// Wraps `inner`, announcing through `announcer` (a `PostgresTaskStore`
+    /// built with events, for every gateway on its database to hear).
+    pub fn with_announcer(inner: Arc<dyn JobRegistry>, announcer: Arc<dyn JobAnnouncer>) -> Self {
+        Self { inner, announcer }
     }
 
     /// The wrapped registry.
@@ -66,9 +94,7 @@ impl AnnouncingJobRegistry {
     /// succeeded, and a reader that misses it sees it on its next read.
     async fn announce(&self, job_id: &str) {
         match self.inner.job(job_id, false).await {
-            Ok(Some(view)) => {
-                self.events.publish_job(&view.job);
-            }
+            Ok(Some(view)) => self.announcer.announce_job(&view.job).await,
             Ok(None) => {}
             Err(error) => {
                 tracing::debug!(%error, job_id, "job changed but could not be read back to announce it");

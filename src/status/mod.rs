@@ -13,7 +13,7 @@ mod memory;
 pub(crate) mod outbox;
 pub(crate) mod registry;
 
-pub use announce::AnnouncingJobRegistry;
+pub use announce::{AnnouncingJobRegistry, JobAnnouncer};
 pub use hook::{FnStatusSink, status_fn};
 pub use job::{Artifact, HistoryEntry, InvalidProgress, Job, JobStatus, Progress};
 #[cfg(feature = "memory")]

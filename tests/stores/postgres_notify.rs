@@ -314,3 +314,62 @@ async fn a_listening_store_passes_the_conformance_suite() {
     assert!(store.watch("any").is_some());
     hookroom::conformance::task_store::run_all(Arc::new(store), &clock).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_change_announced_through_one_store_reaches_the_other_stores_hub() {
+    use hookroom::status::{
+        AnnouncingJobRegistry, InMemoryStatusSink, JobEvent, JobInput, Progress, StatusSink,
+    };
+    let Some(pg) = TestPostgres::start() else {
+        return;
+    };
+    let (a, _b, events) = two_stores(&pg, &fresh_table("notify_jobs")).await;
+    let mut room = events.subscribe(Some("room"), None);
+    // Gateway A's registry announces through store A's NOTIFY.
+    let jobs =
+        AnnouncingJobRegistry::with_announcer(Arc::new(InMemoryStatusSink::new()), Arc::new(a));
+    let at = time::OffsetDateTime::now_utc();
+    jobs.publish(JobEvent::Created {
+        job_id: "j1".into(),
+        at,
+        input_data: JobInput::from(serde_json::json!({"room": "room", "title": "Fix"})),
+        metadata: Default::default(),
+    })
+    .await
+    .unwrap();
+    jobs.publish(JobEvent::Status {
+        job_id: "j1".into(),
+        at,
+        status: hookroom::status::JobStatus::Running,
+        progress: Some(Progress {
+            current_step: Some("tests".into()),
+            total_steps: Some(4),
+            completed_steps: Some(1),
+            percentage: Some(25.0),
+            estimated_remaining: None,
+        }),
+        message: None,
+        step: None,
+    })
+    .await
+    .unwrap();
+    for (status, percentage) in [("PENDING", None), ("RUNNING", Some(25.0))] {
+        let event = tokio::time::timeout(WAIT, room.recv())
+            .await
+            .expect("store B's hub hears the job change")
+            .unwrap();
+        assert_eq!(event.kind, TaskEventKind::JobUpdated);
+        assert_eq!(
+            (
+                event.task.as_str(),
+                event.title.as_str(),
+                event.status.as_str()
+            ),
+            ("j1", "Fix", status)
+        );
+        assert_eq!(
+            event.progress.as_ref().and_then(|p| p.percentage),
+            percentage
+        );
+    }
+}

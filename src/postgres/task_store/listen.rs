@@ -9,7 +9,10 @@
 //! A notification carries the task's id, room, status, the event's kind and
 //! at most [`MAX_TITLE_BYTES`] of its title, never its payload, so it stays
 //! under PostgreSQL's 8000-byte limit. One whose room alone would not fit is
-//! sent without it; the listener then wakes every watcher instead.
+//! sent without it; the listener then wakes every watcher instead. A
+//! `job.updated` notification also carries the job's progress; one too
+//! large goes without its title and progress, then without its room, and
+//! is published for the subscribers to every room.
 //!
 //! When the listening connection fails, the listener reconnects with
 //! exponential backoff. Notifications sent meanwhile are lost to it, so
@@ -28,6 +31,7 @@ use tokio_postgres::AsyncMessage;
 
 use super::{StoreError, Tls, backend, connect_error};
 use crate::lifecycle::JobStatus;
+use crate::status::{Job, Progress};
 use crate::task::{Task, TaskEventKind, TaskEvents, TaskId};
 
 /// The listening connection's `application_name`.
@@ -56,6 +60,9 @@ struct Notice<'a> {
     #[serde(borrow, default)]
     title: Cow<'a, str>,
     status: JobStatus,
+    /// A job's progress (`job.updated` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    progress: Option<Progress>,
 }
 
 /// The notification payload announcing that `task` went through `kind`.
@@ -77,6 +84,7 @@ pub(super) fn payload_parts(
         room: Some(Cow::Borrowed(room)),
         title: Cow::Borrowed(truncate(title, MAX_TITLE_BYTES)),
         status,
+        progress: None,
     };
     let json = serde_json::to_string(&notice).unwrap_or_default();
     if json.len() <= MAX_PAYLOAD_BYTES {
@@ -84,6 +92,37 @@ pub(super) fn payload_parts(
     }
     notice.room = None;
     notice.title = Cow::Borrowed("");
+    serde_json::to_string(&notice).unwrap_or_default()
+}
+
+/// The notification payload announcing that `job` changed (`job.updated`):
+/// its id, status and progress, and the room and title of its input.
+pub(super) fn job_payload(job: &Job) -> String {
+    let text = |key: &str| {
+        job.input_data
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+    };
+    let mut notice = Notice {
+        kind: Cow::Borrowed(TaskEventKind::JobUpdated.as_str()),
+        id: Cow::Borrowed(&job.job_id),
+        room: Some(Cow::Borrowed(text("room"))),
+        title: Cow::Borrowed(truncate(text("title"), MAX_TITLE_BYTES)),
+        status: job.status,
+        progress: job.progress.clone(),
+    };
+    let json = serde_json::to_string(&notice).unwrap_or_default();
+    if json.len() <= MAX_PAYLOAD_BYTES {
+        return json;
+    }
+    notice.title = Cow::Borrowed("");
+    notice.progress = None;
+    let json = serde_json::to_string(&notice).unwrap_or_default();
+    if json.len() <= MAX_PAYLOAD_BYTES {
+        return json;
+    }
+    notice.room = None;
     serde_json::to_string(&notice).unwrap_or_default()
 }
 
@@ -109,6 +148,7 @@ fn kind_of(name: &str) -> Option<TaskEventKind> {
         "task.done" => TaskEventKind::Done,
         "task.failed" => TaskEventKind::Failed,
         "task.expired" => TaskEventKind::Expired,
+        "job.updated" => TaskEventKind::JobUpdated,
         _ => return None,
     })
 }
@@ -123,6 +163,17 @@ fn deliver(events: &TaskEvents, payload: &str) {
         return;
     };
     match (kind_of(&notice.kind), &notice.room) {
+        // A job change is no new work: no watcher is woken, and one too
+        // large to say its room goes to the subscribers to every room.
+        (Some(TaskEventKind::JobUpdated), room) => {
+            events.publish_job_parts(
+                &TaskId::from(notice.id.as_ref()),
+                room.as_deref().unwrap_or(""),
+                &notice.title,
+                notice.status,
+                notice.progress,
+            );
+        }
         (Some(kind), Some(room)) => {
             events.publish_parts(
                 kind,
@@ -354,5 +405,59 @@ mod tests {
         deliver(&events, &json);
         assert_eq!(watch.recv().await.expect("woken").as_str(), "t2");
         assert_eq!(events.last_seq(), 1);
+    }
+
+    fn job(room: &str, title: &str, step: &str) -> Job {
+        let view: crate::api::jobs::JobView = serde_json::from_value(serde_json::json!({
+            "job": {
+                "job_id": "j1", "status": "RUNNING",
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                "input_data": {"room": room, "title": title},
+                "progress": {"current_step": step, "percentage": 40},
+            }
+        }))
+        .expect("a job");
+        view.job
+    }
+
+    #[tokio::test]
+    async fn a_job_change_goes_across_with_its_progress_and_wakes_nobody() {
+        let events = TaskEvents::new();
+        let mut watch = events.watch("pr-review");
+        let mut room = events.subscribe(Some("pr-review"), None);
+        deliver(&events, &job_payload(&job("pr-review", "Fix", "tests")));
+        let event = room.recv().await.expect("published to the room");
+        assert_eq!(event.kind, TaskEventKind::JobUpdated);
+        assert_eq!((event.task.as_str(), event.title.as_str()), ("j1", "Fix"));
+        assert_eq!(event.status, JobStatus::Running);
+        let progress = event.progress.as_ref().expect("its progress");
+        assert_eq!(
+            (progress.current_step.as_deref(), progress.percentage),
+            (Some("tests"), Some(40.0))
+        );
+        assert!(watch.try_recv().is_err(), "a job change is no new work");
+    }
+
+    #[tokio::test]
+    async fn a_job_change_too_large_loses_its_details_and_still_goes_across() {
+        let events = TaskEvents::new();
+        let mut all = events.subscribe(None, None);
+        let json = job_payload(&job("pr-review", "t", &"s".repeat(9000)));
+        assert!(json.len() <= MAX_PAYLOAD_BYTES);
+        deliver(&events, &json);
+        let event = all.recv().await.expect("published");
+        assert_eq!(
+            (event.room.as_str(), event.progress.as_ref()),
+            ("pr-review", None)
+        );
+
+        let json = job_payload(&job(&"r".repeat(9000), "t", "s"));
+        assert!(json.len() <= MAX_PAYLOAD_BYTES);
+        deliver(&events, &json);
+        let event = all.recv().await.expect("published");
+        assert_eq!(
+            (event.room.as_str(), event.status),
+            ("", JobStatus::Running)
+        );
     }
 }

@@ -62,6 +62,7 @@ use tokio_postgres::{Row, Statement};
 use crate::clock::Clock;
 use crate::clock::{from_unix_nanos, to_unix_nanos};
 use crate::lifecycle::JobStatus;
+use crate::status::{Job, JobAnnouncer};
 use crate::task::sql::{Changes, TaskRow};
 use crate::task::state::StoredTask;
 use crate::task::{
@@ -451,6 +452,34 @@ impl PostgresTaskStore {
             self.announce(pg, notify.as_ref(), kind, &stored.task);
         }
         Ok((out, stored.task))
+    }
+}
+
+/// Announces a job's change as tasks' are: with `NOTIFY`, so every store
+/// built [`with_events`](PostgresTaskStoreBuilder::with_events) on the
+/// database and table publishes it (this one included); a store that does
+/// not announce publishes to its own hub, if it has one.
+#[async_trait]
+impl JobAnnouncer for PostgresTaskStore {
+    async fn announce_job(&self, job: &Job) {
+        if !self.notify {
+            if let Some(events) = &self.events {
+                events.publish_job(job);
+            }
+            return;
+        }
+        let payload = listen::job_payload(job);
+        let sent = async {
+            let client = self.client().await?;
+            let notify = prepared(&client, NOTIFY).await?;
+            client
+                .execute(&notify, &[&&*self.table, &payload])
+                .await
+                .map_err(backend)
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(%error, job_id = %job.job_id, "a job change was not announced");
+        }
     }
 }
 

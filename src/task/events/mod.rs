@@ -230,14 +230,24 @@ impl TaskEvents {
                 .and_then(|v| v.as_str())
                 .unwrap_or("")
         };
-        self.publish_event(
-            TaskEventKind::JobUpdated,
+        self.publish_job_parts(
             &TaskId::from(job.job_id.as_str()),
             text("room"),
             text("title"),
             job.status,
             job.progress.clone(),
         )
+    }
+
+    pub(crate) fn publish_job_parts(
+        &self,
+        id: &TaskId,
+        room: &str,
+        title: &str,
+        status: JobStatus,
+        progress: Option<Progress>,
+    ) -> Arc<TaskEvent> {
+        self.publish_event(TaskEventKind::JobUpdated, id, room, title, status, progress)
     }
 
     fn publish_event(
