@@ -403,12 +403,39 @@ async fn an_operator_answers_the_prompt_and_the_agent_gets_it() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let artifact = json!({"artifacts": [{"name": "report.md", "type": "text/markdown", "size": 12,
+        "download_url": "https://example.com/report.md"}, {"name": "evil", "download_url": "javascript:alert(1)"}]});
+    let (status, attached) = api(
+        gateway.addr,
+        &format!("POST /api/jobs/{task}/status"),
+        &artifact.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{attached}");
     let done = json!({"claim_token": token, "result": {"ok": true}}).to_string();
     let (status, _) = api(gateway.addr, &format!("POST /api/tasks/{task}/done"), &done).await;
     assert_eq!(status, 200);
     session
         .wait_for("document.querySelector('#task-status [data-status]')?.dataset.status === 'DONE'")
         .await;
+    let artifacts = session
+        .wait_for(
+            "document.querySelectorAll('#artifacts li').length === 2 && \
+             [...document.querySelectorAll('#artifacts li')].map((li) => \
+               [li.textContent, li.querySelector('a')?.href ?? null])",
+        )
+        .await;
+    assert_eq!(
+        artifacts,
+        json!([
+            [
+                "report.md (text/markdown · 12 bytes)",
+                "https://example.com/report.md"
+            ],
+            ["evil (file)", null]
+        ]),
+        "a javascript: link is shown as text"
+    );
     session.quit().await;
 }
 
@@ -498,4 +525,148 @@ async fn axe_core_finds_no_serious_or_critical_violations() {
         session.quit().await;
         assert!(serious.is_empty(), "dark {dark}: {serious:#?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_says_why_a_route_does_not_match_and_replay_makes_a_new_task() {
+    let Some((browser, driver)) = tools("explain and replay") else {
+        return;
+    };
+    let driver = Driver::start(&driver).await;
+    let (gateway, session) = open(&browser, &driver, 1280, ADMIN).await;
+    let task = deliver(&gateway, "d-replay", "Replay me").await;
+
+    session
+        .goto(&format!("http://{}/dashboard/#routes", gateway.addr))
+        .await;
+    session
+        .wait_for("document.querySelector('#routes li')")
+        .await;
+    session
+        .run(
+            "document.getElementById('x-event').value = 'pull_request.closed';",
+            json!([]),
+        )
+        .await;
+    session.click("#explain button[type=submit]").await;
+    let decision = session
+        .wait_for("document.getElementById('decision')?.textContent")
+        .await;
+    assert!(
+        decision.as_str().unwrap().starts_with("Ignored")
+            || decision.as_str().unwrap().contains("default room"),
+        "{decision}"
+    );
+    let why = session
+        .run(
+            "return [...document.querySelectorAll('#explained li')]
+                 .map((li) => li.textContent)
+                 .find((text) => text.startsWith('github pull_request.opened'));",
+            json!([]),
+        )
+        .await;
+    let why = why
+        .as_str()
+        .expect("the pull_request.opened route is explained");
+    assert!(why.contains("no match: event"), "{why}");
+    assert!(why.contains("pull_request.closed"), "{why}");
+    save_screenshot(&session, "routes").await;
+
+    session
+        .goto(&format!("http://{}/dashboard/#deliveries", gateway.addr))
+        .await;
+    session
+        .wait_for("document.querySelector('#deliveries tbody tr button')")
+        .await;
+    session.click("#deliveries tbody tr button").await;
+    session.accept_alert().await;
+    session
+        .wait_for("document.querySelectorAll('#deliveries tbody tr').length === 2")
+        .await;
+    let toast = session
+        .wait_for("document.getElementById('toast').textContent")
+        .await;
+    assert_eq!(toast, "Replayed into pr-review.");
+    save_screenshot(&session, "deliveries").await;
+    let (status, page) = request(
+        gateway.addr,
+        &format!("GET /api/deliveries HTTP/1.1\r\nAuthorization: Bearer {ADMIN}"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let ids: Vec<&str> = page["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["task_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&task.as_str()) && ids.iter().any(|id| *id != task));
+    session.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firing_alerts_show_on_every_page_for_an_admin() {
+    let Some((browser, driver)) = tools("alerts") else {
+        return;
+    };
+    let driver = Driver::start(&driver).await;
+    let gateway = Gateway::start(&[]);
+    // More refused signatures than the alert rule allows.
+    for i in 0..12 {
+        let (status, _) = request(
+            gateway.addr,
+            &format!(
+                "POST /webhook/github HTTP/1.1\r\nX-GitHub-Event: ping\r\n\
+                 X-GitHub-Delivery: bad-{i}\r\nX-Hub-Signature-256: sha256=00"
+            ),
+            b"{}",
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    // The rules are evaluated every few seconds.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, health) = request(
+            gateway.addr,
+            &format!("GET /health HTTP/1.1\r\nAuthorization: Bearer {ADMIN}"),
+            b"",
+        )
+        .await;
+        if health.contains("\"alerts\"") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert fired: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let session = driver.session(&browser, 1280, false).await;
+    sign_in(&session, &gateway, ADMIN).await;
+    let banner = session
+        .wait_for("!document.getElementById('alerts').hidden && document.getElementById('alerts').textContent")
+        .await;
+    assert!(
+        banner.as_str().unwrap().contains("auth_failures"),
+        "{banner}"
+    );
+    session
+        .goto(&format!("http://{}/dashboard/#tasks", gateway.addr))
+        .await;
+    assert_eq!(
+        session
+            .run(
+                "return document.getElementById('alerts').hidden;",
+                json!([])
+            )
+            .await,
+        false,
+        "the banner stays on every view"
+    );
+    save_screenshot(&session, "alerts").await;
+    session.quit().await;
 }

@@ -10,8 +10,8 @@ const TASKS_PAGE = 50;
 
 // What each role may do in the page; the APIs decide in the end.
 const ROLES = {
-  admin: { answer: true, replay: true, deliveries: true, routes: true, routes_edit: true },
-  operator: { answer: true, replay: true, deliveries: true, routes: true },
+  admin: { answer: true, replay: true, deliveries: true, routes: true, routes_edit: true, alerts: true },
+  operator: { answer: true, replay: true, deliveries: true, routes: true, alerts: true },
   viewer: {},
   reporter: {},
   agent: {},
@@ -165,6 +165,10 @@ async function signIn(token) {
     node.hidden = !state.can[node.dataset.needs];
   }
   document.body.dataset.role = state.who.role;
+  if (state.can.alerts) {
+    loadAlerts();
+    setInterval(loadAlerts, 30000);
+  }
   follow();
   route();
 }
@@ -518,11 +522,43 @@ async function explain(event) {
     const answer = await api('/api/routes/explain', {
       method: 'POST', body: { source: $('x-source').value, event: $('x-event').value, payload },
     });
-    out.textContent = JSON.stringify(answer, null, 2);
+    out.replaceChildren(el('p', { id: 'decision' }, decisionText(answer.decision)),
+      el('ol', { class: 'list' }, answer.routes.map((check) => el('li', { 'data-result': check.result },
+        el('code', {}, `${check.source} ${check.event}`), ` → ${check.target_room}: `, verdictText(check)))));
   } catch (error) {
-    out.textContent = error.message;
+    out.replaceChildren(el('p', { class: 'error' }, error.message));
   }
   out.hidden = false;
+}
+
+function decisionText(decision) {
+  switch (decision.outcome) {
+    case 'route': return `Goes to ${decision.room} (priority ${decision.priority}).`;
+    case 'default_room': return `No route matches; goes to the default room ${decision.room}.`;
+    default: return `Ignored: ${decision.reason}`;
+  }
+}
+
+function verdictText(check) {
+  if (check.result === 'selected') return 'matches, chosen';
+  if (check.result === 'outranked') return `matches, outranked by route ${check.by}`;
+  const failed = check.failed || {};
+  const { condition, ...details } = failed;
+  return `no match: ${condition} (${JSON.stringify(details)})`;
+}
+
+// ---- alerts: the firing alerts from /health, for those who may read it ----
+
+async function loadAlerts() {
+  let report;
+  try {
+    report = await api('/health');
+  } catch {
+    return; // not allowed, or no gateway health here
+  }
+  const alerts = (report && report.alerts) || [];
+  $('alerts').hidden = alerts.length === 0;
+  $('alerts').replaceChildren(...alerts.map((a) => el('p', {}, `${a.kind}: ${a.summary}`)));
 }
 
 // ---- live events: GET /api/events read with fetch, so the token goes in
