@@ -25,7 +25,7 @@ pub(crate) fn routes_api(
     // A replayed delivery's task gets its job, as ingest's does.
     let api = RoutesApi::builder(router, store)
         .status_sink(jobs)
-        .tokens(auth.tokens.clone());
+        .principals(auth.tokens.clone());
     match routes_file {
         Some(path) => api.routes_file(RoutesFile::new(path)),
         None => api,

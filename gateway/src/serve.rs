@@ -254,7 +254,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     });
     let jobs_api = api_auth.enabled().then(|| {
         hookroom::service::JobsApi::builder(Arc::clone(&job_registry))
-            .tokens(api_auth.tokens.clone())
+            .principals(api_auth.tokens.clone())
             .build()
     });
     // Route changes are written back only to an explicit --config file,

@@ -54,7 +54,7 @@ fn api(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApi {
 
 /// The API with the admin tokens, to set more before building.
 fn api_with(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApiBuilder {
-    RoutesApi::builder(router, store).tokens(tokens())
+    RoutesApi::builder(router, store).principals(tokens())
 }
 
 struct Answer {
@@ -173,7 +173,7 @@ async fn every_endpoint_needs_an_admin_token() {
 #[tokio::test]
 async fn without_an_admin_token_configured_the_api_is_off() {
     let mut api = RoutesApi::builder(router(), memory())
-        .tokens(ApiTokens::new(
+        .principals(ApiTokens::new(
             BearerTokens::parse_list("agent-token").unwrap(),
             BearerTokens::none(),
         ))
@@ -213,7 +213,7 @@ async fn unknown_paths_and_methods() {
         assert_eq!(a.headers["allow"], allow);
     }
     let mut rooted = RoutesApi::builder(router(), memory())
-        .tokens(tokens())
+        .principals(tokens())
         .prefix("/")
         .build();
     assert_eq!(get(&mut rooted, "/routes").await.status, 200);
