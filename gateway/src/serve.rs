@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hookroom::route::{RoutesConfig, RoutesFile, RuleRouter};
-use hookroom::service::{ApiTokens, BearerTokens, Gateway, RouteCount, WebhookService};
+use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::task::{AnnouncingTaskStore, MeteredTaskStore, TaskEvents, TaskStore};
 use hookroom::verify::{
@@ -115,7 +115,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         url: settings.alert_url.clone(),
         secret_env: settings.alert_secret_env.clone(),
     })?;
-    let api_auth = task_api::ApiAuth::from_env(dev_mode)?;
+    let api_auth = Arc::new(task_api::ApiAuth::load(
+        dev_mode,
+        settings.principals.clone(),
+    )?);
+    api_auth.reload_on_sighup();
     // Every change the store makes is announced to the Task API's events,
     // and every call is measured.
     let events = Arc::new(TaskEvents::new());
@@ -234,7 +238,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
 
     let ingest = builder.build();
     let gateway = Gateway::builder(ingest.clone())
-        .admin_tokens(admin.clone())
+        .principals(api_auth.principals.clone())
         .health(
             ingest
                 .health_service()
@@ -254,7 +258,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     });
     let jobs_api = api_auth.enabled().then(|| {
         hookroom::service::JobsApi::builder(Arc::clone(&job_registry))
-            .principals(api_auth.tokens.clone())
+            .principals(api_auth.principals.clone())
             .build()
     });
     // Route changes are written back only to an explicit --config file,
@@ -277,7 +281,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         if let Some(path) = &routes_file {
             mcp = mcp.routes_file(RoutesFile::new(path));
         }
-        mcp.build().http_service(api_auth.tokens.clone())
+        mcp.build().http_service(api_auth.principals.clone())
     });
     let served_mcp = mcp.is_some();
     let app = app::router(Services {
@@ -286,8 +290,18 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         jobs_api,
         routes_api: Some(routes_api),
         mcp,
-        metrics: metrics
-            .map(|handle| (handle, ApiTokens::new(BearerTokens::none(), admin.clone()))),
+        // Open only in development mode without an admin: with a routes
+        // file or --strict, it needs an admin's token.
+        metrics: metrics.map(|handle| app::Metrics {
+            handle,
+            principals: api_auth.principals.clone(),
+            open: dev_mode && admin.is_empty() && settings.principals.is_none(),
+        }),
+        origin: app::origin_check(
+            settings.listen,
+            &settings.allowed_hosts,
+            &settings.allowed_origins,
+        ),
     });
 
     let listener = tokio::net::TcpListener::bind(settings.listen)

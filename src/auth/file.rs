@@ -94,7 +94,11 @@ impl std::fmt::Display for PrincipalsFileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Read { path, source } => {
-                write!(f, "cannot read principals file {}: {source}", path.display())
+                write!(
+                    f,
+                    "cannot read principals file {}: {source}",
+                    path.display()
+                )
             }
             Self::Parse { detail } => write!(f, "principals file: {detail}"),
             Self::Invalid { principal, problem } => {
@@ -170,10 +174,7 @@ impl PrincipalsBuilder {
                 detail: e.to_string(),
             })?
         };
-        let mut names: HashSet<String> = self
-            .entries_names()
-            .into_iter()
-            .collect();
+        let mut names: HashSet<String> = self.entries_names().into_iter().collect();
         let mut digests: HashSet<[u8; 32]> = HashSet::new();
         for (position, entry) in form.principal.into_iter().enumerate() {
             let invalid = |problem| PrincipalsFileError::Invalid {

@@ -292,9 +292,7 @@ impl Principal {
             Op::ReadRoutes | Op::ReadDeliveries => matches!(role, Operator | Viewer),
             Op::ReadDeliveryPayloads => matches!(role, Operator | Viewer) && self.payloads,
             Op::ReplayDelivery => role == Operator,
-            Op::ChangeRoutes | Op::ReadOperations | Op::ReadMetrics | Op::ReadHealthDetail => {
-                false
-            }
+            Op::ChangeRoutes | Op::ReadOperations | Op::ReadMetrics | Op::ReadHealthDetail => false,
         };
         if allowed {
             Ok(())
@@ -480,9 +478,7 @@ impl Operation<'_> {
             }
             Self::ChangeJob { .. } => "the principal that created the job, or an admin",
             Self::ReadRoutes | Self::ReadDeliveries => "a viewer, an operator or an admin",
-            Self::ReadDeliveryPayloads => {
-                "an admin, or a viewer or operator granted payloads"
-            }
+            Self::ReadDeliveryPayloads => "an admin, or a viewer or operator granted payloads",
             Self::ReplayDelivery => "an operator or an admin",
             Self::InsertTask { .. }
             | Self::ExpireTasks

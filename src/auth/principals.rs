@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::Principal;
+use crate::service::auth::Access;
 use crate::service::{ApiTokens, BearerTokens};
 
 /// How many requests a principal may make: a sustained rate and a burst.
@@ -83,7 +84,9 @@ impl AuthError {
     /// Seconds to put in `Retry-After`, for a rate limit (at least 1).
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } => Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            Self::RateLimited { retry_after } => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
             _ => None,
         }
     }
@@ -198,6 +201,27 @@ impl PrincipalsBuilder {
         self
     }
 
+    /// Adds the environment quick start's principals: the agent tokens as
+    /// [`Principal::environment_agent`], the admin tokens as
+    /// [`Principal::environment_admin`] (none for an empty set).
+    #[must_use]
+    pub fn environment(mut self, tokens: &ApiTokens) -> Self {
+        for (principal, set) in [
+            (Principal::environment_admin(), tokens.admin()),
+            (Principal::environment_agent(), tokens.agent()),
+        ] {
+            if !set.is_empty() {
+                let rate = self.rate;
+                self = self.entry(Entry {
+                    principal: Arc::new(principal),
+                    tokens: digests(set),
+                    rate,
+                });
+            }
+        }
+        self
+    }
+
     pub(crate) fn entry(mut self, entry: Entry) -> Self {
         self.entries.push(entry);
         self
@@ -252,20 +276,7 @@ impl Principals {
     /// [`Principal::environment_agent`], the admin tokens as
     /// [`Principal::environment_admin`].
     pub fn from_tokens(tokens: &ApiTokens) -> Self {
-        let mut builder = Self::builder();
-        for (principal, set) in [
-            (Principal::environment_admin(), tokens.admin()),
-            (Principal::environment_agent(), tokens.agent()),
-        ] {
-            if !set.is_empty() {
-                builder = builder.entry(Entry {
-                    principal: Arc::new(principal),
-                    tokens: digests(set),
-                    rate: RateLimit::default(),
-                });
-            }
-        }
-        builder.build()
+        Self::builder().environment(tokens).build()
     }
 
     /// Whether no principal is known (the APIs that need one are off).
@@ -296,7 +307,9 @@ impl Principals {
     /// [`AuthError`]: no header, an unknown or expired token, or too many
     /// requests.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
-        let value = headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
         let presented = value
             .as_bytes()
             .get(..7)
@@ -332,6 +345,35 @@ impl Principals {
             });
         }
         Ok(Arc::clone(&known.principal))
+    }
+}
+
+impl Principals {
+    /// What the request's token is worth for an admin-only `operation`
+    /// (`/operations`, `/health`'s detail, `/metrics`).
+    pub(crate) fn admin_access(
+        &self,
+        headers: &HeaderMap,
+        operation: &super::Operation<'_>,
+    ) -> Access {
+        if !headers.contains_key(header::AUTHORIZATION) {
+            return Access::Anonymous;
+        }
+        if self.is_empty() {
+            return Access::NotConfigured;
+        }
+        match self.authenticate(headers) {
+            Ok(who) if who.authorize(operation).is_ok() => Access::Granted,
+            _ => Access::Denied,
+        }
+    }
+}
+
+/// Every token of the set as the environment's admin
+/// ([`Principal::environment_admin`], as `HOOKROOM_ADMIN_TOKEN` is).
+impl From<BearerTokens> for Principals {
+    fn from(tokens: BearerTokens) -> Self {
+        Self::from_tokens(&ApiTokens::new(BearerTokens::none(), tokens))
     }
 }
 
@@ -376,7 +418,10 @@ mod tests {
 
     fn bearer(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
         headers
     }
 
@@ -387,14 +432,23 @@ mod tests {
             .principal(Principal::new("v", Role::Viewer), ["t2"])
             .build();
         assert_eq!(principals.authenticate(&bearer("t1")).unwrap().name(), "a");
-        assert_eq!(principals.authenticate(&bearer("t1-old")).unwrap().name(), "a");
+        assert_eq!(
+            principals.authenticate(&bearer("t1-old")).unwrap().name(),
+            "a"
+        );
         assert_eq!(principals.authenticate(&bearer("t2")).unwrap().name(), "v");
-        assert_eq!(principals.authenticate(&bearer("t3")), Err(AuthError::Invalid));
+        assert_eq!(
+            principals.authenticate(&bearer("t3")),
+            Err(AuthError::Invalid)
+        );
         assert_eq!(
             principals.authenticate(&HeaderMap::new()),
             Err(AuthError::Missing)
         );
-        assert_eq!(principals.authenticate(&bearer("")), Err(AuthError::Invalid));
+        assert_eq!(
+            principals.authenticate(&bearer("")),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
@@ -426,6 +480,9 @@ mod tests {
                 .principal(Principal::new("a", Role::Admin), ["t"])
                 .build(),
         );
-        assert_eq!(clone.authenticate(&bearer("t")).unwrap().role(), Role::Admin);
+        assert_eq!(
+            clone.authenticate(&bearer("t")).unwrap().role(),
+            Role::Admin
+        );
     }
 }

@@ -23,7 +23,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tower_service::Service;
 
-use crate::auth::{AuthError, Forbidden, Operation, Principal, Principals};
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::json_error::JsonError;
@@ -32,6 +31,7 @@ use crate::api::jobs::{
     ArtifactUpdateRequest, CREATED_BY, JobCompleteRequest, JobCreateRequest, JobCreateResponse,
     JobListResponse, JobView, StatusUpdateRequest,
 };
+use crate::auth::{AuthError, Forbidden, Operation, Principal, Principals};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::status::{
@@ -794,7 +794,8 @@ impl Inner {
                 let mut page = self.registry.jobs(query).await?;
                 // The page keeps the jobs the principal may read; the cursor
                 // still moves past the others, so a page may be short.
-                page.jobs.retain(|job| who.authorize(&read_job(job)).is_ok());
+                page.jobs
+                    .retain(|job| who.authorize(&read_job(job)).is_ok());
                 Ok(json_response(
                     StatusCode::OK,
                     &JobListResponse {
@@ -966,7 +967,9 @@ impl Inner {
 
 /// Who created `job` through the Jobs API; `None` for a webhook task's job.
 fn created_by(job: &Job) -> Option<&str> {
-    job.metadata.get(CREATED_BY).and_then(serde_json::Value::as_str)
+    job.metadata
+        .get(CREATED_BY)
+        .and_then(serde_json::Value::as_str)
 }
 
 /// Reading `job`: its creator's, or for a webhook task's job, its room's.
@@ -975,7 +978,10 @@ fn read_job(job: &Job) -> Operation<'_> {
     Operation::ReadJob {
         created_by,
         room: match created_by {
-            None => job.input_data.get("room").and_then(serde_json::Value::as_str),
+            None => job
+                .input_data
+                .get("room")
+                .and_then(serde_json::Value::as_str),
             Some(_) => None,
         },
     }

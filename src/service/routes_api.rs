@@ -11,11 +11,11 @@ use http_body::Body;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::auth::{AuthError, Forbidden, Operation, Principal, Principals};
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::json_error::JsonError;
 use super::{ResponseFuture, ServiceBody};
+use crate::auth::{AuthError, Forbidden, Operation, Principal, Principals};
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
 use crate::event::{Event, Verified};

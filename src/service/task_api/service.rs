@@ -24,12 +24,12 @@ use crate::api::task::{
     MAX_PAGE_LIMIT, MAX_WAIT_SECONDS, RoomSummary, RoomsResponse, StatusCounts, TaskPage,
     TaskResponse, TokenBody,
 };
+use crate::auth::{Operation, Principal, Principals, RoomScope};
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
 use crate::service::body::read_limited;
 use crate::service::error::IngestError;
 use crate::service::error::json_response;
-use crate::auth::{Operation, Principal, Principals, RoomScope};
 use crate::status::StatusSink;
 use crate::task::{
     ClaimRequest, Claimed, FailAction, Payload, StoreError, Task, TaskEvents, TaskId, TaskQuery,
