@@ -284,6 +284,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         mcp.build().http_service(api_auth.principals.clone())
     });
     let served_mcp = mcp.is_some();
+    // Bound before the router is built: the Host check needs the real port.
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let listen = listener.local_addr().map_err(|e| e.to_string())?;
     let app = app::router(Services {
         gateway,
         task_api,
@@ -297,17 +302,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
             principals: api_auth.principals.clone(),
             open: dev_mode && admin.is_empty() && settings.principals.is_none(),
         }),
-        origin: app::origin_check(
-            settings.listen,
-            &settings.allowed_hosts,
-            &settings.allowed_origins,
-        ),
+        origin: app::origin_check(listen, &settings.allowed_hosts, &settings.allowed_origins),
     });
 
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let listen = listener.local_addr().map_err(|e| e.to_string())?;
     let mut text = banner::banner(listen, &sources, test, &admin, &settings.limits);
     text = routes_api::with_banner_lines(text, listen, routes_file.as_deref());
     if settings.metrics {

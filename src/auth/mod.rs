@@ -38,7 +38,7 @@
 //! name = "oncall"
 //! role = "operator"
 //! payloads = true
-//! rate_per_second = 20           # default 100, bursts of 5x
+//! rate_per_second = 20           # default 1000, bursts of 5x
 //! tokens = [{ sha256 = "…" }]
 //! ```
 //!

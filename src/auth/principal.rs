@@ -415,6 +415,36 @@ pub enum Operation<'a> {
 }
 
 impl Operation<'_> {
+    /// Every operation's [`name`](Self::name), so that a table of who may do
+    /// what (a test, a document) can check that it covers them all.
+    pub const NAMES: [&'static str; 25] = [
+        "list_rooms",
+        "read_tasks",
+        "read_payloads",
+        "read_events",
+        "join_room",
+        "leave_room",
+        "claim_task",
+        "work_on_task",
+        "answer_input",
+        "retry_task",
+        "cancel_task",
+        "insert_task",
+        "expire_tasks",
+        "create_job",
+        "read_job",
+        "list_jobs",
+        "change_job",
+        "read_routes",
+        "change_routes",
+        "read_deliveries",
+        "read_delivery_payloads",
+        "replay_delivery",
+        "read_operations",
+        "read_metrics",
+        "read_health_detail",
+    ];
+
     /// A stable name for the operation, as error bodies and logs give it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -540,6 +570,55 @@ mod tests {
         assert!(!agent.acts_as("re"));
         assert!(!agent.acts_as(""));
         assert!(Principal::environment_agent().acts_as("anyone"));
+    }
+
+    #[test]
+    fn names_lists_every_operation_once() {
+        let r = "r";
+        let every = [
+            Operation::ListRooms,
+            Operation::ReadTasks { room: r },
+            Operation::ReadPayloads { room: r },
+            Operation::ReadEvents { room: None },
+            Operation::JoinRoom {
+                room: r,
+                agent_id: r,
+            },
+            Operation::LeaveRoom {
+                room: r,
+                agent_id: r,
+            },
+            Operation::ClaimTask {
+                room: r,
+                agent_id: r,
+            },
+            Operation::WorkOnTask {
+                room: r,
+                holder: None,
+            },
+            Operation::AnswerInput { room: r },
+            Operation::RetryTask { room: r },
+            Operation::CancelTask { room: r },
+            Operation::InsertTask { room: r },
+            Operation::ExpireTasks,
+            Operation::CreateJob,
+            Operation::ReadJob {
+                created_by: None,
+                room: None,
+            },
+            Operation::ListJobs,
+            Operation::ChangeJob { created_by: None },
+            Operation::ReadRoutes,
+            Operation::ChangeRoutes,
+            Operation::ReadDeliveries,
+            Operation::ReadDeliveryPayloads,
+            Operation::ReplayDelivery,
+            Operation::ReadOperations,
+            Operation::ReadMetrics,
+            Operation::ReadHealthDetail,
+        ];
+        let names: Vec<&str> = every.iter().map(Operation::name).collect();
+        assert_eq!(names, Operation::NAMES);
     }
 
     #[test]

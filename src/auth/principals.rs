@@ -19,9 +19,9 @@ use crate::service::{ApiTokens, BearerTokens};
 
 /// How many requests a principal may make: a sustained rate and a burst.
 ///
-/// The default, 100 requests a second with bursts of 500, leaves room for
-/// busy agents and stops a runaway loop or a stolen token from flooding the
-/// store.
+/// The default, 1,000 requests a second with bursts of 5,000, leaves room
+/// for a fleet of agents sharing one principal and still stops a runaway
+/// loop or a stolen token from taking the whole server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Requests a second, sustained.
@@ -33,8 +33,8 @@ pub struct RateLimit {
 impl Default for RateLimit {
     fn default() -> Self {
         Self {
-            per_second: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
-            burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
+            per_second: NonZeroU32::new(1_000).unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(5_000).unwrap_or(NonZeroU32::MIN),
         }
     }
 }

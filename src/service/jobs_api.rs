@@ -751,7 +751,7 @@ impl Inner {
                     (None, Endpoint::Status(job_id) | Endpoint::Complete(job_id)) => {
                         self.view(job_id, false).await.map_or_else(
                             |e| e.to_response(),
-                            |view| json_response(stored.status, &view),
+                            |view| json_response(stored.status, &answer(view)),
                         )
                     }
                     (None, _) => stored.to_response(),
@@ -786,7 +786,7 @@ impl Inner {
                 }
                 let view = self.view(job_id, include_history).await?;
                 who.authorize(&read_job(&view.job))?;
-                Ok(json_response(StatusCode::OK, &view))
+                Ok(json_response(StatusCode::OK, &answer(view)))
             }
             Endpoint::Collection => {
                 let query = list_query(query)?;
@@ -796,6 +796,9 @@ impl Inner {
                 // still moves past the others, so a page may be short.
                 page.jobs
                     .retain(|job| who.authorize(&read_job(job)).is_ok());
+                for job in &mut page.jobs {
+                    job.metadata.remove(CREATED_BY);
+                }
                 Ok(json_response(
                     StatusCode::OK,
                     &JobListResponse {
@@ -917,7 +920,7 @@ impl Inner {
             }
         };
         let view = self.view(job_id, false).await?;
-        Ok((json_response(StatusCode::OK, &view), replayed))
+        Ok((json_response(StatusCode::OK, &answer(view)), replayed))
     }
 
     /// Refuses `events` when they would take job `job_id` past a bound.
@@ -963,6 +966,13 @@ impl Inner {
                 job_id: job_id.to_owned(),
             })
     }
+}
+
+/// `view` as answered: the creator stays with the server, so the job reads
+/// back as it was sent.
+fn answer(mut view: JobView) -> JobView {
+    view.job.metadata.remove(CREATED_BY);
+    view
 }
 
 /// Who created `job` through the Jobs API; `None` for a webhook task's job.

@@ -154,11 +154,7 @@ async fn every_endpoint_needs_an_admin_token() {
             "{method} {path}"
         );
         let a = call(&mut api, method.clone(), path, Some(AGENT), "").await;
-        assert_eq!(
-            (a.status, a.code()),
-            (403, "admin_required"),
-            "{method} {path}"
-        );
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{method} {path}");
     }
     // Nothing was removed by the refused DELETE.
     assert_eq!(
@@ -171,7 +167,7 @@ async fn every_endpoint_needs_an_admin_token() {
 }
 
 #[tokio::test]
-async fn without_an_admin_token_configured_the_api_is_off() {
+async fn without_an_admin_only_admins_are_refused_route_changes_and_reads() {
     let mut api = RoutesApi::builder(router(), memory())
         .principals(ApiTokens::new(
             BearerTokens::parse_list("agent-token").unwrap(),
@@ -179,10 +175,12 @@ async fn without_an_admin_token_configured_the_api_is_off() {
         ))
         .build();
     let a = call(&mut api, Method::GET, "/api/routes", Some(ADMIN), "").await;
-    assert_eq!((a.status, a.code()), (403, "admin_not_configured"));
+    assert_eq!((a.status, a.code()), (401, "unauthorized"));
+    let a = call(&mut api, Method::GET, "/api/routes", Some(AGENT), "").await;
+    assert_eq!((a.status, a.code()), (403, "forbidden"));
     let mut default = RoutesApi::builder(router(), memory()).build();
     let a = call(&mut default, Method::GET, "/api/routes", Some(ADMIN), "").await;
-    assert_eq!((a.status, a.code()), (403, "admin_not_configured"));
+    assert_eq!((a.status, a.code()), (401, "unauthorized"));
 }
 
 // --- paths and methods ----------------------------------------------------

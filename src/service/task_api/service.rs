@@ -711,6 +711,43 @@ impl Inner {
         Ok(response)
     }
 
+    /// Whether `who` may do `action` on task `id`: it depends on the task's
+    /// room and, for a holder's step, on who holds it (the store checks the
+    /// claim token as well). Called once the body has been read, so a bad
+    /// body is answered `400` before anything is looked up.
+    async fn may_act(
+        &self,
+        who: &Principal,
+        id: &TaskId,
+        action: Action,
+        agent_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let task = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+        let room = task.room.as_str();
+        let operation = match action {
+            Action::Claim => Operation::ClaimTask {
+                room,
+                agent_id: agent_id.unwrap_or_default(),
+            },
+            Action::Input => Operation::AnswerInput { room },
+            Action::Heartbeat
+            | Action::Done
+            | Action::Fail
+            | Action::Release
+            | Action::Ask
+            | Action::TakeInput => Operation::WorkOnTask {
+                room,
+                holder: task.claimed_by.as_deref(),
+            },
+        };
+        who.authorize(&operation)?;
+        Ok(())
+    }
+
     async fn task_action(
         &self,
         who: &Principal,
@@ -719,33 +756,10 @@ impl Inner {
         body: &[u8],
     ) -> Result<Response<ResponseBody>, ApiError> {
         let store = &self.store;
-        // Who may act depends on the task: its room, and for a holder's
-        // step, who holds it (the claim token is checked by the store too).
-        let current = store
-            .get(&id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
-        let room = current.room.as_str();
-        match action {
-            Action::Claim => {}
-            Action::Input => who.authorize(&Operation::AnswerInput { room })?,
-            Action::Heartbeat
-            | Action::Done
-            | Action::Fail
-            | Action::Release
-            | Action::Ask
-            | Action::TakeInput => who.authorize(&Operation::WorkOnTask {
-                room,
-                holder: current.claimed_by.as_deref(),
-            })?,
-        }
         let task = match action {
             Action::Claim => {
                 let body = ClaimBody::from_json(body)?;
-                who.authorize(&Operation::ClaimTask {
-                    room,
-                    agent_id: &body.agent_id,
-                })?;
+                self.may_act(who, &id, action, Some(&body.agent_id)).await?;
                 let claim = store
                     .claim_task(
                         &id,
@@ -769,6 +783,7 @@ impl Inner {
             }
             Action::Heartbeat => {
                 let body = HeartbeatBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store
                     .heartbeat(
                         &id,
@@ -783,12 +798,14 @@ impl Inner {
             }
             Action::Done => {
                 let body = DoneBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store.complete(&id, &body.claim_token, body.result).await?;
                 self.report(Change::Completed(&task)).await;
                 task
             }
             Action::Fail => {
                 let body = FailBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let action = if body.retry {
                     FailAction::Retry {
                         after: Duration::from_secs(body.retry_after_seconds.unwrap_or(0)),
@@ -809,12 +826,14 @@ impl Inner {
             }
             Action::Release => {
                 let body = TokenBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store.release(&id, &body.claim_token).await?;
                 self.report(Change::Pending(&task, Some("released"))).await;
                 task
             }
             Action::Ask => {
                 let body = AskBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store
                     .request_input(&id, &body.claim_token, &body.prompt)
                     .await?;
@@ -823,10 +842,12 @@ impl Inner {
             }
             Action::Input => {
                 let body = InputBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 store.provide_input(&id, body.input).await?
             }
             Action::TakeInput => {
                 let body = TokenBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let input = store.take_input(&id, &body.claim_token).await?;
                 if input.is_some()
                     && self.sink.is_some()
