@@ -50,7 +50,7 @@ async fn http_sink() -> HttpStatusSink {
     // Bounded history: a long run keeps the server's memory flat.
     let registry = InMemoryStatusSink::new().with_max_history(100);
     let api = JobsApi::builder(Arc::new(registry))
-        .tokens(ApiTokens::new(
+        .principals(ApiTokens::new(
             BearerTokens::parse_list("bench").unwrap(),
             BearerTokens::none(),
         ))

@@ -78,11 +78,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nest_service("/hooks", ingest.clone())
         .route_service(
             "/hooks-health",
-            ingest.health_service().admin_tokens(admin.clone()),
+            ingest.health_service().principals(admin.clone()),
         )
         .route_service(
             "/hooks-operations",
-            OperationsService::new(ingest.operations_log()).admin_tokens(admin),
+            OperationsService::new(ingest.operations_log()).principals(admin),
         )
         .layer(middleware::from_fn(peer_addr));
 

@@ -105,6 +105,7 @@
 pub mod agent;
 pub mod alert;
 pub mod api;
+pub mod auth;
 pub mod clock;
 #[cfg(any(test, feature = "integration"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]

@@ -27,7 +27,7 @@ fn fixture() -> &'static Fixture {
             .expect("runtime");
         let registry = InMemoryStatusSink::new().with_max_jobs(1000).with_max_history(50);
         let api = JobsApi::builder(Arc::new(registry))
-            .tokens(ApiTokens::new(
+            .principals(ApiTokens::new(
                 BearerTokens::parse_list("t").expect("token"),
                 BearerTokens::none(),
             ))

@@ -14,9 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use hookroom::auth::{Operation, Principals};
 use hookroom::dashboard::Dashboard;
 use hookroom::mcp::McpHttpService;
-use hookroom::service::{ApiAccess, ApiTokens, Gateway, JobsApi, RoutesApi, TaskApi};
+use hookroom::service::{Gateway, JobsApi, OriginCheckLayer, RoutesApi, TaskApi};
+use tower_layer::Layer;
 
 /// The services the gateway serves; `None` for one that is off.
 #[derive(Debug)]
@@ -31,12 +33,48 @@ pub(crate) struct Services {
     pub(crate) routes_api: Option<RoutesApi>,
     /// MCP over streamable HTTP.
     pub(crate) mcp: Option<McpHttpService>,
-    /// `/metrics`, with the admin tokens that may read it (none set: open).
-    pub(crate) metrics: Option<(PrometheusHandle, ApiTokens)>,
+    /// `/metrics`.
+    pub(crate) metrics: Option<Metrics>,
+    /// The `Host` and `Origin` check in front of `/api` and `/mcp`.
+    pub(crate) origin: OriginCheckLayer,
+}
+
+/// `/metrics` and who may read it.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    /// The Prometheus exporter.
+    pub(crate) handle: PrometheusHandle,
+    /// Admins may read it.
+    pub(crate) principals: Principals,
+    /// Anyone may read it (development mode without an admin).
+    pub(crate) open: bool,
+}
+
+/// The `Host` and `Origin` check for a gateway listening on `listen`: the
+/// hosts given, or for a loopback listener its loopback names; the origins
+/// given besides a page's own.
+pub(crate) fn origin_check(
+    listen: std::net::SocketAddr,
+    hosts: &[String],
+    origins: &[String],
+) -> OriginCheckLayer {
+    let mut layer = if !hosts.is_empty() {
+        hosts.iter().fold(OriginCheckLayer::new(), |layer, host| {
+            layer.allow_host(host)
+        })
+    } else if listen.ip().is_loopback() {
+        OriginCheckLayer::loopback(listen.port())
+    } else {
+        OriginCheckLayer::new()
+    };
+    for origin in origins {
+        layer = layer.allow_origin(origin);
+    }
+    layer
 }
 
 /// The paths each API owns: the path itself and everything below it.
-const TASK_API_PATHS: [&str; 3] = ["/api/rooms", "/api/tasks", "/api/events"];
+const TASK_API_PATHS: [&str; 4] = ["/api/rooms", "/api/tasks", "/api/events", "/api/whoami"];
 const JOBS_API_PATHS: [&str; 1] = ["/api/jobs"];
 const ROUTES_API_PATHS: [&str; 2] = ["/api/routes", "/api/deliveries"];
 
@@ -62,22 +100,23 @@ where
 /// The router serving `services`.
 pub(crate) fn router(services: Services) -> Router {
     let mut router = Router::new();
+    let origin = services.origin;
     if let Some(api) = services.task_api {
-        router = mount(router, &TASK_API_PATHS, api);
+        router = mount(router, &TASK_API_PATHS, origin.layer(api));
     }
     if let Some(api) = services.jobs_api {
-        router = mount(router, &JOBS_API_PATHS, api);
+        router = mount(router, &JOBS_API_PATHS, origin.layer(api));
     }
     if let Some(api) = services.routes_api {
-        router = mount(router, &ROUTES_API_PATHS, api);
+        router = mount(router, &ROUTES_API_PATHS, origin.layer(api));
     }
     if let Some(mcp) = services.mcp {
-        router = router.route_service("/mcp", mcp);
+        router = router.route_service("/mcp", origin.layer(mcp));
     }
-    if let Some((handle, admin)) = services.metrics {
+    if let Some(metrics) = services.metrics.map(std::sync::Arc::new) {
         router = router.route(
             "/metrics",
-            get(move |headers: HeaderMap| async move { metrics(&handle, &admin, &headers) }),
+            get(move |headers: HeaderMap| async move { serve_metrics(&metrics, &headers) }),
         );
     }
     // `{*rest}` matches no empty rest: the page itself is its own route.
@@ -92,9 +131,13 @@ pub(crate) fn router(services: Services) -> Router {
     router.fallback_service(services.gateway)
 }
 
-/// `GET /metrics`: Prometheus text, for an admin token when any is set.
-fn metrics(handle: &PrometheusHandle, admin: &ApiTokens, headers: &HeaderMap) -> Response {
-    let allowed = admin.is_empty() || admin.role(headers) == Some(ApiAccess::Admin);
+/// `GET /metrics`: Prometheus text, for an admin (or anyone, when open).
+fn serve_metrics(metrics: &Metrics, headers: &HeaderMap) -> Response {
+    let allowed = metrics.open
+        || metrics
+            .principals
+            .authenticate(headers)
+            .is_ok_and(|who| who.authorize(&Operation::ReadMetrics).is_ok());
     if !allowed {
         return (
             StatusCode::UNAUTHORIZED,
@@ -110,7 +153,7 @@ fn metrics(handle: &PrometheusHandle, admin: &ApiTokens, headers: &HeaderMap) ->
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
+        metrics.handle.render(),
     )
         .into_response()
 }

@@ -42,17 +42,87 @@ pub(crate) enum Command {
     /// Load a routes file (and a settings file), print the effective routes
     /// and which secrets are set, by name only; exit 1 on any error.
     Check(CheckArgs),
+    /// Make principals' tokens for a principals file (`--principals`).
+    Token(TokenArgs),
+}
+
+/// `hookroom token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(subcommand)]
+    pub(crate) command: TokenCommand,
+}
+
+/// What `hookroom token` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Print a fresh random token once (on stdout) and the principals-file
+    /// entry that holds its SHA-256 digest (on stderr).
+    New(TokenNewArgs),
+}
+
+/// `hookroom token new`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenNewArgs {
+    /// The principal's name (an agent's id): ASCII letters, digits, `.`,
+    /// `_`, `-`.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Its role.
+    #[arg(long, value_enum)]
+    pub(crate) role: RoleArg,
+    /// The rooms it may reach (comma-separated); every room when omitted.
+    #[arg(long, value_delimiter = ',', value_name = "ROOM")]
+    pub(crate) rooms: Vec<String>,
+    /// Let a viewer or operator read payloads.
+    #[arg(long)]
+    pub(crate) payloads: bool,
+    /// Let an agent also create jobs of its own through the Jobs API.
+    #[arg(long)]
+    pub(crate) reports: bool,
+    /// When the token stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) expires_at: Option<String>,
+}
+
+/// A principal's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// Everything.
+    Admin,
+    /// A viewer that also answers input, retries and cancels tasks and
+    /// replays deliveries.
+    Operator,
+    /// Reads rooms, tasks, jobs, events, routes and deliveries.
+    Viewer,
+    /// Joins rooms and claims tasks under its own name.
+    Agent,
+    /// Creates jobs through the Jobs API and changes its own.
+    Reporter,
+}
+
+impl RoleArg {
+    /// The role's name in a principals file.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+            Self::Agent => "agent",
+            Self::Reporter => "reporter",
+        }
+    }
 }
 
 /// Environment variables that are not flags, listed under `serve --help`.
 const SERVE_ENV: &str = "\
-Tokens (comma-separated, for rotation):
-  HOOKROOM_ADMIN_TOKEN  admin bearer tokens: /operations, /health's detail, the Routes API,
-                        /metrics; unset: those are refused (/metrics is open when no admin
-                        token is set)
-  HOOKROOM_API_TOKEN    agent bearer tokens: the Task API, the Jobs API and /mcp; unset in
-                        development mode: a printed development token; unset otherwise: those
-                        APIs are off
+Tokens (comma-separated, for rotation), beside the principals of --principals:
+  HOOKROOM_ADMIN_TOKEN  the principal `admin` (role admin): everything, /operations, /health's
+                        detail, route changes, /metrics
+  HOOKROOM_API_TOKEN    the principal `agent` (role agent, every room, may also report jobs):
+                        the Task API, the Jobs API and /mcp; unset in development mode: a
+                        random development token printed at start; unset otherwise (and no
+                        --principals): those APIs are off
 Secrets: the routes file names the variable of each source's secret (`${GITHUB_WEBHOOK_SECRET}`).
 Development mode (no --config and no --strict): the shipped routes file, development secrets
 for unset variables, loopback only, and a signed test curl in the banner.";
@@ -69,6 +139,31 @@ pub(crate) struct ServeArgs {
     /// it the shipped routes file is used in development mode.
     #[arg(long, alias = "routes", env = "HOOKROOM_CONFIG", value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
+    /// Principals file (TOML or JSON): named tokens (as SHA-256 digests)
+    /// with roles and rooms; `hookroom token new` makes entries. Reloaded on
+    /// SIGHUP.
+    #[arg(long, env = "HOOKROOM_PRINCIPALS", value_name = "PATH")]
+    pub(crate) principals: Option<PathBuf>,
+    /// Also accept browser requests from this Origin on /api and /mcp
+    /// (repeatable; comma-separated in the variable). A page's own origin
+    /// is always accepted.
+    #[arg(
+        long = "allowed-origin",
+        env = "HOOKROOM_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_origins: Vec<String>,
+    /// Host header values /api and /mcp answer to (repeatable) [default:
+    /// localhost, 127.0.0.1 and [::1] at the port when listening on
+    /// loopback; any otherwise].
+    #[arg(
+        long = "allowed-host",
+        env = "HOOKROOM_ALLOWED_HOSTS",
+        value_name = "HOST:PORT",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_hosts: Vec<String>,
     /// Address to listen on [default: 127.0.0.1:8935].
     #[arg(long, env = "HOOKROOM_LISTEN", value_name = "ADDR")]
     pub(crate) listen: Option<SocketAddr>,

@@ -83,9 +83,8 @@ pub(crate) fn banner(listen: SocketAddr, tokens: &ApiAuth) -> String {
         None => {
             let _ = writeln!(
                 out,
-                "  jobs: {} agent token(s) from {API_TOKEN_VAR} (admin tokens too); \
-                 send `Authorization: Bearer <token>`",
-                tokens.tokens.agent().len()
+                "  jobs: reporters create jobs and change their own; agents, viewers and \
+                 operators read; send `Authorization: Bearer <token>`"
             );
         }
     }

@@ -32,6 +32,7 @@ mod serve;
 mod settings;
 mod store;
 mod task_api;
+mod token;
 
 /// jemalloc, as servers commonly run. glibc's malloc, on a gateway whose
 /// SQLite writer thread frees what the runtime's threads allocated and the
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         cli::Command::Mcp(args) => ("mcp", runtime.block_on(mcp::run(args))),
         cli::Command::Send(args) => ("send", runtime.block_on(send::run(args))),
         cli::Command::Check(args) => ("check", check::run(&args)),
+        cli::Command::Token(args) => ("token", token::run(args)),
     };
     match outcome {
         Ok(code) => code,

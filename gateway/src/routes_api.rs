@@ -12,8 +12,8 @@ use hookroom::task::TaskStore;
 
 use crate::task_api::ApiAuth;
 
-/// The Routes API for the gateway: admin tokens only (an agent token gets
-/// `403`), changes written back to `routes_file` when there is one (an
+/// The Routes API for the gateway: viewers and operators read, operators
+/// replay, admins change routes; changes written back to `routes_file` when there is one (an
 /// explicit `--config`; the shipped routes file is never rewritten).
 pub(crate) fn routes_api(
     router: Arc<RuleRouter>,
@@ -25,7 +25,7 @@ pub(crate) fn routes_api(
     // A replayed delivery's task gets its job, as ingest's does.
     let api = RoutesApi::builder(router, store)
         .status_sink(jobs)
-        .tokens(auth.tokens.clone());
+        .principals(auth.principals.clone());
     match routes_file {
         Some(path) => api.routes_file(RoutesFile::new(path)),
         None => api,
@@ -46,8 +46,8 @@ pub(crate) fn with_banner_lines(
     };
     let lines = format!(
         "  GET|POST http://{listen}/api/routes, DELETE /api/routes/{{id}}, POST /api/routes/explain   \
-         (admin token; {saved})\n  \
-         GET  http://{listen}/api/deliveries?room=&source=&limit=&cursor=   (admin token)\n"
+         (admin changes; viewers read; {saved})\n  \
+         GET  http://{listen}/api/deliveries?room=&source=&limit=&cursor=   (viewer; replay: operator)\n"
     );
     match banner.find("\n\n") {
         Some(end) => {

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hookroom::route::{RoutesConfig, RoutesFile, RuleRouter};
-use hookroom::service::{ApiTokens, BearerTokens, Gateway, RouteCount, WebhookService};
+use hookroom::service::{BearerTokens, Gateway, RouteCount, WebhookService};
 use hookroom::source::{GithubSource, HuggingFaceSource, JiraSource, SlackSource, Source};
 use hookroom::task::{AnnouncingTaskStore, MeteredTaskStore, TaskEvents, TaskStore};
 use hookroom::verify::{
@@ -115,7 +115,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         url: settings.alert_url.clone(),
         secret_env: settings.alert_secret_env.clone(),
     })?;
-    let api_auth = task_api::ApiAuth::from_env(dev_mode)?;
+    let api_auth = Arc::new(task_api::ApiAuth::load(
+        dev_mode,
+        settings.principals.clone(),
+    )?);
+    api_auth.reload_on_sighup();
     // Every change the store makes is announced to the Task API's events,
     // and every call is measured.
     let events = Arc::new(TaskEvents::new());
@@ -243,7 +247,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
 
     let ingest = builder.build();
     let gateway = Gateway::builder(ingest.clone())
-        .admin_tokens(admin.clone())
+        .principals(api_auth.principals.clone())
         .health(
             ingest
                 .health_service()
@@ -263,7 +267,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     });
     let jobs_api = api_auth.enabled().then(|| {
         hookroom::service::JobsApi::builder(Arc::clone(&job_registry))
-            .tokens(api_auth.tokens.clone())
+            .principals(api_auth.principals.clone())
             .build()
     });
     // Route changes are written back only to an explicit --config file,
@@ -286,23 +290,30 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         if let Some(path) = &routes_file {
             mcp = mcp.routes_file(RoutesFile::new(path));
         }
-        mcp.build().http_service(api_auth.tokens.clone())
+        mcp.build().http_service(api_auth.principals.clone())
     });
     let served_mcp = mcp.is_some();
+    // Bound before the router is built: the Host check needs the real port.
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let listen = listener.local_addr().map_err(|e| e.to_string())?;
     let app = app::router(Services {
         gateway,
         task_api,
         jobs_api,
         routes_api: Some(routes_api),
         mcp,
-        metrics: metrics
-            .map(|handle| (handle, ApiTokens::new(BearerTokens::none(), admin.clone()))),
+        // Open only in development mode without an admin: with a routes
+        // file or --strict, it needs an admin's token.
+        metrics: metrics.map(|handle| app::Metrics {
+            handle,
+            principals: api_auth.principals.clone(),
+            open: dev_mode && admin.is_empty() && settings.principals.is_none(),
+        }),
+        origin: app::origin_check(listen, &settings.allowed_hosts, &settings.allowed_origins),
     });
 
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let listen = listener.local_addr().map_err(|e| e.to_string())?;
     let mut text = banner::banner(listen, &sources, test, &admin, &settings.limits);
     text = routes_api::with_banner_lines(text, listen, routes_file.as_deref());
     if settings.metrics {

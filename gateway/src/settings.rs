@@ -31,6 +31,9 @@ pub(crate) struct SettingsFile {
     request_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    principals: Option<PathBuf>,
+    allowed_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
 }
 
 impl SettingsFile {
@@ -90,6 +93,9 @@ pub(crate) struct Settings {
     pub(crate) alert_url: Option<String>,
     pub(crate) alert_secret_env: Option<String>,
     pub(crate) limits: Limits,
+    pub(crate) principals: Option<PathBuf>,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 /// The default listen address.
@@ -106,13 +112,14 @@ impl Settings {
     /// Resolves `args` (flags and variables) over the settings file it
     /// names, over the defaults.
     pub(crate) fn resolve(args: ServeArgs) -> Result<Self, String> {
-        let (file, config_from_file) = match &args.settings {
+        let (file, config_from_file, principals_from_file) = match &args.settings {
             Some(path) => {
                 let file = SettingsFile::load(path)?;
                 let config = file.routes_file(path);
-                (file, config)
+                let principals = file.principals.as_ref().map(|p| relative_to(path, p));
+                (file, config, principals)
             }
-            None => (SettingsFile::default(), None),
+            None => (SettingsFile::default(), None, None),
         };
         let defaults = Limits::default();
         let secs = |flag: Option<u64>, key: Option<u64>, default: Duration| {
@@ -163,6 +170,17 @@ impl Settings {
             alert_url: args.alert_url.or(file.alert_url),
             alert_secret_env: args.alert_secret_env.or(file.alert_secret_env),
             limits,
+            principals: args.principals.or(principals_from_file),
+            allowed_origins: if args.allowed_origins.is_empty() {
+                file.allowed_origins.unwrap_or_default()
+            } else {
+                args.allowed_origins
+            },
+            allowed_hosts: if args.allowed_hosts.is_empty() {
+                file.allowed_hosts.unwrap_or_default()
+            } else {
+                args.allowed_hosts
+            },
         })
     }
 

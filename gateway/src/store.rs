@@ -63,6 +63,14 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
     }
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         // The URL may hold a password: errors name the store, not the URL.
+        if let Some((mode, default)) = hookroom::postgres::sslmode_in_force(spec) {
+            let why = if default {
+                " (the default for this host; set sslmode in the URL to choose)"
+            } else {
+                ""
+            };
+            println!("postgres TLS: sslmode={mode}{why}");
+        }
         let store = hookroom::postgres::PostgresTaskStore::builder(spec)
             .with_events(Arc::clone(events))
             .build()

@@ -30,6 +30,11 @@ use time::OffsetDateTime;
 
 use crate::status::{Artifact, HistoryEntry, Job, JobEvent, JobStatus, Progress};
 
+/// The key of a job's `metadata` naming the principal that created it
+/// through the Jobs API. It travels with the job, so every registry keeps it
+/// without a column of its own; a request may not set it.
+pub const CREATED_BY: &str = "hookroom.created_by";
+
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct JobCreateRequest {

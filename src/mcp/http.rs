@@ -13,7 +13,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use super::server::{McpServer, McpSession};
-use crate::service::ApiTokens;
+use crate::auth::Principals;
 
 /// The response body of [`McpHttpService`]: JSON, or a server-sent event
 /// stream.
@@ -22,10 +22,10 @@ pub type McpBody = BoxBody<Bytes, Infallible>;
 /// MCP over streamable HTTP (rmcp's server), for the gateway to mount at
 /// `/mcp` behind the agent token.
 ///
-/// Every request must carry `Authorization: Bearer <token>` with an agent
-/// or admin token of its [`ApiTokens`]; anything else answers `401` with a
-/// JSON error and never reaches MCP. An admin token also grants the route
-/// tools. Each MCP session (`Mcp-Session-Id`) has its own rooms and
+/// Every request must carry `Authorization: Bearer <token>` of one of its
+/// [`Principals`]; anything else answers `401` with a JSON error and never
+/// reaches MCP. The session acts as that principal: an admin also gets the
+/// route tools. Each MCP session (`Mcp-Session-Id`) has its own rooms and
 /// claims; a session that ends or idles out stops heartbeating, and its
 /// claims lapse with their lease.
 ///
@@ -33,39 +33,41 @@ pub type McpBody = BoxBody<Bytes, Infallible>;
 /// where it belongs.
 #[derive(Clone)]
 pub struct McpHttpService {
-    tokens: ApiTokens,
+    principals: Principals,
     inner: StreamableHttpService<McpSession, LocalSessionManager>,
 }
 
 impl fmt::Debug for McpHttpService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpHttpService")
-            .field("tokens", &self.tokens)
+            .field("principals", &self.principals)
             .finish_non_exhaustive()
     }
 }
 
 impl McpServer {
-    /// Streamable HTTP behind `tokens`, with rmcp's default settings except
+    /// Streamable HTTP for `principals` (an
+    /// [`ApiTokens`](crate::service::ApiTokens) pair converts into the
+    /// environment quick start's), with rmcp's default settings except
     /// the `Host` allow-list, which is off: every request needs a bearer
     /// token, which a DNS-rebinding page cannot send.
-    pub fn http_service(&self, tokens: ApiTokens) -> McpHttpService {
+    pub fn http_service(&self, principals: impl Into<Principals>) -> McpHttpService {
         self.http_service_with(
-            tokens,
+            principals,
             StreamableHttpServerConfig::default().disable_allowed_hosts(),
         )
     }
 
-    /// Streamable HTTP behind `tokens` with rmcp settings of your own
+    /// Streamable HTTP for `principals` with rmcp settings of your own
     /// (allowed hosts and origins, keep-alive, body limit, …).
     pub fn http_service_with(
         &self,
-        tokens: ApiTokens,
+        principals: impl Into<Principals>,
         config: StreamableHttpServerConfig,
     ) -> McpHttpService {
         let server = self.clone();
         McpHttpService {
-            tokens,
+            principals: principals.into(),
             inner: StreamableHttpService::new(
                 move || Ok(server.session()),
                 Arc::new({
@@ -107,11 +109,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let Some(role) = self.tokens.role(request.headers()) else {
+        let Ok(principal) = self.principals.authenticate(request.headers()) else {
             return Box::pin(std::future::ready(Ok(unauthorized())));
         };
-        // The tools read the role (route tools need `Admin`).
-        request.extensions_mut().insert(role);
+        // The tools act as the principal (route tools need an admin).
+        request.extensions_mut().insert(principal);
         let mut inner = self.inner.clone();
         Box::pin(async move { inner.call(request).await })
     }

@@ -540,8 +540,8 @@ impl McpSession {
             || context
                 .extensions
                 .get::<http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<crate::service::ApiAccess>())
-                .is_some_and(|a| *a == crate::service::ApiAccess::Admin);
+                .and_then(|parts| parts.extensions.get::<Arc<crate::auth::Principal>>())
+                .is_some_and(|p| p.role() == crate::auth::Role::Admin);
         if !granted {
             return Err(ToolError::AdminRequired);
         }

@@ -18,3 +18,20 @@ mod tls;
 
 pub use job_registry::PostgresJobRegistry;
 pub use task_store::{PostgresTaskStore, PostgresTaskStoreBuilder};
+
+/// The `sslmode` a connection string connects with, and whether it is the
+/// default (`prefer` for loopback hosts and Unix sockets, `verify-full` for
+/// any other host) rather than written in the string; `None` for a string
+/// that cannot be read (connecting says why). For the line a server logs
+/// when it starts.
+///
+/// ```
+/// use hookroom::postgres::sslmode_in_force;
+///
+/// assert_eq!(sslmode_in_force("postgres://u@db.example.com/app"), Some(("verify-full", true)));
+/// assert_eq!(sslmode_in_force("postgres://u@127.0.0.1/app"), Some(("prefer", true)));
+/// assert_eq!(sslmode_in_force("postgres://u@db.internal/app?sslmode=require"), Some(("require", false)));
+/// ```
+pub fn sslmode_in_force(url: &str) -> Option<(&'static str, bool)> {
+    tls::mode_in_force(url).ok()
+}

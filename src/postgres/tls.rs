@@ -8,10 +8,16 @@
 //! | `sslmode` | TLS | verifies |
 //! | --- | --- | --- |
 //! | `disable` | never | |
-//! | `prefer` (default) | when the server offers it | nothing |
+//! | `prefer` (default for loopback and Unix sockets) | when the server offers it | nothing |
 //! | `require` | always | nothing; the chain (as `verify-ca`) when `sslrootcert` is given |
 //! | `verify-ca` | always | the chain, to `sslrootcert` (else the webpki roots) |
-//! | `verify-full` | always | the chain and that the certificate names the host |
+//! | `verify-full` (default for any other host) | always | the chain and that the certificate names the host |
+//!
+//! Without `sslmode`, a connection to any host that is not loopback or a
+//! Unix socket verifies the server fully: a plaintext fallback or an
+//! unverified certificate would hand the database's traffic to whoever sits
+//! on the path. A server on a private network without a certificate needs
+//! an explicit `sslmode` (`require`, or `disable`).
 //!
 //! `sslrootcert=PATH` is a PEM file of one or more CA certificates.
 //! Without it, `verify-ca` and `verify-full` trust the Mozilla root
@@ -41,6 +47,42 @@ enum SslMode {
 }
 
 impl SslMode {
+    /// The name, as in a connection string.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    /// The mode when the connection string names none: `prefer` when every
+    /// host is loopback or a Unix socket, `verify-full` otherwise.
+    fn default_for(config: &tokio_postgres::Config) -> Self {
+        use tokio_postgres::config::Host;
+        let local_name = |name: &str| {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        let hosts_local = config.get_hosts().iter().all(|host| match host {
+            Host::Tcp(name) => local_name(name),
+            #[cfg(unix)]
+            Host::Unix(_) => true,
+        });
+        let addrs_local = config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+        if hosts_local && addrs_local {
+            Self::Prefer
+        } else {
+            Self::VerifyFull
+        }
+    }
+
     fn parse(value: &str) -> Result<Self, ConnectionError> {
         Ok(match value {
             "disable" => Self::Disable,
@@ -119,15 +161,16 @@ pub(crate) fn connection(
     } else {
         split_key_values(url)
     };
-    let mut mode = SslMode::Prefer;
+    let mut mode = None;
     let mut root_cert = None;
     for (key, value) in options {
         match key {
-            Key::SslMode => mode = SslMode::parse(&value)?,
+            Key::SslMode => mode = Some(SslMode::parse(&value)?),
             Key::SslRootCert => root_cert = Some(PathBuf::from(value)),
         }
     }
     let mut config: tokio_postgres::Config = rest.parse().map_err(ConnectionError::Config)?;
+    let mode = mode.unwrap_or_else(|| SslMode::default_for(&config));
     config.ssl_mode(match mode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -137,6 +180,23 @@ pub(crate) fn connection(
     });
     let tls = MakeRustlsConnect::new(client_config(mode, root_cert)?);
     Ok((config, tls))
+}
+
+/// The `sslmode` in force for `url`, and whether it is the default, for
+/// the log line a server writes when it connects.
+pub(crate) fn mode_in_force(url: &str) -> Result<(&'static str, bool), ConnectionError> {
+    let (rest, options) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        split_url(url)
+    } else {
+        split_key_values(url)
+    };
+    for (key, value) in options {
+        if key == Key::SslMode {
+            return Ok((SslMode::parse(&value)?.as_str(), false));
+        }
+    }
+    let config: tokio_postgres::Config = rest.parse().map_err(ConnectionError::Config)?;
+    Ok((SslMode::default_for(&config).as_str(), true))
 }
 
 fn client_config(
@@ -452,11 +512,35 @@ mod tests {
             config.get_ssl_mode(),
             tokio_postgres::config::SslMode::Require
         );
+        // Without sslmode: a remote host is verified fully, loopback may
+        // fall back to plaintext.
         let (config, _) = connection("postgres://h/db").expect("parses");
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        let (config, _) = connection("postgres://localhost/db").expect("parses");
         assert_eq!(
             config.get_ssl_mode(),
             tokio_postgres::config::SslMode::Prefer
         );
+        for (url, mode) in [
+            ("postgres://db.example.com/app", ("verify-full", true)),
+            ("postgres://10.0.0.5/app", ("verify-full", true)),
+            (
+                "postgres://localhost,db.example.com/app",
+                ("verify-full", true),
+            ),
+            ("postgres://127.0.0.1:5433/app", ("prefer", true)),
+            ("postgres://[::1]/app", ("prefer", true)),
+            ("host=/var/run/postgresql user=u", ("prefer", true)),
+            (
+                "postgres://db.example.com/app?sslmode=disable",
+                ("disable", false),
+            ),
+        ] {
+            assert_eq!(mode_in_force(url).unwrap(), mode, "{url}");
+        }
         let (config, _) = connection("postgres://h/db?sslmode=disable").expect("parses");
         assert_eq!(
             config.get_ssl_mode(),

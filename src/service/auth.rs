@@ -134,6 +134,11 @@ impl BearerTokens {
         }
     }
 
+    /// The tokens' SHA-256 digests.
+    pub(crate) fn digests(&self) -> &[[u8; 32]] {
+        &self.digests
+    }
+
     /// How many tokens are configured.
     pub fn len(&self) -> usize {
         self.digests.len()

@@ -7,12 +7,12 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::auth::BearerTokens;
 use super::error::IngestError;
 use super::health::HealthService;
 use super::ingest::{REQUEST_ID, WebhookService, request_id};
 use super::operations::OperationsService;
 use super::{ResponseFuture, ServiceBody};
+use crate::auth::Principals;
 
 /// One tower service serving, under the ingest service's prefix:
 ///
@@ -24,7 +24,7 @@ use super::{ResponseFuture, ServiceBody};
 ///
 /// Anything else is `404 not_found`. Matching is plain string comparison: no
 /// router dependency. `/operations` and `/health`'s component detail need
-/// one of the gateway's [admin tokens](GatewayBuilder::admin_tokens); without any,
+/// one of the gateway's [admin tokens](GatewayBuilder::principals); without any,
 /// they are refused.
 ///
 /// ```
@@ -33,7 +33,7 @@ use super::{ResponseFuture, ServiceBody};
 /// use tower::ServiceExt;
 ///
 /// let gateway = Gateway::builder(ingest)
-///     .admin_tokens(BearerTokens::parse_list("s3cret").unwrap())
+///     .principals(BearerTokens::parse_list("s3cret").unwrap())
 ///     .build();
 /// let request = http::Request::get("/operations?limit=5")
 ///     .header("authorization", "Bearer s3cret")
@@ -49,7 +49,7 @@ pub struct Gateway {
     operations: Option<OperationsService>,
     health_path: String,
     operations_path: String,
-    admin: BearerTokens,
+    admin: Principals,
 }
 
 impl Gateway {
@@ -65,7 +65,7 @@ impl Gateway {
                 health: Some(ingest.health_service()),
                 operations: Some(OperationsService::new(ingest.operations_log())),
                 ingest,
-                admin: BearerTokens::none(),
+                admin: Principals::none(),
             },
         }
     }
@@ -81,16 +81,14 @@ impl GatewayBuilder {
     /// The bearer tokens that may read `/operations` and `/health`'s
     /// component detail, for every service the gateway serves (they replace
     /// the services' own).
-    pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
+    pub fn principals(mut self, principals: impl Into<Principals>) -> Self {
+        let tokens: Principals = principals.into();
         let gateway = &mut self.gateway;
-        gateway.health = gateway
-            .health
-            .take()
-            .map(|h| h.admin_tokens(tokens.clone()));
+        gateway.health = gateway.health.take().map(|h| h.principals(tokens.clone()));
         gateway.operations = gateway
             .operations
             .take()
-            .map(|o| o.admin_tokens(tokens.clone()));
+            .map(|o| o.principals(tokens.clone()));
         gateway.admin = tokens;
         self
     }
@@ -98,7 +96,7 @@ impl GatewayBuilder {
     /// Replaces the health service (e.g. one that also reports a route
     /// count); it answers with the gateway's admin tokens.
     pub fn health(mut self, health: HealthService) -> Self {
-        self.gateway.health = Some(health.admin_tokens(self.gateway.admin.clone()));
+        self.gateway.health = Some(health.principals(self.gateway.admin.clone()));
         self
     }
 
@@ -166,6 +164,7 @@ mod tests {
     use super::*;
     use crate::event::{Event, Verified};
     use crate::route::{RouteDecision, Router};
+    use crate::service::BearerTokens;
     use crate::status::NoopStatusSink;
     use crate::task::InMemoryTaskStore;
 
@@ -202,7 +201,7 @@ mod tests {
     async fn paths_dispatch_under_the_prefix() {
         let health = ingest().health_service().routes_count(Arc::new(|| 7));
         let mut gateway = Gateway::builder(ingest())
-            .admin_tokens(BearerTokens::parse_list("admin").unwrap())
+            .principals(BearerTokens::parse_list("admin").unwrap())
             .health(health)
             .build();
         let (status, body) = get(&mut gateway, "/api/health").await;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::auth::{Access, BearerTokens};
+use super::auth::Access;
 use super::error::{IngestError, json_response};
 use super::{ResponseFuture, ServiceBody};
 use crate::alert::{Alert, AlertMonitor};
+use crate::auth::{Operation, Principals};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::task::{TaskId, TaskStore};
@@ -44,7 +45,7 @@ pub type ComponentReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 ///
 /// Without an `Authorization` header it answers liveness only:
 /// `200 {"status":"ok"}` or `503 {"status":"unavailable"}`. With a valid
-/// admin bearer token ([`admin_tokens`](Self::admin_tokens)) it answers
+/// admin bearer token ([`principals`](Self::principals)) it answers
 /// `200` `"healthy"` or `503` `"unhealthy"` with each component; a wrong
 /// token is `401 unauthorized`, any token while none is configured
 /// `403 admin_not_configured`:
@@ -65,7 +66,7 @@ pub struct HealthService {
     probe_timeout: Duration,
     probe_cache: Duration,
     clock: Arc<dyn Clock>,
-    admin: BearerTokens,
+    admin: Principals,
     last_probe: LastProbe,
     alerts: Option<Arc<AlertMonitor>>,
     extra: Vec<(String, ComponentReport)>,
@@ -125,7 +126,7 @@ impl HealthService {
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             probe_cache: DEFAULT_PROBE_CACHE,
             clock: Arc::new(SystemClock),
-            admin: BearerTokens::none(),
+            admin: Principals::none(),
             last_probe: LastProbe::default(),
             alerts: None,
             extra: Vec::new(),
@@ -167,8 +168,8 @@ impl HealthService {
 
     /// The bearer tokens that may read the component detail (default: none,
     /// and the detail is refused).
-    pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
-        self.admin = tokens;
+    pub fn principals(mut self, principals: impl Into<Principals>) -> Self {
+        self.admin = principals.into();
         self
     }
 
@@ -329,7 +330,10 @@ impl<B> tower_service::Service<Request<B>> for HealthService {
             return Box::pin(std::future::ready(Ok(response)));
         }
         let this = self.clone();
-        match self.admin.check(request.headers()) {
+        match self
+            .admin
+            .admin_access(request.headers(), &Operation::ReadHealthDetail)
+        {
             Access::Anonymous => Box::pin(async move { Ok(this.liveness().await) }),
             Access::Granted => Box::pin(async move { Ok(this.report().await) }),
             Access::Denied => Box::pin(std::future::ready(Ok(

@@ -23,19 +23,19 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tower_service::Service;
 
-use super::auth::ApiTokens;
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::json_error::JsonError;
 use super::{ResponseFuture, ServiceBody};
 use crate::api::jobs::{
-    ArtifactUpdateRequest, JobCompleteRequest, JobCreateRequest, JobCreateResponse,
+    ArtifactUpdateRequest, CREATED_BY, JobCompleteRequest, JobCreateRequest, JobCreateResponse,
     JobListResponse, JobView, StatusUpdateRequest,
 };
+use crate::auth::{AuthError, Forbidden, Operation, Principal, Principals};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::status::{
-    Applied, Artifact, JobEvent, JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError,
+    Applied, Artifact, Job, JobEvent, JobQuery, JobRegistry, JobStatus, MAX_PAGE_SIZE, SinkError,
 };
 
 /// Where [`JobsApi`] serves unless told otherwise.
@@ -109,8 +109,19 @@ pub enum JobsApiError {
         /// What was wrong.
         reason: String,
     },
-    /// No valid bearer token. The presented token is never echoed.
+    /// No valid bearer token (none, unknown or expired). The presented
+    /// token is never echoed.
     AuthenticationFailed,
+    /// The principal made too many requests (`429 E_RATE_LIMITED`, with
+    /// `Retry-After`).
+    RateLimited {
+        /// How long until a request would be allowed.
+        retry_after: std::time::Duration,
+    },
+    /// The principal may not do this to this job (`403 E_FORBIDDEN`): a
+    /// webhook task's job changes only through its task, a reporter's job
+    /// only through the reporter that created it.
+    Forbidden(Forbidden),
     /// The body is not JSON of the endpoint's shape, or a query parameter
     /// or header cannot be read.
     Serialization {
@@ -155,6 +166,8 @@ impl JobsApiError {
             Self::JobNotFound { .. } | Self::NotFound => StatusCode::NOT_FOUND,
             Self::InvalidStatus { .. } | Self::Serialization { .. } => StatusCode::BAD_REQUEST,
             Self::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } | Self::BoundExceeded { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -171,6 +184,7 @@ impl JobsApiError {
         let error = JsonError::new(self.status(), self.code(), &message);
         match self {
             Self::AuthenticationFailed => error.bearer_challenge(),
+            Self::RateLimited { retry_after } => error.retry_after(*retry_after),
             Self::MethodNotAllowed { allow } => error.allow(allow),
             _ => error,
         }
@@ -184,6 +198,8 @@ impl ErrorCode for JobsApiError {
             Self::JobNotFound { .. } => "E_JOB_NOT_FOUND",
             Self::InvalidStatus { .. } => "E_INVALID_STATUS",
             Self::AuthenticationFailed => "E_AUTHENTICATION_FAILED",
+            Self::RateLimited { .. } => "E_RATE_LIMITED",
+            Self::Forbidden(_) => "E_FORBIDDEN",
             Self::Serialization { .. } => "E_SERIALIZATION_ERROR",
             Self::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
             Self::BoundExceeded { bound, .. } => bound.code(),
@@ -203,6 +219,12 @@ impl std::fmt::Display for JobsApiError {
             Self::AuthenticationFailed => {
                 f.write_str("a valid `Authorization: Bearer <token>` header is required")
             }
+            Self::RateLimited { retry_after } => write!(
+                f,
+                "too many requests for this principal; retry after {} s",
+                retry_after.as_secs_f64().ceil().max(1.0)
+            ),
+            Self::Forbidden(e) => e.fmt(f),
             Self::Serialization { reason } => write!(f, "cannot read the request: {reason}"),
             Self::PayloadTooLarge { limit } => {
                 write!(f, "request body exceeds the limit of {limit} bytes")
@@ -302,6 +324,12 @@ fn check_json_len<T: serde::Serialize + ?Sized>(
     Ok(())
 }
 
+impl From<Forbidden> for JobsApiError {
+    fn from(e: Forbidden) -> Self {
+        Self::Forbidden(e)
+    }
+}
+
 impl From<SinkError> for JobsApiError {
     fn from(error: SinkError) -> Self {
         match error {
@@ -339,13 +367,16 @@ impl From<SinkError> for JobsApiError {
 /// ```
 /// # async fn demo() {
 /// use std::sync::Arc;
-/// use hookroom::service::{ApiTokens, BearerTokens, JobsApi};
+/// use hookroom::auth::{Principal, Principals, Role};
+/// use hookroom::service::JobsApi;
 /// use hookroom::status::InMemoryStatusSink;
 /// use tower::ServiceExt;
 ///
-/// let tokens = ApiTokens::new(BearerTokens::parse_list("t").unwrap(), BearerTokens::none());
+/// let principals = Principals::builder()
+///     .principal(Principal::new("pdf-reporter", Role::Reporter), ["t"])
+///     .build();
 /// let api = JobsApi::builder(Arc::new(InMemoryStatusSink::new()))
-///     .tokens(tokens)
+///     .principals(principals)
 ///     .build();
 /// let request = http::Request::post("/api/jobs")
 ///     .header("authorization", "Bearer t")
@@ -361,7 +392,7 @@ pub struct JobsApi {
 
 struct Inner {
     registry: Arc<dyn JobRegistry>,
-    tokens: ApiTokens,
+    principals: Principals,
     prefix: String,
     clock: Arc<dyn Clock>,
     body_limit: usize,
@@ -373,7 +404,7 @@ impl std::fmt::Debug for JobsApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobsApi")
             .field("registry", &self.inner.registry)
-            .field("tokens", &self.inner.tokens)
+            .field("principals", &self.inner.principals)
             .field("prefix", &self.inner.prefix)
             .field("body_limit", &self.inner.body_limit)
             .finish_non_exhaustive()
@@ -382,13 +413,13 @@ impl std::fmt::Debug for JobsApi {
 
 impl JobsApi {
     /// A builder of the API serving `registry` at [`DEFAULT_JOBS_PREFIX`],
-    /// with no token (every request refused until
-    /// [`tokens`](JobsApiBuilder::tokens) is set).
+    /// with no principal (every request refused until
+    /// [`principals`](JobsApiBuilder::principals) is set).
     pub fn builder(registry: Arc<dyn JobRegistry>) -> JobsApiBuilder {
         JobsApiBuilder {
             inner: Inner {
                 registry,
-                tokens: ApiTokens::default(),
+                principals: Principals::none(),
                 prefix: DEFAULT_JOBS_PREFIX.to_owned(),
                 clock: Arc::new(SystemClock),
                 body_limit: DEFAULT_JOBS_BODY_LIMIT,
@@ -416,9 +447,13 @@ impl std::fmt::Debug for JobsApiBuilder {
 }
 
 impl JobsApiBuilder {
-    /// The agent and admin tokens that may use the API (both roles may).
-    pub fn tokens(mut self, tokens: ApiTokens) -> Self {
-        self.inner.tokens = tokens;
+    /// Who may use the API, each as its role allows
+    /// ([`Principal::authorize`]): reporters create jobs and change their
+    /// own, agents and viewers read, admins do everything. An
+    /// [`ApiTokens`](crate::service::ApiTokens) pair converts into the
+    /// environment quick start's principals.
+    pub fn principals(mut self, principals: impl Into<Principals>) -> Self {
+        self.inner.principals = principals.into();
         self
     }
 
@@ -625,9 +660,14 @@ impl Inner {
             None => String::new(),
         };
         let endpoint = raw.with_job_id(&id);
-        if self.tokens.role(&parts.headers).is_none() {
-            return JobsApiError::AuthenticationFailed.to_response();
-        }
+        let who = match self.principals.authenticate(&parts.headers) {
+            Ok(who) => who,
+            Err(AuthError::RateLimited { retry_after }) => {
+                return JobsApiError::RateLimited { retry_after }.to_response();
+            }
+            Err(_) => return JobsApiError::AuthenticationFailed.to_response(),
+        };
+        let who = &*who;
         let allowed = matches!(
             (&parts.method, endpoint),
             (&Method::GET, Endpoint::Collection | Endpoint::Job(_))
@@ -645,7 +685,7 @@ impl Inner {
         if parts.method == Method::GET {
             let query = parts.uri.query().unwrap_or("");
             return self
-                .read(endpoint, query)
+                .read(who, endpoint, query)
                 .await
                 .unwrap_or_else(|e| e.to_response());
         }
@@ -667,16 +707,19 @@ impl Inner {
         };
         let Some(key) = key else {
             return self
-                .write(endpoint, &bytes, None)
+                .write(who, endpoint, &bytes, None)
                 .await
                 .map_or_else(|e| e.to_response(), |(response, _)| response);
         };
-        let cell = self.replies.cell(format!("{} {path} {key}", parts.method));
+        // Keys are each principal's own: one cannot replay another's answer.
+        let cell = self
+            .replies
+            .cell(format!("{} {} {path} {key}", who.name(), parts.method));
         // Set only when this request applied the update (not a replay).
         let applied_here = std::sync::atomic::AtomicBool::new(false);
         let stored = cell
             .get_or_try_init(|| async {
-                let response = match self.write(endpoint, &bytes, Some(key)).await {
+                let response = match self.write(who, endpoint, &bytes, Some(key)).await {
                     Ok((response, replayed)) => {
                         // The registry remembered the key (from before a
                         // restart, say): a replay too.
@@ -708,7 +751,7 @@ impl Inner {
                     (None, Endpoint::Status(job_id) | Endpoint::Complete(job_id)) => {
                         self.view(job_id, false).await.map_or_else(
                             |e| e.to_response(),
-                            |view| json_response(stored.status, &view),
+                            |view| json_response(stored.status, &answer(view)),
                         )
                     }
                     (None, _) => stored.to_response(),
@@ -726,6 +769,7 @@ impl Inner {
 
     async fn read(
         &self,
+        who: &Principal,
         endpoint: Endpoint<'_>,
         query: &str,
     ) -> Result<Response<ServiceBody>, JobsApiError> {
@@ -741,11 +785,20 @@ impl Inner {
                     }
                 }
                 let view = self.view(job_id, include_history).await?;
-                Ok(json_response(StatusCode::OK, &view))
+                who.authorize(&read_job(&view.job))?;
+                Ok(json_response(StatusCode::OK, &answer(view)))
             }
             Endpoint::Collection => {
                 let query = list_query(query)?;
-                let page = self.registry.jobs(query).await?;
+                who.authorize(&Operation::ListJobs)?;
+                let mut page = self.registry.jobs(query).await?;
+                // The page keeps the jobs the principal may read; the cursor
+                // still moves past the others, so a page may be short.
+                page.jobs
+                    .retain(|job| who.authorize(&read_job(job)).is_ok());
+                for job in &mut page.jobs {
+                    job.metadata.remove(CREATED_BY);
+                }
                 Ok(json_response(
                     StatusCode::OK,
                     &JobListResponse {
@@ -765,6 +818,7 @@ impl Inner {
     /// the update. The flag says the registry had seen the key already.
     async fn write(
         &self,
+        who: &Principal,
         endpoint: Endpoint<'_>,
         body: &[u8],
         key: Option<&str>,
@@ -772,7 +826,16 @@ impl Inner {
         let at = self.clock.now();
         let (job_id, events, kind) = match endpoint {
             Endpoint::Collection => {
-                let request: JobCreateRequest = parse_body(body, None)?;
+                who.authorize(&Operation::CreateJob)?;
+                let mut request: JobCreateRequest = parse_body(body, None)?;
+                if request.metadata.contains_key(CREATED_BY) {
+                    return Err(JobsApiError::Serialization {
+                        reason: format!("`metadata.{CREATED_BY}` is set by the server"),
+                    });
+                }
+                request
+                    .metadata
+                    .insert(CREATED_BY.to_owned(), who.name().into());
                 let bounds = self.bounds;
                 check_json_len(
                     &request.input_data,
@@ -839,6 +902,10 @@ impl Inner {
                 });
             }
         };
+        let job = self.view(job_id, false).await?.job;
+        who.authorize(&Operation::ChangeJob {
+            created_by: created_by(&job),
+        })?;
         self.check_bounds(job_id, &events).await?;
         let replayed = match key {
             Some(key) => {
@@ -853,7 +920,7 @@ impl Inner {
             }
         };
         let view = self.view(job_id, false).await?;
-        Ok((json_response(StatusCode::OK, &view), replayed))
+        Ok((json_response(StatusCode::OK, &answer(view)), replayed))
     }
 
     /// Refuses `events` when they would take job `job_id` past a bound.
@@ -898,6 +965,35 @@ impl Inner {
             .ok_or_else(|| JobsApiError::JobNotFound {
                 job_id: job_id.to_owned(),
             })
+    }
+}
+
+/// `view` as answered: the creator stays with the server, so the job reads
+/// back as it was sent.
+fn answer(mut view: JobView) -> JobView {
+    view.job.metadata.remove(CREATED_BY);
+    view
+}
+
+/// Who created `job` through the Jobs API; `None` for a webhook task's job.
+fn created_by(job: &Job) -> Option<&str> {
+    job.metadata
+        .get(CREATED_BY)
+        .and_then(serde_json::Value::as_str)
+}
+
+/// Reading `job`: its creator's, or for a webhook task's job, its room's.
+fn read_job(job: &Job) -> Operation<'_> {
+    let created_by = created_by(job);
+    Operation::ReadJob {
+        created_by,
+        room: match created_by {
+            None => job
+                .input_data
+                .get("room")
+                .and_then(serde_json::Value::as_str),
+            Some(_) => None,
+        },
     }
 }
 
@@ -1063,7 +1159,7 @@ impl Replies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::BearerTokens;
+    use crate::service::{ApiTokens, BearerTokens};
     use crate::status::InMemoryStatusSink;
     use http_body_util::{BodyExt, Full};
     use serde_json::{Value, json};
@@ -1079,7 +1175,7 @@ mod tests {
         );
         (
             JobsApi::builder(Arc::new(registry.clone()))
-                .tokens(tokens)
+                .principals(tokens)
                 .build(),
             registry,
         )
@@ -1138,7 +1234,7 @@ mod tests {
     async fn job_bounds_are_refused_with_their_codes_and_nothing_is_lost() {
         let registry = InMemoryStatusSink::new();
         let api = JobsApi::builder(Arc::new(registry.clone()))
-            .tokens(ApiTokens::new(
+            .principals(ApiTokens::new(
                 BearerTokens::parse_list(TOKEN).unwrap(),
                 BearerTokens::none(),
             ))

@@ -35,8 +35,8 @@
 //! Some(axum::Router::new()
 //!     .route_service("/hooks/gh", ingest.for_source("github")?)
 //!     .route_service("/webhook/{source}", ingest.clone())
-//!     .route_service("/health", ingest.health_service().admin_tokens(admin.clone()))
-//!     .route_service("/operations", OperationsService::new(ingest.operations_log()).admin_tokens(admin)))
+//!     .route_service("/health", ingest.health_service().principals(admin.clone()))
+//!     .route_service("/operations", OperationsService::new(ingest.operations_log()).principals(admin)))
 //! # }
 //! ```
 //!
@@ -47,7 +47,7 @@
 //! in the request extensions, and from `Forwarded` / `X-Forwarded-For` only
 //! when that peer is a configured trusted proxy.
 
-mod auth;
+pub(crate) mod auth;
 mod body;
 mod client_addr;
 mod error;
@@ -57,6 +57,7 @@ mod ingest;
 mod jobs_api;
 pub(crate) mod json_error;
 mod operations;
+mod origin;
 mod rate_limit;
 mod routes_api;
 pub mod task_api;
@@ -83,6 +84,7 @@ pub use operations::{
     DEFAULT_OPERATIONS_CAPACITY, DEFAULT_OPERATIONS_LIMIT, Operation, OperationsLog,
     OperationsService, Outcome,
 };
+pub use origin::{OriginCheck, OriginCheckLayer};
 pub use rate_limit::RateLimit;
 pub use routes_api::{
     DEFAULT_DELIVERIES_LIMIT, DEFAULT_ROUTES_API_BODY_LIMIT, MAX_DELIVERIES_LIMIT, RoutesApi,

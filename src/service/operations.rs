@@ -13,8 +13,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::ServiceBody;
-use super::auth::{Access, BearerTokens};
+use super::auth::Access;
 use super::error::{IngestError, json_response};
+use crate::auth::{self, Principals};
 use crate::task::TaskId;
 
 /// How many operations a log keeps unless told otherwise.
@@ -168,7 +169,7 @@ impl Default for OperationsLog {
 /// for admins only.
 ///
 /// Answers `{"total": …, "capacity": …, "operations": [ … newest first … ]}`
-/// to a request bearing one of its [admin tokens](Self::admin_tokens);
+/// to a request bearing one of its [admin tokens](Self::principals);
 /// `401 unauthorized` without one, and `403 admin_not_configured` while no
 /// token is configured (the default): the log shows delivery ids, task ids
 /// and rooms. Path matching is the caller's (see
@@ -176,22 +177,22 @@ impl Default for OperationsLog {
 #[derive(Debug, Clone)]
 pub struct OperationsService {
     log: Arc<OperationsLog>,
-    admin: BearerTokens,
+    admin: Principals,
 }
 
 impl OperationsService {
-    /// Serves `log`, to nobody until [`admin_tokens`](Self::admin_tokens)
+    /// Serves `log`, to nobody until [`principals`](Self::principals)
     /// is set.
     pub fn new(log: Arc<OperationsLog>) -> Self {
         Self {
             log,
-            admin: BearerTokens::none(),
+            admin: Principals::none(),
         }
     }
 
     /// The bearer tokens that may read the log.
-    pub fn admin_tokens(mut self, tokens: BearerTokens) -> Self {
-        self.admin = tokens;
+    pub fn principals(mut self, principals: impl Into<Principals>) -> Self {
+        self.admin = principals.into();
         self
     }
 
@@ -200,7 +201,10 @@ impl OperationsService {
         if method != Method::GET && method != Method::HEAD {
             return IngestError::MethodNotAllowed { allow: "GET" }.to_response();
         }
-        match self.admin.check(request.headers()) {
+        match self
+            .admin
+            .admin_access(request.headers(), &auth::Operation::ReadOperations)
+        {
             Access::Granted => {}
             Access::Anonymous | Access::Denied => return IngestError::Unauthorized.to_response(),
             Access::NotConfigured => return IngestError::AdminNotConfigured.to_response(),
@@ -247,6 +251,7 @@ impl<B> tower_service::Service<Request<B>> for OperationsService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::BearerTokens;
     use http_body_util::BodyExt;
     use std::sync::Arc;
     use tower_service::Service;
@@ -301,7 +306,7 @@ mod tests {
             (403, "admin_not_configured".into())
         );
         let mut guarded =
-            OperationsService::new(log).admin_tokens(BearerTokens::parse_list("t1").unwrap());
+            OperationsService::new(log).principals(BearerTokens::parse_list("t1").unwrap());
         assert_eq!(
             code_of(&mut guarded, Some("Bearer t2")).await,
             (401, "unauthorized".into())
@@ -335,7 +340,7 @@ mod tests {
             log.record(op(n));
         }
         let mut svc =
-            OperationsService::new(log).admin_tokens(BearerTokens::parse_list("t1,t2").unwrap());
+            OperationsService::new(log).principals(BearerTokens::parse_list("t1,t2").unwrap());
         let r = svc
             .call(
                 Request::get("/operations?limit=2")

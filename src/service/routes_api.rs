@@ -11,11 +11,11 @@ use http_body::Body;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::auth::{ApiAccess, ApiTokens};
 use super::body::read_limited;
 use super::error::{IngestError, json_response};
 use super::json_error::JsonError;
 use super::{ResponseFuture, ServiceBody};
+use crate::auth::{AuthError, Forbidden, Operation, Principal, Principals};
 use crate::clock::Clock;
 use crate::error_code::ErrorCode;
 use crate::event::{Event, Verified};
@@ -36,8 +36,7 @@ pub const MAX_DELIVERIES_LIMIT: usize = 500;
 /// explain request with its payload): 1 MiB.
 pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The Routes API over a [`RuleRouter`] and a [`TaskStore`], for admin
-/// tokens only. Paths (under a [`prefix`](RoutesApiBuilder::prefix), `/api` by
+/// The Routes API over a [`RuleRouter`] and a [`TaskStore`]. Paths (under a [`prefix`](RoutesApiBuilder::prefix), `/api` by
 /// default):
 ///
 /// | method and path | answer |
@@ -50,9 +49,11 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 /// | `GET /api/deliveries?room=&source=&status=&limit=&cursor=&payload=true` | `200 {"deliveries":[…],"next_cursor"}`, newest first |
 /// | `POST /api/deliveries/{task_id}/replay` | routes the stored delivery again (after a route was fixed, say) and delivers it as a webhook is delivered ([`Deliverer`]: a new task, and its job in the [`status_sink`](RoutesApiBuilder::status_sink)): `202 {"status":"accepted","task_id","room","replay_of"}`, or `200 {"status":"ignored","reason"}`; `404 task_not_found` |
 ///
-/// Every answer needs an admin bearer token ([`ApiTokens`]): `401
-/// unauthorized` without a valid token, `403 admin_required` for an agent
-/// token, `403 admin_not_configured` while no admin token is configured.
+/// Every answer needs a principal's bearer token ([`Principals`]): `401
+/// unauthorized` without a valid one. Viewers and operators read routes,
+/// explanations and deliveries (payloads only when granted, and only the
+/// deliveries of the rooms they reach); operators also replay; only admins
+/// add and remove routes. Anything else is `403 forbidden`.
 /// Errors are `{"error":{"code","message"}}` ([`RoutesApiError`]).
 ///
 /// In an explain request, `payload` is the webhook body: a JSON value is
@@ -81,7 +82,7 @@ pub const DEFAULT_ROUTES_API_BODY_LIMIT: usize = 1024 * 1024;
 pub struct RoutesApi {
     router: Arc<RuleRouter>,
     store: Arc<dyn TaskStore>,
-    tokens: ApiTokens,
+    principals: Principals,
     changes: RouteChanges,
     /// Replays deliver as ingest does: a new task, and its job.
     deliverer: Deliverer,
@@ -93,7 +94,7 @@ impl fmt::Debug for RoutesApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RoutesApi")
             .field("router", &self.router)
-            .field("tokens", &self.tokens)
+            .field("principals", &self.principals)
             .field("file", &self.changes.file().map(RoutesFile::path))
             .field("prefix", &self.prefix)
             .field("body_limit", &self.body_limit)
@@ -104,7 +105,7 @@ impl fmt::Debug for RoutesApi {
 impl RoutesApi {
     /// A builder of the API over `router` (a [`RuleRouter`], which it
     /// changes and explains) and `store`, under `/api`, refusing everyone
-    /// until [`tokens`](RoutesApiBuilder::tokens) are set, with changes kept
+    /// until [`principals`](RoutesApiBuilder::principals) are set, with changes kept
     /// in memory until a [`routes_file`](RoutesApiBuilder::routes_file) is
     /// set.
     pub fn builder(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApiBuilder {
@@ -114,7 +115,7 @@ impl RoutesApi {
                 deliverer: Deliverer::new(router.clone(), Arc::clone(&store)),
                 router,
                 store,
-                tokens: ApiTokens::default(),
+                principals: Principals::none(),
                 prefix: "/api".into(),
                 body_limit: DEFAULT_ROUTES_API_BODY_LIMIT,
             },
@@ -129,9 +130,11 @@ pub struct RoutesApiBuilder {
 }
 
 impl RoutesApiBuilder {
-    /// The tokens; only [admin](ApiTokens::admin) tokens are let in.
-    pub fn tokens(mut self, tokens: ApiTokens) -> Self {
-        self.api.tokens = tokens;
+    /// Who may use the API, each as its role allows
+    /// ([`Principal::authorize`]). An [`ApiTokens`](crate::service::ApiTokens)
+    /// pair converts into the environment quick start's principals.
+    pub fn principals(mut self, principals: impl Into<Principals>) -> Self {
+        self.api.principals = principals.into();
         self
     }
 
@@ -191,20 +194,6 @@ impl RoutesApi {
         })
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), RoutesApiError> {
-        if !headers.contains_key(header::AUTHORIZATION) {
-            return Err(RoutesApiError::Unauthorized);
-        }
-        if self.tokens.admin().is_empty() {
-            return Err(RoutesApiError::AdminNotConfigured);
-        }
-        match self.tokens.role(headers) {
-            Some(ApiAccess::Admin) => Ok(()),
-            Some(ApiAccess::Agent) => Err(RoutesApiError::AdminRequired),
-            None => Err(RoutesApiError::Unauthorized),
-        }
-    }
-
     async fn answer<B>(self, request: Request<B>) -> Result<Response<ServiceBody>, RoutesApiError>
     where
         B: Body + Send + 'static,
@@ -221,25 +210,37 @@ impl RoutesApi {
         if !self.handles(parts.uri.path()) {
             return Err(RoutesApiError::NotFound);
         }
-        self.authorize(&parts.headers)?;
+        let who = self.principals.authenticate(&parts.headers)?;
+        let who = &*who;
         let method = &parts.method;
         let get = method == Method::GET || method == Method::HEAD;
         match rest.as_str() {
-            "/routes" if get => Ok(self.list()),
+            "/routes" if get => {
+                who.authorize(&Operation::ReadRoutes)?;
+                Ok(self.list())
+            }
             "/routes" if method == Method::POST => {
+                who.authorize(&Operation::ChangeRoutes)?;
                 let body = self.read(&parts.headers, body).await?;
                 self.add(&body).await
             }
-            "/routes" if method == Method::DELETE => self.remove_matching(parts.uri.query()).await,
+            "/routes" if method == Method::DELETE => {
+                who.authorize(&Operation::ChangeRoutes)?;
+                self.remove_matching(parts.uri.query()).await
+            }
             "/routes" => Err(RoutesApiError::MethodNotAllowed {
                 allow: "GET, POST, DELETE",
             }),
             "/routes/explain" if method == Method::POST => {
+                who.authorize(&Operation::ReadRoutes)?;
                 let body = self.read(&parts.headers, body).await?;
                 self.explain(&body)
             }
             "/routes/explain" => Err(RoutesApiError::MethodNotAllowed { allow: "POST" }),
-            "/deliveries" if get => self.deliveries(parts.uri.query()).await,
+            "/deliveries" if get => {
+                who.authorize(&Operation::ReadDeliveries)?;
+                self.deliveries(who, parts.uri.query()).await
+            }
             "/deliveries" => Err(RoutesApiError::MethodNotAllowed { allow: "GET" }),
             other if other.starts_with("/deliveries/") => {
                 let id = other
@@ -250,6 +251,7 @@ impl RoutesApi {
                 if method != Method::POST {
                     return Err(RoutesApiError::MethodNotAllowed { allow: "POST" });
                 }
+                who.authorize(&Operation::ReplayDelivery)?;
                 self.replay(&TaskId::from(id)).await
             }
             other => {
@@ -261,6 +263,7 @@ impl RoutesApi {
                 if method != Method::DELETE {
                     return Err(RoutesApiError::MethodNotAllowed { allow: "DELETE" });
                 }
+                who.authorize(&Operation::ChangeRoutes)?;
                 self.remove(id).await
             }
         }
@@ -457,6 +460,7 @@ impl RoutesApi {
 
     async fn deliveries(
         &self,
+        who: &Principal,
         query: Option<&str>,
     ) -> Result<Response<ServiceBody>, RoutesApiError> {
         let mut filter = TaskQuery::default();
@@ -491,8 +495,11 @@ impl RoutesApi {
                 _ => return Err(RoutesApiError::UnknownQueryParameter),
             }
         }
+        if with_payload {
+            who.authorize(&Operation::ReadDeliveryPayloads)?;
+        }
         filter.limit = Some(limit);
-        let tasks = self.store.list(&filter).await.map_err(|e| match e {
+        let mut tasks = self.store.list(&filter).await.map_err(|e| match e {
             StoreError::NotFound { .. } => RoutesApiError::InvalidQuery {
                 parameter: "cursor",
             },
@@ -501,6 +508,9 @@ impl RoutesApi {
         let next_cursor = (tasks.len() >= limit)
             .then(|| tasks.last().map(|t| t.id.clone()))
             .flatten();
+        // Only the rooms the principal reaches; the cursor still moves past
+        // the others, so a page may be short.
+        tasks.retain(|task| who.reaches(&task.room));
         #[derive(Serialize)]
         struct Body<'a> {
             deliveries: Vec<Delivery<'a>>,
@@ -579,12 +589,11 @@ where
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RoutesApiError {
-    /// No valid bearer token (`401 unauthorized`).
-    Unauthorized,
-    /// An agent token where an admin token is needed (`403 admin_required`).
-    AdminRequired,
-    /// No admin token is configured (`403 admin_not_configured`).
-    AdminNotConfigured,
+    /// No principal: no valid bearer token (`401 unauthorized` or
+    /// `401 token_expired`), or too many requests (`429 rate_limited`).
+    Auth(AuthError),
+    /// The principal's role does not allow it (`403 forbidden`).
+    Forbidden(Forbidden),
     /// Not a Routes API path (`404 not_found`).
     NotFound,
     /// No route has this id (`404 route_not_found`).
@@ -625,6 +634,18 @@ pub enum RoutesApiError {
     Store(StoreError),
 }
 
+impl From<AuthError> for RoutesApiError {
+    fn from(error: AuthError) -> Self {
+        Self::Auth(error)
+    }
+}
+
+impl From<Forbidden> for RoutesApiError {
+    fn from(error: Forbidden) -> Self {
+        Self::Forbidden(error)
+    }
+}
+
 impl From<RouteChangeError> for RoutesApiError {
     fn from(error: RouteChangeError) -> Self {
         match error {
@@ -648,8 +669,8 @@ impl RoutesApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::AdminRequired | Self::AdminNotConfigured => StatusCode::FORBIDDEN,
+            Self::Auth(e) => e.status(),
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound | Self::RouteNotFound | Self::TaskNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidJson { .. }
@@ -670,7 +691,8 @@ impl RoutesApiError {
         let error = JsonError::new(self.status(), self.code(), &message);
         match self {
             Self::MethodNotAllowed { allow } => error.allow(allow),
-            Self::Unauthorized => error.bearer_challenge(),
+            Self::Auth(AuthError::RateLimited { retry_after }) => error.retry_after(*retry_after),
+            Self::Auth(_) => error.bearer_challenge(),
             _ => error,
         }
         .into_response()
@@ -680,9 +702,8 @@ impl RoutesApiError {
 impl ErrorCode for RoutesApiError {
     fn code(&self) -> &'static str {
         match self {
-            Self::Unauthorized => "unauthorized",
-            Self::AdminRequired => "admin_required",
-            Self::AdminNotConfigured => "admin_not_configured",
+            Self::Auth(e) => e.code(),
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
             Self::RouteNotFound => "route_not_found",
             Self::TaskNotFound => "task_not_found",
@@ -702,13 +723,8 @@ impl ErrorCode for RoutesApiError {
 impl fmt::Display for RoutesApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unauthorized => f.write_str("a valid admin bearer token is required"),
-            Self::AdminRequired => {
-                f.write_str("this token may not use the Routes API; an admin token is required")
-            }
-            Self::AdminNotConfigured => {
-                f.write_str("no admin token is configured; the Routes API is disabled")
-            }
+            Self::Auth(e) => e.fmt(f),
+            Self::Forbidden(e) => e.fmt(f),
             Self::NotFound => f.write_str("no such endpoint"),
             Self::RouteNotFound => f.write_str("no route has this id"),
             Self::TaskNotFound => f.write_str("no task has this id"),

@@ -77,7 +77,7 @@ async fn forged_signatures_fire_the_auth_alert_and_health_shows_it() {
 
     let health = HealthService::new(store)
         .sources(["github"])
-        .admin_tokens(BearerTokens::parse_list("root").expect("tokens"))
+        .principals(BearerTokens::parse_list("root").expect("tokens"))
         .clock(Arc::new(clock.clone()))
         .alerts(monitor.clone());
     let anonymous = http::Request::get("/health")
@@ -117,7 +117,7 @@ async fn extra_components_show_in_the_admin_detail_only() {
     let store: Arc<dyn TaskStore> = Arc::new(InMemoryTaskStore::new());
     let health = HealthService::new(store)
         .sources(["github"])
-        .admin_tokens(BearerTokens::parse_list("root").expect("tokens"))
+        .principals(BearerTokens::parse_list("root").expect("tokens"))
         .component(
             "status_pushes",
             Arc::new(|| serde_json::json!([{"queued": 3, "dropped_full": 1}])),

@@ -218,7 +218,7 @@ fn build(
     tune: impl FnOnce(WebhookServiceBuilder) -> WebhookServiceBuilder,
 ) -> Gateway {
     Gateway::builder(build_service(store, sink, clock, tune))
-        .admin_tokens(BearerTokens::parse_list(ADMIN_TOKENS).unwrap())
+        .principals(BearerTokens::parse_list(ADMIN_TOKENS).unwrap())
         .build()
 }
 

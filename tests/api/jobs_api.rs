@@ -40,7 +40,7 @@ fn api_over(registry: &InMemoryStatusSink) -> JobsApiBuilder {
         BearerTokens::parse_list(&format!("{AGENT},{AGENT_OLD}")).unwrap(),
         BearerTokens::parse_list(ADMIN).unwrap(),
     );
-    JobsApi::builder(Arc::new(registry.clone())).tokens(tokens)
+    JobsApi::builder(Arc::new(registry.clone())).principals(tokens)
 }
 
 async fn send_with(
@@ -672,7 +672,7 @@ async fn a_webhook_tasks_job_is_read_under_the_task_id() {
     let task_id = accepted["task_id"].as_str().unwrap().to_owned();
 
     let api = JobsApi::builder(Arc::new(registry.clone()))
-        .tokens(ApiTokens::new(
+        .principals(ApiTokens::new(
             BearerTokens::parse_list(AGENT).unwrap(),
             BearerTokens::none(),
         ))
@@ -740,7 +740,7 @@ async fn jobs_made_through_the_api_survive_a_restart_with_sqlite() {
         )
     };
     let api = JobsApi::builder(Arc::new(SqliteJobRegistry::open(&path).unwrap()))
-        .tokens(tokens())
+        .principals(tokens())
         .build();
     let job_id = create(&api).await;
     let updated = send(
@@ -754,7 +754,7 @@ async fn jobs_made_through_the_api_survive_a_restart_with_sqlite() {
     drop(api);
 
     let api = JobsApi::builder(Arc::new(SqliteJobRegistry::open(&path).unwrap()))
-        .tokens(tokens())
+        .principals(tokens())
         .build();
     let fetched = send(
         &api,

@@ -8,6 +8,7 @@ mod support;
 
 mod alert_webhook;
 mod alerts;
+mod authz_matrix;
 mod http_ingest;
 mod jobs_api;
 mod recorded_metrics;

@@ -54,7 +54,7 @@ fn api(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApi {
 
 /// The API with the admin tokens, to set more before building.
 fn api_with(router: Arc<RuleRouter>, store: Arc<dyn TaskStore>) -> RoutesApiBuilder {
-    RoutesApi::builder(router, store).tokens(tokens())
+    RoutesApi::builder(router, store).principals(tokens())
 }
 
 struct Answer {
@@ -154,11 +154,7 @@ async fn every_endpoint_needs_an_admin_token() {
             "{method} {path}"
         );
         let a = call(&mut api, method.clone(), path, Some(AGENT), "").await;
-        assert_eq!(
-            (a.status, a.code()),
-            (403, "admin_required"),
-            "{method} {path}"
-        );
+        assert_eq!((a.status, a.code()), (403, "forbidden"), "{method} {path}");
     }
     // Nothing was removed by the refused DELETE.
     assert_eq!(
@@ -171,18 +167,20 @@ async fn every_endpoint_needs_an_admin_token() {
 }
 
 #[tokio::test]
-async fn without_an_admin_token_configured_the_api_is_off() {
+async fn without_an_admin_only_admins_are_refused_route_changes_and_reads() {
     let mut api = RoutesApi::builder(router(), memory())
-        .tokens(ApiTokens::new(
+        .principals(ApiTokens::new(
             BearerTokens::parse_list("agent-token").unwrap(),
             BearerTokens::none(),
         ))
         .build();
     let a = call(&mut api, Method::GET, "/api/routes", Some(ADMIN), "").await;
-    assert_eq!((a.status, a.code()), (403, "admin_not_configured"));
+    assert_eq!((a.status, a.code()), (401, "unauthorized"));
+    let a = call(&mut api, Method::GET, "/api/routes", Some(AGENT), "").await;
+    assert_eq!((a.status, a.code()), (403, "forbidden"));
     let mut default = RoutesApi::builder(router(), memory()).build();
     let a = call(&mut default, Method::GET, "/api/routes", Some(ADMIN), "").await;
-    assert_eq!((a.status, a.code()), (403, "admin_not_configured"));
+    assert_eq!((a.status, a.code()), (401, "unauthorized"));
 }
 
 // --- paths and methods ----------------------------------------------------
@@ -213,7 +211,7 @@ async fn unknown_paths_and_methods() {
         assert_eq!(a.headers["allow"], allow);
     }
     let mut rooted = RoutesApi::builder(router(), memory())
-        .tokens(tokens())
+        .principals(tokens())
         .prefix("/")
         .build();
     assert_eq!(get(&mut rooted, "/routes").await.status, 200);

@@ -56,7 +56,7 @@ impl Server {
     async fn start() -> Self {
         let registry = InMemoryStatusSink::new();
         let api = JobsApi::builder(Arc::new(registry.clone()))
-            .tokens(ApiTokens::new(
+            .principals(ApiTokens::new(
                 BearerTokens::parse_list(TOKEN).unwrap(),
                 BearerTokens::none(),
             ))

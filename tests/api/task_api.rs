@@ -127,6 +127,13 @@ async fn send(api: &TaskApi, method: Method, path: &str, body: &str) -> (StatusC
     (status, value)
 }
 
+/// As an admin: answering `NEEDS_INPUT` is an operator's or admin's, not
+/// an agent's.
+async fn answer(api: &TaskApi, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+    let (status, _, value) = send_as(api, Some(ADMIN), method, path, body).await;
+    (status, value)
+}
+
 async fn claim(api: &TaskApi, id: &TaskId) -> String {
     let (status, body) = send(
         api,
@@ -728,7 +735,7 @@ async fn ask_input_and_take_input_carry_an_answer_to_the_holder() {
     let take = json!({"claim_token": token}).to_string();
     let (status, body) = send(&f.api, Method::POST, &path("take_input"), &take).await;
     assert_eq!((status.as_u16(), &body["input"]), (200, &Value::Null));
-    let (status, body) = send(&f.api, Method::POST, &path("input"), r#"{"input":"main"}"#).await;
+    let (status, body) = answer(&f.api, Method::POST, &path("input"), r#"{"input":"main"}"#).await;
     assert_eq!(status, 200);
     assert_eq!(body["task"]["input"], "main");
     let (_, body) = send(&f.api, Method::POST, &path("take_input"), &take).await;
@@ -738,9 +745,9 @@ async fn ask_input_and_take_input_carry_an_answer_to_the_holder() {
         "RUNNING"
     );
     // Input for a task that asks for none.
-    let (status, body) = send(&f.api, Method::POST, &path("input"), r#"{"input":1}"#).await;
+    let (status, body) = answer(&f.api, Method::POST, &path("input"), r#"{"input":1}"#).await;
     assert_eq!((status.as_u16(), code(&body)), (409, "invalid_transition"));
-    let (status, body) = send(&f.api, Method::POST, &path("input"), "{}").await;
+    let (status, body) = answer(&f.api, Method::POST, &path("input"), "{}").await;
     assert_eq!(
         (status.as_u16(), &body["error"]["field"]),
         (400, &json!("input"))
@@ -821,7 +828,7 @@ async fn the_event_stream_announces_each_lifecycle_change() {
         &json!({"claim_token": token, "prompt": "?"}).to_string(),
     )
     .await;
-    send(
+    answer(
         &f.api,
         Method::POST,
         &format!("/api/tasks/{id}/input"),
@@ -1183,7 +1190,7 @@ async fn changes_through_the_api_are_reported_to_the_tasks_job() {
     )
     .await;
     assert_eq!(job(&sink).job.status, JobStatus::NeedsInput);
-    send(
+    answer(
         &f.api,
         Method::POST,
         &format!("/api/tasks/{id}/input"),

@@ -212,7 +212,7 @@ async fn replay_creates_the_new_tasks_job() {
     let jobs = InMemoryStatusSink::new();
     let original = stored(&store, new_task("old-room")).await;
     let api = RoutesApi::builder(router, store.clone())
-        .tokens(tokens())
+        .principals(tokens())
         .status_sink(Arc::new(jobs.clone()))
         .build();
 

@@ -32,7 +32,7 @@ fn temp_db() -> (PathBuf, PathBuf) {
 
 fn api(registry: Arc<dyn JobRegistry>) -> JobsApi {
     JobsApi::builder(registry)
-        .tokens(ApiTokens::new(
+        .principals(ApiTokens::new(
             BearerTokens::parse_list(TOKEN).unwrap(),
             BearerTokens::none(),
         ))

@@ -90,7 +90,7 @@ async fn admin_routes_need_an_admin_token() {
     let agent = client(addr, AGENT);
     let e = agent.insert(new_task("1")).await.unwrap_err();
     assert!(
-        matches!(http_error(&e), HttpStoreError::Status { status: 403, code: Some(code), .. } if code == "admin_required"),
+        matches!(http_error(&e), HttpStoreError::Status { status: 403, code: Some(code), .. } if code == "forbidden"),
         "{e:?}"
     );
     assert!(!http_error(&e).retry_safe());
@@ -330,7 +330,7 @@ async fn admin_routes_and_error_details_on_the_wire() {
     let (status, body) = call("POST", "/api/rooms/r/tasks", AGENT, insert.clone()).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (403, Some("admin_required"))
+        (403, Some("forbidden"))
     );
     let (status, body) = call("POST", "/api/rooms/r/tasks", ADMIN, insert.clone()).await;
     assert_eq!((status, body["duplicate"].as_bool()), (201, Some(false)));

@@ -9,6 +9,7 @@ mod one_truth;
 #[path = "../../../tests/support/postgres.rs"]
 #[allow(unexpected_cfgs, dead_code, unreachable_pub)]
 mod postgres;
+mod principals;
 mod routes_api;
 #[allow(unreachable_pub)]
 mod support;

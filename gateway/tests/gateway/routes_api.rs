@@ -25,7 +25,7 @@ async fn routes_api_paths_go_to_it_and_others_to_the_gateway() {
     // token reads.
     assert_eq!(
         code(&gateway, "GET /api/routes", TOKEN, "").await,
-        (403, "admin_required".into())
+        (403, "forbidden".into())
     );
     assert_eq!(code(&gateway, "GET /api/routes", ADMIN, "").await.0, 200);
     assert_eq!(

@@ -120,6 +120,11 @@ impl Gateway {
         }
     }
 
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until stdout holds `needle` (the banner is printed after the
     /// address line).
     pub async fn printed(&self, needle: &str) -> String {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::body::ResponseBody;
 use crate::api::task::{BodyError, refusal_code};
+use crate::auth::{AuthError, Forbidden};
 use crate::error_code::ErrorCode;
 use crate::service::json_error::JsonError;
 use crate::task::StoreError;
@@ -19,11 +20,14 @@ use crate::task::StoreError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// No `Authorization: Bearer` header with an agent or admin token
-    /// (`401 unauthorized`, with `WWW-Authenticate: Bearer`).
-    Unauthorized,
-    /// An admin route asked with an agent token (`403 admin_required`).
-    AdminRequired,
+    /// No principal: no `Authorization: Bearer` header, an unknown or
+    /// expired token (`401 unauthorized` / `401 token_expired`, with
+    /// `WWW-Authenticate: Bearer`), or too many requests from the principal
+    /// (`429 rate_limited`, with `Retry-After`).
+    Auth(AuthError),
+    /// The principal's role or rooms do not allow the operation
+    /// (`403 forbidden`).
+    Forbidden(Forbidden),
     /// No such endpoint (`404 not_found`).
     NotFound,
     /// The path exists, the method does not (`405 method_not_allowed`).
@@ -86,8 +90,8 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::AdminRequired => StatusCode::FORBIDDEN,
+            Self::Auth(e) => e.status(),
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound | Self::EventsNotConfigured => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -155,7 +159,8 @@ impl ApiError {
             },
         });
         match self {
-            Self::Unauthorized => error.bearer_challenge(),
+            Self::Auth(AuthError::RateLimited { retry_after }) => error.retry_after(*retry_after),
+            Self::Auth(_) => error.bearer_challenge(),
             Self::MethodNotAllowed { allow } => error.allow(allow),
             _ => error,
         }
@@ -167,8 +172,8 @@ impl ApiError {
 impl ErrorCode for ApiError {
     fn code(&self) -> &'static str {
         match self {
-            Self::Unauthorized => "unauthorized",
-            Self::AdminRequired => "admin_required",
+            Self::Auth(e) => e.code(),
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -188,10 +193,8 @@ impl ErrorCode for ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Unauthorized => {
-                f.write_str("an agent or admin bearer token is required (Authorization: Bearer …)")
-            }
-            Self::AdminRequired => f.write_str("this route needs an admin bearer token"),
+            Self::Auth(e) => e.fmt(f),
+            Self::Forbidden(e) => e.fmt(f),
             Self::NotFound => f.write_str("no such endpoint"),
             Self::MethodNotAllowed { allow } => write!(f, "method not allowed; use {allow}"),
             Self::PayloadTooLarge { limit } => {
@@ -233,6 +236,18 @@ impl From<BodyError> for ApiError {
             BodyError::MissingField { field } => Self::MissingField { field },
             BodyError::InvalidField { field, expected } => Self::InvalidField { field, expected },
         }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::Auth(e)
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        Self::Forbidden(e)
     }
 }
 

@@ -24,15 +24,16 @@ use crate::api::task::{
     MAX_PAGE_LIMIT, MAX_WAIT_SECONDS, RoomSummary, RoomsResponse, StatusCounts, TaskPage,
     TaskResponse, TokenBody,
 };
+use crate::auth::{Operation, Principal, Principals, RoomScope};
 use crate::clock::{Clock, SystemClock};
 use crate::lifecycle::JobStatus;
 use crate::service::body::read_limited;
 use crate::service::error::IngestError;
 use crate::service::error::json_response;
-use crate::service::{ApiAccess, ApiTokens};
 use crate::status::StatusSink;
 use crate::task::{
-    ClaimRequest, Claimed, FailAction, StoreError, TaskEvents, TaskId, TaskQuery, TaskStore,
+    ClaimRequest, Claimed, FailAction, Payload, StoreError, Task, TaskEvents, TaskId, TaskQuery,
+    TaskStore,
 };
 
 /// How long a joined agent stays a member without a join, claim or
@@ -65,7 +66,7 @@ pub struct TaskApi {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn TaskStore>,
-    tokens: ApiTokens,
+    principals: Principals,
     events: Option<Arc<TaskEvents>>,
     sink: Option<Arc<dyn StatusSink>>,
     members: Members,
@@ -80,7 +81,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct TaskApiBuilder {
     store: Arc<dyn TaskStore>,
-    tokens: ApiTokens,
+    principals: Principals,
     events: Option<Arc<TaskEvents>>,
     sink: Option<Arc<dyn StatusSink>>,
     membership_ttl: Duration,
@@ -160,7 +161,7 @@ impl TaskApiBuilder {
         TaskApi {
             inner: Arc::new(Inner {
                 store: self.store,
-                tokens: self.tokens,
+                principals: self.principals,
                 events: self.events,
                 sink: self.sink,
                 members: Members::new(self.membership_ttl),
@@ -175,11 +176,13 @@ impl TaskApiBuilder {
 }
 
 impl TaskApi {
-    /// A builder serving `store` to holders of `tokens` (agent or admin).
-    pub fn builder(store: Arc<dyn TaskStore>, tokens: ApiTokens) -> TaskApiBuilder {
+    /// A builder serving `store` to `principals`, each as its role and rooms
+    /// allow ([`Principal::authorize`]); an [`ApiTokens`](crate::service::ApiTokens)
+    /// pair converts into the environment quick start's principals.
+    pub fn builder(store: Arc<dyn TaskStore>, principals: impl Into<Principals>) -> TaskApiBuilder {
         TaskApiBuilder {
             store,
-            tokens,
+            principals: principals.into(),
             events: None,
             sink: None,
             membership_ttl: DEFAULT_MEMBERSHIP_TTL,
@@ -192,10 +195,12 @@ impl TaskApi {
     }
 
     /// Whether `path` is one of this service's: `/api/rooms`,
-    /// `/api/rooms/…`, `/api/tasks`, `/api/tasks/…` or `/api/events`. For servers that
-    /// dispatch by path (the Jobs API's `/api/jobs…` is not).
+    /// `/api/rooms/…`, `/api/tasks`, `/api/tasks/…`, `/api/events` or
+    /// `/api/whoami`. For servers that dispatch by path (the Jobs API's
+    /// `/api/jobs…` is not).
     pub fn handles(path: &str) -> bool {
         path == "/api/rooms"
+            || path == "/api/whoami"
             || path == "/api/events"
             || path == "/api/tasks"
             || path.starts_with("/api/rooms/")
@@ -236,6 +241,7 @@ where
 
 /// A route, its path parameters decoded.
 enum Route {
+    Whoami,
     Rooms,
     Join(String),
     Leave(String, String),
@@ -300,6 +306,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
     match segments.as_slice() {
+        ["whoami"] => allow("GET", get).map(|()| Route::Whoami),
         ["rooms"] => allow("GET", get).map(|()| Route::Rooms),
         ["events"] => allow("GET", get).map(|()| Route::Events),
         ["rooms", room, "join"] => allow("POST", post).and(Ok(Route::Join(decode(room)?))),
@@ -329,6 +336,43 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             allow("POST", post).and(Ok(Route::TaskAction(TaskId::from(decode(id)?), action)))
         }
         _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `GET /api/whoami`: the principal a token names.
+#[derive(Serialize)]
+struct Whoami<'a> {
+    name: &'a str,
+    role: &'static str,
+    /// `"*"` for every room, else the list.
+    rooms: serde_json::Value,
+    payloads: bool,
+    creates_jobs: bool,
+}
+
+impl<'a> Whoami<'a> {
+    fn of(who: &'a Principal) -> Self {
+        Self {
+            name: who.name(),
+            role: who.role().as_str(),
+            rooms: match who.rooms() {
+                RoomScope::All => serde_json::Value::from("*"),
+                RoomScope::Only(rooms) => rooms.iter().map(String::as_str).collect(),
+            },
+            payloads: who.reads_payloads(),
+            creates_jobs: who.creates_jobs(),
+        }
+    }
+}
+
+/// Blanks the payload of a task `who` may not read payloads of: it is
+/// written as `null`.
+fn redact(who: &Principal, task: &mut Task) {
+    if who
+        .authorize(&Operation::ReadPayloads { room: &task.room })
+        .is_err()
+    {
+        task.payload = Payload::new(&b"null"[..]);
     }
 }
 
@@ -380,13 +424,9 @@ impl Inner {
     {
         // Authentication comes first: without a token, not even which paths
         // exist is told.
-        let Some(access) = self.tokens.role(request.headers()) else {
-            return Err(ApiError::Unauthorized);
-        };
+        let principal = self.principals.authenticate(request.headers())?;
+        let who = &*principal;
         let route = route(request.method(), request.uri().path())?;
-        if matches!(route, Route::Insert(_) | Route::Expire) && access != ApiAccess::Admin {
-            return Err(ApiError::AdminRequired);
-        }
         let (parts, body) = request.into_parts();
         let query = query_params(parts.uri.query());
         let read = async || -> Result<Bytes, ApiError> {
@@ -398,9 +438,17 @@ impl Inner {
                 })
         };
         match route {
-            Route::Rooms => self.rooms().await,
+            Route::Whoami => Ok(ok(&Whoami::of(who))),
+            Route::Rooms => {
+                who.authorize(&Operation::ListRooms)?;
+                self.rooms(who).await
+            }
             Route::Join(room) => {
                 let join = JoinRequest::from_json(&read().await?)?;
+                who.authorize(&Operation::JoinRoom {
+                    room: &room,
+                    agent_id: &join.agent_id,
+                })?;
                 let agent =
                     self.members
                         .join(&room, &join.agent_id, join.capabilities, self.clock.now());
@@ -411,25 +459,45 @@ impl Inner {
                 }))
             }
             Route::Leave(room, agent) => {
+                who.authorize(&Operation::LeaveRoom {
+                    room: &room,
+                    agent_id: &agent,
+                })?;
                 self.members.leave(&room, &agent, self.clock.now());
                 Ok(no_content())
             }
-            Route::Tasks(room) => self.tasks(room, &query).await,
+            Route::Tasks(room) => {
+                if let Some(room) = &room {
+                    who.authorize(&Operation::ReadTasks { room })?;
+                }
+                self.tasks(who, room, &query).await
+            }
             Route::ClaimRoom(room) => {
                 let body = ClaimBody::from_json(&read().await?)?;
+                who.authorize(&Operation::ClaimTask {
+                    room: &room,
+                    agent_id: &body.agent_id,
+                })?;
                 self.claim_room(room, body).await
             }
-            Route::RoomEvents(room) => self.events(Some(&room), &parts.headers, &query),
-            Route::Events => self.events(None, &parts.headers, &query),
-            Route::Task(id) => match self.store.get(&id).await? {
-                Some(task) => Ok(ok(&TaskResponse { task })),
-                None => Err(StoreError::NotFound { id }.into()),
-            },
+            Route::RoomEvents(room) => {
+                who.authorize(&Operation::ReadEvents { room: Some(&room) })?;
+                self.events(Some(&room), &parts.headers, &query)
+            }
+            Route::Events => {
+                who.authorize(&Operation::ReadEvents { room: None })?;
+                self.events(None, &parts.headers, &query)
+            }
+            Route::Task(id) => {
+                let task = self.task_in_reach(who, &id).await?;
+                Ok(ok(&TaskResponse { task }))
+            }
             Route::TaskAction(id, action) => {
                 let body = read().await?;
-                self.task_action(id, action, &body).await
+                self.task_action(who, id, action, &body).await
             }
             Route::Insert(room) => {
+                who.authorize(&Operation::InsertTask { room: &room })?;
                 let body = InsertBody::from_json(&read().await?)?;
                 let inserted = self.store.insert(body.into_new_task(room)).await?;
                 let mut response = ok(&InsertResponse {
@@ -442,6 +510,7 @@ impl Inner {
                 Ok(response)
             }
             Route::Expire => {
+                who.authorize(&Operation::ExpireTasks)?;
                 let tasks = self.store.expire_pending().await?;
                 for task in &tasks {
                     self.report(Change::Completed(task)).await;
@@ -451,7 +520,20 @@ impl Inner {
         }
     }
 
-    async fn rooms(&self) -> Result<Response<ResponseBody>, ApiError> {
+    /// The task `id`, if `who` may read it, its payload kept only when
+    /// `who` may read payloads.
+    async fn task_in_reach(&self, who: &Principal, id: &TaskId) -> Result<Task, ApiError> {
+        let mut task = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+        who.authorize(&Operation::ReadTasks { room: &task.room })?;
+        redact(who, &mut task);
+        Ok(task)
+    }
+
+    async fn rooms(&self, who: &Principal) -> Result<Response<ResponseBody>, ApiError> {
         // Every task is read, page by page: the counts are exact for any
         // store, at the cost of a scan of the whole store.
         let now = self.clock.now();
@@ -493,6 +575,7 @@ impl Inner {
         }
         let rooms = rooms
             .into_iter()
+            .filter(|(room, _)| who.reaches(room))
             .map(|(room, (counts, oldest))| RoomSummary {
                 agents: members.remove(&room).unwrap_or_default(),
                 oldest_pending_age_seconds: oldest
@@ -506,6 +589,7 @@ impl Inner {
 
     async fn tasks(
         &self,
+        who: &Principal,
         room: Option<String>,
         query: &BTreeMap<String, String>,
     ) -> Result<Response<ResponseBody>, ApiError> {
@@ -533,7 +617,7 @@ impl Inner {
             .get("cursor")
             .filter(|s| !s.is_empty())
             .map(|s| TaskId::from(s.as_str()));
-        let tasks = self
+        let mut tasks = self
             .store
             .list(&TaskQuery {
                 room,
@@ -550,6 +634,12 @@ impl Inner {
         let next_cursor = (tasks.len() == limit)
             .then(|| tasks.last().map(|t| t.id.clone()))
             .flatten();
+        // A listing across rooms keeps what the principal reaches; the
+        // cursor still moves past what it left out, so a page may be short.
+        tasks.retain(|task| who.reaches(&task.room));
+        for task in &mut tasks {
+            redact(who, task);
+        }
         Ok(ok(&TaskPage { tasks, next_cursor }))
     }
 
@@ -621,8 +711,46 @@ impl Inner {
         Ok(response)
     }
 
+    /// Whether `who` may do `action` on task `id`: it depends on the task's
+    /// room and, for a holder's step, on who holds it (the store checks the
+    /// claim token as well). Called once the body has been read, so a bad
+    /// body is answered `400` before anything is looked up.
+    async fn may_act(
+        &self,
+        who: &Principal,
+        id: &TaskId,
+        action: Action,
+        agent_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let task = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+        let room = task.room.as_str();
+        let operation = match action {
+            Action::Claim => Operation::ClaimTask {
+                room,
+                agent_id: agent_id.unwrap_or_default(),
+            },
+            Action::Input => Operation::AnswerInput { room },
+            Action::Heartbeat
+            | Action::Done
+            | Action::Fail
+            | Action::Release
+            | Action::Ask
+            | Action::TakeInput => Operation::WorkOnTask {
+                room,
+                holder: task.claimed_by.as_deref(),
+            },
+        };
+        who.authorize(&operation)?;
+        Ok(())
+    }
+
     async fn task_action(
         &self,
+        who: &Principal,
         id: TaskId,
         action: Action,
         body: &[u8],
@@ -631,6 +759,7 @@ impl Inner {
         let task = match action {
             Action::Claim => {
                 let body = ClaimBody::from_json(body)?;
+                self.may_act(who, &id, action, Some(&body.agent_id)).await?;
                 let claim = store
                     .claim_task(
                         &id,
@@ -654,6 +783,7 @@ impl Inner {
             }
             Action::Heartbeat => {
                 let body = HeartbeatBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store
                     .heartbeat(
                         &id,
@@ -668,12 +798,14 @@ impl Inner {
             }
             Action::Done => {
                 let body = DoneBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store.complete(&id, &body.claim_token, body.result).await?;
                 self.report(Change::Completed(&task)).await;
                 task
             }
             Action::Fail => {
                 let body = FailBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let action = if body.retry {
                     FailAction::Retry {
                         after: Duration::from_secs(body.retry_after_seconds.unwrap_or(0)),
@@ -694,12 +826,14 @@ impl Inner {
             }
             Action::Release => {
                 let body = TokenBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store.release(&id, &body.claim_token).await?;
                 self.report(Change::Pending(&task, Some("released"))).await;
                 task
             }
             Action::Ask => {
                 let body = AskBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let task = store
                     .request_input(&id, &body.claim_token, &body.prompt)
                     .await?;
@@ -708,10 +842,12 @@ impl Inner {
             }
             Action::Input => {
                 let body = InputBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 store.provide_input(&id, body.input).await?
             }
             Action::TakeInput => {
                 let body = TokenBody::from_json(body)?;
+                self.may_act(who, &id, action, None).await?;
                 let input = store.take_input(&id, &body.claim_token).await?;
                 if input.is_some()
                     && self.sink.is_some()
