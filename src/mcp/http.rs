@@ -112,8 +112,8 @@ where
         };
         // The tools read the role (route tools need `Admin`).
         request.extensions_mut().insert(role);
-        let mut inner = self.inner.clone();
-        Box::pin(async move { inner.call(request).await })
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(super::wire::forward(inner, request).await) })
     }
 }
 

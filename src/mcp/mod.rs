@@ -83,13 +83,16 @@ mod server;
 mod session;
 mod tasks;
 mod tools;
+#[cfg(feature = "sqlite")]
+mod wakeups;
+mod wire;
 
 pub use error::ToolError;
 pub use http::{McpBody, McpHttpService, MountMcp};
 pub use rmcp;
 pub use server::{
-    DEFAULT_MAX_ROOMS_PER_SESSION, DEFAULT_MCP_LEASE, DEFAULT_MCP_SESSION_IDLE, McpServer,
-    McpServerBuilder, McpSession,
+    DEFAULT_MAX_ROOMS_PER_SESSION, DEFAULT_MCP_LEASE, DEFAULT_MCP_SESSION_IDLE,
+    DEFAULT_SQLITE_WAKEUP_POLL, McpServer, McpServerBuilder, McpSession, ServeError,
 };
 #[cfg(test)]
 mod tests;
