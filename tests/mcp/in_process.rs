@@ -784,3 +784,105 @@ async fn a_task_subscriber_hears_when_another_session_changes_the_task() {
     watcher.cancel().await.unwrap();
     worker.cancel().await.unwrap();
 }
+
+/// Each refusal names what is wrong with a code of its own and the next
+/// step that would work, so that a model is not sent in circles.
+#[tokio::test]
+async fn every_refusal_has_its_own_code_and_the_next_step_that_works() {
+    let f = fixture(Duration::from_secs(60));
+    let (client, _) = connect(f.server.session(), "vocabulary").await;
+    let pending = f
+        .store
+        .insert(new_task("pr-review", "v-1"))
+        .await
+        .unwrap()
+        .id;
+    let elsewhere = f.store.insert(new_task("other", "v-2")).await.unwrap().id;
+
+    let unjoined = err(&client, "claim_task", json!({"task_id": pending.as_str()})).await;
+    assert!(
+        unjoined.starts_with("room_not_joined:") && unjoined.contains("join_room"),
+        "{unjoined}"
+    );
+    let unknown = err(
+        &client,
+        "complete_task",
+        json!({"task_id": "nope", "result": 1}),
+    )
+    .await;
+    assert!(unknown.starts_with("task_not_found:"), "{unknown}");
+    let unclaimed = err(
+        &client,
+        "complete_task",
+        json!({"task_id": pending.as_str(), "result": 1}),
+    )
+    .await;
+    assert!(
+        unclaimed.starts_with("not_held:") && unclaimed.contains("claim_task"),
+        "{unclaimed}"
+    );
+
+    ok(&client, "join_room", json!({"room": "pr-review"})).await;
+    ok(&client, "claim_task", json!({"task_id": pending.as_str()})).await;
+    let running = err(
+        &client,
+        "provide_input",
+        json!({"task_id": pending.as_str(), "input": 1}),
+    )
+    .await;
+    assert!(
+        running.starts_with("invalid_transition:") && running.contains("NEEDS_INPUT"),
+        "{running}"
+    );
+    ok(
+        &client,
+        "complete_task",
+        json!({"task_id": pending.as_str(), "result": 1}),
+    )
+    .await;
+    for (tool, args) in [
+        (
+            "complete_task",
+            json!({"task_id": pending.as_str(), "result": 1}),
+        ),
+        ("claim_task", json!({"task_id": pending.as_str()})),
+        ("heartbeat", json!({"task_id": pending.as_str()})),
+    ] {
+        let finished = err(&client, tool, args).await;
+        assert!(
+            finished.starts_with("already_finished:") && finished.contains("DONE"),
+            "{tool}: {finished}"
+        );
+    }
+    // claim_task keeps claim_next's rule: the task's own room must be joined.
+    let other = err(
+        &client,
+        "claim_task",
+        json!({"task_id": elsewhere.as_str()}),
+    )
+    .await;
+    assert!(other.starts_with("room_not_joined:"), "{other}");
+}
+
+/// The bounds an input schema states are the bounds the tool accepts.
+#[tokio::test]
+async fn schema_bounds_are_what_the_tools_accept() {
+    let f = fixture(Duration::from_secs(60));
+    let (client, _) = connect(f.server.session(), "bounds").await;
+    let tools = client.list_all_tools().await.unwrap();
+    for name in ["list_tasks", "webhook_history"] {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        let limit = &tool.input_schema["properties"]["limit"];
+        assert_eq!(limit["minimum"], 1, "{name}: {limit}");
+        assert_eq!(limit["maximum"], 100, "{name}: {limit}");
+    }
+    for (limit, accepted) in [(0, false), (1, true), (100, true), (101, false)] {
+        let result = call(
+            &client,
+            "list_tasks",
+            json!({"room": "pr-review", "limit": limit}),
+        )
+        .await;
+        assert_eq!(result.is_error != Some(true), accepted, "limit {limit}");
+    }
+}
