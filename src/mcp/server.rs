@@ -101,7 +101,7 @@ pub struct McpServer {
 #[non_exhaustive]
 pub enum ServeError {
     /// The client's `initialize` failed, or the client left before it.
-    Handshake(rmcp::service::ServerInitializeError),
+    Handshake(Box<rmcp::service::ServerInitializeError>),
     /// The session's task ended abnormally.
     Session(tokio::task::JoinError),
     /// Reading or writing the stream failed.
@@ -121,7 +121,7 @@ impl std::fmt::Display for ServeError {
 impl std::error::Error for ServeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Handshake(e) => Some(e),
+            Self::Handshake(e) => Some(e.as_ref()),
             Self::Session(e) => Some(e),
             Self::Io(e) => Some(e),
         }
@@ -184,7 +184,7 @@ impl McpServer {
             Err(error) => {
                 inbound.abort();
                 outbound.abort();
-                return Err(ServeError::Handshake(error));
+                return Err(ServeError::Handshake(Box::new(error)));
             }
         };
         let ended = running.waiting().await;
@@ -599,7 +599,7 @@ impl ServerHandler for McpSession {
     }
 
     /// The tasks utility of 2025-11-25 (`tools/call` with `task`,
-    /// `tasks/*`), which [`super::wire`] turns into custom requests.
+    /// `tasks/*`), which the transports turn into custom requests.
     async fn on_custom_request(
         &self,
         request: CustomRequest,

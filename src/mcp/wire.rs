@@ -22,7 +22,6 @@
 //! The tests in `tests/mcp/mcp_tasks.rs` check the resulting wire format.
 
 use std::convert::Infallible;
-use std::future::Future;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
@@ -141,67 +140,65 @@ fn rewrite_line<T>(line: &str, rewrite: impl Fn(&mut Value) -> T) -> String {
 
 /// Copies newline-delimited messages from `read` to `write` through
 /// `rewrite`, until `read` ends; lines longer than [`MAX_LINE`] are dropped.
-pub(crate) fn pump<R, W, T>(
+pub(crate) async fn pump<R, W, T>(
     read: R,
     mut write: W,
     rewrite: fn(&mut Value) -> T,
-) -> impl Future<Output = std::io::Result<()>> + Send
+) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send,
 {
-    async move {
-        let mut read = BufReader::new(read);
-        let mut line = Vec::new();
+    let mut read = BufReader::new(read);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let mut oversized = false;
+        // Bounded: a line past the limit is skipped to its end rather
+        // than buffered.
         loop {
-            line.clear();
-            let mut oversized = false;
-            // Bounded: a line past the limit is skipped to its end rather
-            // than buffered.
-            loop {
-                let buffer = read.fill_buf().await?;
-                if buffer.is_empty() {
-                    break;
-                }
-                let (chunk, found) = match buffer.iter().position(|b| *b == b'\n') {
-                    Some(at) => (&buffer[..=at], true),
-                    None => (buffer, false),
-                };
-                let length = chunk.len();
-                if !oversized && line.len() + length <= MAX_LINE {
-                    line.extend_from_slice(chunk);
-                } else {
-                    oversized = true;
-                    line.clear();
-                }
-                read.consume(length);
-                if found {
-                    break;
-                }
+            let buffer = read.fill_buf().await?;
+            if buffer.is_empty() {
+                break;
             }
-            if line.is_empty() && !oversized {
-                // Half-closes a duplex pipe, so the reader on its other end
-                // sees the end too.
-                write.shutdown().await?;
-                return Ok(());
+            let (chunk, found) = match buffer.iter().position(|b| *b == b'\n') {
+                Some(at) => (&buffer[..=at], true),
+                None => (buffer, false),
+            };
+            let length = chunk.len();
+            if !oversized && line.len() + length <= MAX_LINE {
+                line.extend_from_slice(chunk);
+            } else {
+                oversized = true;
+                line.clear();
             }
-            if oversized {
-                tracing::warn!(
-                    limit = MAX_LINE,
-                    "dropped an MCP message longer than the limit"
-                );
-                continue;
+            read.consume(length);
+            if found {
+                break;
             }
-            let text = String::from_utf8_lossy(&line);
-            let trimmed = text.trim_end_matches(['\n', '\r']);
-            if trimmed.trim().is_empty() {
-                continue;
-            }
-            let out = rewrite_line(trimmed, rewrite);
-            write.write_all(out.as_bytes()).await?;
-            write.write_all(b"\n").await?;
-            write.flush().await?;
         }
+        if line.is_empty() && !oversized {
+            // Half-closes a duplex pipe, so the reader on its other end
+            // sees the end too.
+            write.shutdown().await?;
+            return Ok(());
+        }
+        if oversized {
+            tracing::warn!(
+                limit = MAX_LINE,
+                "dropped an MCP message longer than the limit"
+            );
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let trimmed = text.trim_end_matches(['\n', '\r']);
+        if trimmed.trim().is_empty() {
+            continue;
+        }
+        let out = rewrite_line(trimmed, rewrite);
+        write.write_all(out.as_bytes()).await?;
+        write.write_all(b"\n").await?;
+        write.flush().await?;
     }
 }
 
