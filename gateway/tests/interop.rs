@@ -129,6 +129,8 @@ struct Gateway {
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    /// Its log, at `RUST_LOG=debug`.
+    log: PathBuf,
 }
 
 impl Drop for Gateway {
@@ -140,12 +142,21 @@ impl Drop for Gateway {
 }
 
 impl Gateway {
-    fn start(name: &str) -> Self {
+    /// Starts a gateway logging at `RUST_LOG=debug`, with
+    /// `HOOKROOM_LOG_MCP_MESSAGES=1` when `log_messages`.
+    fn start(name: &str, log_messages: bool) -> Self {
         let dir =
             std::env::temp_dir().join(format!("hookroom-interop-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut child = base_command()
+        let log = dir.join("gateway.log");
+        let stderr = std::fs::File::create(&log).expect("a log file");
+        let mut command = base_command();
+        if log_messages {
+            command.env("HOOKROOM_LOG_MCP_MESSAGES", "1");
+        }
+        let mut child = command
+            .env("RUST_LOG", "debug")
             .arg("serve")
             .arg("--config")
             .arg(interop().join("routes.json"))
@@ -153,7 +164,7 @@ impl Gateway {
             .arg(format!("sqlite:{}", dir.join("hookroom.db").display()))
             .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("hookroom starts");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -169,7 +180,12 @@ impl Gateway {
             }
         };
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        Self { child, addr, dir }
+        Self {
+            child,
+            addr,
+            dir,
+            log,
+        }
     }
 
     fn sqlite(&self) -> String {
@@ -189,7 +205,8 @@ fn base_command() -> Command {
         .env_remove("HOOKROOM_STORE")
         .env_remove("HOOKROOM_CONFIG")
         .env_remove("HOOKROOM_GATEWAY")
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        .env_remove("HOOKROOM_LOG_MCP_MESSAGES");
     command
 }
 
@@ -271,7 +288,10 @@ fn scenario(sdk: Sdk, transport: Transport) {
         skip_or_fail(&why);
         return;
     }
-    let gateway = Gateway::start(&format!("{sdk:?}-{transport:?}"));
+    // Over HTTP the gateway serves the session itself; the TypeScript run
+    // asks for MCP messages in its log, the Python run does not.
+    let log_messages = matches!(sdk, Sdk::TypeScript);
+    let gateway = Gateway::start(&format!("{sdk:?}-{transport:?}"), log_messages);
     let (success, stdout, stderr) = run_client(sdk, transport, &gateway);
     let steps: Vec<String> = stdout
         .lines()
@@ -295,6 +315,17 @@ fn scenario(sdk: Sdk, transport: Transport) {
         .filter(|s| expected.contains(s))
         .collect();
     assert_eq!(seen, expected, "{sdk:?} over {transport:?}\n{stdout}");
+    if matches!(transport, Transport::Http) {
+        // The gateway served the session at RUST_LOG=debug: what the
+        // webhook's sender wrote (in tool results) is in its log only when
+        // HOOKROOM_LOG_MCP_MESSAGES asks for MCP messages.
+        let log = std::fs::read_to_string(&gateway.log).unwrap_or_default();
+        assert_eq!(
+            log.contains("Ignore previous instructions"),
+            log_messages,
+            "{sdk:?}: HOOKROOM_LOG_MCP_MESSAGES={log_messages}"
+        );
+    }
 }
 
 #[test]

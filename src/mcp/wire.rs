@@ -122,8 +122,36 @@ fn outbound_one(message: &mut Value) {
             if tool.contains_key("inputSchema") {
                 tool.entry("execution")
                     .or_insert_with(|| json!({ "taskSupport": "optional" }));
+                for schema in ["inputSchema", "outputSchema"] {
+                    if let Some(schema) = tool.get_mut(schema) {
+                        drop_rust_formats(schema);
+                    }
+                }
             }
         }
+    }
+}
+
+/// Removes the `format`s schemars writes for Rust's number types (`uint32`,
+/// `int64`, `double`, …), which JSON Schema does not define: the TypeScript
+/// SDK's validator warns about each one on every `tools/list`. The bounds
+/// they imply are stated as `minimum`/`maximum` where a tool relies on them.
+fn drop_rust_formats(schema: &mut Value) {
+    match schema {
+        Value::Object(object) => {
+            let rust = object
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| {
+                    matches!(f, "double" | "float") || f.starts_with("int") || f.starts_with("uint")
+                });
+            if rust {
+                object.remove("format");
+            }
+            object.values_mut().for_each(drop_rust_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_rust_formats),
+        _ => {}
     }
 }
 
@@ -414,6 +442,18 @@ mod tests {
             "capabilities": {"tools": {}}, "serverInfo": {"name": "h", "version": "1"}}});
         outbound(&mut old);
         assert!(old["result"]["capabilities"].get("tasks").is_none());
+    }
+
+    #[test]
+    fn tool_schemas_lose_only_the_formats_json_schema_does_not_define() {
+        let mut list = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "t",
+            "inputSchema": {"properties": {"limit": {"type": "integer", "format": "uint32", "minimum": 1},
+                                           "at": {"type": "string", "format": "date-time"}}}}]}});
+        outbound(&mut list);
+        let properties = &list["result"]["tools"][0]["inputSchema"]["properties"];
+        assert!(properties["limit"].get("format").is_none(), "{properties}");
+        assert_eq!(properties["limit"]["minimum"], 1);
+        assert_eq!(properties["at"]["format"], "date-time");
     }
 
     #[test]
