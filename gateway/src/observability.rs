@@ -12,10 +12,21 @@ use crate::cli::LogFormat;
 use hookroom::alert::{AlertMonitor, AlertRules, AlertSink, LogAlertSink};
 use hookroom::clock::{Clock, SystemClock};
 
-/// Installs the log subscriber: `RUST_LOG` filters (default `info`).
+/// The variable that lets the MCP library log whole messages.
+pub(crate) const LOG_MCP_MESSAGES_VAR: &str = "HOOKROOM_LOG_MCP_MESSAGES";
+
+/// Installs the log subscriber: `RUST_LOG` filters (default `info`). The
+/// MCP library (rmcp) logs whole messages at debug level (tool arguments
+/// and results, webhook payloads among them) and each session's client
+/// at info level, so it is held at `warn` unless `HOOKROOM_LOG_MCP_MESSAGES=1`.
 pub(crate) fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if std::env::var_os(LOG_MCP_MESSAGES_VAR).is_none_or(|v| v != "1")
+        && let Ok(quiet) = "rmcp=warn".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -114,14 +114,15 @@ fn cut_fields(value: &mut Value, max_field: usize, task: Option<&str>) {
     }
 }
 
-/// Whether `value` is a list or a record of tasks (each with an `id`),
-/// whose parts are cut one by one rather than all at once.
+/// Whether `value` is a list or a record of tasks (each with an `id`), or a
+/// task's `untrusted` envelope (with its `notice`), whose parts are cut one
+/// by one rather than all at once: a large payload goes, its title stays.
 fn has_room(value: &Value, max_field: usize) -> bool {
     match value {
         Value::Array(items) => items
             .iter()
             .all(|i| i.get("id").is_some() || size(i) <= max_field),
-        Value::Object(map) => map.contains_key("id"),
+        Value::Object(map) => map.contains_key("id") || map.contains_key("notice"),
         _ => false,
     }
 }
@@ -223,6 +224,17 @@ mod tests {
                 .unwrap()
                 .contains("/api/tasks/t1")
         );
+    }
+
+    #[test]
+    fn a_large_payload_is_cut_inside_its_envelope_and_the_title_stays() {
+        let mut value = json!({ "task": { "id": "t1", "untrusted": {
+            "notice": "data", "title": "the title", "payload": "x".repeat(900 * 1024) } } });
+        assert!(fit(&mut value, MAX_ANSWER_BYTES, MAX_FIELD_BYTES));
+        let envelope = &value["task"]["untrusted"];
+        assert_eq!(envelope["title"], "the title");
+        assert_eq!(envelope["notice"], "data");
+        assert_eq!(envelope["payload"]["truncated"], json!(true));
     }
 
     #[test]

@@ -5,14 +5,31 @@ use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 
 use crate::error_code::ErrorCode;
+use crate::lifecycle::JobStatus;
 use crate::ops::RouteChangeError;
 use crate::route::{RouteError, SaveError};
 use crate::status::SinkError;
-use crate::task::StoreError;
+use crate::task::{ClaimRefusal, StoreError, TaskOperation};
 
 /// Why a tool call failed. Every variant reaches the client as a tool result
 /// with `isError: true` and the text `{code}: {message}`, never as a
-/// protocol error.
+/// protocol error; the message ends with the next step that would work.
+///
+/// | code | when |
+/// | --- | --- |
+/// | `invalid_argument` | an argument has the right type but a value the tool cannot use |
+/// | `room_not_joined` | `claim_task` or `claim_next` in a room the session has not joined |
+/// | `task_not_found` | no task has the id |
+/// | `not_held` | the session holds no claim on the task (never claimed, lease lapsed, given back) |
+/// | `task_held` | another agent holds the task |
+/// | `already_finished` | the task is `DONE` or `FAILED` (or its job ended) |
+/// | `task_not_claimable` | a retry not due yet, an expired task, missing capabilities |
+/// | `invalid_transition` | the task's status does not allow the change (e.g. `provide_input` on a `RUNNING` task) |
+/// | `unauthorized` | the gateway behind this server refused its token |
+/// | `payload_too_large` | the gateway behind this server refused a body as too large |
+/// | `store_unavailable` | the task store failed; a retry may work |
+/// | `job_not_found`, `jobs_unavailable`, `job_refused` | the job tools |
+/// | `admin_required`, `route_not_found`, `routes_not_saved`, `rooms_per_session_exceeded` | routes and rooms |
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ToolError {
@@ -28,10 +45,17 @@ pub enum ToolError {
         /// The room.
         room: String,
     },
+    /// No task has this id.
+    TaskNotFound {
+        /// The id asked for.
+        task_id: String,
+    },
     /// This session holds no claim on the task.
-    NoClaim {
+    NotHeld {
         /// The task.
         task_id: String,
+        /// The task's status, when it was read.
+        status: Option<JobStatus>,
     },
     /// Another agent holds the task.
     HeldByOther {
@@ -42,10 +66,51 @@ pub enum ToolError {
         /// When that agent's lease runs out (RFC 3339), when known.
         lease_expires_at: Option<String>,
     },
+    /// The task is `DONE` or `FAILED`: nothing can change it any more.
+    AlreadyFinished {
+        /// The task (or job).
+        task_id: String,
+        /// Its final status, when known.
+        status: Option<JobStatus>,
+    },
+    /// The task cannot be claimed now for a reason other than another
+    /// holder or its end.
+    NotClaimable {
+        /// The task.
+        task_id: String,
+        /// Why.
+        reason: ClaimRefusal,
+    },
+    /// The task's status does not allow the operation.
+    InvalidTransition {
+        /// The task.
+        task_id: String,
+        /// Its status.
+        from: JobStatus,
+        /// The refused operation.
+        operation: TaskOperation,
+    },
+    /// The gateway behind this server (`--gateway`) refused its token.
+    Unauthorized {
+        /// What the gateway said.
+        detail: String,
+    },
+    /// The gateway behind this server refused a request body as too large.
+    PayloadTooLarge {
+        /// What the gateway said.
+        detail: String,
+    },
+    /// The task store failed; the same call may work later.
+    StoreUnavailable(StoreError),
     /// A route tool was called without the admin grant.
     AdminRequired,
     /// A job tool was called on a server without a job registry.
     JobsUnavailable,
+    /// No job has this id.
+    JobNotFound {
+        /// The id asked for.
+        job_id: String,
+    },
     /// The session has joined as many rooms as the server allows
     /// ([`McpServerBuilder::max_rooms_per_session`](super::McpServerBuilder::max_rooms_per_session));
     /// code `rooms_per_session_exceeded`. Leaving a room makes space.
@@ -58,9 +123,7 @@ pub enum ToolError {
         /// The id asked for.
         id: u64,
     },
-    /// The task store refused or failed.
-    Store(StoreError),
-    /// The job registry refused the change.
+    /// The job registry refused the change or failed.
     Job(SinkError),
     /// The route is invalid.
     Route(RouteError),
@@ -75,14 +138,25 @@ impl ErrorCode for ToolError {
         match self {
             Self::InvalidArgument { .. } => "invalid_argument",
             Self::NotJoined { .. } => "room_not_joined",
-            Self::NoClaim { .. } => "not_held",
+            Self::TaskNotFound { .. } => "task_not_found",
+            Self::NotHeld { .. } => "not_held",
             Self::HeldByOther { .. } => "task_held",
+            Self::AlreadyFinished { .. } => "already_finished",
+            Self::NotClaimable { .. } => "task_not_claimable",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::StoreUnavailable(_) => "store_unavailable",
             Self::AdminRequired => "admin_required",
             Self::JobsUnavailable => "jobs_unavailable",
+            Self::JobNotFound { .. } => "job_not_found",
             Self::TooManyRooms { .. } => "rooms_per_session_exceeded",
             Self::UnknownRoute { .. } => "route_not_found",
-            Self::Store(e) => e.code(),
-            Self::Job(e) => e.code(),
+            Self::Job(e) => match e {
+                SinkError::AuthenticationFailed { .. } => "unauthorized",
+                SinkError::InvalidStatus { .. } | SinkError::Serialization { .. } => "job_refused",
+                _ => "jobs_unavailable",
+            },
             Self::Route(e) => e.code(),
             Self::RoutesNotSaved(_) => "routes_not_saved",
         }
@@ -97,12 +171,25 @@ impl std::fmt::Display for ToolError {
             }
             Self::NotJoined { room } => write!(
                 f,
-                "this session has not joined room `{room}`; call join_room first"
+                "this session has not joined room `{room}`; call join_room with room `{room}` first"
             ),
-            Self::NoClaim { task_id } => write!(
+            Self::TaskNotFound { task_id } => write!(
                 f,
-                "this session holds no claim on task `{task_id}`; claim it with claim_task first"
+                "no task has id `{task_id}`; list_tasks shows a room's tasks and their ids"
             ),
+            Self::NotHeld { task_id, status } => {
+                write!(f, "this session holds no claim on task `{task_id}`")?;
+                match status {
+                    Some(JobStatus::Pending) => {
+                        f.write_str(" (it is PENDING); claim it with claim_task first")
+                    }
+                    Some(status) => write!(
+                        f,
+                        " (it is {status}, held by another claim or its lease lapsed); get_task shows who holds it"
+                    ),
+                    None => f.write_str("; claim it with claim_task first"),
+                }
+            }
             Self::HeldByOther {
                 task_id,
                 holder,
@@ -118,10 +205,66 @@ impl std::fmt::Display for ToolError {
                 }
                 f.write_str("; pick another task or call claim_next")
             }
-            Self::AdminRequired => f.write_str(
-                "route tools need the admin grant (an admin token, or a server started with admin tools on)",
+            Self::AlreadyFinished { task_id, status } => {
+                write!(f, "task `{task_id}` is already ")?;
+                match status {
+                    Some(status) => write!(f, "{status}")?,
+                    None => f.write_str("finished")?,
+                }
+                f.write_str(
+                    "; nothing can change it any more (get_task shows its result); pick another task with claim_next",
+                )
+            }
+            Self::NotClaimable { task_id, reason } => {
+                write!(f, "task `{task_id}` cannot be claimed: {reason}; ")?;
+                f.write_str(match reason {
+                    ClaimRefusal::MissingCapabilities => {
+                        "join_room again declaring every capability in its required_capabilities, or pick another task"
+                    }
+                    ClaimRefusal::NotYetDue => {
+                        "it waits for its retry time; call claim_next for another task"
+                    }
+                    _ => "call claim_next for another task",
+                })
+            }
+            Self::InvalidTransition {
+                task_id,
+                from,
+                operation,
+            } => {
+                write!(f, "cannot {operation} task `{task_id}`: it is {from}; ")?;
+                f.write_str(match operation {
+                    TaskOperation::ProvideInput => {
+                        "provide_input answers only a NEEDS_INPUT task (get_task shows its status)"
+                    }
+                    TaskOperation::RequestInput => {
+                        "ask_input works on a RUNNING task this session holds"
+                    }
+                    _ => "get_task shows its status",
+                })
+            }
+            Self::Unauthorized { detail } => write!(
+                f,
+                "the gateway refused this MCP server's token ({detail}); retrying will not help: \
+                 whoever runs this MCP server must set a valid token (HOOKROOM_API_TOKEN, or --token-env)"
             ),
-            Self::JobsUnavailable => f.write_str("this server has no job registry"),
+            Self::PayloadTooLarge { detail } => write!(
+                f,
+                "the gateway refused the request as too large ({detail}); send a smaller value \
+                 (e.g. a short summary and a link instead of the whole text)"
+            ),
+            Self::StoreUnavailable(e) => write!(f, "{e}; try again in a few seconds"),
+            Self::AdminRequired => f.write_str(
+                "route tools need the admin grant (an admin token, or a server started with admin tools on); \
+                 ask whoever runs hookroom to change the route",
+            ),
+            Self::JobsUnavailable => f.write_str(
+                "this server has no job registry; read jobs from the gateway's Jobs API instead",
+            ),
+            Self::JobNotFound { job_id } => write!(
+                f,
+                "no job has id `{job_id}`; a task's job has the task's id (list_tasks shows them)"
+            ),
             Self::TooManyRooms { limit } => write!(
                 f,
                 "this session has joined {limit} rooms, the most it may; leave_room one first"
@@ -129,8 +272,19 @@ impl std::fmt::Display for ToolError {
             Self::UnknownRoute { id } => {
                 write!(f, "no route has id {id}; webhook_routes lists them")
             }
-            Self::Store(e) => e.fmt(f),
-            Self::Job(e) => e.fmt(f),
+            Self::Job(e) => match e {
+                SinkError::AuthenticationFailed { .. } => write!(
+                    f,
+                    "{e}; retrying will not help: whoever runs this MCP server must set a valid token"
+                ),
+                SinkError::InvalidStatus { .. } => {
+                    write!(f, "{e}; get_job shows the job's status and history")
+                }
+                SinkError::Serialization { .. } => {
+                    write!(f, "{e}; fix the argument and call again")
+                }
+                _ => write!(f, "{e}; try again in a few seconds"),
+            },
             Self::Route(e) => e.fmt(f),
             Self::RoutesNotSaved(_) => f.write_str(
                 "the routes file could not be written; the routes did not change (see the server's log)",
@@ -142,7 +296,7 @@ impl std::fmt::Display for ToolError {
 impl std::error::Error for ToolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Store(e) => Some(e),
+            Self::StoreUnavailable(e) => Some(e),
             Self::Job(e) => Some(e),
             Self::Route(e) => Some(e),
             Self::RoutesNotSaved(Some(e)) => Some(e),
@@ -151,15 +305,88 @@ impl std::error::Error for ToolError {
     }
 }
 
+/// Classifies a store error: the refusals by what the model can do next,
+/// and a gateway's `401`/`403`/`413` (behind an
+/// [`HttpTaskStore`](crate::http::HttpTaskStore)) by their cause rather
+/// than as a failing store.
 impl From<StoreError> for ToolError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::NotFound { id } => Self::TaskNotFound {
+                task_id: id.to_string(),
+            },
+            StoreError::NotHeld { id } => Self::NotHeld {
+                task_id: id.to_string(),
+                status: None,
+            },
+            StoreError::InvalidTransition { id, from, .. } if from.is_terminal() => {
+                Self::AlreadyFinished {
+                    task_id: id.to_string(),
+                    status: Some(from),
+                }
+            }
+            StoreError::InvalidTransition {
+                id,
+                from,
+                operation,
+            } => Self::InvalidTransition {
+                task_id: id.to_string(),
+                from,
+                operation,
+            },
+            StoreError::NotClaimable {
+                id,
+                reason: ClaimRefusal::Finished,
+            } => Self::AlreadyFinished {
+                task_id: id.to_string(),
+                status: None,
+            },
+            StoreError::NotClaimable {
+                id,
+                reason: ClaimRefusal::Held,
+            } => Self::HeldByOther {
+                task_id: id.to_string(),
+                holder: None,
+                lease_expires_at: None,
+            },
+            StoreError::NotClaimable { id, reason } => Self::NotClaimable {
+                task_id: id.to_string(),
+                reason,
+            },
+            StoreError::Backend { store, source } => match http_status(source.as_ref()) {
+                Some(401 | 403) => Self::Unauthorized {
+                    detail: source.to_string(),
+                },
+                Some(413) => Self::PayloadTooLarge {
+                    detail: source.to_string(),
+                },
+                _ => Self::StoreUnavailable(StoreError::Backend { store, source }),
+            },
+        }
     }
+}
+
+/// The HTTP status a gateway answered, when `source` is an
+/// [`HttpStoreError`](crate::http::HttpStoreError).
+#[cfg(feature = "http-client")]
+fn http_status(source: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<u16> {
+    match source.downcast_ref::<crate::http::HttpStoreError>()? {
+        crate::http::HttpStoreError::Status { status, .. } => Some(*status),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "http-client"))]
+fn http_status(_: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<u16> {
+    None
 }
 
 impl From<SinkError> for ToolError {
     fn from(e: SinkError) -> Self {
-        Self::Job(e)
+        match e {
+            SinkError::JobNotFound { job_id } => Self::JobNotFound { job_id },
+            other => Self::Job(other),
+        }
     }
 }
 

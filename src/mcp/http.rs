@@ -114,8 +114,8 @@ where
         };
         // The tools act as the principal (route tools need an admin).
         request.extensions_mut().insert(principal);
-        let mut inner = self.inner.clone();
-        Box::pin(async move { inner.call(request).await })
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(super::wire::forward(inner, request).await) })
     }
 }
 

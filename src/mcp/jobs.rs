@@ -1,16 +1,28 @@
 //! The job registry the job tools read and change: any
-//! [`JobRegistry`](crate::status::JobRegistry) to read jobs, and the
-//! [`StatusSink`](crate::status::StatusSink) that records changes to it.
+//! [`JobRegistry`](crate::status::JobRegistry), or a gateway's Jobs API
+//! through an [`HttpStatusSink`](crate::http::HttpStatusSink), to read jobs,
+//! and the [`StatusSink`](crate::status::StatusSink) that records changes.
 
 use std::sync::Arc;
 
 use crate::api::jobs::JobView;
 use crate::status::{JobEvent, JobRegistry, SinkError, StatusSink};
 
-/// A registry and the sink that writes to it (often the same object).
+/// Where jobs are read.
+#[derive(Debug, Clone)]
+pub(crate) enum JobSource {
+    /// A registry in this process (memory, SQLite, PostgreSQL).
+    Registry(Arc<dyn JobRegistry>),
+    /// A gateway's Jobs API.
+    #[cfg(feature = "http-client")]
+    Gateway(crate::http::HttpStatusSink),
+}
+
+/// Where jobs are read, and the sink that changes them (often the same
+/// object).
 #[derive(Debug, Clone)]
 pub(crate) struct Jobs {
-    pub(crate) registry: Arc<dyn JobRegistry>,
+    pub(crate) source: JobSource,
     pub(crate) sink: Arc<dyn StatusSink>,
 }
 
@@ -21,7 +33,11 @@ impl Jobs {
         job_id: &str,
         include_history: bool,
     ) -> Result<Option<JobView>, SinkError> {
-        self.registry.job(job_id, include_history).await
+        match &self.source {
+            JobSource::Registry(registry) => registry.job(job_id, include_history).await,
+            #[cfg(feature = "http-client")]
+            JobSource::Gateway(jobs) => jobs.pull_job(job_id, include_history).await,
+        }
     }
 
     /// Applies one change; progress out of the protocol's range is refused
@@ -54,7 +70,7 @@ mod tests {
     async fn progress_out_of_the_protocols_range_is_refused() {
         let registry = Arc::new(InMemoryStatusSink::new());
         let jobs = Jobs {
-            registry: registry.clone(),
+            source: JobSource::Registry(registry.clone()),
             sink: registry.clone(),
         };
         let at = datetime!(2024-01-15 10:30:00 UTC);

@@ -23,13 +23,22 @@
 //! # Errors
 //! A refused call (bad argument, a task held by another agent, a missing
 //! grant) is a tool result with `isError: true` and the text
-//! `{code}: {message}` ([`ToolError`]), never a protocol error; arguments
-//! that do not match the tool's schema are tool errors as well.
+//! `{code}: {message}` ([`ToolError`], whose docs list the codes), never a
+//! protocol error; the message ends with the next step that would work.
+//! Arguments that do not match the tool's schema are tool errors as well,
+//! and every schema states the bounds the tool accepts. `claim_task` and
+//! `claim_next` both need the task's room joined.
 //!
 //! A task tool whose change reached the store but not the task's job (the
 //! status sink refused it; see [`report_to_job`](crate::ops::report_to_job))
 //! still succeeds, and its answer carries `job_report_error`
 //! (`{code}: {message}`).
+//!
+//! # Data from strangers
+//! A task's title, description, link and payload are written by whoever sent
+//! the webhook. Every answer carries them inside an `untrusted` envelope
+//! whose `notice` says to treat them as data, never as instructions; the
+//! server's instructions and the task tools' descriptions say so too.
 //!
 //! # Routes
 //! `add_route` and `remove_route` change the router through
@@ -41,38 +50,34 @@
 //! # Resources and notifications
 //! `hookroom://rooms/{room}` (a room's open tasks) and
 //! `hookroom://tasks/{id}` (one task) can be read and subscribed to
-//! (`resources/subscribe`). Joining a room subscribes to it: a new task in
-//! the room sends `notifications/resources/updated` for the room's URI,
-//! when the store has notifications ([`TaskStore::watch`](crate::task::TaskStore::watch)).
-//! A task's URI is notified when a session of the same [`McpServer`]
-//! changes the task (claims, completes, fails it, asks or provides input);
-//! changes made elsewhere (an agent runtime, another gateway) are not seen.
+//! (`resources/subscribe`). Joining a room subscribes to it: new work in the
+//! room (a `PENDING` task that was neither there when the session joined
+//! nor notified before; a retry counts as new) sends
+//! `notifications/resources/updated` for the room's URI. The wake-ups come
+//! from the store ([`TaskStore::watch`](crate::task::TaskStore::watch)) or,
+//! for a SQLite file other processes write to, from its `data_version`
+//! ([`McpServerBuilder::sqlite_wakeups`]). A task's URI is notified when a
+//! session of the same [`McpServer`] changes the task (claims, completes,
+//! fails it, asks or provides input); changes made elsewhere (an agent
+//! runtime, another gateway) are not seen.
 //!
-//! # Tasks extension
-//! The server advertises the MCP Tasks extension
-//! (`io.modelcontextprotocol/tasks`, SEP-2663). For a client that declares
-//! it, `ask_input` answers with a `CreateTaskResult` for the hookroom task
-//! (same id), and `tasks/get` reads any hookroom task from the store:
-//!
-//! | hookroom | MCP task |
-//! | --- | --- |
-//! | `PENDING`, `RUNNING` | `working` |
-//! | `NEEDS_INPUT`, not answered yet | `input_required`: a form elicitation with the prompt and one `answer` field |
-//! | `NEEDS_INPUT`, answered, not yet taken by the holder | `working` |
-//! | `DONE` | `completed`: the tool result `{"task": …}` carrying the task's `result` |
-//! | `FAILED` | `failed`: a JSON-RPC error whose message is the failure reason |
-//!
-//! `tasks/update` with an accepted elicitation provides its `answer` as the
-//! task's input (as `provide_input`); a declined or cancelled form, or a key
-//! that is not the outstanding one, changes nothing. `tasks/cancel` gives
-//! back a claim this session holds (the task returns to `PENDING` in its
-//! room, so it reads `working`) and is refused (`-32602`) for any other
-//! task: the task belongs to its room, not to the client. An unknown id is
-//! `-32602`; a client that did not declare the extension gets plain tool
-//! results and `-32021` from `tasks/*`.
+//! # Tasks (protocol version 2025-11-25)
+//! Sessions on 2025-11-25 are offered the specification's Tasks utility:
+//! `capabilities.tasks`, every tool with `execution.taskSupport:
+//! "optional"`. A `tools/call` whose request asks for a task (`params.task`)
+//! answers at once with the task (`taskId`, `status`, `createdAt`,
+//! `lastUpdatedAt`, `ttl`, `pollInterval`) and runs in the background;
+//! `tasks/get`, `tasks/result` (waits, then answers the tool's result),
+//! `tasks/list` and `tasks/cancel` follow it, and each change of status is
+//! sent as `notifications/tasks/status`. A call that does not ask is a plain
+//! call. Tasks belong to their session and are forgotten when their `ttl`
+//! runs out. rmcp models the later tasks extension (SEP-2663) instead, so
+//! the transports carry this version's wire format themselves: serve stdio
+//! with [`McpServer::serve`] and HTTP with [`McpServer::http_service`].
 //!
 //! Sessions carry state, so the server offers the protocol versions that
-//! have sessions (up to 2025-11-25).
+//! have sessions (up to 2025-11-25); a probe at a newer version over HTTP is
+//! answered `-32022` with the versions spoken.
 
 mod answer;
 mod error;
@@ -83,13 +88,16 @@ mod server;
 mod session;
 mod tasks;
 mod tools;
+#[cfg(feature = "sqlite")]
+mod wakeups;
+mod wire;
 
 pub use error::ToolError;
 pub use http::{McpBody, McpHttpService, MountMcp};
 pub use rmcp;
 pub use server::{
-    DEFAULT_MAX_ROOMS_PER_SESSION, DEFAULT_MCP_LEASE, DEFAULT_MCP_SESSION_IDLE, McpServer,
-    McpServerBuilder, McpSession,
+    DEFAULT_MAX_ROOMS_PER_SESSION, DEFAULT_MCP_LEASE, DEFAULT_MCP_SESSION_IDLE,
+    DEFAULT_SQLITE_WAKEUP_POLL, McpServer, McpServerBuilder, McpSession, ServeError,
 };
 #[cfg(test)]
 mod tests;

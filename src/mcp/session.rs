@@ -2,16 +2,18 @@
 //! the claims it holds (tokens never leave the server) and the background
 //! work (heartbeats, room watchers) that ends with it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::service::Peer;
+use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-use crate::task::{ClaimToken, StoreError, TaskId, TaskStore};
+use crate::lifecycle::JobStatus;
+use crate::task::{ClaimToken, StoreError, TaskId, TaskQuery, TaskStore};
 
 /// The URI of a room resource.
 pub(crate) fn room_uri(room: &str) -> String {
@@ -48,6 +50,8 @@ pub(crate) struct Session {
     pub(crate) id: String,
     agent: OnceLock<String>,
     state: Mutex<State>,
+    /// The MCP tasks (2025-11-25 tasks utility) this session created.
+    pub(crate) mcp_tasks: super::tasks::McpTasks,
 }
 
 impl Drop for Session {
@@ -70,6 +74,7 @@ impl Session {
             id,
             agent: OnceLock::new(),
             state: Mutex::new(State::default()),
+            mcp_tasks: super::tasks::McpTasks::default(),
         })
     }
 
@@ -87,6 +92,11 @@ impl Session {
         if state.peer.is_none() {
             state.peer = Some(peer.clone());
         }
+    }
+
+    /// The client, once a request has shown it.
+    pub(crate) fn peer(&self) -> Option<Peer<RoleServer>> {
+        self.lock().peer.clone()
     }
 
     pub(crate) fn join(&self, room: &str, capabilities: Vec<String>) -> bool {
@@ -110,12 +120,6 @@ impl Session {
 
     pub(crate) fn capabilities(&self, room: &str) -> Option<Vec<String>> {
         self.lock().rooms.get(room).cloned()
-    }
-
-    /// Every capability declared in any joined room.
-    pub(crate) fn all_capabilities(&self) -> Vec<String> {
-        let set: BTreeSet<String> = self.lock().rooms.values().flatten().cloned().collect();
-        set.into_iter().collect()
     }
 
     pub(crate) fn token(&self, id: &TaskId) -> Option<ClaimToken> {
@@ -170,35 +174,176 @@ impl Session {
         }
     }
 
-    /// Starts forwarding the store's new-task notifications for `room` as
-    /// resource updates of the room (once per room). `false` when the store
-    /// has no notifications.
-    pub(crate) fn watch(self: &Arc<Self>, room: &str, store: &Arc<dyn TaskStore>) -> bool {
+    /// Starts notifying the client of new work in `room` as resource
+    /// updates of the room (once per room): a task that is `PENDING` and
+    /// was not in `known` (the room's pending tasks when the session looked)
+    /// nor notified before. A retried task is new work again. The wake-ups
+    /// come from the store's own notifications, or else from `changes`
+    /// (commits to a shared file, say), after which the room is listed.
+    /// `false` when there are neither.
+    pub(crate) fn watch(
+        self: &Arc<Self>,
+        room: &str,
+        store: &Arc<dyn TaskStore>,
+        changes: impl FnOnce() -> Option<broadcast::Receiver<()>>,
+        known: Vec<WorkKey>,
+    ) -> bool {
         let mut state = self.lock();
         if state.watchers.contains_key(room) {
             return true;
         }
-        let Some(mut receiver) = store.watch(room) else {
-            return false;
+        let source = match store.watch(room) {
+            Some(receiver) => Source::Store(receiver),
+            None => match changes() {
+                Some(receiver) => Source::Changes(receiver),
+                None => return false,
+            },
         };
-        let weak = Arc::downgrade(self);
-        let uri = room_uri(room);
-        let task = tokio::spawn(async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-                let Some(session) = weak.upgrade() else {
-                    return;
-                };
-                session.changed(uri.clone()).await;
-            }
-        });
+        let watcher = Watcher {
+            session: Arc::downgrade(self),
+            store: store.clone(),
+            room: room.to_owned(),
+            uri: room_uri(room),
+            seen: Seen::new(known),
+        };
+        let task = tokio::spawn(watcher.run(source));
         state.watchers.insert(room.to_owned(), task.abort_handle());
         true
     }
 }
+
+/// A task as new work: its id and how many claims it had, so that a retry
+/// counts as new.
+pub(crate) type WorkKey = (TaskId, u32);
+
+/// Most work keys a watcher remembers; the oldest are forgotten first.
+const MAX_SEEN: usize = 4096;
+
+/// The work keys a watcher has notified or was told of, bounded.
+#[derive(Debug)]
+struct Seen {
+    set: HashSet<WorkKey>,
+    order: VecDeque<WorkKey>,
+}
+
+impl Seen {
+    fn new(known: Vec<WorkKey>) -> Self {
+        let mut seen = Self {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+        };
+        for key in known {
+            seen.insert(key);
+        }
+        seen
+    }
+
+    /// `true` when `key` is new.
+    fn insert(&mut self, key: WorkKey) -> bool {
+        if !self.set.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > MAX_SEEN
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        true
+    }
+}
+
+/// Where a watcher hears that something may have changed.
+enum Source {
+    /// The store's new-task notifications for the room.
+    Store(broadcast::Receiver<TaskId>),
+    /// Commits to the store's file by any process.
+    Changes(broadcast::Receiver<()>),
+}
+
+struct Watcher {
+    session: Weak<Session>,
+    store: Arc<dyn TaskStore>,
+    room: String,
+    uri: String,
+    seen: Seen,
+}
+
+impl Watcher {
+    async fn run(mut self, mut source: Source) {
+        // What arrived between the caller's listing and the subscription.
+        self.list_and_notify().await;
+        loop {
+            match &mut source {
+                Source::Store(receiver) => match receiver.recv().await {
+                    Ok(id) => self.one_and_notify(id).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.list_and_notify().await,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                Source::Changes(receiver) => match receiver.recv().await {
+                    Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.list_and_notify().await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+            if self.session.strong_count() == 0 {
+                return;
+            }
+        }
+    }
+
+    async fn notify(&self) {
+        if let Some(session) = self.session.upgrade() {
+            session.changed(self.uri.clone()).await;
+        }
+    }
+
+    /// Notifies when the announced task is new work in the room.
+    async fn one_and_notify(&mut self, id: TaskId) {
+        let Ok(Some(task)) = self.store.get(&id).await else {
+            return;
+        };
+        if task.room == self.room
+            && task.status == JobStatus::Pending
+            && self.seen.insert((task.id, task.attempts))
+        {
+            self.notify().await;
+        }
+    }
+
+    /// Lists the room's pending tasks and notifies once if any is new.
+    async fn list_and_notify(&mut self) {
+        let Ok(tasks) = pending(&self.store, &self.room).await else {
+            return;
+        };
+        let mut new = false;
+        for task in tasks {
+            new |= self.seen.insert((task.id, task.attempts));
+        }
+        if new {
+            self.notify().await;
+        }
+    }
+}
+
+/// A room's pending tasks (at most the newest [`MAX_PENDING_LISTED`]).
+pub(crate) async fn pending(
+    store: &Arc<dyn TaskStore>,
+    room: &str,
+) -> Result<Vec<crate::task::Task>, StoreError> {
+    store
+        .list(&TaskQuery {
+            room: Some(room.to_owned()),
+            status: Some(JobStatus::Pending),
+            limit: Some(MAX_PENDING_LISTED),
+            ..TaskQuery::default()
+        })
+        .await
+}
+
+/// Most pending tasks one wake-up lists.
+const MAX_PENDING_LISTED: usize = 100;
 
 /// Heartbeats every held claim each third of the lease while the session
 /// lives; drops claims the store no longer honours.

@@ -1,260 +1,397 @@
-//! The MCP Tasks extension (SEP-2663, `io.modelcontextprotocol/tasks`):
-//! hookroom tasks followed as MCP tasks with the same id. The mapping is
-//! documented in the [module docs](super).
+//! The MCP Tasks utility (protocol version 2025-11-25): a `tools/call`
+//! whose request asks for task execution (`params.task`) answers at once
+//! with a task, runs in the background, and is followed with `tasks/get`,
+//! `tasks/result`, `tasks/list` and `tasks/cancel`; each change of status is
+//! sent as `notifications/tasks/status`. A call that does not ask is a
+//! plain call. Tasks belong to the session that created them and live until
+//! their `ttl` runs out (counted from creation).
+//!
+//! rmcp's types lag the specification here (see [`super::wire`]), so the
+//! requests arrive as custom requests and the answers are written as JSON.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use rmcp::model::{
-    CallToolResult, DetailedTask, ElicitResult, ElicitationAction, InputRequest, InputRequests,
-    JsonObject, Task as McpTask, TaskPayload, TaskStatus,
+    CallToolRequestParams, CallToolResponse, CustomNotification, CustomRequest, CustomResult,
+    ServerNotification,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
 use super::server::McpSession;
-use super::tools::{TaskView, rfc3339};
-use crate::lifecycle::JobStatus;
-use crate::task::{StoreError, Task, TaskId};
+use super::tools::rfc3339;
+use super::wire::{CALL, TASKS_PREFIX};
 
+/// Most tasks one session keeps at once; past it a task-augmented call is
+/// refused until older tasks expire.
+pub(crate) const MAX_TASKS_PER_SESSION: usize = 64;
+/// `ttl` of a task whose request did not ask for one.
+const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
+/// Longest `ttl` granted; a longer request is cut to it.
+const MAX_TTL: Duration = Duration::from_secs(60 * 60);
 /// Suggested `tasks/get` polling interval.
-const POLL_INTERVAL_MS: u64 = 1_000;
+const POLL_INTERVAL_MS: u64 = 500;
+/// The `_meta` key relating a message to its task.
+const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 
-/// The form field that carries the answer.
-const ANSWER_FIELD: &str = "answer";
-
-/// Whether the request declared the tasks extension (per request or at
-/// `initialize`).
-pub(crate) fn client_declares_tasks(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .client_capabilities()
-        .is_some_and(|caps| caps.supports_tasks())
+/// A task's status, as the specification spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Working,
+    Completed,
+    Failed,
+    Cancelled,
 }
 
-/// A store error as a protocol error: an unknown id (SEP-2663) or a task
-/// in a state that refuses the request is invalid params, a failing backend
-/// an internal error.
-fn protocol_error(error: StoreError) -> ErrorData {
-    match error {
-        StoreError::Backend { .. } => ErrorData::internal_error(error.to_string(), None),
-        other => ErrorData::invalid_params(other.to_string(), None),
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Working => "working",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn is_terminal(self) -> bool {
+        self != Self::Working
     }
 }
 
-/// The key of the task's current input request: it differs between
-/// attempts, holders and prompts, and stays the same while the request is
-/// outstanding.
-fn input_key(task: &Task) -> String {
-    // FNV-1a over holder and prompt, so a second question gets a new key.
-    let holder = task.claimed_by.as_deref().unwrap_or_default();
-    let prompt = task.input_request.as_deref().unwrap_or_default();
-    let bytes = holder.bytes().chain([0]).chain(prompt.bytes());
-    let hash = bytes.fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("input-{}-{:08x}", task.attempts, hash as u32)
+/// What the task's request produced.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// The tool result, as JSON.
+    Result(Value),
+    /// The protocol error the request answered.
+    Error(ErrorData),
 }
 
-/// Whether the task waits for an answer nobody has given yet.
-fn awaits_answer(task: &Task) -> bool {
-    task.status == JobStatus::NeedsInput && task.input.is_none()
+#[derive(Debug)]
+struct Entry {
+    status: Status,
+    message: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    ttl: Duration,
+    outcome: Option<Outcome>,
+    run: Option<AbortHandle>,
+    /// `true` once the task is terminal, for `tasks/result` to wait on.
+    done: watch::Sender<bool>,
 }
 
-/// The MCP status of a hookroom task.
-fn status(task: &Task) -> TaskStatus {
-    match task.status {
-        JobStatus::Pending | JobStatus::Running => TaskStatus::Working,
-        JobStatus::NeedsInput if task.input.is_none() => TaskStatus::InputRequired,
-        JobStatus::NeedsInput => TaskStatus::Working,
-        JobStatus::Done => TaskStatus::Completed,
-        JobStatus::Failed => TaskStatus::Failed,
+impl Entry {
+    fn wire(&self, id: &str) -> Value {
+        let mut task = json!({
+            "taskId": id,
+            "status": self.status.as_str(),
+            "createdAt": rfc3339(self.created_at),
+            "lastUpdatedAt": rfc3339(self.updated_at),
+            "ttl": u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX),
+            "pollInterval": POLL_INTERVAL_MS,
+        });
+        if let Some(message) = &self.message {
+            task["statusMessage"] = Value::String(message.clone());
+        }
+        task
     }
 }
 
-fn status_message(task: &Task) -> String {
-    match task.status {
-        JobStatus::Pending => format!("PENDING: waiting in room `{}` for an agent", task.room),
-        JobStatus::Running => match &task.claimed_by {
-            Some(agent) => format!("RUNNING: claimed by {agent}"),
-            None => "RUNNING".into(),
-        },
-        JobStatus::NeedsInput if task.input.is_none() => format!(
-            "NEEDS_INPUT: {}",
-            task.input_request.as_deref().unwrap_or_default()
-        ),
-        JobStatus::NeedsInput => "NEEDS_INPUT: answered; the holder has not taken it yet".into(),
-        JobStatus::Done => "DONE".into(),
-        JobStatus::Failed => format!("FAILED: {}", task.failure.as_deref().unwrap_or_default()),
-    }
+/// One session's tasks, by id.
+#[derive(Debug, Default)]
+pub(crate) struct McpTasks {
+    entries: Mutex<BTreeMap<String, Entry>>,
 }
 
-/// The MCP task (without payload) for a hookroom task.
-pub(crate) fn mcp_task(task: &Task) -> McpTask {
-    McpTask::new(
-        task.id.as_str(),
-        status(task),
-        rfc3339(task.created_at),
-        rfc3339(task.updated_at),
-    )
-    .with_status_message(status_message(task))
-    .with_poll_interval_ms(POLL_INTERVAL_MS)
-}
-
-/// The form elicitation that asks for the task's input.
-fn input_request(task: &Task) -> Result<InputRequest, ErrorData> {
-    let prompt = task.input_request.clone().unwrap_or_default();
-    let request = json!({
-        "method": "elicitation/create",
-        "params": {
-            "mode": "form",
-            "message": prompt,
-            "requestedSchema": {
-                "type": "object",
-                "properties": {
-                    ANSWER_FIELD: {
-                        "type": "string",
-                        "title": "Answer",
-                        "description": format!("Answer for task `{}`: {}", task.id, prompt),
-                    }
-                },
-                "required": [ANSWER_FIELD],
+impl Drop for McpTasks {
+    fn drop(&mut self) {
+        let entries = self
+            .entries
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for entry in entries.values_mut() {
+            if let Some(run) = entry.run.take() {
+                run.abort();
             }
         }
-    });
-    serde_json::from_value(request).map_err(|e| ErrorData::internal_error(e.to_string(), None))
+    }
 }
 
-fn object(value: Value) -> Result<JsonObject, ErrorData> {
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(ErrorData::internal_error("expected a JSON object", None)),
+impl McpTasks {
+    /// The entries, without those whose `ttl` ran out.
+    fn live(&self, now: OffsetDateTime) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|_, entry| {
+            let alive = now < entry.created_at + entry.ttl;
+            if !alive && let Some(run) = entry.run.take() {
+                run.abort();
+            }
+            alive
+        });
+        entries
     }
+}
+
+fn unknown_task(id: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!(
+            "no task `{id}` in this session (tasks expire after their ttl); tasks/list shows them"
+        ),
+        None,
+    )
+}
+
+fn task_id(params: &Option<Value>) -> Result<String, ErrorData> {
+    params
+        .as_ref()
+        .and_then(|p| p.get("taskId"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| ErrorData::invalid_params("params.taskId (a string) is required", None))
+}
+
+fn related(id: &str) -> Value {
+    json!({ RELATED_TASK: { "taskId": id } })
 }
 
 impl McpSession {
-    async fn stored(&self, task_id: &str) -> Result<Task, ErrorData> {
-        let id = TaskId::from(task_id);
-        self.inner
-            .store
-            .get(&id)
-            .await
-            .map_err(protocol_error)?
-            .ok_or_else(|| protocol_error(StoreError::NotFound { id }))
-    }
-
-    /// `tasks/get`: the hookroom task as an MCP task with its payload.
-    pub(crate) async fn mcp_get_task(&self, task_id: &str) -> Result<DetailedTask, ErrorData> {
-        let task = self.stored(task_id).await?;
-        let payload = match status(&task) {
-            TaskStatus::InputRequired => {
-                let mut input_requests = InputRequests::new();
-                input_requests.insert(input_key(&task), input_request(&task)?);
-                TaskPayload::InputRequired { input_requests }
-            }
-            TaskStatus::Completed => {
-                let result = CallToolResult::structured(
-                    json!({ "task": TaskView::brief(&task, &self.session) }),
-                );
-                let result = serde_json::to_value(result)
-                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-                TaskPayload::Completed {
-                    result: object(result)?,
-                }
-            }
-            TaskStatus::Failed => {
-                let reason = task.failure.clone().unwrap_or_else(|| "failed".into());
-                let error = ErrorData::internal_error(
-                    reason,
-                    Some(json!({ "taskId": task.id.as_str(), "status": "FAILED" })),
-                );
-                let error = serde_json::to_value(error)
-                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-                TaskPayload::Failed {
-                    error: object(error)?,
-                }
-            }
-            _ => TaskPayload::Working,
-        };
-        Ok(DetailedTask::new(mcp_task(&task), payload))
-    }
-
-    /// `tasks/update`: an accepted answer to the outstanding input request
-    /// becomes the task's input. Other keys, a declined or cancelled form,
-    /// or a task that no longer waits change nothing.
-    pub(crate) async fn mcp_update_task(
+    /// Serves the 2025-11-25 tasks requests ([`super::wire`] renamed them).
+    pub(crate) async fn tasks_request(
         &self,
-        task_id: &str,
-        responses: &std::collections::BTreeMap<String, Value>,
-    ) -> Result<(), ErrorData> {
-        let task = self.stored(task_id).await?;
-        if !awaits_answer(&task) {
-            return Ok(());
-        }
-        let key = input_key(&task);
-        let Some(response) = responses.get(&key) else {
-            return Ok(());
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let method = request.method.as_str();
+        let answer = match method {
+            CALL => self.create_task(request.params, context).await?,
+            _ => match method.strip_prefix(TASKS_PREFIX) {
+                Some("tasks/get") => self.task_get(&task_id(&request.params)?)?,
+                Some("tasks/result") => self.task_result(&task_id(&request.params)?).await?,
+                Some("tasks/list") => self.task_list(),
+                Some("tasks/cancel") => self.task_cancel(&task_id(&request.params)?).await?,
+                _ => {
+                    return Err(ErrorData::new(
+                        rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                        method.to_owned(),
+                        None,
+                    ));
+                }
+            },
         };
-        let answer: ElicitResult = serde_json::from_value(response.clone()).map_err(|e| {
-            ErrorData::invalid_params(
-                format!("the response to `{key}` is not an elicitation result: {e}"),
+        Ok(CustomResult::new(answer))
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// A `tools/call` that asked for a task: the task, its call running in
+    /// the background.
+    async fn create_task(
+        &self,
+        params: Option<Value>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Value, ErrorData> {
+        let Some(Value::Object(mut params)) = params else {
+            return Err(ErrorData::invalid_params("tools/call needs params", None));
+        };
+        let asked = params.remove("task").unwrap_or(Value::Null);
+        let ttl = match asked.get("ttl").and_then(Value::as_u64) {
+            Some(ms) => Duration::from_millis(ms).min(MAX_TTL),
+            None => DEFAULT_TTL,
+        };
+        let call: CallToolRequestParams = serde_json::from_value(Value::Object(params))
+            .map_err(|e| ErrorData::invalid_params(format!("tools/call params: {e}"), None))?;
+        if self.get_tool(&call.name).is_none() {
+            return Err(ErrorData::invalid_params(
+                format!("no tool `{}`; tools/list shows them", call.name),
                 None,
-            )
-        })?;
-        if answer.action != ElicitationAction::Accept {
-            return Ok(());
+            ));
         }
-        let input = answer
-            .content
-            .as_ref()
-            .and_then(|c| c.get(ANSWER_FIELD))
-            .cloned()
-            .ok_or_else(|| {
-                ErrorData::invalid_params(
-                    format!("the response to `{key}` accepts without an `{ANSWER_FIELD}`"),
+        let now = self.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let entry = Entry {
+            status: Status::Working,
+            message: None,
+            created_at: now,
+            updated_at: now,
+            ttl,
+            outcome: None,
+            run: None,
+            done: watch::channel(false).0,
+        };
+        let created = entry.wire(&id);
+        {
+            let mut entries = self.session.mcp_tasks.live(now);
+            if entries.len() >= MAX_TASKS_PER_SESSION {
+                return Err(ErrorData::invalid_request(
+                    format!(
+                        "this session has {MAX_TASKS_PER_SESSION} tasks, the most it may keep; \
+                         they are forgotten when their ttl runs out, so ask for shorter ttls"
+                    ),
                     None,
-                )
-            })?;
-        match self.inner.store.provide_input(&task.id, input).await {
-            // Answered or moved on meanwhile: the request is no longer outstanding.
-            Ok(_) | Err(StoreError::InvalidTransition { .. }) => {}
-            Err(error) => return Err(protocol_error(error)),
+                ));
+            }
+            entries.insert(id.clone(), entry);
         }
-        self.task_changed(&task.id).await;
-        Ok(())
+        self.session.set_peer(&context.peer);
+        let session = self.clone();
+        let task = id.clone();
+        let run = tokio::spawn(async move {
+            let outcome = match session.call_tool(call, context).await {
+                Ok(CallToolResponse::Complete(result)) => {
+                    let failed = result.is_error == Some(true);
+                    let mut value = serde_json::to_value(&result).unwrap_or(Value::Null);
+                    if let Some(object) = value.as_object_mut() {
+                        object.insert("_meta".into(), related(&task));
+                    }
+                    (failed, Outcome::Result(value))
+                }
+                Ok(other) => (
+                    true,
+                    Outcome::Error(ErrorData::internal_error(
+                        format!("the tool answered an unexpected result: {other:?}"),
+                        None,
+                    )),
+                ),
+                Err(error) => (true, Outcome::Error(error)),
+            };
+            let status = if outcome.0 {
+                Status::Failed
+            } else {
+                Status::Completed
+            };
+            session
+                .finish_task(&task, status, None, Some(outcome.1))
+                .await;
+        });
+        if let Some(entry) = self
+            .session
+            .mcp_tasks
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&id)
+            && entry.status == Status::Working
+        {
+            entry.run = Some(run.abort_handle());
+        }
+        Ok(json!({ "task": created }))
     }
 
-    /// `tasks/cancel`: gives back the claim this session holds; refused for
-    /// a task the session does not hold.
-    pub(crate) async fn mcp_cancel_task(
+    /// Moves a working task to a terminal status and tells the client.
+    async fn finish_task(
         &self,
-        task_id: &str,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<(), ErrorData> {
-        let task = self.stored(task_id).await?;
-        let Some(token) = self.session.token(&task.id) else {
+        id: &str,
+        status: Status,
+        message: Option<String>,
+        outcome: Option<Outcome>,
+    ) -> Option<Value> {
+        let now = self.now();
+        let wire = {
+            let mut entries = self.session.mcp_tasks.live(now);
+            let entry = entries.get_mut(id)?;
+            if entry.status.is_terminal() {
+                return None;
+            }
+            entry.status = status;
+            entry.message = message;
+            entry.updated_at = now.max(entry.created_at);
+            entry.outcome = outcome;
+            if let Some(run) = entry.run.take()
+                && status == Status::Cancelled
+            {
+                run.abort();
+            }
+            entry.done.send_replace(true);
+            entry.wire(id)
+        };
+        if let Some(peer) = self.session.peer() {
+            let notification =
+                CustomNotification::new("notifications/tasks/status", Some(wire.clone()));
+            let _ = peer
+                .send_notification(ServerNotification::CustomNotification(notification))
+                .await;
+        }
+        Some(wire)
+    }
+
+    fn task_get(&self, id: &str) -> Result<Value, ErrorData> {
+        self.session
+            .mcp_tasks
+            .live(self.now())
+            .get(id)
+            .map(|entry| entry.wire(id))
+            .ok_or_else(|| unknown_task(id))
+    }
+
+    /// Waits until the task is terminal, then answers what its request
+    /// produced.
+    async fn task_result(&self, id: &str) -> Result<Value, ErrorData> {
+        let mut done = self
+            .session
+            .mcp_tasks
+            .live(self.now())
+            .get(id)
+            .map(|entry| entry.done.subscribe())
+            .ok_or_else(|| unknown_task(id))?;
+        // The sender lives in the entry; an entry that expires while
+        // waited on ends the wait.
+        let _ = done.wait_for(|finished| *finished).await;
+        let entries = self.session.mcp_tasks.live(self.now());
+        let entry = entries.get(id).ok_or_else(|| unknown_task(id))?;
+        match (&entry.status, &entry.outcome) {
+            (_, Some(Outcome::Result(result))) => Ok(result.clone()),
+            (_, Some(Outcome::Error(error))) => Err(error.clone()),
+            (Status::Cancelled, None) => Err(ErrorData::invalid_params(
+                format!("task `{id}` was cancelled before it produced a result"),
+                Some(related(id)),
+            )),
+            _ => Err(unknown_task(id)),
+        }
+    }
+
+    fn task_list(&self) -> Value {
+        let entries = self.session.mcp_tasks.live(self.now());
+        let tasks: Vec<Value> = entries.iter().map(|(id, entry)| entry.wire(id)).collect();
+        json!({ "tasks": tasks })
+    }
+
+    async fn task_cancel(&self, id: &str) -> Result<Value, ErrorData> {
+        let status = self
+            .session
+            .mcp_tasks
+            .live(self.now())
+            .get(id)
+            .map(|entry| entry.status)
+            .ok_or_else(|| unknown_task(id))?;
+        if status.is_terminal() {
             return Err(ErrorData::invalid_params(
                 format!(
-                    "task `{}` is not held by this session: tasks/cancel only gives back this session's own claim",
-                    task.id
+                    "task `{id}` is already {}; a terminal task cannot be cancelled",
+                    status.as_str()
                 ),
                 None,
             ));
-        };
-        let agent = self.agent(context);
-        let released = self.inner.store.release(&task.id, &token).await;
-        self.session.forget(&task.id);
-        let released = released.map_err(protocol_error)?;
-        // tasks/cancel answers nothing to carry a refusal in; `report`
-        // has logged it.
-        let _job_report_error = self
-            .report(
-                &released,
-                self.status_event(
-                    &released,
-                    JobStatus::Pending,
-                    format!("released by {agent}"),
-                ),
+        }
+        match self
+            .finish_task(
+                id,
+                Status::Cancelled,
+                Some("cancelled by the client".into()),
+                None,
             )
-            .await;
-        self.task_changed(&released.id).await;
-        Ok(())
+            .await
+        {
+            Some(wire) => Ok(wire),
+            // It finished between the two looks.
+            None => self.task_get(id),
+        }
     }
 }

@@ -165,3 +165,81 @@ async fn mcp_tools_work_a_gateways_room_through_its_task_api() {
     assert_eq!(stored.result, Some(json!({"verdict": "approved"})));
     client.cancel().await.unwrap();
 }
+
+/// Behind a gateway, a refused token and a body too large are named as
+/// such (not as a failing store), with what to do about them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateways_401_and_413_are_unauthorized_and_payload_too_large() {
+    let backing = Arc::new(InMemoryTaskStore::new());
+    let tokens = ApiTokens::new(
+        BearerTokens::parse_list(TOKEN).unwrap(),
+        BearerTokens::none(),
+    );
+    let addr = serve(
+        TaskApi::builder(backing.clone(), tokens)
+            .body_limit(512)
+            .build(),
+    )
+    .await;
+    let connect = |token: &str| {
+        let store = HttpTaskStore::builder(format!("http://{addr}"), token)
+            .build()
+            .unwrap();
+        McpServer::builder(Arc::new(store)).build()
+    };
+    let (updates, _received) = mpsc::unbounded_channel();
+    let (server_io, client_io) = tokio::io::duplex(1 << 16);
+    let (read, write) = tokio::io::split(server_io);
+    let refused = connect("wrong-token");
+    tokio::spawn(async move {
+        let _ = refused.serve(read, write).await;
+    });
+    let client = Agent { updates }.serve(client_io).await.unwrap();
+    let Value::Object(args) = json!({"room": "pr-review"}) else {
+        unreachable!()
+    };
+    let answer = client
+        .call_tool(CallToolRequestParams::new("list_tasks").with_arguments(args))
+        .await
+        .unwrap();
+    let text = format!("{:?}", answer.content);
+    assert!(text.contains("unauthorized:"), "{text}");
+    assert!(text.contains("HOOKROOM_API_TOKEN"), "{text}");
+
+    let (updates, _received) = mpsc::unbounded_channel();
+    let (server_io, client_io) = tokio::io::duplex(1 << 16);
+    let (read, write) = tokio::io::split(server_io);
+    let accepted = connect(TOKEN);
+    tokio::spawn(async move {
+        let _ = accepted.serve(read, write).await;
+    });
+    let client = Agent { updates }.serve(client_io).await.unwrap();
+    let task = backing
+        .insert(NewTask {
+            room: "pr-review".into(),
+            title: "big".into(),
+            description: String::new(),
+            priority: 1,
+            source: "github".into(),
+            source_event: "pull_request.opened".into(),
+            source_url: None,
+            delivery_id: "d-big".into(),
+            payload: Payload::from("{}"),
+            required_capabilities: vec![],
+            ttl: None,
+        })
+        .await
+        .unwrap();
+    ok(&client, "join_room", json!({"room": "pr-review"})).await;
+    ok(&client, "claim_task", json!({"task_id": task.id.as_str()})).await;
+    let Value::Object(args) = json!({"task_id": task.id.as_str(), "result": "x".repeat(4096)})
+    else {
+        unreachable!()
+    };
+    let answer = client
+        .call_tool(CallToolRequestParams::new("complete_task").with_arguments(args))
+        .await
+        .unwrap();
+    let text = format!("{:?}", answer.content);
+    assert!(text.contains("payload_too_large:"), "{text}");
+}

@@ -11,4 +11,5 @@ mod gateway;
 mod in_process;
 mod mcp_http;
 mod mcp_tasks;
+mod notify;
 mod operations;

@@ -432,3 +432,93 @@ async fn rmcp_client_over_streamable_http_joins_claims_and_is_notified() {
     assert_eq!(job["job"]["status"], "DONE");
     client.cancel().await.unwrap();
 }
+
+/// The protocol edges an SDK meets first and last: the newer-version probe
+/// every default connection sends, and the session's deletion.
+#[tokio::test]
+async fn a_newer_version_probe_is_refused_with_the_versions_spoken_and_deletion_answers_204() {
+    let service = service();
+    let probe = json!({"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let response = service
+        .clone()
+        .oneshot(post(Some("agent-token"), None, probe))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let refused = answer(response).await;
+    assert_eq!(refused["id"], 7);
+    assert_eq!(refused["error"]["code"], -32022, "{refused}");
+    assert_eq!(refused["error"]["data"]["requested"], "2026-07-28");
+    assert!(
+        refused["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2025-11-25")),
+        "{refused}"
+    );
+
+    let session = open(&service, "agent-token").await;
+    let delete = Request::delete("/mcp")
+        .header("authorization", "Bearer agent-token")
+        .header("host", "gateway.example.com")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let deleted = service.clone().oneshot(delete).await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
+/// A task-augmented call over streamable HTTP: the wire layer carries the
+/// 2025-11-25 tasks utility on this transport too.
+#[tokio::test]
+async fn a_task_augmented_call_over_http_is_a_task_to_follow() {
+    let service = service();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "http-agent", "version": "1"}}});
+    let response = service
+        .clone()
+        .oneshot(post(Some("agent-token"), None, init))
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let init = answer(response).await;
+    assert!(
+        init["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(),
+        "{init}"
+    );
+    let created = rpc(
+        &service,
+        "agent-token",
+        &session,
+        2,
+        "tools/call",
+        json!({"name": "list_rooms", "arguments": {}, "task": {"ttl": 30000}}),
+    )
+    .await;
+    let id = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(created["result"]["task"]["ttl"], 30000);
+    let result = rpc(
+        &service,
+        "agent-token",
+        &session,
+        3,
+        "tasks/result",
+        json!({"taskId": id}),
+    )
+    .await;
+    assert!(
+        result["result"]["structuredContent"]["rooms"].is_array(),
+        "{result}"
+    );
+}

@@ -265,6 +265,7 @@ async fn mcp_surfaces_a_refused_job_creation() {
         .build();
     let client = connect(server.session()).await;
 
+    ok(&client, "join_room", json!({"room": "dev"})).await;
     let claimed = ok(&client, "claim_task", json!({"task_id": id.as_str()})).await;
     assert_eq!(claimed["task"]["status"], "RUNNING", "the task changed");
     let error = claimed["job_report_error"]
@@ -363,6 +364,7 @@ async fn every_entry_point_reports_the_same_job_history() {
     let id = stored(&store, new_task("dev")).await;
     let server = McpServer::builder(store).jobs(jobs.clone()).build();
     let client = connect(server.session()).await;
+    ok(&client, "join_room", json!({"room": "dev"})).await;
     ok(&client, "claim_task", json!({"task_id": id.as_str()})).await;
     ok(
         &client,

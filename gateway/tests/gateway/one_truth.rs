@@ -50,6 +50,7 @@ async fn a_task_finished_through_mcp_is_done_in_the_gateways_jobs_api(store: &st
     let stdout = mcp.stdout.take().unwrap();
     let stdin = mcp.stdin.take().unwrap();
     let client = ().serve((stdout, stdin)).await.expect("initialize");
+    call(&client, "join_room", json!({"room": "pr-review"})).await;
     let claimed = call(&client, "claim_task", json!({"task_id": task_id})).await;
     assert_eq!(claimed["task"]["status"], "RUNNING", "{claimed}");
     let done = call(
