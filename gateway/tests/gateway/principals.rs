@@ -196,8 +196,9 @@ async fn pages_on_other_sites_and_rebinding_hosts_are_refused() {
             Some("https://evil.example".to_owned()),
             403,
         ),
-        // Webhooks come from servers: no Host or Origin check there.
-        ("/health", format!("evil.example:{port}"), None, 200),
+        // Webhooks and /health are for servers: no Host or Origin check
+        // there (the agent token is no admin's: 401, from /health itself).
+        ("/health", format!("evil.example:{port}"), None, 401),
     ];
     for (path, host, origin, expected) in cases {
         let origin = origin

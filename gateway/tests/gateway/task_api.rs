@@ -56,7 +56,7 @@ async fn an_event_stream_outlives_the_idle_timeout() {
     let addr = gateway.addr;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "GET /api/rooms/pr-review/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        "GET /api/rooms/pr-review/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut seen = String::new();
