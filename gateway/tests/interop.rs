@@ -25,6 +25,10 @@ const PYTHON_SDK: &str = "2.3.0";
 const TYPESCRIPT_SDK: &str = "1.32.2";
 /// The agent token the gateway is started with.
 const TOKEN: &str = "interop-agent-token";
+/// The admin token the clients work with: each client both works on a task
+/// and answers the question it asked, and only an admin may do both (an
+/// agent may not answer `NEEDS_INPUT`).
+const ADMIN: &str = "interop-admin-token";
 /// The GitHub secret the gateway checks and the clients sign with.
 const SECRET: &str = "interop-github-secret";
 /// How long one client may take.
@@ -200,7 +204,7 @@ fn base_command() -> Command {
     command
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("HOOKROOM_API_TOKEN", TOKEN)
-        .env_remove("HOOKROOM_ADMIN_TOKEN")
+        .env("HOOKROOM_ADMIN_TOKEN", ADMIN)
         .env_remove("HOOKROOM_SETTINGS")
         .env_remove("HOOKROOM_STORE")
         .env_remove("HOOKROOM_CONFIG")
@@ -232,20 +236,30 @@ fn run_client(sdk: Sdk, transport: Transport, gateway: &Gateway) -> (bool, Strin
             command.args(["http", &format!("{url}/mcp")]);
         }
         Transport::StdioGateway => {
-            command.args(["stdio", binary, "mcp", "--gateway", &url]);
+            // The admin grant locally; the gateway checks the admin token.
+            command.args(["stdio", binary, "mcp", "--admin", "--gateway", &url]);
         }
         Transport::StdioSqlite => {
-            command.args(["stdio", binary, "mcp", "--store", &gateway.sqlite()]);
+            // The local user, with the admin grant (see [`ADMIN`]).
+            command.args([
+                "stdio",
+                binary,
+                "mcp",
+                "--admin",
+                "--store",
+                &gateway.sqlite(),
+            ]);
         }
     }
     // The client passes its environment to the stdio server it starts.
     let delivery = format!("interop-{sdk:?}-{transport:?}-{}", std::process::id());
     command
         .env("HOOKROOM_INTEROP_GATEWAY", &url)
-        .env("HOOKROOM_INTEROP_TOKEN", TOKEN)
+        .env("HOOKROOM_INTEROP_TOKEN", ADMIN)
         .env("HOOKROOM_INTEROP_DELIVERY", delivery)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("HOOKROOM_API_TOKEN", TOKEN)
+        // `hookroom mcp --gateway` reaches the gateway with this token.
+        .env("HOOKROOM_API_TOKEN", ADMIN)
         .env_remove("HOOKROOM_GATEWAY")
         .env_remove("HOOKROOM_STORE")
         .env_remove("RUST_LOG")

@@ -104,6 +104,9 @@ pub enum ToolError {
     StoreUnavailable(StoreError),
     /// A route tool was called without the admin grant.
     AdminRequired,
+    /// The session's principal may not do this (`forbidden`): its role,
+    /// its rooms, or a task or job that is not its own.
+    Forbidden(crate::auth::Forbidden),
     /// A job tool was called on a server without a job registry.
     JobsUnavailable,
     /// No job has this id.
@@ -148,6 +151,7 @@ impl ErrorCode for ToolError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::AdminRequired => "admin_required",
+            Self::Forbidden(_) => "forbidden",
             Self::JobsUnavailable => "jobs_unavailable",
             Self::JobNotFound { .. } => "job_not_found",
             Self::TooManyRooms { .. } => "rooms_per_session_exceeded",
@@ -254,6 +258,10 @@ impl std::fmt::Display for ToolError {
                  (e.g. a short summary and a link instead of the whole text)"
             ),
             Self::StoreUnavailable(e) => write!(f, "{e}; try again in a few seconds"),
+            Self::Forbidden(e) => write!(
+                f,
+                "{e}; this session acts as that principal: ask whoever runs hookroom if it should"
+            ),
             Self::AdminRequired => f.write_str(
                 "route tools need the admin grant (an admin token, or a server started with admin tools on); \
                  ask whoever runs hookroom to change the route",

@@ -18,6 +18,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use super::jobs::Jobs;
 use super::session::{Session, room_uri, task_uri};
+use crate::auth::{Operation, Principal, Role};
 use crate::clock::{Clock, SystemClock};
 use crate::error_code::ErrorCode;
 use crate::ops::{RouteChanges, report_to_job};
@@ -380,21 +381,54 @@ impl McpSession {
         }
     }
 
-    /// The agent name this session claims under.
+    /// The agent name this session claims under: over HTTP, one of its
+    /// principal's own (`{principal}/{client}-{session}` unless the
+    /// principal may act under any id).
     pub(crate) fn agent(&self, context: &RequestContext<RoleServer>) -> String {
         self.session.set_peer(&context.peer);
         self.session.agent(|| {
-            if let Some(name) = &self.inner.agent {
-                return name.clone();
+            let base = match &self.inner.agent {
+                Some(name) => name.clone(),
+                None => {
+                    let client = context
+                        .peer
+                        .peer_info()
+                        .map(|info| info.client_info.name.clone())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| "mcp".to_owned());
+                    format!("{client}-{}", self.session.id)
+                }
+            };
+            match request_principal(context) {
+                Some(who) if !who.acts_as(&base) => format!("{}/{base}", who.name()),
+                _ => base,
             }
-            let client = context
-                .peer
-                .peer_info()
-                .map(|info| info.client_info.name.clone())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "mcp".to_owned());
-            format!("{client}-{}", self.session.id)
         })
+    }
+
+    /// Who this session acts as: over HTTP, the principal of the request's
+    /// token; over stdio, the local user, as an agent in every room that
+    /// may report jobs, or an admin when started with the admin grant.
+    pub(crate) fn principal(&self, context: &RequestContext<RoleServer>) -> Arc<Principal> {
+        if let Some(who) = request_principal(context) {
+            return who;
+        }
+        if self.admin || self.inner.admin {
+            Arc::new(Principal::new("local", Role::Admin))
+        } else {
+            Arc::new(Principal::environment_agent())
+        }
+    }
+
+    /// Refuses what the session's principal may not do.
+    pub(crate) fn may(
+        &self,
+        context: &RequestContext<RoleServer>,
+        operation: &Operation<'_>,
+    ) -> Result<(), super::error::ToolError> {
+        self.principal(context)
+            .authorize(operation)
+            .map_err(super::error::ToolError::Forbidden)
     }
 
     /// Publishes a job event for `task` through [`report_to_job`] (which
@@ -504,6 +538,23 @@ impl ServerHandler for McpSession {
     /// ones with sessions (before 2026-07-28).
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
         std::borrow::Cow::Borrowed(supported_protocol_versions())
+    }
+
+    /// The tools this session's principal can use ([`offers`]); a tool it
+    /// cannot use is not listed, so an LLM is not tempted by it.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        let who = self.principal(&context);
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| offers(&who, &tool.name))
+            .collect();
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
     }
 
     /// Runs the tool; arguments that do not fit its schema become a tool
@@ -638,5 +689,92 @@ impl ServerHandler for McpSession {
     ) -> Result<(), ErrorData> {
         self.session.unsubscribe(&request.uri);
         Ok(())
+    }
+}
+
+/// The principal an HTTP request was authenticated as, if this call came
+/// over HTTP.
+fn request_principal(context: &RequestContext<RoleServer>) -> Option<Arc<Principal>> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Arc<Principal>>())
+        .cloned()
+}
+
+/// Whether `who` is offered `tool` in `tools/list`: the tools its role can
+/// use somewhere (each call is still checked against the task, room or job
+/// it names). A tool without a line here is offered to nobody.
+pub(crate) fn offers(who: &Principal, tool: &str) -> bool {
+    let role = who.role();
+    let admin = role == Role::Admin;
+    let reads = matches!(
+        role,
+        Role::Admin | Role::Operator | Role::Viewer | Role::Agent
+    );
+    match tool {
+        "join_room" | "leave_room" | "claim_task" | "claim_next" | "heartbeat"
+        | "complete_task" | "fail_task" | "ask_input" => admin || role == Role::Agent,
+        "list_rooms" | "list_tasks" | "get_task" => reads,
+        "get_job" => reads || who.creates_jobs(),
+        "provide_input" => admin || role == Role::Operator,
+        "webhook_routes" | "explain_route" | "webhook_history" => {
+            who.authorize(&Operation::ReadRoutes).is_ok()
+        }
+        "add_route" | "remove_route" => who.authorize(&Operation::ChangeRoutes).is_ok(),
+        "update_job" | "complete_job" => admin || who.creates_jobs() || role == Role::Agent,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod offers_tests {
+    use super::*;
+
+    /// Which roles are offered each tool: admin, operator, viewer, agent,
+    /// reporter. Every tool the server has must have a row.
+    const OFFERED: &[(&str, [bool; 5])] = &[
+        ("join_room", [true, false, false, true, false]),
+        ("leave_room", [true, false, false, true, false]),
+        ("claim_task", [true, false, false, true, false]),
+        ("claim_next", [true, false, false, true, false]),
+        ("heartbeat", [true, false, false, true, false]),
+        ("complete_task", [true, false, false, true, false]),
+        ("fail_task", [true, false, false, true, false]),
+        ("ask_input", [true, false, false, true, false]),
+        ("provide_input", [true, true, false, false, false]),
+        ("list_rooms", [true, true, true, true, false]),
+        ("list_tasks", [true, true, true, true, false]),
+        ("get_task", [true, true, true, true, false]),
+        ("get_job", [true, true, true, true, true]),
+        ("update_job", [true, false, false, true, true]),
+        ("complete_job", [true, false, false, true, true]),
+        ("webhook_routes", [true, true, true, false, false]),
+        ("explain_route", [true, true, true, false, false]),
+        ("webhook_history", [true, true, true, false, false]),
+        ("add_route", [true, false, false, false, false]),
+        ("remove_route", [true, false, false, false, false]),
+    ];
+
+    #[test]
+    fn every_tool_has_a_row_and_each_role_is_offered_its_tools() {
+        let mut listed: Vec<String> = McpSession::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        listed.sort();
+        let mut rows: Vec<String> = OFFERED.iter().map(|(n, _)| (*n).to_owned()).collect();
+        rows.sort();
+        assert_eq!(
+            listed, rows,
+            "a tool without a row, or a row without a tool"
+        );
+        for (tool, expected) in OFFERED {
+            for (role, offered) in Role::ALL.into_iter().zip(expected) {
+                let who = Principal::new("p", role);
+                assert_eq!(offers(&who, tool), *offered, "{tool} for {role}");
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
+
+use crate::auth::Operation;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -590,14 +592,7 @@ impl McpSession {
         &self,
         context: &RequestContext<RoleServer>,
     ) -> Result<Arc<crate::route::RuleRouter>, ToolError> {
-        let granted = self.admin
-            || self.inner.admin
-            || context
-                .extensions
-                .get::<http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<Arc<crate::auth::Principal>>())
-                .is_some_and(|p| p.role() == crate::auth::Role::Admin);
-        if !granted {
+        if self.principal(context).role() != crate::auth::Role::Admin {
             return Err(ToolError::AdminRequired);
         }
         self.router()
@@ -626,6 +621,46 @@ impl McpSession {
 
     fn jobs(&self) -> Result<&super::jobs::Jobs, ToolError> {
         self.inner.jobs.as_ref().ok_or(ToolError::JobsUnavailable)
+    }
+
+    /// Whether the session may read (or, with `change`, change) job
+    /// `job_id`: a task's job when it holds the task, else as its
+    /// principal's role allows ([`Operation::ReadJob`],
+    /// [`Operation::ChangeJob`]).
+    async fn may_on_job(
+        &self,
+        context: &RequestContext<RoleServer>,
+        job_id: &str,
+        change: bool,
+    ) -> Result<(), ToolError> {
+        if self.session.holds(&TaskId::from(job_id)) {
+            return Ok(());
+        }
+        let view = self
+            .jobs()?
+            .job(job_id, false)
+            .await
+            .map_err(ToolError::from)?
+            .ok_or_else(|| ToolError::JobNotFound {
+                job_id: job_id.to_owned(),
+            })?;
+        let created_by = view
+            .job
+            .metadata
+            .get(crate::api::jobs::CREATED_BY)
+            .and_then(Value::as_str);
+        let operation = if change {
+            Operation::ChangeJob { created_by }
+        } else {
+            Operation::ReadJob {
+                created_by,
+                room: match created_by {
+                    None => view.job.input_data.get("room").and_then(Value::as_str),
+                    Some(_) => None,
+                },
+            }
+        };
+        self.may(context, &operation)
     }
 
     async fn job_out(&self, job_id: &str, include_history: bool) -> ToolResult<JobOut> {
@@ -662,6 +697,13 @@ impl McpSession {
             return Err(ToolError::TooManyRooms { limit });
         }
         let agent = self.agent(&context);
+        self.may(
+            &context,
+            &Operation::JoinRoom {
+                room: &args.room,
+                agent_id: &agent,
+            },
+        )?;
         self.session.join(&args.room, args.capabilities.clone());
         let uri = room_uri(&args.room);
         self.session.subscribe(&uri);
@@ -706,7 +748,12 @@ impl McpSession {
     #[tool(
         description = "List rooms: those this session joined and those routes send webhooks to, with how many tasks are PENDING in each."
     )]
-    async fn list_rooms(&self) -> Result<Json<RoomsOut>, ToolError> {
+    async fn list_rooms(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<RoomsOut>, ToolError> {
+        self.may(&context, &Operation::ListRooms)?;
+        let who = self.principal(&context);
         let joined = self.session.rooms();
         let mut routed = BTreeSet::new();
         if let Some(router) = &self.inner.router {
@@ -717,6 +764,7 @@ impl McpSession {
             .keys()
             .cloned()
             .chain(routed.iter().cloned())
+            .filter(|room| who.reaches(room))
             .collect();
         let mut rooms = Vec::with_capacity(names.len());
         for room in names {
@@ -748,8 +796,10 @@ impl McpSession {
     async fn list_tasks(
         &self,
         Parameters(args): Parameters<ListTasksArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<TasksOut>, ToolError> {
         non_empty("room", &args.room)?;
+        self.may(&context, &Operation::ReadTasks { room: &args.room })?;
         let status = args
             .status
             .as_deref()
@@ -777,15 +827,23 @@ impl McpSession {
     async fn get_task(
         &self,
         Parameters(args): Parameters<TaskArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<TaskOut>, ToolError> {
         non_empty("task_id", &args.task_id)?;
         let id = TaskId::from(args.task_id);
-        let task = self
+        let mut task = self
             .inner
             .store
             .get(&id)
             .await?
             .ok_or(StoreError::NotFound { id })?;
+        self.may(&context, &Operation::ReadTasks { room: &task.room })?;
+        if self
+            .may(&context, &Operation::ReadPayloads { room: &task.room })
+            .is_err()
+        {
+            task.payload = crate::task::Payload::new(&b"null"[..]);
+        }
         Ok(Json(TaskOut {
             task: TaskView::full(&task, &self.session),
             job_report_error: None,
@@ -834,6 +892,13 @@ impl McpSession {
                 .ok_or_else(|| ToolError::NotJoined {
                     room: task.room.clone(),
                 })?;
+        self.may(
+            &context,
+            &Operation::ClaimTask {
+                room: &task.room,
+                agent_id: &agent,
+            },
+        )?;
         let request = ClaimRequest {
             room: task.room,
             agent: agent.clone(),
@@ -862,6 +927,13 @@ impl McpSession {
                     room: args.room.clone(),
                 })?;
         let agent = self.agent(&context);
+        self.may(
+            &context,
+            &Operation::ClaimTask {
+                room: &args.room,
+                agent_id: &agent,
+            },
+        )?;
         let request = ClaimRequest {
             room: args.room,
             agent: agent.clone(),
@@ -1024,9 +1096,20 @@ impl McpSession {
     async fn provide_input(
         &self,
         Parameters(args): Parameters<ProvideInputArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<TaskOut>, ToolError> {
         non_empty("task_id", &args.task_id)?;
         let id = TaskId::from(args.task_id);
+        let room = self
+            .inner
+            .store
+            .get(&id)
+            .await?
+            .ok_or_else(|| ToolError::TaskNotFound {
+                task_id: id.to_string(),
+            })?
+            .room;
+        self.may(&context, &Operation::AnswerInput { room: &room })?;
         let task = self.inner.store.provide_input(&id, args.input).await?;
         self.task_changed(&id).await;
         Ok(self.task_out(&task, None))
@@ -1120,7 +1203,10 @@ impl McpSession {
     async fn webhook_history(
         &self,
         Parameters(args): Parameters<HistoryArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<HistoryOut>, ToolError> {
+        self.may(&context, &Operation::ReadDeliveries)?;
+        let who = self.principal(&context);
         let query = TaskQuery {
             room: args.room.filter(|r| !r.is_empty()),
             source: args.source.filter(|s| !s.is_empty()),
@@ -1131,6 +1217,7 @@ impl McpSession {
         Ok(Json(HistoryOut {
             deliveries: tasks
                 .into_iter()
+                .filter(|t| who.reaches(&t.room))
                 .map(|t| DeliveryOut {
                     task_id: t.id.to_string(),
                     room: t.room,
@@ -1151,8 +1238,10 @@ impl McpSession {
     async fn get_job(
         &self,
         Parameters(args): Parameters<GetJobArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<JobOut>, ToolError> {
         non_empty("job_id", &args.job_id)?;
+        self.may_on_job(&context, &args.job_id, false).await?;
         self.job_out(&args.job_id, args.include_history).await
     }
 
@@ -1162,6 +1251,7 @@ impl McpSession {
     async fn update_job(
         &self,
         Parameters(args): Parameters<UpdateJobArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<JobOut>, ToolError> {
         non_empty("job_id", &args.job_id)?;
         let status = status_arg("status", &args.status)?;
@@ -1180,6 +1270,7 @@ impl McpSession {
                 argument: "progress",
                 reason: e.to_string(),
             })?;
+        self.may_on_job(&context, &args.job_id, true).await?;
         self.jobs()?
             .change(JobEvent::Status {
                 job_id: args.job_id.clone(),
@@ -1199,6 +1290,7 @@ impl McpSession {
     async fn complete_job(
         &self,
         Parameters(args): Parameters<CompleteJobArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<JobOut>, ToolError> {
         non_empty("job_id", &args.job_id)?;
         let final_status = status_arg("final_status", &args.final_status)?;
@@ -1218,6 +1310,7 @@ impl McpSession {
                 argument: "artifacts",
                 reason: e.to_string(),
             })?;
+        self.may_on_job(&context, &args.job_id, true).await?;
         self.jobs()?
             .change(JobEvent::Completed {
                 job_id: args.job_id.clone(),

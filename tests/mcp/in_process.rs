@@ -141,6 +141,24 @@ fn fixture(lease: Duration) -> Fixture {
     }
 }
 
+/// What an agent session is offered.
+const AGENT_TOOLS: [&str; 14] = [
+    "ask_input",
+    "claim_next",
+    "claim_task",
+    "complete_job",
+    "complete_task",
+    "fail_task",
+    "get_job",
+    "get_task",
+    "heartbeat",
+    "join_room",
+    "leave_room",
+    "list_rooms",
+    "list_tasks",
+    "update_job",
+];
+
 const TOOLS: [&str; 20] = [
     "add_route",
     "ask_input",
@@ -167,11 +185,23 @@ const TOOLS: [&str; 20] = [
 #[tokio::test]
 async fn every_tool_is_listed_with_a_description_and_schemas() {
     let f = fixture(Duration::from_secs(60));
-    let (client, _) = connect(f.server.session(), "lister").await;
+    let (client, _) = connect(f.server.admin_session(), "lister").await;
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
     assert_eq!(names, TOOLS);
+    // An agent is offered only what an agent may do: no answering input,
+    // no routes, no delivery history.
+    let (agent, _) = connect(f.server.session(), "agent").await;
+    let mut offered: Vec<_> = agent
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    offered.sort();
+    assert_eq!(offered, AGENT_TOOLS);
     for tool in &tools {
         let description = tool.description.as_deref().unwrap_or_default();
         assert!(description.len() > 30, "{}: {description:?}", tool.name);
@@ -212,7 +242,7 @@ async fn every_tool_is_listed_with_a_description_and_schemas() {
 #[tokio::test]
 async fn a_webhook_task_goes_from_notification_to_claim_to_a_done_job_with_history() {
     let f = fixture(Duration::from_secs(60));
-    let (client, mut updates) = connect(f.server.session(), "claude").await;
+    let (client, mut updates) = connect(f.server.admin_session(), "claude").await;
 
     let joined = ok(
         &client,
@@ -475,7 +505,7 @@ async fn a_live_session_heartbeats_its_claims_and_a_dropped_one_lets_them_lapse(
 async fn input_asked_by_the_holder_is_answered_by_another_session() {
     let f = fixture(Duration::from_secs(60));
     let (holder, _) = connect(f.server.session(), "holder").await;
-    let (person, _) = connect(f.server.session(), "person").await;
+    let (person, _) = connect(f.server.admin_session(), "person").await;
     let id = f
         .store
         .insert(new_task("pr-review", "input"))
@@ -790,7 +820,7 @@ async fn a_task_subscriber_hears_when_another_session_changes_the_task() {
 #[tokio::test]
 async fn every_refusal_has_its_own_code_and_the_next_step_that_works() {
     let f = fixture(Duration::from_secs(60));
-    let (client, _) = connect(f.server.session(), "vocabulary").await;
+    let (client, _) = connect(f.server.admin_session(), "vocabulary").await;
     let pending = f
         .store
         .insert(new_task("pr-review", "v-1"))
@@ -868,7 +898,7 @@ async fn every_refusal_has_its_own_code_and_the_next_step_that_works() {
 #[tokio::test]
 async fn schema_bounds_are_what_the_tools_accept() {
     let f = fixture(Duration::from_secs(60));
-    let (client, _) = connect(f.server.session(), "bounds").await;
+    let (client, _) = connect(f.server.admin_session(), "bounds").await;
     let tools = client.list_all_tools().await.unwrap();
     for name in ["list_tasks", "webhook_history"] {
         let tool = tools.iter().find(|t| t.name == name).unwrap();

@@ -146,8 +146,10 @@ async fn an_agent_token_opens_a_session_that_lists_and_calls_tools() {
     )
     .await;
     let tools = listed["result"]["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 20, "{listed}");
+    // An agent is offered the agent's tools only.
+    assert_eq!(tools.len(), 14, "{listed}");
     assert!(tools.iter().any(|t| t["name"] == "claim_task"));
+    assert!(!tools.iter().any(|t| t["name"] == "provide_input"));
 
     let joined = rpc(
         &service,
@@ -384,7 +386,7 @@ async fn rmcp_client_over_streamable_http_joins_claims_and_is_notified() {
             result.structured_content.unwrap()
         }
     };
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 20);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 14);
     let joined = call("join_room", json!({"room": "pr-review"})).await;
     assert!(
         joined["agent"]

@@ -6,7 +6,7 @@
 //   node client.mjs http URL              # a gateway's streamable HTTP endpoint
 //
 // Environment: HOOKROOM_INTEROP_GATEWAY (the gateway's base URL, where the
-// webhook is delivered), HOOKROOM_INTEROP_TOKEN (the agent token, sent over
+// webhook is delivered), HOOKROOM_INTEROP_TOKEN (the bearer token, sent over
 // HTTP), GITHUB_WEBHOOK_SECRET (to sign the webhook), HOOKROOM_INTEROP_DELIVERY
 // (a fresh delivery id).
 //
