@@ -6,6 +6,7 @@
 #   bash benches/callgrind_stores.sh
 #   HOOKROOM_BENCH_POSTGRES_URL=postgres://user:pw@host/db bash benches/callgrind_stores.sh
 #   BASELINE=/path/to/an/older/hookroom bash benches/callgrind_stores.sh
+#   HOOKROOM_BIN=/path/to/hookroom bash benches/callgrind_stores.sh   # built already
 #
 # Method: each gateway runs under `valgrind --tool=callgrind` twice, once
 # idle and once loaded by wrk ($CONNECTIONS connections, 64, for $DURATION
@@ -45,11 +46,16 @@ if [ -n "$POSTGRES_URL" ] && ! command -v psql >/dev/null; then
     exit 1
 fi
 
-echo "== building (release): the hookroom binary"
-cargo build --release -p hookroom-gateway --bin hookroom
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
-bin=$target_dir/release/hookroom
+# HOOKROOM_BIN: a hookroom binary built already, measured instead.
+if [ -n "${HOOKROOM_BIN:-}" ]; then
+    bin=$HOOKROOM_BIN
+else
+    echo "== building (release): the hookroom binary"
+    cargo build --release -p hookroom-gateway --bin hookroom
+    target_dir=$(cargo metadata --format-version 1 --no-deps |
+        grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+    bin=$target_dir/release/hookroom
+fi
 
 work=$(mktemp -d)
 server_pid=

@@ -6,6 +6,7 @@
 #   HOOKROOM_BENCH_POSTGRES_URL=postgres://user:pw@host/db bash benches/http_load.sh
 #   ROUNDS=5 DURATION=30 bash benches/http_load.sh
 #   BASELINE=/path/to/an/older/hookroom bash benches/http_load.sh
+#   HOOKROOM_BIN=/path/to/hookroom bash benches/http_load.sh   # built already
 #
 # Method: each server runs pinned to one core (`taskset -c $SERVER_CPU`,
 # default 1), wrk pinned to another (`taskset -c $CLIENT_CPU`, default 0)
@@ -53,11 +54,13 @@ fi
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 echo "== building (release): the hookroom binary and the bare hyper baseline"
-cargo build --release -p hookroom-gateway --bin hookroom
+[ -n "${HOOKROOM_BIN:-}" ] || cargo build --release -p hookroom-gateway --bin hookroom
 cargo build --release -p hookroom --example bare_hyper
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 bin=$target_dir/release
+# HOOKROOM_BIN: a hookroom binary built already, measured instead.
+hookroom=${HOOKROOM_BIN:-$bin/hookroom}
 
 work=$(mktemp -d)
 server_pid=
@@ -95,7 +98,7 @@ reset_postgres() {
 # start_server INDEX PORT ROUND: starts server INDEX on PORT; sets server_pid.
 start_server() {
     local index=$1 port=$2 round=$3 addr=127.0.0.1:$2
-    local gateway=("$bin/hookroom" serve --config gateway/routes.json --listen "$addr")
+    local gateway=("$hookroom" serve --config gateway/routes.json --listen "$addr")
     local before=("$BASELINE" serve --config gateway/routes.json --listen "$addr")
     case ${names[$index]} in
         "bare hyper") set -- "$bin/examples/bare_hyper" --listen "$addr" ;;
