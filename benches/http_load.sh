@@ -5,6 +5,8 @@
 #   bash benches/http_load.sh
 #   HOOKROOM_BENCH_POSTGRES_URL=postgres://user:pw@host/db bash benches/http_load.sh
 #   ROUNDS=5 DURATION=30 bash benches/http_load.sh
+#   BASELINE=/path/to/an/older/hookroom bash benches/http_load.sh
+#   HOOKROOM_BIN=/path/to/hookroom bash benches/http_load.sh   # built already
 #
 # Method: each server runs pinned to one core (`taskset -c $SERVER_CPU`,
 # default 1), wrk pinned to another (`taskset -c $CLIENT_CPU`, default 0)
@@ -20,7 +22,11 @@
 # Servers: bare hyper (examples/bare_hyper.rs: reads the body, answers 200),
 # the gateway on `--store memory`, on `--store sqlite:FILE` (a fresh
 # file in a temporary directory, on the same disk as $TMPDIR) and, when
-# HOOKROOM_BENCH_POSTGRES_URL is set, on that PostgreSQL database.
+# HOOKROOM_BENCH_POSTGRES_URL is set, on that PostgreSQL database (its
+# hookroom tables are dropped before each PostgreSQL server starts, so each
+# starts empty; psql is needed). With BASELINE set to another build of the
+# `hookroom` binary (an older commit, say), that binary's memory, SQLite
+# and PostgreSQL gateways run in the same rounds, rows marked "before".
 #
 # wrk is installed with apt-get when missing.
 set -euo pipefail
@@ -34,6 +40,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 BASE_PORT=${BASE_PORT:-18940}
 POSTGRES_URL=${HOOKROOM_BENCH_POSTGRES_URL:-}
+BASELINE=${BASELINE:-}
 LUA=benches/http_load/hf_comment.lua
 SECRET=hookroom-bench-secret
 
@@ -47,11 +54,13 @@ fi
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 echo "== building (release): the hookroom binary and the bare hyper baseline"
-cargo build --release -p hookroom-gateway --bin hookroom
+[ -n "${HOOKROOM_BIN:-}" ] || cargo build --release -p hookroom-gateway --bin hookroom
 cargo build --release -p hookroom --example bare_hyper
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 bin=$target_dir/release
+# HOOKROOM_BIN: a hookroom binary built already, measured instead.
+hookroom=${HOOKROOM_BIN:-$bin/hookroom}
 
 work=$(mktemp -d)
 server_pid=
@@ -71,17 +80,35 @@ export GITHUB_WEBHOOK_SECRET=bench-github SLACK_SIGNING_SECRET=bench-slack \
 # between the two memory rows.
 names=("bare hyper" "gateway memory" "gateway memory, no metrics" "gateway sqlite")
 [ -n "$POSTGRES_URL" ] && names+=("gateway postgres")
+if [ -n "$BASELINE" ]; then
+    names+=("before: gateway memory" "before: gateway sqlite")
+    [ -n "$POSTGRES_URL" ] && names+=("before: gateway postgres")
+fi
+[ -n "$POSTGRES_URL" ] && command -v psql >/dev/null || [ -z "$POSTGRES_URL" ] || {
+    echo "psql is needed to empty the PostgreSQL database between runs" >&2
+    exit 1
+}
+
+# Drops the hookroom tables, so a PostgreSQL gateway starts on an empty store.
+reset_postgres() {
+    psql -q "$POSTGRES_URL" -c "DROP TABLE IF EXISTS hookroom_job_keys, hookroom_job_history,
+        hookroom_jobs, hookroom_tasks CASCADE" >/dev/null
+}
 
 # start_server INDEX PORT ROUND: starts server INDEX on PORT; sets server_pid.
 start_server() {
     local index=$1 port=$2 round=$3 addr=127.0.0.1:$2
-    local gateway=("$bin/hookroom" serve --config gateway/routes.json --listen "$addr")
-    case $index in
-        0) set -- "$bin/examples/bare_hyper" --listen "$addr" ;;
-        1) set -- "${gateway[@]}" --store memory ;;
-        2) set -- env RUST_LOG=warn "${gateway[@]}" --store memory --no-metrics ;;
-        3) set -- "${gateway[@]}" --store "sqlite:$work/round$round.db" ;;
-        4) set -- "${gateway[@]}" --store "$POSTGRES_URL" ;;
+    local gateway=("$hookroom" serve --config gateway/routes.json --listen "$addr")
+    local before=("$BASELINE" serve --config gateway/routes.json --listen "$addr")
+    case ${names[$index]} in
+        "bare hyper") set -- "$bin/examples/bare_hyper" --listen "$addr" ;;
+        "gateway memory") set -- "${gateway[@]}" --store memory ;;
+        "gateway memory, no metrics") set -- env RUST_LOG=warn "${gateway[@]}" --store memory --no-metrics ;;
+        "gateway sqlite") set -- "${gateway[@]}" --store "sqlite:$work/round$round.db" ;;
+        "gateway postgres") reset_postgres; set -- "${gateway[@]}" --store "$POSTGRES_URL" ;;
+        "before: gateway memory") set -- "${before[@]}" --store memory ;;
+        "before: gateway sqlite") set -- "${before[@]}" --store "sqlite:$work/before$round.db" ;;
+        "before: gateway postgres") reset_postgres; set -- "${before[@]}" --store "$POSTGRES_URL" ;;
     esac
     taskset -c "$SERVER_CPU" "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
@@ -127,9 +154,13 @@ for round in $(seq "$ROUNDS"); do
         # conditions (other load on the machine drifts between rounds).
         [ "$index" = 0 ] && round_bare=$r
         [ "$index" = 1 ] && round_memory=$r
+        [ "${names[$index]}" = "before: gateway memory" ] && round_memory_before=$r
         to_bare[$index]+="$(awk -v r="$r" -v b="$round_bare" 'BEGIN {print r / b}') "
+        # A "before" row is compared with the memory gateway of its own build.
+        memory=$round_memory
+        [[ ${names[$index]} == before:* ]] && memory=$round_memory_before
         if [ "$index" -ge 1 ]; then
-            to_memory[$index]+="$(awk -v r="$r" -v m="$round_memory" 'BEGIN {print r / m}') "
+            to_memory[$index]+="$(awk -v r="$r" -v m="$memory" 'BEGIN {print r / m}') "
         else
             to_memory[$index]+="0 "
         fi
@@ -140,7 +171,7 @@ for round in $(seq "$ROUNDS"); do
             tail -5 "$work/server.log" >&2
         fi
     done
-    rm -f "$work"/round"$round".db*
+    rm -f "$work"/round"$round".db* "$work"/before"$round".db*
 done
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }

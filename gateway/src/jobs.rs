@@ -45,10 +45,13 @@ pub(crate) fn sqlite(store: &hookroom::sqlite::SqliteTaskStore) -> Result<Regist
     Ok(shared(registry.with_max_history(MAX_HISTORY)))
 }
 
-/// The job registry of `--store postgres://…`: in the same database.
-pub(crate) async fn postgres(url: &str) -> Result<Registries, String> {
+/// The job registry of `--store postgres://…`: in the same database, on
+/// the task store's connections and batch writer.
+pub(crate) async fn postgres(
+    store: &hookroom::postgres::PostgresTaskStore,
+) -> Result<Registries, String> {
     // The URL may hold a password: errors name the store, not the URL.
-    let registry = hookroom::postgres::PostgresJobRegistry::connect(url)
+    let registry = hookroom::postgres::PostgresJobRegistry::beside(store)
         .await
         .map_err(|e| format!("--store postgres: job registry: {e}"))?;
     Ok(shared(registry.with_max_history(MAX_HISTORY)))

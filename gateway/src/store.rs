@@ -77,7 +77,7 @@ pub(crate) async fn open(spec: &str, events: &Arc<TaskEvents>) -> Result<Opened,
             .await
             .map_err(|e| format!("--store postgres: {e}"))?;
         return Ok(Opened {
-            jobs: jobs::postgres(spec).await?,
+            jobs: jobs::postgres(&store).await?,
             store: Arc::new(store.clone()),
             job_announcer: Arc::new(store.clone()),
             purge: retention::postgres(store),

@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::PostgresTaskStore;
+use super::batch::{Batcher, JobOutcome, NewJob};
 use super::pipeline::send;
 
 use crate::api::jobs::{JobCreateRequest, JobCreateResponse, JobView};
@@ -29,6 +31,10 @@ const DEFAULT_MAX_HISTORY: usize = 1000;
 /// Connections in the pool unless told otherwise.
 const DEFAULT_POOL_SIZE: usize = 16;
 
+/// The job tables. The index of finished jobs by their last change (which
+/// the purge reads) holds only `DONE` and `FAILED` jobs, so creating a job
+/// writes no entry in it; its `DROP` replaces the full index of earlier
+/// versions.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hookroom_jobs (
     seq         BIGSERIAL PRIMARY KEY,
@@ -42,7 +48,9 @@ CREATE TABLE IF NOT EXISTS hookroom_jobs (
     metadata    TEXT   NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hookroom_jobs_by_status ON hookroom_jobs (status, seq);
-CREATE INDEX IF NOT EXISTS hookroom_jobs_by_update ON hookroom_jobs (updated_at);
+DROP INDEX IF EXISTS hookroom_jobs_by_update;
+CREATE INDEX IF NOT EXISTS hookroom_jobs_finished ON hookroom_jobs (updated_at)
+    WHERE status IN ('DONE', 'FAILED');
 CREATE TABLE IF NOT EXISTS hookroom_job_history (
     id         BIGSERIAL PRIMARY KEY,
     job_seq    BIGINT NOT NULL REFERENCES hookroom_jobs (seq) ON DELETE CASCADE,
@@ -81,6 +89,9 @@ const JOB_COLUMNS: &str =
 pub struct PostgresJobRegistry {
     pool: Pool,
     max_history: i64,
+    /// Where job creations go: gathered into batches, each stored by one
+    /// statement (the task store's writer, for a registry beside it).
+    batcher: Batcher,
 }
 
 impl std::fmt::Debug for PostgresJobRegistry {
@@ -150,9 +161,30 @@ impl PostgresJobRegistry {
             .max_size(DEFAULT_POOL_SIZE)
             .build()
             .map_err(backend)?;
+        let batcher = Batcher::start(pool.clone(), None);
+        Self::on(pool, batcher).await
+    }
+
+    /// A registry in `store`'s database, on its connections, sharing its
+    /// batch writer: the jobs created by [`publish`](StatusSink::publish)
+    /// are stored in the same transactions as the store's inserts (a
+    /// webhook's job in the batch after its task's), so a delivery costs
+    /// its share of one commit rather than a commit of its own. Creates the
+    /// job tables if needed.
+    ///
+    /// # Errors
+    /// [`SinkError::Backend`] for an unreachable server or a failed
+    /// migration.
+    pub async fn beside(store: &PostgresTaskStore) -> Result<Self, SinkError> {
+        let (pool, batcher) = store.shared_writer();
+        Self::on(pool, batcher).await
+    }
+
+    async fn on(pool: Pool, batcher: Batcher) -> Result<Self, SinkError> {
         let registry = Self {
             pool,
             max_history: i64::try_from(DEFAULT_MAX_HISTORY).unwrap_or(i64::MAX),
+            batcher,
         };
         registry.migrate().await?;
         Ok(registry)
@@ -365,19 +397,33 @@ impl PostgresJobRegistry {
 #[async_trait]
 impl StatusSink for PostgresJobRegistry {
     async fn publish(&self, event: JobEvent) -> Result<(), SinkError> {
-        let mut client = self.pool.get().await.map_err(backend)?;
-        // A creation is one statement, which commits on its own.
+        // A creation joins the next batch of the database's writer.
         if let JobEvent::Created {
             job_id,
             at,
             input_data,
             metadata,
-        } = &event
+        } = event
         {
-            return self
-                .create(&client, job_id, *at, input_data.as_str(), metadata)
-                .await;
+            let entry = change::created_entry(at);
+            let job = NewJob {
+                status: entry.status.as_str(),
+                at: to_unix_nanos(at),
+                input_data: input_data.as_str().to_owned(),
+                metadata: to_json(SINK, &metadata)?,
+                message: entry.message,
+                step: entry.step,
+                job_id,
+            };
+            let job_id = job.job_id.clone();
+            return match self.batcher.create_job(job).await.map_err(backend)? {
+                JobOutcome::Created => Ok(()),
+                JobOutcome::Exists => Err(SinkError::InvalidStatus {
+                    reason: format!("job `{job_id}` already exists"),
+                }),
+            };
         }
+        let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
         self.apply(&tx, event).await?;
         tx.commit().await.map_err(backend)

@@ -5,12 +5,14 @@
 //!   claims with `FOR UPDATE SKIP LOCKED` and announces changes with
 //!   LISTEN/NOTIFY;
 //! - [`PostgresJobRegistry`]: a [`JobRegistry`](crate::status::JobRegistry);
-//! - what both use: TLS on rustls as libpq's `sslmode` says, and request
+//! - what both use: group commit of inserts and job creations in batches,
+//!   TLS on rustls as libpq's `sslmode` says, and request
 //!   pipelining on one connection.
 //!
 //! The traits stay with their models, in [`task`](crate::task) and
 //! [`status`](crate::status).
 
+mod batch;
 mod job_registry;
 mod pipeline;
 mod task_store;

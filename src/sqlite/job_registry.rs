@@ -26,6 +26,10 @@ const SINK: &str = "sqlite";
 /// History entries kept per job unless told otherwise.
 pub const DEFAULT_MAX_HISTORY: usize = 1000;
 
+/// The job tables. The index of finished jobs by their last change (which
+/// the purge reads) holds only `DONE` and `FAILED` jobs, so creating a job
+/// writes no entry in it; its `DROP` replaces the full index of earlier
+/// versions.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hookroom_jobs (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -39,7 +43,9 @@ CREATE TABLE IF NOT EXISTS hookroom_jobs (
     metadata    TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hookroom_jobs_by_status ON hookroom_jobs (status, seq);
-CREATE INDEX IF NOT EXISTS hookroom_jobs_by_update ON hookroom_jobs (updated_at);
+DROP INDEX IF EXISTS hookroom_jobs_by_update;
+CREATE INDEX IF NOT EXISTS hookroom_jobs_finished ON hookroom_jobs (updated_at)
+    WHERE status IN ('DONE', 'FAILED');
 CREATE TABLE IF NOT EXISTS hookroom_job_history (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     job_seq    INTEGER NOT NULL REFERENCES hookroom_jobs (seq) ON DELETE CASCADE,

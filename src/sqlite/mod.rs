@@ -7,11 +7,14 @@
 //! - the durable queue of
 //!   [`OutboxStatusSink::sqlite`](crate::status::OutboxStatusSink::sqlite);
 //! - group commit: the writes of concurrent callers share one transaction
-//!   and one flush to disk.
+//!   and one flush to disk;
+//! - checkpoints of a task store's write-ahead log by a thread of their
+//!   own, out of the commits' way.
 //!
 //! The traits stay with their models, in [`task`](crate::task) and
 //! [`status`](crate::status).
 
+mod checkpoint;
 mod group_commit;
 mod job_registry;
 mod outbox;

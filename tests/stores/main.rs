@@ -9,6 +9,7 @@
 mod support;
 
 mod job_registry;
+mod postgres_batch;
 mod postgres_clock;
 mod postgres_notify;
 mod postgres_pipeline;

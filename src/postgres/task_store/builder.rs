@@ -10,6 +10,7 @@ use super::{
     DEFAULT_POOL_SIZE, DEFAULT_TABLE, PostgresTaskStore, TimeSource, backend, listen, tls,
 };
 use crate::clock::Clock;
+use crate::postgres::batch::{Batcher, TaskSql};
 use crate::task::{StoreError, TaskEvents};
 
 /// Builds a [`PostgresTaskStore`].
@@ -121,7 +122,9 @@ impl PostgresTaskStoreBuilder {
             .max_size(self.pool_size)
             .build()
             .map_err(backend)?;
+        let batcher = Batcher::start(pool.clone(), Some(TaskSql::new(&self.table)));
         let mut store = PostgresTaskStore {
+            batcher,
             pool,
             time: self.time,
             sql: Arc::new(Statements::new(&self.table)),

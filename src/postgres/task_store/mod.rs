@@ -17,9 +17,13 @@
 //!
 //! Statements are prepared once per connection. A claim is one statement
 //! that finds, claims and returns the task, and commits on its own: one
-//! round trip. An insert is one statement too, which reads the time where
-//! it writes the row (a duplicate delivery costs one more, to find the
-//! stored task's id). Every operation on one task (lock, change, write back)
+//! round trip. Inserts are gathered into batches (see
+//! [`batch`](super::batch)): every insert waiting at the time is stored by
+//! one statement, which reads the time where it writes the rows, in one
+//! transaction shared with the jobs of a
+//! [`PostgresJobRegistry`](super::PostgresJobRegistry) built
+//! [`beside`](super::PostgresJobRegistry::beside) the store (a duplicate
+//! delivery costs one more statement, to find the stored task's id). Every operation on one task (lock, change, write back)
 //! costs two round trips and one commit: its statements are sent together
 //! and the server runs them in order (pipelining), `BEGIN` with the first
 //! ones and `COMMIT` with the write.
@@ -27,7 +31,8 @@
 //! Every change is announced with `NOTIFY` on a channel named like the
 //! table, sent once the transaction that makes it has committed (a
 //! `NOTIFY` inside it would hold PostgreSQL's notification lock through the
-//! commit's flush to disk, so changes could only commit one at a time):
+//! commit's flush to disk, so changes could only commit one at a time; a
+//! batch of inserts is announced by one statement):
 //! `task.created` (a stored insert, not a duplicate), `task.claimed`, `task.needs_input`,
 //! `task.input_provided`, `task.released`, `task.done`, `task.failed` and
 //! `task.expired`, as [`AnnouncingTaskStore`](crate::task::AnnouncingTaskStore)
@@ -76,7 +81,9 @@ mod statements;
 
 pub use self::builder::PostgresTaskStoreBuilder;
 
+pub(in crate::postgres) use self::statements::DATABASE_NANOS;
 use self::statements::Statements;
+use super::batch::{Batcher, NewTaskRow, TaskOutcome};
 use super::pipeline::{Sent, send};
 use super::tls;
 
@@ -104,6 +111,9 @@ pub struct PostgresTaskStore {
     events: Option<Arc<TaskEvents>>,
     /// Stops listening when the last clone is dropped.
     _listener: Option<Arc<listen::Listener>>,
+    /// The database's batch writer, which every insert goes through (and
+    /// the job creations of a registry beside the store).
+    batcher: Batcher,
 }
 
 /// Where a store reads the time.
@@ -268,6 +278,13 @@ fn read_row(row: &Row) -> Result<StoredTask, StoreError> {
 }
 
 impl PostgresTaskStore {
+    /// The pool and the batch writer, for a job registry that keeps its
+    /// tables in this store's database
+    /// ([`PostgresJobRegistry::beside`](super::PostgresJobRegistry::beside)).
+    pub(crate) fn shared_writer(&self) -> (Pool, Batcher) {
+        (self.pool.clone(), self.batcher.clone())
+    }
+
     /// Connects with default settings (table `hookroom_tasks`, the
     /// database's clock).
     ///
@@ -485,65 +502,32 @@ impl JobAnnouncer for PostgresTaskStore {
 
 #[async_trait]
 impl TaskStore for PostgresTaskStore {
+    /// Stored in the next batch of the database's writer (see
+    /// [`batch`](super::batch)): one statement and one commit for every
+    /// insert waiting at the time, announced by one `NOTIFY` statement.
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
-        let client = self.client().await?;
-        let insert = prepared(&client, &self.sql.insert).await?;
-        let notify = self.notify_statement(&client).await?;
-        // Built at time zero: the statement moves its times to the time it
-        // reads (see `statement_time`).
-        let time = self.statement_time();
+        // Built at time zero: the batch's statement moves its times to the
+        // time of the insert (see `statement_time`).
         let stored = StoredTask::new(TaskId::time_ordered(), task, OffsetDateTime::UNIX_EPOCH);
-        let r = TaskRow::of(&stored);
-        let params: [&(dyn ToSql + Sync); 25] = [
-            &r.id,
-            &r.room,
-            &r.title,
-            &r.description,
-            &r.priority,
-            &r.status,
-            &r.source,
-            &r.source_event,
-            &r.source_url,
-            &r.delivery_id,
-            &r.payload,
-            &r.required_capabilities,
-            &r.created_at,
-            &r.updated_at,
-            &r.expires_at,
-            &r.not_before,
-            &r.claimed_by,
-            &r.lease_expires_at,
-            &r.attempts,
-            &r.claim_token,
-            &r.input_request,
-            &r.input,
-            &r.result,
-            &r.failure,
-            &time,
-        ];
-        let inserted = client.query_opt(&insert, &params).await.map_err(backend)?;
-        if inserted.is_some() {
-            // Announced only when a row was stored, not for a duplicate.
-            self.announce(
-                &client,
-                notify.as_ref(),
-                TaskEventKind::Created,
-                &stored.task,
-            );
-            return Ok(Inserted {
+        // Announced only when a row was stored, not for a duplicate.
+        let notice = self
+            .notify
+            .then(|| listen::payload(TaskEventKind::Created, &stored.task));
+        let write = NewTaskRow {
+            row: TaskRow::of(&stored),
+            time: self.statement_time(),
+            notice,
+        };
+        match self.batcher.insert_task(write).await.map_err(backend)? {
+            TaskOutcome::Inserted => Ok(Inserted {
                 id: stored.task.id,
                 duplicate: false,
-            });
+            }),
+            TaskOutcome::Duplicate(id) => Ok(Inserted {
+                id: TaskId::from(id),
+                duplicate: true,
+            }),
         }
-        let select = prepared(&client, &self.sql.select_delivery).await?;
-        let row = client
-            .query_one(&select, &[&r.source, &r.delivery_id])
-            .await
-            .map_err(backend)?;
-        Ok(Inserted {
-            id: TaskId::from(row.try_get::<_, String>(0).map_err(backend)?),
-            duplicate: true,
-        })
     }
 
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, StoreError> {

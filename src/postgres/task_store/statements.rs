@@ -5,7 +5,7 @@ use crate::task::sql::{COLUMNS, update_statement};
 
 /// The database's time (`clock_timestamp()`), in nanoseconds since the
 /// Unix epoch.
-pub(super) const DATABASE_NANOS: &str =
+pub(in crate::postgres) const DATABASE_NANOS: &str =
     "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000)::BIGINT";
 
 pub(super) fn valid_identifier(name: &str) -> bool {
@@ -15,25 +15,15 @@ pub(super) fn valid_identifier(name: &str) -> bool {
         && name.len() <= 48
 }
 
-/// Parameter `$n`, a time since the Unix epoch (or null), moved forward by
-/// the insert's time `at`, saturating at the largest `BIGINT`.
-fn shifted(n: usize) -> String {
-    format!(
-        "CASE WHEN ${n}::BIGINT IS NULL THEN NULL \
-         WHEN at > 9223372036854775807 - ${n}::BIGINT THEN 9223372036854775807 \
-         ELSE at + ${n}::BIGINT END"
-    )
-}
-
 /// SQL text with the table name filled in once.
 pub(super) struct Statements {
+    /// The table and its indexes. The expiry and lease indexes hold only
+    /// the rows that have such a time (no pending task has a lease, a task
+    /// without a TTL has no expiry), so an insert writes two index entries
+    /// fewer; the queries that read them compare that time, which proves
+    /// it is not null to the planner. The `DROP`s replace the full indexes
+    /// of earlier versions on databases that still have them.
     pub(super) schema: String,
-    /// Inserts a row built at the Unix epoch (`$1..$24` in `COLUMNS`
-    /// order), its times moved to the time of the insert (`$25`, or the
-    /// database's when `$25` is null); returns the id, or nothing for a
-    /// duplicate delivery.
-    pub(super) insert: String,
-    pub(super) select_delivery: String,
     pub(super) get: String,
     pub(super) lock: String,
     pub(super) list: String,
@@ -91,31 +81,15 @@ impl Statements {
                     UNIQUE (source, delivery_id)
                 );
                 CREATE INDEX IF NOT EXISTS {t}_claim ON {t} (room, status, priority, created_at, seq);
-                CREATE INDEX IF NOT EXISTS {t}_expiry ON {t} (status, expires_at);
-                CREATE INDEX IF NOT EXISTS {t}_lease ON {t} (status, lease_expires_at);
+                DROP INDEX IF EXISTS {t}_expiry;
+                DROP INDEX IF EXISTS {t}_lease;
+                CREATE INDEX IF NOT EXISTS {t}_expiring ON {t} (status, expires_at) \
+                    WHERE expires_at IS NOT NULL;
+                CREATE INDEX IF NOT EXISTS {t}_leased ON {t} (status, lease_expires_at) \
+                    WHERE lease_expires_at IS NOT NULL;
                 CREATE INDEX IF NOT EXISTS {t}_created ON {t} (created_at DESC, seq DESC);
                 CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (updated_at) \
                     WHERE status IN ('DONE', 'FAILED');"
-            ),
-            // The state machine builds the new row at time zero; the
-            // statement adds the time it reads to each time column
-            // (saturating, as the state machine's deadlines do), so the
-            // time is read where the row is written, without a round trip
-            // of its own.
-            insert: format!(
-                "WITH now AS MATERIALIZED (SELECT COALESCE($25::BIGINT, {DATABASE_NANOS}) AS at) \
-                 INSERT INTO {t} ({COLUMNS}) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {}, {}, {}, {}, \
-                   $17, {}, $19, $20, $21, $22, $23, $24 FROM now \
-                 ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
-                shifted(13),
-                shifted(14),
-                shifted(15),
-                shifted(16),
-                shifted(18),
-            ),
-            select_delivery: format!(
-                "SELECT id FROM {t} WHERE source = $1 AND delivery_id = $2"
             ),
             get: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"),
             lock: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1 FOR UPDATE"),

@@ -39,6 +39,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use super::checkpoint::{Checkpointer, WAL_BOUND_PAGES};
 use super::group_commit::GroupCommit;
 use crate::clock::{Clock, SystemClock, to_unix_nanos};
 use crate::lifecycle::JobStatus;
@@ -112,8 +113,11 @@ const FINISHED: &str = "status IN ('DONE', 'FAILED')";
 /// takes it, negative), instead of SQLite's default of 2 MiB.
 const CACHE_KIB: i64 = -32 * 1024;
 
-/// How large the write-ahead log may stay after a checkpoint, in bytes.
-const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+/// How large the write-ahead log file may stay after it is rewound, in
+/// bytes: above the log's bound ([`WAL_BOUND_PAGES`] pages of at most
+/// 8 KiB), so the file is reused rather than cut and grown again, and
+/// rewriting blocks already allocated is all a commit's flush covers.
+const JOURNAL_SIZE_LIMIT: i64 = 80 * 1024 * 1024;
 
 /// A durable [`TaskStore`] in one SQLite database file.
 ///
@@ -141,6 +145,9 @@ pub struct SqliteTaskStore {
     location: Arc<str>,
     /// The group-commit writer on `conn`, which every insert goes through.
     writer: GroupCommit,
+    /// The background checkpoints of a database file (none in memory);
+    /// they stop with the last clone.
+    _checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl std::fmt::Debug for SqliteTaskStore {
@@ -178,7 +185,7 @@ impl SqliteTaskStore {
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let conn = Connection::open(path).map_err(backend)?;
-        Self::init(conn, clock, path.display().to_string())
+        Self::init(conn, clock, path.display().to_string(), Some(path))
     }
 
     /// A private database in memory (gone when the store is dropped).
@@ -195,10 +202,15 @@ impl SqliteTaskStore {
     /// As [`SqliteTaskStore::open`].
     pub fn open_in_memory_with_clock(clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(backend)?;
-        Self::init(conn, clock, ":memory:".to_owned())
+        Self::init(conn, clock, ":memory:".to_owned(), None)
     }
 
-    fn init(conn: Connection, clock: Arc<dyn Clock>, location: String) -> Result<Self, StoreError> {
+    fn init(
+        conn: Connection,
+        clock: Arc<dyn Clock>,
+        location: String,
+        path: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         // First: a new file takes auto_vacuum only before anything is
         // written to it (switching to WAL writes its header).
         incremental_auto_vacuum(&conn)?;
@@ -219,10 +231,24 @@ impl SqliteTaskStore {
         // temporary file created and deleted per batch.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(backend)?;
-        // The log shrinks back to this after a checkpoint.
+        // The log file shrinks back to this when it is rewound.
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
             .map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
+        // A file's log is copied into it by a thread of its own (see
+        // `checkpoint`); this connection checkpoints inside a commit only
+        // past the log's bound, when that thread fell behind.
+        let checkpointer = match path {
+            Some(path) => {
+                conn.pragma_update(None, "wal_autocheckpoint", WAL_BOUND_PAGES)
+                    .map_err(backend)?;
+                let checkpointer =
+                    Checkpointer::start(path.to_owned(), "hookroom-sqlite-checkpoint")
+                        .map_err(backend)?;
+                Some(Arc::new(checkpointer))
+            }
+            None => None,
+        };
         let conn = Arc::new(Mutex::new(conn));
         let writer =
             GroupCommit::start(Arc::clone(&conn), "hookroom-sqlite-tasks").map_err(backend)?;
@@ -231,6 +257,7 @@ impl SqliteTaskStore {
             clock,
             location: location.into(),
             writer,
+            _checkpointer: checkpointer,
         })
     }
 
