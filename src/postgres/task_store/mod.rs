@@ -17,8 +17,7 @@
 //!
 //! Statements are prepared once per connection. A claim is one statement
 //! that finds, claims and returns the task, and commits on its own: one
-//! round trip. Inserts are gathered into batches (see
-//! [`batch`](super::batch)): every insert waiting at the time is stored by
+//! round trip. Inserts are gathered into batches: every insert waiting at the time is stored by
 //! one statement, which reads the time where it writes the rows, in one
 //! transaction shared with the jobs of a
 //! [`PostgresJobRegistry`](super::PostgresJobRegistry) built
@@ -502,9 +501,9 @@ impl JobAnnouncer for PostgresTaskStore {
 
 #[async_trait]
 impl TaskStore for PostgresTaskStore {
-    /// Stored in the next batch of the database's writer (see
-    /// [`batch`](super::batch)): one statement and one commit for every
-    /// insert waiting at the time, announced by one `NOTIFY` statement.
+    /// Stored in the next batch of the database's writer: one statement
+    /// and one commit for every insert waiting at the time, announced by
+    /// one `NOTIFY` statement.
     async fn insert(&self, task: NewTask) -> Result<Inserted, StoreError> {
         // Built at time zero: the batch's statement moves its times to the
         // time of the insert (see `statement_time`).
