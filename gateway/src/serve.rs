@@ -267,6 +267,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     });
     let jobs_api = api_auth.enabled().then(|| {
         hookroom::service::JobsApi::builder(Arc::clone(&job_registry))
+            .task_store(Arc::clone(&store))
             .principals(api_auth.principals.clone())
             .build()
     });

@@ -504,7 +504,7 @@ impl Operation<'_> {
                 "its creator, an agent in the task's room, a viewer, an operator or an admin"
             }
             Self::ChangeJob { created_by: None } => {
-                "nobody through the Jobs API but an admin: a task's job changes through its task"
+                "the agent holding the task's claim, or an admin (a task's job changes through its task)"
             }
             Self::ChangeJob { .. } => "the principal that created the job, or an admin",
             Self::ReadRoutes | Self::ReadDeliveries => "a viewer, an operator or an admin",

@@ -540,7 +540,7 @@ impl ServerHandler for McpSession {
         std::borrow::Cow::Borrowed(supported_protocol_versions())
     }
 
-    /// The tools this session's principal can use ([`offers`]); a tool it
+    /// The tools this session's principal can use (`offers`); a tool it
     /// cannot use is not listed, so an LLM is not tempted by it.
     async fn list_tools(
         &self,

@@ -735,8 +735,17 @@ impl McpSession {
     async fn leave_room(
         &self,
         Parameters(args): Parameters<RoomArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<LeftOut>, ToolError> {
         non_empty("room", &args.room)?;
+        let agent = self.agent(&context);
+        self.may(
+            &context,
+            &Operation::LeaveRoom {
+                room: &args.room,
+                agent_id: &agent,
+            },
+        )?;
         let left = self.session.leave(&args.room);
         self.session.unsubscribe(&room_uri(&args.room));
         Ok(Json(LeftOut {
@@ -1116,13 +1125,14 @@ impl McpSession {
     }
 
     #[tool(
-        description = "List the webhook routing rules in evaluation order (needs the admin grant): source and event globs, payload filter, target room, priority, with ids for remove_route."
+        description = "List the webhook routing rules in evaluation order: source and event globs, payload filter, target room, priority, with ids for remove_route."
     )]
     async fn webhook_routes(
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<RoutesOut>, ToolError> {
-        let router = self.require_admin(&context)?;
+        self.may(&context, &Operation::ReadRoutes)?;
+        let router = self.router()?;
         Ok(Json(RoutesOut {
             routes: router
                 .routes()
@@ -1179,14 +1189,15 @@ impl McpSession {
     }
 
     #[tool(
-        description = "Explain where a webhook would go (needs the admin grant): the decision (room and priority, or why it is ignored) and, for each route, whether its source, event and filters match."
+        description = "Explain where a webhook would go: the decision (room and priority, or why it is ignored) and, for each route, whether its source, event and filters match."
     )]
     async fn explain_route(
         &self,
         Parameters(args): Parameters<ExplainArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<super::explain::ExplainOut>, ToolError> {
-        let router = self.require_admin(&context)?;
+        self.may(&context, &Operation::ReadRoutes)?;
+        let router = self.router()?;
         non_empty("source", &args.source)?;
         non_empty("event", &args.event)?;
         Ok(Json(super::explain::explain(

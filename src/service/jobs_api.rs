@@ -346,9 +346,11 @@ impl From<SinkError> for JobsApiError {
 
 /// The Jobs API over a [`JobRegistry`], as a tower service.
 ///
-/// Every request needs `Authorization: Bearer <token>` with an agent or an
-/// admin token of its [`ApiTokens`]; with none configured every request is
-/// refused (`401 E_AUTHENTICATION_FAILED`). A webhook task's job has the
+/// Every request needs `Authorization: Bearer <token>` of one of its
+/// [`Principals`], each allowed what its role allows (reporters create jobs
+/// and change their own, viewers, operators and agents read, admins do
+/// everything); with none configured every request is refused
+/// (`401 E_AUTHENTICATION_FAILED`). A webhook task's job has the
 /// task's id as its job id when the same registry is the ingest service's
 /// status sink.
 ///
@@ -398,6 +400,7 @@ struct Inner {
     body_limit: usize,
     bounds: Bounds,
     replies: Replies,
+    tasks: Option<Arc<dyn crate::task::TaskStore>>,
 }
 
 impl std::fmt::Debug for JobsApi {
@@ -425,6 +428,7 @@ impl JobsApi {
                 body_limit: DEFAULT_JOBS_BODY_LIMIT,
                 bounds: Bounds::default(),
                 replies: Replies::new(DEFAULT_IDEMPOTENCY_CAPACITY),
+                tasks: None,
             },
         }
     }
@@ -521,6 +525,14 @@ impl JobsApiBuilder {
     /// so the keys take at most about 4.3 KiB each.
     pub fn idempotency_capacity(mut self, capacity: usize) -> Self {
         self.inner.replies = Replies::new(capacity.max(1));
+        self
+    }
+
+    /// The task store whose tasks' jobs this API serves: with it, the agent
+    /// holding a task's claim may report its job's progress here too (a
+    /// task's job otherwise changes only through its task, or by an admin).
+    pub fn task_store(mut self, store: Arc<dyn crate::task::TaskStore>) -> Self {
+        self.inner.tasks = Some(store);
         self
     }
 
@@ -903,9 +915,7 @@ impl Inner {
             }
         };
         let job = self.view(job_id, false).await?.job;
-        who.authorize(&Operation::ChangeJob {
-            created_by: created_by(&job),
-        })?;
+        self.may_change(who, &job).await?;
         self.check_bounds(job_id, &events).await?;
         let replayed = match key {
             Some(key) => {
@@ -921,6 +931,28 @@ impl Inner {
         };
         let view = self.view(job_id, false).await?;
         Ok((json_response(StatusCode::OK, &answer(view)), replayed))
+    }
+
+    /// Whether `who` may change `job`: its creator or an admin; for a
+    /// task's job, also the agent holding the task's claim.
+    async fn may_change(&self, who: &Principal, job: &Job) -> Result<(), JobsApiError> {
+        let created_by = created_by(job);
+        let refused = match who.authorize(&Operation::ChangeJob { created_by }) {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        if let (None, Some(tasks)) = (created_by, &self.tasks)
+            && let Ok(Some(task)) = tasks.get(&job.job_id.as_str().into()).await
+            && who
+                .authorize(&Operation::WorkOnTask {
+                    room: &task.room,
+                    holder: task.claimed_by.as_deref(),
+                })
+                .is_ok()
+        {
+            return Ok(());
+        }
+        Err(refused.into())
     }
 
     /// Refuses `events` when they would take job `job_id` past a bound.

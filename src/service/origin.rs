@@ -1,44 +1,4 @@
-//! [`OriginCheckLayer`]: refuses requests a web page could send on its
-//! visitor's behalf (cross-site requests and DNS rebinding), before they
-//! reach an API.
-//!
-//! A page on another site can make a browser send requests to
-//! `http://127.0.0.1:8935`; with DNS rebinding it can even make them look
-//! same-origin, under a host name it controls. Two checks stop both:
-//!
-//! - **`Host`** must be one of the allowed hosts (for a loopback listener:
-//!   `localhost`, `127.0.0.1` and `[::1]` at its port), so a rebinding
-//!   page's own host name is refused;
-//! - **`Origin`**, when present (browsers send it on every cross-origin and
-//!   every non-`GET` request), must be the request's own origin or one of
-//!   the allowed origins.
-//!
-//! Requests without `Origin` (curl, SDKs, agents) pass the `Origin` check.
-//! MCP's streamable HTTP transport requires servers to validate `Origin`.
-//!
-//! ```
-//! use hookroom::service::OriginCheckLayer;
-//! use tower::ServiceExt;
-//!
-//! # async fn demo() {
-//! let layer = OriginCheckLayer::loopback(8935).allow_origin("https://dash.example.com");
-//! let api = tower::service_fn(|_req: http::Request<String>| async {
-//!     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
-//! });
-//! let service = tower::Layer::layer(&layer, api);
-//! let evil = http::Request::post("/api/tasks")
-//!     .header("host", "127.0.0.1:8935")
-//!     .header("origin", "https://evil.example")
-//!     .body(String::new())
-//!     .unwrap();
-//! assert_eq!(service.clone().oneshot(evil).await.unwrap().status(), 403);
-//! let curl = http::Request::get("/api/tasks")
-//!     .header("host", "127.0.0.1:8935")
-//!     .body(String::new())
-//!     .unwrap();
-//! assert_eq!(service.oneshot(curl).await.unwrap().status(), 200);
-//! # }
-//! ```
+//! The `Host` and `Origin` check before an API: [`OriginCheckLayer`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -61,7 +21,47 @@ struct Allowed {
     origins: BTreeSet<String>,
 }
 
-/// A layer checking `Host` and `Origin` (see the [module docs](self)).
+/// [`OriginCheckLayer`]: refuses requests a web page could send on its
+/// visitor's behalf (cross-site requests and DNS rebinding), before they
+/// reach an API.
+///
+/// A page on another site can make a browser send requests to
+/// `http://127.0.0.1:8935`; with DNS rebinding it can even make them look
+/// same-origin, under a host name it controls. Two checks stop both:
+///
+/// - **`Host`** must be one of the allowed hosts (for a loopback listener:
+///   `localhost`, `127.0.0.1` and `[::1]` at its port), so a rebinding
+///   page's own host name is refused;
+/// - **`Origin`**, when present (browsers send it on every cross-origin and
+///   every non-`GET` request), must be the request's own origin or one of
+///   the allowed origins.
+///
+/// Requests without `Origin` (curl, SDKs, agents) pass the `Origin` check.
+/// MCP's streamable HTTP transport requires servers to validate `Origin`.
+///
+/// ```
+/// use hookroom::service::OriginCheckLayer;
+/// use tower::ServiceExt;
+///
+/// # async fn demo() {
+/// let layer = OriginCheckLayer::loopback(8935).allow_origin("https://dash.example.com");
+/// let api = tower::service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+/// });
+/// let service = tower::Layer::layer(&layer, api);
+/// let evil = http::Request::post("/api/tasks")
+///     .header("host", "127.0.0.1:8935")
+///     .header("origin", "https://evil.example")
+///     .body(String::new())
+///     .unwrap();
+/// assert_eq!(service.clone().oneshot(evil).await.unwrap().status(), 403);
+/// let curl = http::Request::get("/api/tasks")
+///     .header("host", "127.0.0.1:8935")
+///     .body(String::new())
+///     .unwrap();
+/// assert_eq!(service.oneshot(curl).await.unwrap().status(), 200);
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct OriginCheckLayer {
     allowed: Arc<Allowed>,

@@ -288,18 +288,27 @@ fn rows() -> Vec<Row> {
             r#"{"status":"RUNNING"}"#,
             [Y, F, F, F, Y, U],
         ),
+        // A task's job: its claim holder (and an admin) may report on it;
+        // on a pending or another room's task's job, only an admin.
+        row(
+            &["change_job", "work_on_task"],
+            M::POST,
+            "/api/jobs/{held}/status",
+            r#"{"status":"RUNNING","progress":{"percentage":50}}"#,
+            [Y, F, F, Y, F, U],
+        ),
         row(
             &["change_job"],
             M::POST,
-            "/api/jobs/{held}/complete",
+            "/api/jobs/{pending}/complete",
             r#"{"final_status":"DONE"}"#,
             [Y, F, F, F, F, U],
         ),
         row(
             &["change_job"],
             M::POST,
-            "/api/jobs/{held}/status",
-            r#"{"status":"RUNNING","progress":{"percentage":50}}"#,
+            "/api/jobs/{beta}/status",
+            r#"{"status":"RUNNING"}"#,
             [Y, F, F, F, F, U],
         ),
         // The Routes API.
@@ -473,6 +482,7 @@ async fn fixture() -> Fixture {
     ids.push(("asking_token", asking.as_str().to_owned()));
 
     let jobs_api = JobsApi::builder(Arc::new(sink.clone()))
+        .task_store(store.clone())
         .principals(principals.clone())
         .build();
     // The reporter's own job, made through the API as the reporter.

@@ -159,7 +159,7 @@ const AGENT_TOOLS: [&str; 14] = [
     "update_job",
 ];
 
-const TOOLS: [&str; 20] = [
+pub(crate) const TOOLS: [&str; 20] = [
     "add_route",
     "ask_input",
     "claim_next",

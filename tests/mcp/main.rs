@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod authz_matrix;
 mod gateway;
 mod in_process;
 mod mcp_http;

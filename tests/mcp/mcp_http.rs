@@ -27,7 +27,11 @@ fn service() -> McpHttpService {
         ))
 }
 
-fn post(token: Option<&str>, session: Option<&str>, body: Value) -> Request<Full<Bytes>> {
+pub(crate) fn post(
+    token: Option<&str>,
+    session: Option<&str>,
+    body: Value,
+) -> Request<Full<Bytes>> {
     let mut request = Request::post("/mcp")
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
@@ -46,7 +50,7 @@ fn post(token: Option<&str>, session: Option<&str>, body: Value) -> Request<Full
 }
 
 /// The JSON-RPC response in a JSON or server-sent-events body.
-async fn answer(response: http::Response<hookroom::mcp::McpBody>) -> Value {
+pub(crate) async fn answer(response: http::Response<hookroom::mcp::McpBody>) -> Value {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8(bytes.to_vec()).unwrap();
     if let Ok(value) = serde_json::from_str::<Value>(&text) {
@@ -59,14 +63,14 @@ async fn answer(response: http::Response<hookroom::mcp::McpBody>) -> Value {
         .unwrap_or_else(|| panic!("no JSON-RPC response in {text:?}"))
 }
 
-fn initialize() -> Value {
+pub(crate) fn initialize() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "http-agent", "version": "1"}}})
 }
 
 /// Opens an MCP session with `token`; returns its id.
-async fn open(service: &McpHttpService, token: &str) -> String {
+pub(crate) async fn open(service: &McpHttpService, token: &str) -> String {
     let response = service
         .clone()
         .oneshot(post(Some(token), None, initialize()))
@@ -95,7 +99,7 @@ async fn open(service: &McpHttpService, token: &str) -> String {
     session
 }
 
-async fn rpc(
+pub(crate) async fn rpc(
     service: &McpHttpService,
     token: &str,
     session: &str,
@@ -196,7 +200,7 @@ async fn an_agent_token_opens_a_session_that_lists_and_calls_tools() {
         refused["result"]["content"][0]["text"]
             .as_str()
             .unwrap()
-            .starts_with("admin_required")
+            .starts_with("forbidden")
     );
 
     // A request of that session without the token is still refused.

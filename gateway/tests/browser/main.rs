@@ -333,7 +333,9 @@ async fn a_viewer_sees_no_actions_and_the_api_refuses_them() {
             json!([]),
         )
         .await;
-    assert_eq!(seen["role"], "viewer", "{seen}");
+    // The environment's agent token: an agent, which the page offers no
+    // action either.
+    assert_eq!(seen["role"], "agent", "{seen}");
     assert_eq!(seen["form"], false, "{seen}");
     assert_eq!(seen["actions"], json!(["Copy id"]), "{seen}");
     assert_eq!(seen["deliveries"], true, "{seen}");
