@@ -104,12 +104,18 @@ pub(crate) enum RoleArg {
 impl RoleArg {
     /// The role's name in a principals file.
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Operator => "operator",
-            Self::Viewer => "viewer",
-            Self::Agent => "agent",
-            Self::Reporter => "reporter",
+        hookroom::auth::Role::from(self).as_str()
+    }
+}
+
+impl From<RoleArg> for hookroom::auth::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Admin => Self::Admin,
+            RoleArg::Operator => Self::Operator,
+            RoleArg::Viewer => Self::Viewer,
+            RoleArg::Agent => Self::Agent,
+            RoleArg::Reporter => Self::Reporter,
         }
     }
 }

@@ -321,18 +321,22 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         text = banner::with_endpoint_line(
             text,
             &format!(
-                "  GET  http://{listen}/metrics   (Prometheus text; admin token when one is set)"
+                "  GET  http://{listen}/metrics   (Prometheus text; admin token, open only in development mode without one)"
             ),
         );
     }
     text = banner::with_endpoint_line(
         text,
-        &format!("  GET  http://{listen}/dashboard/   (dashboard; sign in with an API token)"),
+        &format!(
+            "  GET  http://{listen}/dashboard/   (dashboard; sign in with a token: an operator's or admin's for actions)"
+        ),
     );
     if served_mcp {
         text = banner::with_endpoint_line(
             text,
-            &format!("  POST http://{listen}/mcp   (MCP streamable HTTP; agent or admin token)"),
+            &format!(
+                "  POST http://{listen}/mcp   (MCP streamable HTTP; the session acts as its token's principal)"
+            ),
         );
     }
     print!("{text}");

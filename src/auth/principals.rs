@@ -310,13 +310,7 @@ impl Principals {
         let value = headers
             .get(header::AUTHORIZATION)
             .ok_or(AuthError::Missing)?;
-        let presented = value
-            .as_bytes()
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-            .and_then(|_| value.as_bytes().get(7..))
-            .unwrap_or_default()
-            .trim_ascii();
+        let presented = crate::service::auth::bearer_token(value);
         if presented.is_empty() {
             return Err(AuthError::Invalid);
         }

@@ -157,13 +157,7 @@ impl BearerTokens {
         if self.is_empty() {
             return Access::NotConfigured;
         }
-        let presented = value
-            .as_bytes()
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-            .and_then(|_| value.as_bytes().get(7..))
-            .unwrap_or_default()
-            .trim_ascii();
+        let presented = bearer_token(value);
         let digest: [u8; 32] = Sha256::digest(presented).into();
         // Every token is compared, whichever matches.
         let matched = self
@@ -176,6 +170,18 @@ impl BearerTokens {
             Access::Denied
         }
     }
+}
+
+/// The token of an `Authorization: Bearer …` value (the scheme in any
+/// case, surrounding whitespace removed); empty for any other value.
+pub(crate) fn bearer_token(value: &http::HeaderValue) -> &[u8] {
+    value
+        .as_bytes()
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .and_then(|_| value.as_bytes().get(7..))
+        .unwrap_or_default()
+        .trim_ascii()
 }
 
 /// The role a request's bearer token grants.

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
-use hookroom::auth::{Principal, Principals, Role, RoomScope};
 use hookroom::route::{RouteSpec, RuleRouter};
 use hookroom::service::{Gateway, JobsApi, RoutesApi, TaskApi, WebhookService};
 use hookroom::status::{InMemoryStatusSink, JobEvent, JobInput, StatusSink};
@@ -390,51 +389,10 @@ struct Fixture {
     ids: Vec<(&'static str, String)>,
 }
 
-fn principals() -> Principals {
-    let alpha = || RoomScope::only(["alpha"]);
-    Principals::builder()
-        .principal(Principal::new("root", Role::Admin), ["t-admin"])
-        .principal(
-            Principal::new("oncall", Role::Operator)
-                .with_rooms(alpha())
-                .with_payloads(true),
-            ["t-operator"],
-        )
-        .principal(
-            Principal::new("watcher", Role::Viewer).with_rooms(alpha()),
-            ["t-viewer"],
-        )
-        .principal(
-            Principal::new("agent", Role::Agent).with_rooms(alpha()),
-            ["t-agent"],
-        )
-        .principal(
-            Principal::new("pdf-reporter", Role::Reporter),
-            ["t-reporter"],
-        )
-        .build()
-}
-
-fn new_task(room: &str, delivery: &str) -> NewTask {
-    NewTask {
-        room: room.into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "pull_request.opened".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
-        payload: r#"{"secret":"in the payload"}"#.into(),
-        required_capabilities: vec![],
-        ttl: None,
-    }
-}
-
 async fn fixture() -> Fixture {
     let store = Arc::new(InMemoryTaskStore::new());
     let sink = InMemoryStatusSink::new();
-    let principals = principals();
+    let principals = crate::support::principals::one_per_role();
     let mut ids = Vec::new();
     for (name, room) in [
         ("pending", "alpha"),
@@ -442,7 +400,15 @@ async fn fixture() -> Fixture {
         ("asking", "alpha"),
         ("beta", "beta"),
     ] {
-        let id = store.insert(new_task(room, name)).await.unwrap().id;
+        let id = store
+            .insert(NewTask {
+                source_event: "pull_request.opened".into(),
+                payload: r#"{"secret":"in the payload"}"#.into(),
+                ..crate::support::tasks::push_task(room, name)
+            })
+            .await
+            .unwrap()
+            .id;
         sink.publish(JobEvent::Created {
             job_id: id.to_string(),
             at: OffsetDateTime::now_utc(),

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookroom::auth::{Principal, Principals, Role, RoomScope};
 use hookroom::mcp::{McpHttpService, McpServer};
 use hookroom::route::{RouteSpec, RuleRouter};
 use hookroom::status::{InMemoryStatusSink, JobEvent, JobInput, StatusSink};
@@ -121,52 +120,21 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-fn principals() -> Principals {
-    let alpha = || RoomScope::only(["alpha"]);
-    Principals::builder()
-        .principal(Principal::new("root", Role::Admin), ["t-admin"])
-        .principal(
-            Principal::new("oncall", Role::Operator).with_rooms(alpha()),
-            ["t-operator"],
-        )
-        .principal(
-            Principal::new("watcher", Role::Viewer).with_rooms(alpha()),
-            ["t-viewer"],
-        )
-        .principal(
-            Principal::new("agent", Role::Agent).with_rooms(alpha()),
-            ["t-agent"],
-        )
-        .principal(
-            Principal::new("pdf-reporter", Role::Reporter),
-            ["t-reporter"],
-        )
-        .build()
-}
-
-fn new_task(room: &str, delivery: &str) -> NewTask {
-    NewTask {
-        room: room.into(),
-        title: format!("task {delivery}"),
-        description: String::new(),
-        priority: 1,
-        source: "github".into(),
-        source_event: "pull_request.opened".into(),
-        source_url: None,
-        delivery_id: delivery.into(),
-        payload: r#"{"k":1}"#.into(),
-        required_capabilities: vec![],
-        ttl: None,
-    }
-}
-
 /// A fresh server and the ids its rows name.
 async fn fixture() -> (McpHttpService, Vec<(&'static str, String)>) {
     let store = Arc::new(InMemoryTaskStore::new());
     let jobs = InMemoryStatusSink::new();
     let mut ids = Vec::new();
     for (name, room) in [("pending", "alpha"), ("asking", "alpha"), ("beta", "beta")] {
-        let id = store.insert(new_task(room, name)).await.unwrap().id;
+        let id = store
+            .insert(NewTask {
+                source_event: "pull_request.opened".into(),
+                payload: r#"{"secret":"in the payload"}"#.into(),
+                ..crate::support::tasks::push_task(room, name)
+            })
+            .await
+            .unwrap()
+            .id;
         jobs.publish(JobEvent::Created {
             job_id: id.to_string(),
             at: OffsetDateTime::now_utc(),
@@ -212,7 +180,7 @@ async fn fixture() -> (McpHttpService, Vec<(&'static str, String)>) {
         .jobs(jobs)
         .router(Arc::new(router))
         .build()
-        .http_service(principals());
+        .http_service(crate::support::principals::one_per_role());
     (service, ids)
 }
 

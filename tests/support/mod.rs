@@ -19,5 +19,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod postgres;
+pub mod principals;
 pub mod serve;
 pub mod tasks;
